@@ -1,0 +1,337 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { selectBindingWindow } from './headers.ts';
+import {
+  DEFAULT_FAILED_AUTH_WINDOW,
+  KEY_WINDOW_NAME,
+  KEY_WINDOW_SECONDS,
+  type PlanTable,
+  validatePlanTable,
+  validateWindow,
+  type WindowConfig,
+} from './plans.ts';
+
+/** The state of one window after (or, for peeks, without) counting a request. */
+export interface WindowState {
+  name: string;
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+  windowSeconds: number;
+}
+
+/** Outcome of a limit check: every applicable window, the binding one, and when to retry if rejected. */
+export interface LimitDecision {
+  allowed: boolean;
+  windows: WindowState[];
+  binding: WindowState;
+  retryAfterSeconds: number | null;
+}
+
+/** Who a request is counted against: its organization's pool (by plan) and, optionally, its key's own budget. */
+export interface LimitSubject {
+  organizationId: string;
+  plan: string;
+  keyId: string;
+  keyRateLimit: number | null;
+}
+
+/** Health of the counting store. */
+export interface RateLimiterHealth {
+  kind: 'memory' | 'redis';
+  status: 'up' | 'down' | 'degraded';
+}
+
+/** The rate-limit engine used by the server. */
+export interface RateLimiter {
+  readonly kind: 'memory' | 'redis';
+  /** Counts one request against every applicable window. */
+  consume(subject: LimitSubject): Promise<LimitDecision>;
+  /** Same state as `consume` would report, without counting. */
+  peek(subject: LimitSubject): Promise<LimitDecision>;
+  /** Whether `ip` is already over its failed-authentication budget; does not count. */
+  checkFailedAuth(ip: string): Promise<LimitDecision>;
+  /** Counts one failed authentication for `ip`. */
+  recordFailedAuth(ip: string): Promise<LimitDecision>;
+  /** Redis down with fail-open is 'degraded' (limits are per instance meanwhile); with fail-closed it is 'down'. */
+  health(): Promise<RateLimiterHealth>;
+  /** Releases the store connection. */
+  close(): Promise<void>;
+}
+
+/** Where counts live: this process's memory, or Redis shared by all instances. */
+export type RateLimiterStoreOptions =
+  | { kind: 'memory' }
+  | {
+      kind: 'redis';
+      url: string;
+      keyPrefix?: string;
+      outagePolicy: 'fail-open' | 'fail-closed';
+      commandTimeoutMs?: number;
+    };
+
+/** Options of `createRateLimiter`. */
+export interface CreateRateLimiterOptions {
+  plans: PlanTable;
+  failedAuth?: WindowConfig;
+  store: RateLimiterStoreOptions;
+  /** Called with Redis connection errors (they repeat while Redis is unreachable); e.g. log them. */
+  onStoreError?: (error: Error) => void;
+}
+
+/** Thrown when the Redis store cannot answer and the outage policy is fail-closed; the server answers 503. */
+export class RateLimiterUnavailableError extends Error {
+  override name = 'RateLimiterUnavailableError';
+}
+
+/** Thrown when a subject's plan is not in the plan table. */
+export class UnknownPlanError extends Error {
+  override name = 'UnknownPlanError';
+  readonly plan: string;
+
+  constructor(plan: string) {
+    super(`unknown rate-limit plan "${plan}"`);
+    this.plan = plan;
+  }
+}
+
+/** Default Redis key prefix; every limiter adds scope, window and policy after it. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'mailroom:rl';
+
+/** Default Redis command timeout: bounds the latency a Redis problem can add to a request. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+
+// A limiter of one window; `RateLimiterMemory` and `RateLimiterRedis` share this interface.
+interface CountedWindow {
+  config: WindowConfig;
+  limiter: RateLimiterAbstract;
+}
+
+// One window applied to one subject id (org id, key id or IP).
+interface WindowCheck {
+  window: CountedWindow;
+  id: string;
+}
+
+interface Store {
+  kind: 'memory' | 'redis';
+  /** Builds the limiter of one window; `scope` keeps counts of different windows and policies apart. */
+  window(config: WindowConfig, scope: string): CountedWindow;
+  /** Turns a store error (not a rate-limit rejection) into what the caller should see. */
+  failure(error: unknown): unknown;
+  health(): Promise<RateLimiterHealth>;
+  close(): Promise<void>;
+}
+
+/** Creates the rate-limit engine; all limiters are built here (per plan window), none per request. */
+export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
+  const plans = validatePlanTable(opts.plans, 'plans');
+  const failedAuthConfig = validateWindow(opts.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW, 'failedAuth');
+  const store = opts.store.kind === 'redis' ? redisStore(opts.store, opts.onStoreError) : memoryStore();
+
+  const planWindows = new Map<string, CountedWindow[]>();
+  for (const [plan, config] of Object.entries(plans)) {
+    planWindows.set(
+      plan,
+      config.windows.map((window) => store.window(window, `org:${plan}`)),
+    );
+  }
+  const failedAuth = store.window(failedAuthConfig, 'ip');
+  // Keys with their own rateLimit: one limiter per distinct value, created on first use.
+  const keyWindows = new Map<number, CountedWindow>();
+
+  const keyWindow = (rateLimit: number): CountedWindow => {
+    let window = keyWindows.get(rateLimit);
+    if (window === undefined) {
+      window = store.window({ name: KEY_WINDOW_NAME, limit: rateLimit, windowSeconds: KEY_WINDOW_SECONDS }, 'key');
+      keyWindows.set(rateLimit, window);
+    }
+    return window;
+  };
+
+  const checksFor = (subject: LimitSubject): WindowCheck[] => {
+    const windows = planWindows.get(subject.plan);
+    if (windows === undefined) {
+      throw new UnknownPlanError(subject.plan);
+    }
+    const checks = windows.map((window) => ({ window, id: subject.organizationId }));
+    if (subject.keyRateLimit !== null) {
+      if (!Number.isSafeInteger(subject.keyRateLimit) || subject.keyRateLimit <= 0) {
+        throw new RangeError(`keyRateLimit must be a positive integer or null, got ${subject.keyRateLimit}`);
+      }
+      checks.push({ window: keyWindow(subject.keyRateLimit), id: subject.keyId });
+    }
+    return checks;
+  };
+
+  return {
+    kind: store.kind,
+    consume: async (subject) => evaluate(store, checksFor(subject), 'consume'),
+    peek: async (subject) => evaluate(store, checksFor(subject), 'peek'),
+    checkFailedAuth: async (ip) => evaluate(store, [{ window: failedAuth, id: ip }], 'peek'),
+    recordFailedAuth: async (ip) => evaluate(store, [{ window: failedAuth, id: ip }], 'consume'),
+    health: () => store.health(),
+    close: () => store.close(),
+  };
+}
+
+/** Resolves true once `health()` says 'up' (false after `timeoutMs`), so a server can count in Redis from request one. */
+export async function waitUntilUp(limiter: RateLimiter, timeoutMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await limiter.health()).status === 'up') {
+      return true;
+    }
+    if (Date.now() >= deadline) {
+      return false;
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Counts (or reads) every window in parallel. A request is admitted only if all windows admit it; a rejected request
+ * still counts in the windows that admitted it (RLF counts atomically per window, there is no cross-window rollback).
+ */
+async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | 'peek'): Promise<LimitDecision> {
+  const outcomes = await Promise.allSettled(
+    checks.map(({ window, id }) => (mode === 'consume' ? window.limiter.consume(id) : window.limiter.get(id))),
+  );
+  const windows: WindowState[] = [];
+  let allowed = true;
+  let retryAfterSeconds = 0;
+  outcomes.forEach((outcome, index) => {
+    const config = (checks[index] as WindowCheck).window.config;
+    let state: WindowState;
+    let rejects: boolean;
+    if (outcome.status === 'fulfilled') {
+      state = windowState(config, outcome.value, mode);
+      // A peek reports whether the next request would pass: a window with nothing left would reject it.
+      rejects = mode === 'peek' && state.remaining === 0;
+    } else if (outcome.reason instanceof RateLimiterRes) {
+      // RLF rejects an over-limit consume with a RateLimiterRes; any other rejection is a store failure.
+      state = windowState(config, outcome.reason, mode);
+      rejects = true;
+    } else {
+      throw store.failure(outcome.reason);
+    }
+    if (rejects) {
+      allowed = false;
+      retryAfterSeconds = Math.max(retryAfterSeconds, state.resetSeconds, 1);
+    }
+    windows.push(state);
+  });
+  return {
+    allowed,
+    windows,
+    binding: selectBindingWindow(windows),
+    retryAfterSeconds: allowed ? null : retryAfterSeconds,
+  };
+}
+
+/** Converts RLF's result for one window into its public state. */
+function windowState(config: WindowConfig, res: RateLimiterRes | null, mode: 'consume' | 'peek'): WindowState {
+  const { name, limit, windowSeconds } = config;
+  // Nothing counted yet (or, in memory, an expired record not yet purged): the window would start now.
+  if (res === null || (mode === 'peek' && res.msBeforeNext <= 0)) {
+    return { name, limit, remaining: limit, resetSeconds: windowSeconds, windowSeconds };
+  }
+  const remaining = Math.min(limit, Math.max(0, limit - res.consumedPoints));
+  const resetSeconds = Math.min(windowSeconds, Math.max(0, Math.ceil(res.msBeforeNext / 1000)));
+  return { name, limit, remaining, resetSeconds, windowSeconds };
+}
+
+/** RLF key prefix of one window: scope, name and policy, so a config change never mixes old and new counts. */
+function windowPrefix(base: string, scope: string, config: WindowConfig): string {
+  return `${base}:${scope}:${config.name}:${config.limit}/${config.windowSeconds}s`;
+}
+
+function memoryStore(): Store {
+  return {
+    kind: 'memory',
+    window: (config, scope) => ({
+      config,
+      limiter: new RateLimiterMemory({
+        points: config.limit,
+        duration: config.windowSeconds,
+        keyPrefix: windowPrefix('mem', scope, config),
+      }),
+    }),
+    // The memory store has no I/O; an error here is a bug, surfaced as is.
+    failure: (error) => error,
+    health: async () => ({ kind: 'memory', status: 'up' }),
+    close: async () => {},
+  };
+}
+
+function redisStore(
+  options: Extract<RateLimiterStoreOptions, { kind: 'redis' }>,
+  onStoreError: ((error: Error) => void) | undefined,
+): Store {
+  const failOpen = options.outagePolicy === 'fail-open';
+  const keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+  const client = new Redis(options.url, {
+    // Never queue commands while disconnected: an outage must fail fast, not hang requests.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2_000,
+    // Reconnect forever with a short capped backoff, so Redis coming back needs no restart.
+    retryStrategy: (times) => Math.min(times * 100, 2_000),
+  });
+  // Without a listener ioredis prints every connection error to the console.
+  client.on('error', (error: Error) => onStoreError?.(error));
+
+  const down: RateLimiterHealth = { kind: 'redis', status: failOpen ? 'degraded' : 'down' };
+  return {
+    kind: 'redis',
+    window: (config, scope) => ({
+      config,
+      limiter: new RateLimiterRedis({
+        storeClient: client,
+        points: config.limit,
+        duration: config.windowSeconds,
+        keyPrefix: windowPrefix(keyPrefix, scope, config),
+        // Reject at once while not connected, instead of waiting for the command timeout on every request.
+        rejectIfRedisNotReady: true,
+        // RLF's fallback on store errors: per-instance memory limits of the same size while Redis is out.
+        insuranceLimiter: failOpen
+          ? new RateLimiterMemory({
+              points: config.limit,
+              duration: config.windowSeconds,
+              keyPrefix: windowPrefix('insurance', scope, config),
+            })
+          : undefined,
+      }),
+    }),
+    failure: (error) =>
+      new RateLimiterUnavailableError(`rate-limit store unavailable: ${errorMessage(error)}`, { cause: error }),
+    health: async () => {
+      if (client.status !== 'ready') {
+        return down;
+      }
+      try {
+        await client.ping();
+        return { kind: 'redis', status: 'up' };
+      } catch {
+        return down;
+      }
+    },
+    close: async () => {
+      if (client.status === 'ready') {
+        try {
+          await client.quit();
+          return;
+        } catch {
+          // Fall through to a hard disconnect.
+        }
+      }
+      client.disconnect();
+    },
+  };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,387 @@
+import { newId } from '../lib/ids.ts';
+import {
+  type ApiKeyRecord,
+  type ApiKeyWithPlan,
+  type ContactRecord,
+  type Db,
+  DuplicateApiKeyError,
+  DuplicateEmailError,
+  type KeyAccess,
+  type OrganizationRecord,
+  type Store,
+} from './types.ts';
+
+/** Channel on which key changes are broadcast to every server instance. */
+export const KEY_CHANGES_CHANNEL = 'mailroom_key_changes';
+
+/** Payload telling listeners to drop every cached key (notifications may have been missed). */
+export const ALL_KEYS = '*';
+
+interface OrganizationRow {
+  organization_id: string;
+  name: string;
+  plan: string;
+  created_at: Date;
+}
+
+interface KeyRow {
+  key_id: string;
+  organization_id: string;
+  name: string;
+  public_id: string;
+  key_hash: string;
+  access: KeyAccess;
+  rate_limit: number | null;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+interface KeyPlanRow extends KeyRow {
+  plan: string;
+}
+
+interface ContactRow {
+  contact_id: string;
+  organization_id: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  subscribed: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ORGANIZATION_COLUMNS = 'organization_id, name, plan, created_at';
+const KEY_COLUMNS =
+  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.access, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at';
+const KEY_PLAN_COLUMNS = `${KEY_COLUMNS}, o.plan`;
+const CONTACT_COLUMNS = 'contact_id, organization_id, email, first_name, last_name, subscribed, created_at, updated_at';
+
+// Unique indexes whose violations are expected outcomes rather than bugs.
+const CONTACT_EMAIL_INDEX = 'contacts_organization_email_key';
+const KEY_UNIQUE_INDEXES = new Set(['api_keys_pkey', 'api_keys_public_id_key']);
+
+// Both drivers parse timestamptz into Date; this only guards against a process-wide pg type parser override.
+function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+function toDateOrNull(value: Date | string | null): Date | null {
+  return value === null ? null : toDate(value);
+}
+
+function toOrganization(row: OrganizationRow): OrganizationRecord {
+  return { organizationId: row.organization_id, name: row.name, plan: row.plan, createdAt: toDate(row.created_at) };
+}
+
+function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    keyId: row.key_id,
+    organizationId: row.organization_id,
+    name: row.name,
+    publicId: row.public_id,
+    keyHash: row.key_hash,
+    access: row.access,
+    rateLimit: row.rate_limit,
+    createdAt: toDate(row.created_at),
+    expiresAt: toDateOrNull(row.expires_at),
+    lastUsedAt: toDateOrNull(row.last_used_at),
+    revokedAt: toDateOrNull(row.revoked_at),
+  };
+}
+
+function toKeyWithPlan(row: KeyPlanRow): ApiKeyWithPlan {
+  return { ...toKey(row), plan: row.plan };
+}
+
+function toContact(row: ContactRow): ContactRecord {
+  return {
+    contactId: row.contact_id,
+    organizationId: row.organization_id,
+    email: row.email,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    subscribed: row.subscribed,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+/** True when `err` is a unique violation (SQLSTATE 23505) of one of `indexes`; PGlite and pg errors both carry these fields. */
+function isUniqueViolation(err: unknown, indexes: ReadonlySet<string>): boolean {
+  if (typeof err !== 'object' || err === null) {
+    return false;
+  }
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  return code === '23505' && typeof constraint === 'string' && indexes.has(constraint);
+}
+
+const EMAIL_INDEXES: ReadonlySet<string> = new Set([CONTACT_EMAIL_INDEX]);
+
+async function mapDuplicateEmail<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (isUniqueViolation(err, EMAIL_INDEXES)) {
+      throw new DuplicateEmailError('a contact with this email already exists', { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** The one Store implementation: every back-end runs exactly these statements through its `Db`. */
+export function createSqlStore(db: Db): Store {
+  return {
+    kind: db.kind,
+
+    async ensureOrganization(name, plan) {
+      // One upsert so concurrent first requests cannot race; the no-op update makes RETURNING yield the row.
+      const { rows } = await db.query<OrganizationRow>(
+        `INSERT INTO organizations (organization_id, name, plan, created_at)
+         VALUES ($1, $2, coalesce($3::text, 'free'), $4)
+         ON CONFLICT (name) DO UPDATE SET plan = coalesce($3::text, organizations.plan)
+         RETURNING ${ORGANIZATION_COLUMNS}`,
+        [newId('org'), name, plan ?? null, new Date()],
+      );
+      return toOrganization(single(rows));
+    },
+
+    async getOrganization(organizationId) {
+      const { rows } = await db.query<OrganizationRow>(
+        `SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE organization_id = $1`,
+        [organizationId],
+      );
+      return rows[0] ? toOrganization(rows[0]) : null;
+    },
+
+    async insertApiKey(key) {
+      try {
+        const { rows } = await db.query<KeyRow>(
+          `INSERT INTO api_keys AS k
+             (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           RETURNING ${KEY_COLUMNS}`,
+          [
+            key.keyId,
+            key.organizationId,
+            key.name,
+            key.publicId,
+            key.keyHash,
+            key.access,
+            key.rateLimit,
+            key.createdAt,
+            key.expiresAt,
+          ],
+        );
+        return toKey(single(rows));
+      } catch (err) {
+        if (isUniqueViolation(err, KEY_UNIQUE_INDEXES)) {
+          throw new DuplicateApiKeyError('an API key with this keyId or publicId already exists', { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async findApiKeyByPublicId(publicId) {
+      const { rows } = await db.query<KeyPlanRow>(
+        `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
+         WHERE k.public_id = $1`,
+        [publicId],
+      );
+      return rows[0] ? toKeyWithPlan(rows[0]) : null;
+    },
+
+    async getApiKey(organizationId, keyId) {
+      const { rows } = await db.query<KeyPlanRow>(
+        `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
+         WHERE k.organization_id = $1 AND k.key_id = $2 AND k.revoked_at IS NULL`,
+        [organizationId, keyId],
+      );
+      return rows[0] ? toKeyWithPlan(rows[0]) : null;
+    },
+
+    async listApiKeys(organizationId) {
+      const { rows } = await db.query<KeyPlanRow>(
+        `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
+         WHERE k.organization_id = $1 AND k.revoked_at IS NULL
+         ORDER BY k.created_at, k.key_id`,
+        [organizationId],
+      );
+      return rows.map(toKeyWithPlan);
+    },
+
+    async listAllApiKeys() {
+      const { rows } = await db.query<KeyPlanRow>(
+        `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
+         WHERE k.revoked_at IS NULL
+         ORDER BY k.created_at, k.key_id`,
+      );
+      return rows.map(toKeyWithPlan);
+    },
+
+    async renameApiKey(organizationId, keyId, name) {
+      const { rows } = await db.query<KeyPlanRow>(
+        `UPDATE api_keys k SET name = $3 FROM organizations o
+         WHERE o.organization_id = k.organization_id AND k.organization_id = $1 AND k.key_id = $2
+           AND k.revoked_at IS NULL
+         RETURNING ${KEY_PLAN_COLUMNS}`,
+        [organizationId, keyId, name],
+      );
+      return rows[0] ? toKeyWithPlan(rows[0]) : null;
+    },
+
+    async revokeApiKey(organizationId, keyId, at) {
+      const { rows } = await db.query<KeyPlanRow>(
+        `UPDATE api_keys k SET revoked_at = $3 FROM organizations o
+         WHERE o.organization_id = k.organization_id AND ($1::text IS NULL OR k.organization_id = $1::text)
+           AND k.key_id = $2 AND k.revoked_at IS NULL
+         RETURNING ${KEY_PLAN_COLUMNS}`,
+        [organizationId, keyId, at],
+      );
+      return rows[0] ? toKeyWithPlan(rows[0]) : null;
+    },
+
+    async touchApiKeys(entries) {
+      if (entries.length === 0) {
+        return;
+      }
+      // Arrays of ISO strings bind the same way on both drivers; grouping first makes duplicate keyIds in one
+      // batch harmless (UPDATE ... FROM would otherwise apply an arbitrary one of them).
+      await db.query(
+        `UPDATE api_keys k SET last_used_at = t.last_used_at
+         FROM (
+           SELECT key_id, max(last_used_at) AS last_used_at
+           FROM unnest($1::text[], $2::timestamptz[]) AS u (key_id, last_used_at)
+           GROUP BY key_id
+         ) t
+         WHERE k.key_id = t.key_id AND (k.last_used_at IS NULL OR k.last_used_at < t.last_used_at)`,
+        [entries.map((e) => e.keyId), entries.map((e) => e.lastUsedAt.toISOString())],
+      );
+    },
+
+    async countApiKeys() {
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::integer AS n FROM api_keys');
+      return single(rows).n;
+    },
+
+    async createContact(organizationId, input, at) {
+      const { rows } = await mapDuplicateEmail(
+        db.query<ContactRow>(
+          `INSERT INTO contacts
+             (contact_id, organization_id, email, first_name, last_name, subscribed, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+           RETURNING ${CONTACT_COLUMNS}`,
+          [
+            newId('ct'),
+            organizationId,
+            input.email,
+            input.firstName ?? null,
+            input.lastName ?? null,
+            input.subscribed ?? true,
+            at,
+          ],
+        ),
+      );
+      return toContact(single(rows));
+    },
+
+    async getContact(organizationId, contactId) {
+      const { rows } = await db.query<ContactRow>(
+        `SELECT ${CONTACT_COLUMNS} FROM contacts WHERE organization_id = $1 AND contact_id = $2`,
+        [organizationId, contactId],
+      );
+      return rows[0] ? toContact(rows[0]) : null;
+    },
+
+    async listContacts(organizationId, opts) {
+      const { limit, after } = opts;
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new RangeError(`limit must be a positive integer, got ${limit}`);
+      }
+      // One row more than asked tells whether another page exists without a second query.
+      const { rows } = await db.query<ContactRow>(
+        `SELECT ${CONTACT_COLUMNS} FROM contacts
+         WHERE organization_id = $1
+           AND ($2::timestamptz IS NULL OR (created_at, contact_id) > ($2::timestamptz, $3::text))
+         ORDER BY created_at, contact_id
+         LIMIT $4`,
+        [organizationId, after?.createdAt ?? null, after?.contactId ?? null, limit + 1],
+      );
+      return { items: rows.slice(0, limit).map(toContact), hasMore: rows.length > limit };
+    },
+
+    async countContacts(organizationId) {
+      const { rows } = await db.query<{ n: number }>(
+        'SELECT count(*)::integer AS n FROM contacts WHERE organization_id = $1',
+        [organizationId],
+      );
+      return single(rows).n;
+    },
+
+    async updateContact(organizationId, contactId, patch, at) {
+      // A fixed statement with "is this field present" flags, rather than SQL built per patch shape.
+      const { rows } = await mapDuplicateEmail(
+        db.query<ContactRow>(
+          `UPDATE contacts SET
+             email = CASE WHEN $3::boolean THEN $4::text ELSE email END,
+             first_name = CASE WHEN $5::boolean THEN $6::text ELSE first_name END,
+             last_name = CASE WHEN $7::boolean THEN $8::text ELSE last_name END,
+             subscribed = CASE WHEN $9::boolean THEN $10::boolean ELSE subscribed END,
+             updated_at = $11
+           WHERE organization_id = $1 AND contact_id = $2
+           RETURNING ${CONTACT_COLUMNS}`,
+          [
+            organizationId,
+            contactId,
+            patch.email !== undefined,
+            patch.email ?? null,
+            patch.firstName !== undefined,
+            patch.firstName ?? null,
+            patch.lastName !== undefined,
+            patch.lastName ?? null,
+            patch.subscribed !== undefined,
+            patch.subscribed ?? null,
+            at,
+          ],
+        ),
+      );
+      return rows[0] ? toContact(rows[0]) : null;
+    },
+
+    async deleteContact(organizationId, contactId) {
+      const { rows } = await db.query<{ contact_id: string }>(
+        'DELETE FROM contacts WHERE organization_id = $1 AND contact_id = $2 RETURNING contact_id',
+        [organizationId, contactId],
+      );
+      return rows.length > 0;
+    },
+
+    async ping() {
+      await db.query('SELECT 1');
+    },
+
+    async notifyKeyChange(publicId) {
+      // pg_notify takes parameters, unlike the NOTIFY statement.
+      await db.query('SELECT pg_notify($1, $2)', [KEY_CHANGES_CHANNEL, publicId]);
+    },
+
+    async onKeyChange(listener) {
+      return db.listen(KEY_CHANGES_CHANNEL, listener, () => listener(ALL_KEYS));
+    },
+
+    async close() {
+      await db.close();
+    },
+  };
+}
+
+// For statements that always return exactly one row (INSERT ... RETURNING, count(*)).
+function single<T>(rows: T[]): T {
+  const row = rows[0];
+  if (row === undefined) {
+    throw new Error('expected one row, got none');
+  }
+  return row;
+}

@@ -1,0 +1,51 @@
+import { describe, expectTypeOf, test } from 'vitest';
+import type { components, operations, paths } from '../../generated/schema.d.ts';
+
+type Schemas = components['schemas'];
+type CreateKeyBody = NonNullable<operations['createApiKey']['requestBody']>['content']['application/json'];
+
+describe('generated types', () => {
+  test('the create-key request requires name and keeps the other fields optional', () => {
+    expectTypeOf<CreateKeyBody>().toHaveProperty('name').toEqualTypeOf<string>();
+    expectTypeOf<{ name: string }>().toExtend<CreateKeyBody>();
+    expectTypeOf<{ expirationDays: number }>().not.toExtend<CreateKeyBody>();
+  });
+
+  test('the error code is the closed enum, not string', () => {
+    type Code = Schemas['ErrorEnvelope']['error']['code'];
+    expectTypeOf<Code>().toEqualTypeOf<Schemas['ErrorCode']>();
+    expectTypeOf<'RATE_LIMITED'>().toExtend<Code>();
+    expectTypeOf<string>().not.toExtend<Code>();
+  });
+
+  test('envelopes carry literal success flags', () => {
+    expectTypeOf<Schemas['ErrorEnvelope']['success']>().toEqualTypeOf<false>();
+    type ListKeys = operations['listApiKeys']['responses'][200]['content']['application/json'];
+    expectTypeOf<ListKeys['success']>().toEqualTypeOf<true>();
+    expectTypeOf<ListKeys['meta']['total']>().toEqualTypeOf<number>();
+    expectTypeOf<ListKeys['data'][number]>().toEqualTypeOf<Schemas['ApiKey']>();
+  });
+
+  test('nullable timestamps are string or null', () => {
+    expectTypeOf<Schemas['ApiKey']['expirationTs']>().toEqualTypeOf<string | null>();
+    expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
+  });
+
+  test('every /v1 path is typed and the probe is outside /v1', () => {
+    expectTypeOf<keyof paths>().toEqualTypeOf<
+      | '/livez'
+      | '/v1/health'
+      | '/v1/rate-limit'
+      | '/v1/api-keys'
+      | '/v1/api-keys/validate'
+      | '/v1/api-keys/{keyId}'
+      | '/v1/contacts'
+      | '/v1/contacts/{contactId}'
+    >();
+  });
+
+  test('the 429 response of an operation declares Retry-After', () => {
+    type Headers429 = operations['listContacts']['responses'][429]['headers'];
+    expectTypeOf<Headers429>().toHaveProperty('Retry-After');
+  });
+});
