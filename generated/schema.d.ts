@@ -548,10 +548,22 @@ export interface components {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
-                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
-                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                /**
+                 * @description Always `0` on a 429 (see `X-RateLimit-Remaining` on any response).
+                 * @example 0
+                 */
+                "X-RateLimit-Remaining": number;
+                /**
+                 * @description Seconds until the exhausted binding window resets (see `X-RateLimit-Reset` on any response).
+                 * @example 42
+                 */
+                "X-RateLimit-Reset": number;
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
-                RateLimit: components["headers"]["RateLimit"];
+                /**
+                 * @description The exhausted binding window, `r=0` (see `RateLimit` on any response).
+                 * @example "minute";r=0;t=42
+                 */
+                RateLimit: string;
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };

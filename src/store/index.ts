@@ -14,9 +14,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   return openPostgresStore(options);
 }
 
-export { migrate } from './migrate.ts';
-export { openPgliteStore } from './pglite.ts';
-export { openPostgresStore } from './postgres.ts';
-export { ALL_KEYS, KEY_CHANGES_CHANNEL } from './sql-store.ts';
+export { loadMigrations, type Migration, migrate } from './migrate.ts';
+export { openPgliteDb, openPgliteStore } from './pglite.ts';
+export { openPostgresDb, openPostgresStore } from './postgres.ts';
+export { ALL_KEYS, createSqlStore, KEY_CHANGES_CHANNEL } from './sql-store.ts';
 export * from './types.ts';
 export type { PgliteStoreOptions, PostgresStoreOptions };

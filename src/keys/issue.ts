@@ -1,0 +1,46 @@
+import { newId } from '../lib/ids.ts';
+import type { ApiKeyRecord, KeyAccess, Store } from '../store/types.ts';
+import { DuplicateApiKeyError } from '../store/types.ts';
+import { generateApiKey, hashApiKey } from './api-key.ts';
+
+/** What a new key is made of. */
+export interface IssueApiKeyInput {
+  organizationId: string;
+  name: string;
+  expiresInDays?: number | undefined;
+  rateLimit?: number | null | undefined;
+  access?: KeyAccess | undefined;
+  now: Date;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Creates a key, stores only its hash, and returns the plaintext once. */
+export async function issueApiKey(
+  store: Store,
+  serverSecret: string,
+  input: IssueApiKeyInput,
+): Promise<{ plaintext: string; record: ApiKeyRecord }> {
+  // A public id collision is astronomically rare (36^8), but retry rather than fail if it happens.
+  for (let attempt = 0; ; attempt++) {
+    const { plaintext, publicId } = generateApiKey();
+    try {
+      const record = await store.insertApiKey({
+        keyId: newId('key'),
+        organizationId: input.organizationId,
+        name: input.name,
+        publicId,
+        keyHash: hashApiKey(plaintext, serverSecret),
+        access: input.access ?? 'full',
+        rateLimit: input.rateLimit ?? null,
+        createdAt: input.now,
+        expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,
+      });
+      return { plaintext, record };
+    } catch (error) {
+      if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {
+        throw error;
+      }
+    }
+  }
+}

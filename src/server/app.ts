@@ -1,0 +1,96 @@
+import { resolve } from 'node:path';
+import express, { type Express, type RequestHandler } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import { pinoHttp } from 'pino-http';
+import type { AppContext, OperationHandler } from './context.ts';
+import { ApiError } from './errors.ts';
+import { authenticate, requireWriteAccess } from './middleware/authenticate.ts';
+import { errorHandler } from './middleware/error-handler.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
+import { requestId } from './middleware/request-id.ts';
+import { routeMatch } from './middleware/route-match.ts';
+import { apiKeyHandlers } from './routes/api-keys.ts';
+import { contactHandlers } from './routes/contacts.ts';
+import { statusHandlers } from './routes/status.ts';
+import { compilePaths, GENERATED_DIR, listOperations, type OpenApiDocument } from './spec.ts';
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /** Validate every response against the spec too (tests): a drift answers 500 and is logged. */
+  validateResponses?: boolean;
+  /** Trust X-Forwarded-For from these proxies (Express `trust proxy`), for per-address limits behind a load balancer. */
+  trustProxy?: boolean | string | number;
+}
+
+const handlers: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
+
+const BODY_LIMIT = '100kb';
+
+/** The reference server: the spec's operations, enforced and implemented, and nothing else. */
+export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOptions = {}): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', options.trustProxy ?? false);
+  app.set('json spaces', 0);
+
+  app.use(requestId());
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req) => (req as express.Request).id,
+      quietReqLogger: true,
+      customSuccessMessage: (req, res, time) => `${req.method} ${req.url} ${res.statusCode} ${Math.round(time)}ms`,
+      customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // Only what a request line needs: no headers at all, so credentials can't leak through them.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+
+  // Served beside the API, outside the contract: the spec itself and its docs page.
+  app.get('/openapi.json', (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'openapi.json')));
+  app.get('/openapi.yaml', (_req, res) =>
+    res.type('application/yaml').sendFile(resolve(GENERATED_DIR, 'openapi.yaml')),
+  );
+  app.get(['/docs', '/docs/'], (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'docs', 'index.html')));
+
+  const paths = compilePaths(spec);
+  const matchRoute = routeMatch(paths);
+  const v1 = express.Router();
+  v1.use(authenticate(ctx), rateLimit(ctx.limiter), matchRoute, requireWriteAccess());
+  // Not mounted at '/v1': a mount strips the prefix, and route matching and the validator need the full path.
+  app.use((req, res, next) => (req.path === '/v1' || req.path.startsWith('/v1/') ? v1(req, res, next) : next()));
+  app.use((req, res, next) => (req.specPath ? next() : matchRoute(req, res, next)));
+
+  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: structuredClone(spec) as never,
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
+      validateResponses: options.validateResponses ? { removeAdditional: false } : false,
+      validateSecurity: false,
+      validateFormats: true,
+      ignoreUndocumented: false,
+    }),
+  );
+
+  const router = express.Router();
+  for (const operation of listOperations(spec)) {
+    const handler = handlers[operation.operationId];
+    if (!handler) {
+      throw new Error(
+        `no handler for operation ${operation.operationId} (${operation.method.toUpperCase()} ${operation.path})`,
+      );
+    }
+    const route: RequestHandler = async (req, res) => handler(req, res, ctx);
+    router[operation.method as 'get' | 'post' | 'patch' | 'delete'](operation.expressPath, route);
+  }
+  app.use(router);
+  app.use((req, _res, next) => next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}`)));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,58 @@
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { components, operations } from '../../generated/schema.d.ts';
+import type { RateLimiter } from '../rate-limit/limiter.ts';
+import type { PlanTable } from '../rate-limit/plans.ts';
+import type { Store } from '../store/types.ts';
+import type { KeyCache } from './key-cache.ts';
+import type { LastUsedTracker } from './last-used.ts';
+
+/** Everything a route handler may use. */
+export interface AppContext {
+  store: Store;
+  limiter: RateLimiter;
+  keys: KeyCache;
+  lastUsed: LastUsedTracker;
+  plans: PlanTable;
+  serverSecret: string;
+  clock: () => Date;
+  logger: Logger;
+  version: string;
+}
+
+/** A handler for one operation of the spec. */
+export type OperationHandler = (req: Request, res: Response, ctx: AppContext) => Promise<void>;
+
+/** Schemas of the spec, by name. */
+export type Schemas = components['schemas'];
+
+/** The JSON body an operation answers with for a status. */
+export type ResponseBody<
+  Op extends keyof operations,
+  Status extends keyof operations[Op]['responses'],
+> = operations[Op]['responses'][Status] extends { content: { 'application/json': infer Body } } ? Body : never;
+
+/** The JSON request body of an operation. */
+export type RequestBody<Op extends keyof operations> = operations[Op]['requestBody'] extends
+  | { content: { 'application/json': infer Body } }
+  | undefined
+  ? Body
+  : never;
+
+/** Sends a success body typed by the spec for that operation and status. */
+export function send<Op extends keyof operations, Status extends keyof operations[Op]['responses'] & number>(
+  res: Response,
+  _operation: Op,
+  status: Status,
+  body: ResponseBody<Op, Status>,
+): void {
+  res.status(status).json(body);
+}
+
+/** The authenticated caller; routes run only after `authenticate`. */
+export function authOf(req: Request): NonNullable<Request['auth']> {
+  if (!req.auth) {
+    throw new Error('route reached without authentication');
+  }
+  return req.auth;
+}

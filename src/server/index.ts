@@ -1,0 +1,144 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { issueApiKey } from '../keys/issue.ts';
+import {
+  createRateLimiter,
+  type RateLimiter,
+  type RateLimiterStoreOptions,
+  waitUntilUp,
+} from '../rate-limit/limiter.ts';
+import { DEFAULT_FAILED_AUTH_WINDOW, DEFAULT_PLANS, type PlanTable, type WindowConfig } from '../rate-limit/plans.ts';
+import { openStore, type StoreConfig } from '../store/index.ts';
+import type { KeyAccess, Store } from '../store/types.ts';
+import { createApp } from './app.ts';
+import type { AppContext } from './context.ts';
+import { createKeyCache } from './key-cache.ts';
+import { createLastUsedTracker } from './last-used.ts';
+import { createLogger, type LogLevel } from './logger.ts';
+import { loadSpec } from './spec.ts';
+
+/** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
+export interface ServerOptions {
+  port?: number;
+  host?: string;
+  /** Where keys and contacts live; default: embedded PGlite in memory. */
+  store?: StoreConfig;
+  /** Where rate-limit counters live; default: this process's memory. */
+  rateLimitStore?: RateLimiterStoreOptions;
+  plans?: PlanTable;
+  failedAuth?: WindowConfig;
+  /** Keys are stored as HMAC-SHA256 under this secret; every instance sharing a database needs the same one. */
+  serverSecret?: string;
+  clock?: () => Date;
+  logger?: Logger;
+  logLevel?: LogLevel;
+  validateResponses?: boolean;
+  trustProxy?: boolean | string | number;
+  /** How long a looked-up key is trusted without a database round trip (revocations propagate at once regardless). */
+  keyCacheTtlMs?: number;
+  lastUsedFlushMs?: number;
+}
+
+/** Options for a key made through the handle (tests, scripts, the CLI's first key). */
+export interface CreateKeyOptions {
+  name: string;
+  organization?: string;
+  plan?: string;
+  rateLimit?: number;
+  expiresInDays?: number;
+  access?: KeyAccess;
+}
+
+/** A running reference server. */
+export interface ServerHandle {
+  url: string;
+  port: number;
+  server: Server;
+  store: Store;
+  limiter: RateLimiter;
+  context: AppContext;
+  /** Creates a key directly in the store (organization created if missing) and returns its plaintext once. */
+  createApiKey(options: CreateKeyOptions): Promise<{ plaintext: string; keyId: string; organizationId: string }>;
+  close(): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+/** Opens the stores, builds the app and listens; `close()` undoes all of it. */
+export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
+  const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
+  const plans = options.plans ?? DEFAULT_PLANS;
+  const store = await openStore(options.store ?? { kind: 'pglite' });
+  const limiter = createRateLimiter({
+    plans,
+    failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,
+    store: options.rateLimitStore ?? { kind: 'memory' },
+    onStoreError: (err) => logger.warn({ err: { message: err.message } }, 'rate-limit store error'),
+  });
+  if (limiter.kind === 'redis' && !(await waitUntilUp(limiter))) {
+    logger.warn('the rate-limit store is not reachable yet; applying the outage policy until it is');
+  }
+  const keys = createKeyCache(store, { ttlMs: options.keyCacheTtlMs ?? 60_000 });
+  const unsubscribe = await store.onKeyChange((publicId) => keys.invalidate(publicId));
+  const lastUsed = createLastUsedTracker(store, logger, options.lastUsedFlushMs ?? 1000);
+  const context: AppContext = {
+    store,
+    limiter,
+    keys,
+    lastUsed,
+    plans,
+    serverSecret: options.serverSecret ?? 'mailroom-development-secret',
+    clock: options.clock ?? (() => new Date()),
+    logger,
+    version: VERSION,
+  };
+  const app = createApp(context, loadSpec(), {
+    validateResponses: options.validateResponses ?? false,
+    trustProxy: options.trustProxy ?? false,
+  });
+
+  const server = await new Promise<Server>((resolveListen, reject) => {
+    const listening = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolveListen(listening));
+    listening.once('error', reject);
+  });
+  // Keep-alive longer than typical load balancers' idle timeout, so they close first.
+  server.keepAliveTimeout = 65_000;
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    server,
+    store,
+    limiter,
+    context,
+    async createApiKey(opts) {
+      const org = await store.ensureOrganization(opts.organization ?? 'default', opts.plan);
+      const { plaintext, record } = await issueApiKey(store, context.serverSecret, {
+        organizationId: org.organizationId,
+        name: opts.name,
+        expiresInDays: opts.expiresInDays,
+        rateLimit: opts.rateLimit,
+        access: opts.access,
+        now: context.clock(),
+      });
+      return { plaintext, keyId: record.keyId, organizationId: org.organizationId };
+    },
+    close() {
+      closed ??= (async () => {
+        await new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        });
+        await lastUsed.close();
+        await unsubscribe();
+        await limiter.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

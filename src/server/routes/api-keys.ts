@@ -1,0 +1,92 @@
+import { issueApiKey } from '../../keys/issue.ts';
+import { type AppContext, authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { toApiKey } from '../serialize.ts';
+
+const SHOWN_ONCE = 'This API key will only be shown once. Please store it securely.';
+
+function notFound(keyId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No API key ${keyId} in this organization`);
+}
+
+/** Drops a changed key from this instance's cache now and tells the other instances to do the same. */
+async function keyChanged(ctx: AppContext, publicId: string): Promise<void> {
+  ctx.keys.invalidate(publicId);
+  await ctx.store.notifyKeyChange(publicId);
+}
+
+/** Handlers of the API key operations, by operationId. */
+export const apiKeyHandlers: Record<string, OperationHandler> = {
+  async listApiKeys(req, res, ctx) {
+    const keys = await ctx.store.listApiKeys(authOf(req).organizationId);
+    send(res, 'listApiKeys', 200, {
+      success: true,
+      data: keys.map((k) => toApiKey(k, ctx.plans, ctx.lastUsed.pending(k.keyId))),
+      meta: { total: keys.length },
+    });
+  },
+
+  async createApiKey(req, res, ctx) {
+    const auth = authOf(req);
+    const body = req.body as RequestBody<'createApiKey'>;
+    const { plaintext, record } = await issueApiKey(ctx.store, ctx.serverSecret, {
+      organizationId: auth.organizationId,
+      name: body.name,
+      expiresInDays: body.expirationDays,
+      rateLimit: body.rateLimit,
+      access: body.access,
+      now: ctx.clock(),
+    });
+    send(res, 'createApiKey', 201, {
+      success: true,
+      data: { ...toApiKey({ ...record, plan: auth.plan }, ctx.plans), apiKey: plaintext },
+      meta: { warning: SHOWN_ONCE },
+    });
+  },
+
+  async validateApiKey(req, res) {
+    const { key } = authOf(req);
+    send(res, 'validateApiKey', 200, {
+      success: true,
+      data: {
+        valid: true,
+        keyId: key.keyId,
+        name: key.name,
+        organizationId: key.organizationId,
+        plan: key.plan,
+        access: key.access,
+        expirationTs: key.expiresAt ? key.expiresAt.toISOString() : null,
+      },
+    });
+  },
+
+  async getApiKey(req, res, ctx) {
+    const keyId = String(req.params.keyId);
+    const key = await ctx.store.getApiKey(authOf(req).organizationId, keyId);
+    if (!key) {
+      throw notFound(keyId);
+    }
+    send(res, 'getApiKey', 200, { success: true, data: toApiKey(key, ctx.plans, ctx.lastUsed.pending(key.keyId)) });
+  },
+
+  async renameApiKey(req, res, ctx) {
+    const keyId = String(req.params.keyId);
+    const { name } = req.body as RequestBody<'renameApiKey'>;
+    const key = await ctx.store.renameApiKey(authOf(req).organizationId, keyId, name);
+    if (!key) {
+      throw notFound(keyId);
+    }
+    await keyChanged(ctx, key.publicId);
+    send(res, 'renameApiKey', 200, { success: true, data: toApiKey(key, ctx.plans, ctx.lastUsed.pending(key.keyId)) });
+  },
+
+  async revokeApiKey(req, res, ctx) {
+    const keyId = String(req.params.keyId);
+    const key = await ctx.store.revokeApiKey(authOf(req).organizationId, keyId, ctx.clock());
+    if (!key) {
+      throw notFound(keyId);
+    }
+    await keyChanged(ctx, key.publicId);
+    send(res, 'revokeApiKey', 200, { success: true, data: { keyId: key.keyId, revoked: true } });
+  },
+};

@@ -1,0 +1,95 @@
+import type { ContactCursor } from '../../store/types.ts';
+import { DuplicateEmailError } from '../../store/types.ts';
+import { authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { toContact } from '../serialize.ts';
+
+/** Encodes the position after a contact as an opaque, URL-safe cursor. */
+export function encodeCursor(cursor: ContactCursor): string {
+  return Buffer.from(JSON.stringify({ c: cursor.createdAt.toISOString(), i: cursor.contactId })).toString('base64url');
+}
+
+/** Decodes a cursor from `encodeCursor`; a tampered or foreign one is a 422 on `cursor`. */
+export function decodeCursor(raw: string): ContactCursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown };
+    const createdAt = new Date(String(parsed.c));
+    if (typeof parsed.i === 'string' && typeof parsed.c === 'string' && !Number.isNaN(createdAt.getTime())) {
+      return { createdAt, contactId: parsed.i };
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
+    details: { 'query.cursor': ['is not a cursor returned by this API'] },
+  });
+}
+
+function notFound(contactId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No contact ${contactId} in this organization`);
+}
+
+function duplicate(email: string): ApiError {
+  return new ApiError('DUPLICATE_RESOURCE', `A contact with email ${email} already exists`);
+}
+
+/** Handlers of the contact operations, by operationId. */
+export const contactHandlers: Record<string, OperationHandler> = {
+  async listContacts(req, res, ctx) {
+    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+    const after = typeof req.query.cursor === 'string' ? decodeCursor(req.query.cursor) : undefined;
+    const page = await ctx.store.listContacts(authOf(req).organizationId, after ? { limit, after } : { limit });
+    const last = page.items.at(-1);
+    send(res, 'listContacts', 200, {
+      success: true,
+      data: page.items.map(toContact),
+      meta: {
+        limit,
+        hasMore: page.hasMore,
+        nextCursor:
+          page.hasMore && last ? encodeCursor({ createdAt: last.createdAt, contactId: last.contactId }) : null,
+      },
+    });
+  },
+
+  async createContact(req, res, ctx) {
+    const body = req.body as RequestBody<'createContact'>;
+    try {
+      const contact = await ctx.store.createContact(authOf(req).organizationId, body, ctx.clock());
+      send(res, 'createContact', 201, { success: true, data: toContact(contact) });
+    } catch (error) {
+      throw error instanceof DuplicateEmailError ? duplicate(body.email) : error;
+    }
+  },
+
+  async getContact(req, res, ctx) {
+    const contactId = String(req.params.contactId);
+    const contact = await ctx.store.getContact(authOf(req).organizationId, contactId);
+    if (!contact) {
+      throw notFound(contactId);
+    }
+    send(res, 'getContact', 200, { success: true, data: toContact(contact) });
+  },
+
+  async updateContact(req, res, ctx) {
+    const contactId = String(req.params.contactId);
+    const patch = req.body as RequestBody<'updateContact'>;
+    try {
+      const contact = await ctx.store.updateContact(authOf(req).organizationId, contactId, patch, ctx.clock());
+      if (!contact) {
+        throw notFound(contactId);
+      }
+      send(res, 'updateContact', 200, { success: true, data: toContact(contact) });
+    } catch (error) {
+      throw error instanceof DuplicateEmailError ? duplicate(String(patch.email)) : error;
+    }
+  },
+
+  async deleteContact(req, res, ctx) {
+    const contactId = String(req.params.contactId);
+    if (!(await ctx.store.deleteContact(authOf(req).organizationId, contactId))) {
+      throw notFound(contactId);
+    }
+    send(res, 'deleteContact', 200, { success: true, data: { contactId, deleted: true } });
+  },
+};

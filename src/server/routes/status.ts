@@ -1,0 +1,44 @@
+import type { LimitDecision } from '../../rate-limit/limiter.ts';
+import { authOf, type OperationHandler, send } from '../context.ts';
+import { ApiError } from '../errors.ts';
+
+/** Handlers of the health and rate-limit operations, by operationId. */
+export const statusHandlers: Record<string, OperationHandler> = {
+  async getLiveness(_req, res) {
+    send(res, 'getLiveness', 200, { success: true, data: { status: 'ok' } });
+  },
+
+  async getHealth(req, res, ctx) {
+    const limiter = await ctx.limiter.health();
+    // ping() throws StoreUnavailableError when the database is down, which the error handler turns into 503.
+    await ctx.store.ping();
+    if (limiter.status === 'down') {
+      throw new ApiError('SERVICE_UNAVAILABLE', 'The rate-limit store is unavailable. Retry with exponential backoff.');
+    }
+    send(res, 'getHealth', 200, {
+      success: true,
+      data: {
+        status: limiter.status === 'up' ? 'ok' : 'degraded',
+        version: ctx.version,
+        time: ctx.clock().toISOString(),
+        organizationId: authOf(req).organizationId,
+        stores: { database: { kind: ctx.store.kind, status: 'up' }, rateLimiter: limiter },
+      },
+    });
+  },
+
+  async getRateLimitStatus(req, res) {
+    const auth = authOf(req);
+    const decision = res.locals.rateLimit as LimitDecision;
+    send(res, 'getRateLimitStatus', 200, {
+      success: true,
+      data: {
+        organizationId: auth.organizationId,
+        plan: auth.plan,
+        keyId: auth.key.keyId,
+        windows: decision.windows,
+        binding: decision.binding.name,
+      },
+    });
+  },
+};

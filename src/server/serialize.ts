@@ -1,0 +1,52 @@
+import { maskApiKey } from '../keys/api-key.ts';
+import type { PlanConfig, PlanTable } from '../rate-limit/plans.ts';
+import type { ApiKeyRecord, ContactRecord } from '../store/types.ts';
+import type { Schemas } from './context.ts';
+
+/** A plan's per-minute budget: its 60-second window, else its longest window scaled to a minute. */
+export function planPerMinute(plan: PlanConfig | undefined): number {
+  if (!plan || plan.windows.length === 0) {
+    return 1;
+  }
+  const minute = plan.windows.find((w) => w.windowSeconds === 60);
+  if (minute) {
+    return minute.limit;
+  }
+  const longest = plan.windows.reduce((a, b) => (b.windowSeconds > a.windowSeconds ? b : a));
+  return Math.max(1, Math.floor((longest.limit * 60) / longest.windowSeconds));
+}
+
+/** A stored key as the API shows it (never the hash); `lastUsed` includes this instance's unwritten uses. */
+export function toApiKey(
+  key: ApiKeyRecord & { plan: string },
+  plans: PlanTable,
+  pendingLastUsed?: Date,
+): Schemas['ApiKey'] {
+  const lastUsed =
+    pendingLastUsed && (!key.lastUsedAt || pendingLastUsed > key.lastUsedAt) ? pendingLastUsed : key.lastUsedAt;
+  return {
+    keyId: key.keyId,
+    name: key.name,
+    keyPrefix: maskApiKey(key.publicId),
+    organizationId: key.organizationId,
+    plan: key.plan,
+    rateLimit: key.rateLimit ?? planPerMinute(plans[key.plan]),
+    access: key.access,
+    lastUsed: lastUsed ? lastUsed.toISOString() : null,
+    createdAt: key.createdAt.toISOString(),
+    expirationTs: key.expiresAt ? key.expiresAt.toISOString() : null,
+  };
+}
+
+/** A stored contact as the API shows it. */
+export function toContact(contact: ContactRecord): Schemas['Contact'] {
+  return {
+    contactId: contact.contactId,
+    email: contact.email,
+    firstName: contact.firstName,
+    lastName: contact.lastName,
+    subscribed: contact.subscribed,
+    createdAt: contact.createdAt.toISOString(),
+    updatedAt: contact.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,318 @@
+// The project's spec-lint rules (scripts/redocly/mailroom-rules.js, enabled in the root redocly.yaml), each proven
+// able to fail: every fixture in ./fixtures is good.yaml with one convention broken, linted by the real Redocly CLI
+// with the root redocly.yaml, so a rule that is missing, renamed or turned off there makes these tests fail.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const configPath = path.join(repoRoot, 'redocly.yaml');
+const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
+const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+const MAILROOM_RULES = [
+  'mailroom/v1-declares-401-429',
+  'mailroom/v1-rate-limit-headers',
+  'mailroom/request-id-header',
+  'mailroom/429-retry-after',
+  'mailroom/401-www-authenticate',
+  'mailroom/405-allow',
+  'mailroom/envelope',
+  'mailroom/operation-basics',
+  'mailroom/response-example',
+] as const;
+
+type RuleId = (typeof MAILROOM_RULES)[number];
+
+interface Problem {
+  ruleId: string;
+  severity: 'error' | 'warn';
+  message: string;
+  ignored?: boolean;
+  location: { source: { ref: string }; pointer?: string; start?: { line: number; col: number } }[];
+}
+
+interface LintReport {
+  totals: { errors: number; warnings: number; ignored: number };
+  problems: Problem[];
+}
+
+interface BrokenFixture {
+  name: string;
+  fixture: string;
+  ruleId: RuleId;
+  /** Exactly the problems the fixture must produce, all under `ruleId`. */
+  messages: string[];
+}
+
+const brokenFixtures: BrokenFixture[] = [
+  {
+    name: 'a /v1 operation without a 429 response is rejected by mailroom/v1-declares-401-429',
+    fixture: 'v1-missing-429.yaml',
+    ruleId: 'mailroom/v1-declares-401-429',
+    messages: ['GET /v1/contacts is missing response 429'],
+  },
+  {
+    name: 'a /v1 response without X-RateLimit-Reset is rejected by mailroom/v1-rate-limit-headers',
+    fixture: 'v1-200-missing-rate-limit-reset.yaml',
+    ruleId: 'mailroom/v1-rate-limit-headers',
+    messages: ['GET /v1/contacts 200 response is missing header X-RateLimit-Reset'],
+  },
+  {
+    name: 'a /livez response without X-Request-Id is rejected by mailroom/request-id-header',
+    fixture: 'livez-missing-request-id.yaml',
+    ruleId: 'mailroom/request-id-header',
+    messages: ['GET /livez 200 response is missing header X-Request-Id'],
+  },
+  {
+    name: 'a 429 response without Retry-After is rejected by mailroom/429-retry-after',
+    fixture: '429-missing-retry-after.yaml',
+    ruleId: 'mailroom/429-retry-after',
+    messages: ['GET /v1/contacts 429 response is missing header Retry-After'],
+  },
+  {
+    name: 'a shared 429 response without Retry-After is reported once, naming every operation that uses it',
+    fixture: 'shared-429-missing-retry-after.yaml',
+    ruleId: 'mailroom/429-retry-after',
+    messages: [
+      'GET /v1/contacts 429 response is missing header Retry-After (shared; also used by GET /v1/contacts/export)',
+    ],
+  },
+  {
+    name: 'a 401 response without WWW-Authenticate is rejected by mailroom/401-www-authenticate',
+    fixture: '401-missing-www-authenticate.yaml',
+    ruleId: 'mailroom/401-www-authenticate',
+    messages: ['GET /v1/contacts 401 response is missing header WWW-Authenticate'],
+  },
+  {
+    name: 'a 405 response without Allow is rejected by mailroom/405-allow',
+    fixture: '405-missing-allow.yaml',
+    ruleId: 'mailroom/405-allow',
+    messages: ['GET /livez 405 response is missing header Allow'],
+  },
+  {
+    name: 'an envelope whose success is a plain boolean is rejected by mailroom/envelope',
+    fixture: 'envelope-success-not-const.yaml',
+    ruleId: 'mailroom/envelope',
+    messages: [
+      'GET /livez 200 response application/json body is not an envelope: property success is neither const: true (success envelope) nor const: false (error envelope)',
+      'GET /v1/contacts 200 response application/json body is not an envelope: property success is neither const: true (success envelope) nor const: false (error envelope)',
+    ],
+  },
+  {
+    name: 'a success envelope without data is rejected by mailroom/envelope',
+    fixture: 'envelope-success-without-data.yaml',
+    ruleId: 'mailroom/envelope',
+    messages: [
+      'GET /livez 200 response application/json body is a success envelope (success: const true) without property data',
+    ],
+  },
+  {
+    name: 'a 405 response with a success envelope is rejected by mailroom/envelope',
+    fixture: 'envelope-405-with-success-envelope.yaml',
+    ruleId: 'mailroom/envelope',
+    messages: [
+      'GET /livez 405 response application/json body is an error status but uses the success envelope (success: true)',
+    ],
+  },
+  {
+    name: 'a snake_case operationId is rejected by mailroom/operation-basics',
+    fixture: 'operation-id-snake-case.yaml',
+    ruleId: 'mailroom/operation-basics',
+    messages: ['GET /v1/contacts operationId "list_contacts" is not camelCase (^[a-z][a-zA-Z0-9]*$)'],
+  },
+  {
+    name: 'a response with only a bare example is rejected by mailroom/response-example',
+    fixture: 'bare-example.yaml',
+    ruleId: 'mailroom/response-example',
+    messages: [
+      'GET /livez 200 response application/json has no named example under examples (a bare `example` has no name for Prefer: example=NAME)',
+    ],
+  },
+];
+
+const GOOD_FIXTURE = 'good.yaml';
+
+function redoclyBin(): string {
+  const require = createRequire(import.meta.url);
+  const packageJsonPath = require.resolve('@redocly/cli/package.json');
+  const { bin } = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { bin: Record<string, string> };
+  const relative = bin.redocly;
+  if (relative === undefined) {
+    throw new Error('@redocly/cli has no `redocly` bin');
+  }
+  return path.join(path.dirname(packageJsonPath), relative);
+}
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the Redocly CLI with the current Node; resolves (never rejects) with the output, whatever the exit code. */
+function runRedocly(args: string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [redoclyBin(), ...args],
+      {
+        cwd: repoRoot,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+      },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
+  });
+}
+
+/** `redocly lint a b --format json` prints one JSON report per file, one after the other: split them. */
+function parseJsonReports(text: string): LintReport[] {
+  const reports: LintReport[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  let escaped = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index];
+    if (inString) {
+      if (escaped) {
+        escaped = false;
+      } else if (char === '\\') {
+        escaped = true;
+      } else if (char === '"') {
+        inString = false;
+      }
+    } else if (char === '"') {
+      inString = true;
+    } else if (char === '{') {
+      if (depth === 0) {
+        start = index;
+      }
+      depth++;
+    } else if (char === '}') {
+      depth--;
+      if (depth === 0) {
+        reports.push(JSON.parse(text.slice(start, index + 1)) as LintReport);
+      }
+    }
+  }
+  return reports;
+}
+
+function describeProblem(problem: Problem): string {
+  const [where] = problem.location;
+  const position = where?.start ? `:${where.start.line}:${where.start.col}` : '';
+  return `${problem.severity} ${problem.ruleId} ${where?.source.ref ?? '?'}${position} ${problem.message}`;
+}
+
+const reports = new Map<string, LintReport>();
+let lintStderr = '';
+
+// One CLI call lints every fixture (about a second); the reports come back in argument order.
+beforeAll(async () => {
+  const fixtures = [GOOD_FIXTURE, ...brokenFixtures.map(({ fixture }) => fixture)];
+  const lintRun = await runRedocly([
+    'lint',
+    ...fixtures.map((fixture) => path.join(fixturesDir, fixture)),
+    '--config',
+    configPath,
+    '--format',
+    'json',
+    '--max-problems',
+    '1000',
+  ]);
+  lintStderr = lintRun.stderr;
+  const parsed = parseJsonReports(lintRun.stdout);
+  if (parsed.length !== fixtures.length) {
+    throw new Error(
+      `expected ${fixtures.length} JSON reports from redocly lint, got ${parsed.length}\nstdout:\n${lintRun.stdout}\nstderr:\n${lintRun.stderr}`,
+    );
+  }
+  fixtures.forEach((fixture, index) => {
+    const report = parsed[index] as LintReport;
+    for (const problem of report.problems) {
+      const source = problem.location[0]?.source.ref ?? '';
+      if (!source.endsWith(fixture)) {
+        throw new Error(`report ${index} should be about ${fixture} but has a problem in ${source}`);
+      }
+    }
+    reports.set(fixture, report);
+  });
+});
+
+function reportFor(fixture: string): LintReport {
+  const report = reports.get(fixture);
+  if (report === undefined) {
+    throw new Error(`no lint report for ${fixture}`);
+  }
+  return report;
+}
+
+describe('root redocly.yaml', () => {
+  const config = parse(readFileSync(configPath, 'utf8')) as {
+    apis?: Record<string, { root?: string }>;
+    extends?: string[];
+    plugins?: string[];
+    rules?: Record<string, unknown>;
+  };
+
+  test('lints openapi/openapi.yaml by default, on top of the recommended ruleset', () => {
+    expect(config.apis?.mailroom?.root).toBe('openapi/openapi.yaml');
+    expect(config.extends).toContain('recommended');
+    expect(config.rules?.['no-unused-components']).toBe('error');
+  });
+
+  test('loads the mailroom plugin and enables every mailroom rule as an error', () => {
+    expect(config.plugins?.map((plugin) => path.resolve(repoRoot, plugin))).toContain(pluginPath);
+    const configured = Object.fromEntries(
+      Object.entries(config.rules ?? {}).filter(([ruleId]) => ruleId.startsWith('mailroom/')),
+    );
+    expect(configured).toEqual(Object.fromEntries(MAILROOM_RULES.map((ruleId) => [ruleId, 'error'])));
+  });
+
+  test('is a configuration Redocly accepts without warnings', () => {
+    expect(lintStderr).not.toMatch(/Your config has|Deprecated plugin format|Failed to load plugin/);
+  });
+});
+
+describe('mailroom spec-lint rules', () => {
+  test('the plugin defines exactly the mailroom rules, and each one has a fixture that trips it', async () => {
+    const module = (await import(pathToFileURL(pluginPath).href)) as {
+      default: () => { id: string; rules: { oas3: Record<string, unknown> } };
+    };
+    const plugin = module.default();
+    expect(plugin.id).toBe('mailroom');
+    const defined = Object.keys(plugin.rules.oas3).map((rule) => `${plugin.id}/${rule}`);
+    expect(defined.sort()).toEqual([...MAILROOM_RULES].sort());
+    expect(new Set(brokenFixtures.map(({ ruleId }) => ruleId))).toEqual(new Set(MAILROOM_RULES));
+  });
+
+  test('a spec that follows every convention lints with no errors and no warnings', () => {
+    const report = reportFor(GOOD_FIXTURE);
+    expect(report.problems.map(describeProblem), 'good.yaml must lint clean').toEqual([]);
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+  });
+
+  // A plain loop rather than test.each: vitest truncates `$name` to 40 characters in test titles.
+  for (const { name, fixture, ruleId, messages } of brokenFixtures) {
+    test(name, () => {
+      const report = reportFor(fixture);
+      // The fixture breaks one convention: every problem is that rule's (no other mailroom rule, nor a built-in one).
+      const byMessage = (a: { message: string }, b: { message: string }) => a.message.localeCompare(b.message);
+      const found = report.problems.map((problem) => ({ ruleId: problem.ruleId, message: problem.message }));
+      expect(found.sort(byMessage)).toEqual(messages.map((message) => ({ ruleId, message })).sort(byMessage));
+      expect(report.problems.map(({ severity }) => severity)).toEqual(messages.map(() => 'error'));
+    });
+  }
+});

@@ -1,0 +1,639 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOWER_ALNUM, newId, randomString } from '../../src/lib/ids.ts';
+import { openStore } from '../../src/store/index.ts';
+import { loadMigrations, migrate } from '../../src/store/migrate.ts';
+import { openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
+import { openPostgresDb, openPostgresStore } from '../../src/store/postgres.ts';
+import { createSqlStore } from '../../src/store/sql-store.ts';
+import {
+  type ApiKeyRecord,
+  type ContactRecord,
+  DuplicateApiKeyError,
+  DuplicateEmailError,
+  type Store,
+  StoreUnavailableError,
+} from '../../src/store/types.ts';
+
+const PG_URL = process.env.MAILROOM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// Port 1 on loopback: nothing listens there, so connections are refused at once.
+const DEAD_URL = 'postgres://postgres@127.0.0.1:1/test';
+const RUN = randomString(8, LOWER_ALNUM);
+const schemas: string[] = [];
+
+/** A schema unique to this run, dropped when the file finishes. */
+function testSchema(tag: string): string {
+  const schema = `mailroom_test_${RUN}_${tag}`;
+  schemas.push(schema);
+  return schema;
+}
+
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(async () => {
+  if (schemas.length > 0) {
+    await withAdmin(async (admin) => {
+      for (const schema of schemas) {
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      }
+    });
+  }
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met in time');
+    }
+    await sleep(10);
+  }
+}
+
+async function elapsedMs(work: Promise<unknown>): Promise<{ ms: number; error: unknown }> {
+  const started = Date.now();
+  try {
+    await work;
+    return { ms: Date.now() - started, error: undefined };
+  } catch (error) {
+    return { ms: Date.now() - started, error };
+  }
+}
+
+// Millisecond timestamps far from "now", so tests never depend on the clock.
+const T0 = Date.parse('2031-05-06T07:08:09.123Z');
+const at = (offsetMs: number) => new Date(T0 + offsetMs);
+
+function keyInput(organizationId: string, overrides: Partial<Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt'>> = {}) {
+  return {
+    keyId: newId('key'),
+    organizationId,
+    name: 'Production',
+    publicId: randomString(8, LOWER_ALNUM),
+    keyHash: randomBytes(32).toString('hex'),
+    access: 'full' as const,
+    rateLimit: null,
+    createdAt: at(0),
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+const byCreatedThenId = <T extends { createdAt: Date }>(id: (item: T) => string) => {
+  return (a: T, b: T) => a.createdAt.getTime() - b.createdAt.getTime() || (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0);
+};
+
+interface Backend {
+  name: string;
+  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'PGlite in memory',
+    open: async () => ({ store: await openPgliteStore(), cleanup: async () => {} }),
+  },
+  {
+    name: 'PGlite in a data directory',
+    open: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'mailroom-store-'));
+      return {
+        store: await openPgliteStore({ dataDir: dir }),
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => ({
+      store: await openStore({ kind: 'postgres', url: PG_URL, schema: testSchema('suite') }),
+      cleanup: async () => {},
+    }),
+  },
+];
+
+describe.each(backends)('store on $name', ({ open }) => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ store, cleanup } = await open());
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await cleanup?.();
+  });
+
+  const freshOrganization = (plan?: string) => store.ensureOrganization(newId('test org'), plan);
+
+  describe('organizations', () => {
+    it('creates a missing organization on the free plan and returns the same one afterwards', async () => {
+      const name = newId('acme');
+      const created = await store.ensureOrganization(name);
+      expect(created).toMatchObject({ name, plan: 'free' });
+      expect(created.organizationId).toMatch(/^org_[0-9a-z]{16}$/);
+      expect(created.createdAt).toBeInstanceOf(Date);
+      expect(await store.ensureOrganization(name)).toEqual(created);
+      expect(await store.getOrganization(created.organizationId)).toEqual(created);
+    });
+
+    it('updates the plan only when one is given', async () => {
+      const name = newId('acme');
+      const created = await store.ensureOrganization(name, 'pro');
+      expect(created.plan).toBe('pro');
+      expect((await store.ensureOrganization(name)).plan).toBe('pro');
+      const upgraded = await store.ensureOrganization(name, 'enterprise');
+      expect(upgraded).toEqual({ ...created, plan: 'enterprise' });
+    });
+
+    it('returns null for an unknown organization', async () => {
+      expect(await store.getOrganization(newId('org'))).toBeNull();
+    });
+  });
+
+  describe('API keys', () => {
+    it('stores a key and finds it by public id with its plan, dates intact to the millisecond', async () => {
+      const org = await freshOrganization('pro');
+      const input = keyInput(org.organizationId, {
+        access: 'read_only',
+        rateLimit: 120,
+        createdAt: at(1),
+        expiresAt: at(86_400_000),
+      });
+      const stored = await store.insertApiKey(input);
+      expect(stored).toEqual({ ...input, lastUsedAt: null, revokedAt: null });
+      expect(await store.findApiKeyByPublicId(input.publicId)).toEqual({ ...stored, plan: 'pro' });
+      expect(await store.findApiKeyByPublicId(randomString(8, LOWER_ALNUM))).toBeNull();
+    });
+
+    it('finds revoked and expired keys by public id but hides revoked ones from get and list', async () => {
+      const org = await freshOrganization();
+      const expired = await store.insertApiKey(keyInput(org.organizationId, { expiresAt: at(-1) }));
+      const revoked = await store.insertApiKey(keyInput(org.organizationId));
+      await store.revokeApiKey(org.organizationId, revoked.keyId, at(5));
+      expect((await store.findApiKeyByPublicId(expired.publicId))?.expiresAt).toEqual(at(-1));
+      expect((await store.findApiKeyByPublicId(revoked.publicId))?.revokedAt).toEqual(at(5));
+      expect(await store.getApiKey(org.organizationId, expired.keyId)).toMatchObject({ keyId: expired.keyId });
+      expect(await store.getApiKey(org.organizationId, revoked.keyId)).toBeNull();
+      expect((await store.listApiKeys(org.organizationId)).map((k) => k.keyId)).toEqual([expired.keyId]);
+    });
+
+    it('scopes get, rename and revoke to the owning organization', async () => {
+      const owner = await freshOrganization();
+      const other = await freshOrganization();
+      const key = await store.insertApiKey(keyInput(owner.organizationId));
+      expect(await store.getApiKey(other.organizationId, key.keyId)).toBeNull();
+      expect(await store.renameApiKey(other.organizationId, key.keyId, 'stolen')).toBeNull();
+      expect(await store.revokeApiKey(other.organizationId, key.keyId, at(1))).toBeNull();
+      expect(await store.getApiKey(owner.organizationId, key.keyId)).toEqual({ ...key, plan: 'free' });
+    });
+
+    it('lists active keys oldest first, breaking ties by key id', async () => {
+      const org = await freshOrganization();
+      const keys = [
+        await store.insertApiKey(keyInput(org.organizationId, { createdAt: at(20) })),
+        await store.insertApiKey(keyInput(org.organizationId, { createdAt: at(10) })),
+        await store.insertApiKey(keyInput(org.organizationId, { createdAt: at(10) })),
+        await store.insertApiKey(keyInput(org.organizationId, { createdAt: at(30) })),
+      ];
+      await store.revokeApiKey(org.organizationId, keys[3]?.keyId ?? '', at(40));
+      const expected = keys.slice(0, 3).sort(byCreatedThenId((k) => k.keyId));
+      const listed = await store.listApiKeys(org.organizationId);
+      expect(listed).toEqual(expected.map((k) => ({ ...k, plan: 'free' })));
+    });
+
+    it('lists active keys of every organization, oldest first', async () => {
+      const first = await freshOrganization('pro');
+      const second = await freshOrganization();
+      const a = await store.insertApiKey(keyInput(first.organizationId, { createdAt: at(2) }));
+      const b = await store.insertApiKey(keyInput(second.organizationId, { createdAt: at(1) }));
+      const gone = await store.insertApiKey(keyInput(second.organizationId));
+      await store.revokeApiKey(null, gone.keyId, at(3));
+      const all = await store.listAllApiKeys();
+      const ids = all.map((k) => k.keyId);
+      expect(ids).toContain(a.keyId);
+      expect(ids).toContain(b.keyId);
+      expect(ids).not.toContain(gone.keyId);
+      expect(all.find((k) => k.keyId === a.keyId)?.plan).toBe('pro');
+      expect(all.every((k) => k.revokedAt === null)).toBe(true);
+      expect(all).toEqual([...all].sort(byCreatedThenId((k) => k.keyId)));
+    });
+
+    it('renames an active key and refuses to rename a revoked or missing one', async () => {
+      const org = await freshOrganization();
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      const renamed = await store.renameApiKey(org.organizationId, key.keyId, 'CI');
+      expect(renamed).toEqual({ ...key, name: 'CI', plan: 'free' });
+      await store.revokeApiKey(org.organizationId, key.keyId, at(1));
+      expect(await store.renameApiKey(org.organizationId, key.keyId, 'again')).toBeNull();
+      expect(await store.renameApiKey(org.organizationId, newId('key'), 'nobody')).toBeNull();
+    });
+
+    it('revokes a key once, in any organization when none is given', async () => {
+      const org = await freshOrganization('pro');
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      const revoked = await store.revokeApiKey(null, key.keyId, at(7));
+      expect(revoked).toEqual({ ...key, revokedAt: at(7), plan: 'pro' });
+      expect(await store.revokeApiKey(null, key.keyId, at(8))).toBeNull();
+      expect(await store.revokeApiKey(org.organizationId, key.keyId, at(9))).toBeNull();
+      expect((await store.findApiKeyByPublicId(key.publicId))?.revokedAt).toEqual(at(7));
+    });
+
+    it('touches keys in a batch, keeping the later time and ignoring unknown keys', async () => {
+      const org = await freshOrganization();
+      const a = await store.insertApiKey(keyInput(org.organizationId));
+      const b = await store.insertApiKey(keyInput(org.organizationId));
+      await store.touchApiKeys([]);
+      await store.touchApiKeys([
+        { keyId: a.keyId, lastUsedAt: at(100) },
+        { keyId: a.keyId, lastUsedAt: at(300) },
+        { keyId: a.keyId, lastUsedAt: at(200) },
+        { keyId: b.keyId, lastUsedAt: at(50) },
+        { keyId: newId('key'), lastUsedAt: at(50) },
+      ]);
+      await store.touchApiKeys([
+        { keyId: a.keyId, lastUsedAt: at(150) },
+        { keyId: b.keyId, lastUsedAt: at(60) },
+      ]);
+      expect((await store.getApiKey(org.organizationId, a.keyId))?.lastUsedAt).toEqual(at(300));
+      expect((await store.getApiKey(org.organizationId, b.keyId))?.lastUsedAt).toEqual(at(60));
+    });
+
+    it('counts every key ever stored, revoked ones included', async () => {
+      const org = await freshOrganization();
+      const before = await store.countApiKeys();
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      await store.revokeApiKey(null, key.keyId, at(1));
+      expect(await store.countApiKeys()).toBe(before + 1);
+    });
+
+    it('rejects a second key with the same public id', async () => {
+      const org = await freshOrganization();
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      await expect(store.insertApiKey(keyInput(org.organizationId, { publicId: key.publicId }))).rejects.toThrow(
+        DuplicateApiKeyError,
+      );
+    });
+  });
+
+  describe('contacts', () => {
+    it('creates a contact with defaults and reads it back within its organization only', async () => {
+      const org = await freshOrganization();
+      const other = await freshOrganization();
+      const contact = await store.createContact(org.organizationId, { email: 'Ada@Example.com' }, at(1));
+      expect(contact).toEqual({
+        contactId: expect.stringMatching(/^ct_[0-9a-z]{16}$/),
+        organizationId: org.organizationId,
+        email: 'Ada@Example.com',
+        firstName: null,
+        lastName: null,
+        subscribed: true,
+        createdAt: at(1),
+        updatedAt: at(1),
+      });
+      expect(await store.getContact(org.organizationId, contact.contactId)).toEqual(contact);
+      expect(await store.getContact(other.organizationId, contact.contactId)).toBeNull();
+    });
+
+    it('rejects an email already used in the organization, whatever its case, but allows it elsewhere', async () => {
+      const org = await freshOrganization();
+      const other = await freshOrganization();
+      await store.createContact(org.organizationId, { email: 'grace@example.com' }, at(1));
+      await expect(store.createContact(org.organizationId, { email: 'GRACE@example.COM' }, at(2))).rejects.toThrow(
+        DuplicateEmailError,
+      );
+      const elsewhere = await store.createContact(other.organizationId, { email: 'GRACE@example.com' }, at(3));
+      expect(elsewhere.email).toBe('GRACE@example.com');
+      expect(await store.countContacts(org.organizationId)).toBe(1);
+    });
+
+    it('pages contacts oldest first with a cursor, breaking ties by contact id', async () => {
+      const org = await freshOrganization();
+      const created: ContactRecord[] = [];
+      for (const [i, offset] of [10, 0, 0, 0, 20].entries()) {
+        created.push(await store.createContact(org.organizationId, { email: `p${i}@example.com` }, at(offset)));
+      }
+      const expected = [...created].sort(byCreatedThenId((c) => c.contactId));
+      const seen: ContactRecord[] = [];
+      const pages: boolean[] = [];
+      let after: { createdAt: Date; contactId: string } | undefined;
+      for (;;) {
+        const page = await store.listContacts(org.organizationId, { limit: 2, after });
+        seen.push(...page.items);
+        pages.push(page.hasMore);
+        const last = page.items.at(-1);
+        if (!page.hasMore || last === undefined) {
+          break;
+        }
+        after = { createdAt: last.createdAt, contactId: last.contactId };
+      }
+      expect(seen).toEqual(expected);
+      expect(pages).toEqual([true, true, false]);
+      expect(await store.listContacts(org.organizationId, { limit: 5 })).toEqual({ items: expected, hasMore: false });
+      expect(await store.countContacts(org.organizationId)).toBe(5);
+    });
+
+    it('refuses a limit below one', async () => {
+      const org = await freshOrganization();
+      await expect(store.listContacts(org.organizationId, { limit: 0 })).rejects.toThrow(RangeError);
+    });
+
+    it('applies only the fields present in a patch and stamps updatedAt', async () => {
+      const org = await freshOrganization();
+      const contact = await store.createContact(
+        org.organizationId,
+        { email: 'linus@example.com', firstName: 'Linus', lastName: 'T', subscribed: true },
+        at(1),
+      );
+      const patched = await store.updateContact(
+        org.organizationId,
+        contact.contactId,
+        { lastName: null, subscribed: false },
+        at(2),
+      );
+      expect(patched).toEqual({ ...contact, lastName: null, subscribed: false, updatedAt: at(2) });
+      const renamed = await store.updateContact(
+        org.organizationId,
+        contact.contactId,
+        { email: 'LINUS@example.com', firstName: 'L' },
+        at(3),
+      );
+      expect(renamed).toEqual({ ...patched, email: 'LINUS@example.com', firstName: 'L', updatedAt: at(3) });
+    });
+
+    it('rejects a patch to an email another contact has, and returns null for a missing contact', async () => {
+      const org = await freshOrganization();
+      const other = await freshOrganization();
+      await store.createContact(org.organizationId, { email: 'taken@example.com' }, at(1));
+      const contact = await store.createContact(org.organizationId, { email: 'free@example.com' }, at(2));
+      await expect(
+        store.updateContact(org.organizationId, contact.contactId, { email: 'Taken@Example.com' }, at(3)),
+      ).rejects.toThrow(DuplicateEmailError);
+      expect(await store.updateContact(other.organizationId, contact.contactId, { firstName: 'x' }, at(3))).toBeNull();
+      expect(await store.getContact(org.organizationId, contact.contactId)).toEqual(contact);
+    });
+
+    it('deletes a contact once and only within its organization', async () => {
+      const org = await freshOrganization();
+      const other = await freshOrganization();
+      const contact = await store.createContact(org.organizationId, { email: 'bye@example.com' }, at(1));
+      expect(await store.deleteContact(other.organizationId, contact.contactId)).toBe(false);
+      expect(await store.deleteContact(org.organizationId, contact.contactId)).toBe(true);
+      expect(await store.deleteContact(org.organizationId, contact.contactId)).toBe(false);
+      expect(await store.getContact(org.organizationId, contact.contactId)).toBeNull();
+    });
+  });
+
+  describe('health and notifications', () => {
+    it('answers a ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('delivers key changes to subscribers until they unsubscribe', async () => {
+      const received: string[] = [];
+      const unsubscribe = await store.onKeyChange((publicId) => received.push(publicId));
+      const first = randomString(8, LOWER_ALNUM);
+      await store.notifyKeyChange(first);
+      await waitFor(() => received.includes(first));
+      await unsubscribe();
+      const second = randomString(8, LOWER_ALNUM);
+      await store.notifyKeyChange(second);
+      await sleep(200);
+      expect(received).not.toContain(second);
+    });
+  });
+});
+
+describe('PGlite specifics', () => {
+  it('keeps data after closing and reopening a data directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-reopen-'));
+    try {
+      const first = await openStore({ kind: 'pglite', dataDir: join(dir, 'nested', 'db') });
+      const org = await first.ensureOrganization('persistent', 'pro');
+      const contact = await first.createContact(org.organizationId, { email: 'kept@example.com' }, at(1));
+      await first.close();
+      await first.close();
+      const second = await openStore({ kind: 'pglite', dataDir: join(dir, 'nested', 'db') });
+      try {
+        expect(await second.getOrganization(org.organizationId)).toEqual(org);
+        expect(await second.getContact(org.organizationId, contact.contactId)).toEqual(contact);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('applies migrations once when run twice', async () => {
+    const db = await openPgliteDb();
+    try {
+      const versions = (await loadMigrations()).map((m) => m.version);
+      expect(versions.length).toBeGreaterThan(0);
+      expect(await migrate(db)).toEqual(versions);
+      expect(await migrate(db)).toEqual([]);
+      const { rows } = await db.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(versions);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reports a closed store as unavailable', async () => {
+    const store = createSqlStore(await openPgliteDb());
+    await store.close();
+    await expect(store.ping()).rejects.toThrow(StoreUnavailableError);
+  });
+});
+
+describe('PostgreSQL specifics', () => {
+  const versionsPromise = loadMigrations().then((all) => all.map((m) => m.version));
+
+  it('applies migrations once when run twice', async () => {
+    const schema = testSchema('twice');
+    const db = await openPostgresDb({ url: PG_URL, schema });
+    try {
+      expect(await migrate(db)).toEqual(await versionsPromise);
+      expect(await migrate(db)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('lets several processes open and migrate a fresh schema at once', async () => {
+    const schema = testSchema('race');
+    const stores = await Promise.all([1, 2, 3, 4].map(() => openPostgresStore({ url: PG_URL, schema })));
+    try {
+      await Promise.all(stores.map((s) => s.ping()));
+      const count = await withAdmin(
+        async (admin) => (await admin.query(`SELECT count(*)::int AS n FROM "${schema}".schema_migrations`)).rows[0].n,
+      );
+      expect(count).toBe((await versionsPromise).length);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('runs concurrent migrate() calls without failing, applying each version once', async () => {
+    const schema = testSchema('migrate');
+    const dbs = await Promise.all([1, 2].map(() => openPostgresDb({ url: PG_URL, schema })));
+    try {
+      const applied = await Promise.all(dbs.map((db) => migrate(db)));
+      expect(applied.flat().sort()).toEqual(await versionsPromise);
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+
+  it('fails fast with StoreUnavailableError when the server refuses connections', async () => {
+    const opening = await elapsedMs(openPostgresStore({ url: DEAD_URL, schema: testSchema('dead') }));
+    expect(opening.error).toBeInstanceOf(StoreUnavailableError);
+    expect(opening.ms).toBeLessThan(2500);
+
+    const store = createSqlStore(await openPostgresDb({ url: DEAD_URL }));
+    try {
+      const ping = await elapsedMs(store.ping());
+      expect(ping.error).toBeInstanceOf(StoreUnavailableError);
+      expect(ping.ms).toBeLessThan(2500);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('gives up with StoreUnavailableError when the server never answers', async () => {
+    // Accepts TCP connections and never speaks: the shape of a hung server or a black-holed network.
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const store = createSqlStore(
+      await openPostgresDb({ url: `postgres://postgres@127.0.0.1:${port}/test`, connectTimeoutMs: 300 }),
+    );
+    try {
+      const ping = await elapsedMs(store.ping());
+      expect(ping.error).toBeInstanceOf(StoreUnavailableError);
+      expect(ping.ms).toBeGreaterThanOrEqual(250);
+      expect(ping.ms).toBeLessThan(1500);
+    } finally {
+      await store.close();
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('cancels a statement that outlives the query timeout and keeps serving', async () => {
+    const db = await openPostgresDb({ url: PG_URL, schema: testSchema('slow'), queryTimeoutMs: 300, poolSize: 1 });
+    try {
+      const slow = await elapsedMs(db.query('SELECT pg_sleep(5)'));
+      expect(slow.error).toBeInstanceOf(StoreUnavailableError);
+      expect(slow.ms).toBeLessThan(1500);
+      await expect(db.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('gives up with StoreUnavailableError when every pooled connection stays busy', async () => {
+    const db = await openPostgresDb({ url: PG_URL, poolSize: 1, queryTimeoutMs: 2000, connectTimeoutMs: 200 });
+    try {
+      const busy = db.query('SELECT pg_sleep(0.8)');
+      const waiting = await elapsedMs(db.query('SELECT 1'));
+      expect(waiting.error).toBeInstanceOf(StoreUnavailableError);
+      expect(waiting.ms).toBeLessThan(700);
+      await expect(busy).resolves.toBeDefined();
+      await expect(db.query('SELECT 1')).resolves.toBeDefined();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('recovers by itself after the server drops its pooled connections', async () => {
+    const applicationName = `mailroom_t_${RUN}_pool`;
+    const errors: Error[] = [];
+    const store = await openPostgresStore({
+      url: PG_URL,
+      schema: testSchema('pool'),
+      applicationName,
+      onError: (err) => errors.push(err),
+    });
+    try {
+      await store.ping();
+      const killed = await withAdmin(
+        async (admin) =>
+          (
+            await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+              applicationName,
+            ])
+          ).rowCount,
+      );
+      expect(killed).toBeGreaterThan(0);
+      await waitFor(() => errors.length > 0);
+      await expect(store.ping()).resolves.toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('re-listens after losing its LISTEN connection and asks subscribers to drop everything', async () => {
+    const applicationName = `mailroom_t_${RUN}_listen`;
+    const schema = testSchema('listen');
+    const store = await openPostgresStore({ url: PG_URL, schema, applicationName });
+    const other = await openPostgresStore({ url: PG_URL, schema });
+    const received: string[] = [];
+    const unsubscribe = await store.onKeyChange((publicId) => received.push(publicId));
+    try {
+      const before = randomString(8, LOWER_ALNUM);
+      await other.notifyKeyChange(before);
+      await waitFor(() => received.includes(before));
+      expect(received).not.toContain('*');
+
+      const killed = await withAdmin(
+        async (admin) =>
+          (
+            await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+              `${applicationName}:listen`,
+            ])
+          ).rowCount,
+      );
+      expect(killed).toBe(1);
+      await waitFor(() => received.includes('*'));
+
+      const after = randomString(8, LOWER_ALNUM);
+      await other.notifyKeyChange(after);
+      await waitFor(() => received.includes(after));
+    } finally {
+      await unsubscribe();
+      await store.close();
+      await other.close();
+    }
+  });
+
+  it('reports a closed store as unavailable', async () => {
+    const store = await openPostgresStore({ url: PG_URL, schema: testSchema('closed') });
+    await store.close();
+    await store.close();
+    await expect(store.ping()).rejects.toThrow(StoreUnavailableError);
+  });
+});
