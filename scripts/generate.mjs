@@ -7,8 +7,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import openapiTS, { astToString } from 'openapi-typescript';
 import { parseArgs, promisify } from 'node:util';
+import openapiTS, { astToString } from 'openapi-typescript';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,7 +60,16 @@ async function build(outDir, only) {
   await mkdir(join(outDir, 'docs'), { recursive: true });
   await tool('redocly', ['bundle', values.spec, '--output', bundledYaml, '--lint-config', 'off']);
   if (only !== 'docs') {
-    await tool('redocly', ['bundle', values.spec, '--output', join(outDir, 'openapi.json'), '--ext', 'json', '--lint-config', 'off']);
+    await tool('redocly', [
+      'bundle',
+      values.spec,
+      '--output',
+      join(outDir, 'openapi.json'),
+      '--ext',
+      'json',
+      '--lint-config',
+      'off',
+    ]);
     await writeTypes(bundledYaml, join(outDir, 'schema.d.ts'));
   }
   await tool('redocly', [

@@ -22,9 +22,13 @@ describe('generated/ staleness check', () => {
   });
 
   const check = () =>
-    run(process.execPath, [generator, '--check', '--spec', join(work, 'openapi/openapi.yaml'), '--out', join(work, 'generated')], {
-      cwd: root,
-    });
+    run(
+      process.execPath,
+      [generator, '--check', '--spec', join(work, 'openapi/openapi.yaml'), '--out', join(work, 'generated')],
+      {
+        cwd: root,
+      },
+    );
 
   test('an unchanged copy of the spec passes the check', async () => {
     const { stdout } = await check();

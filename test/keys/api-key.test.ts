@@ -29,7 +29,11 @@ describe('api key format', () => {
     { name: 'another vendor prefix', given: valid.replace(/^mr_/, 'mk_'), want: 'malformed' },
     { name: 'truncated', given: valid.slice(0, -1), want: 'malformed' },
     { name: 'extra character', given: `${valid}x`, want: 'malformed' },
-    { name: 'upper-case public id', given: valid.slice(0, 3) + valid.slice(3, 11).toUpperCase() + valid.slice(11), want: 'malformed' },
+    {
+      name: 'upper-case public id',
+      given: valid.slice(0, 3) + valid.slice(3, 11).toUpperCase() + valid.slice(11),
+      want: 'malformed',
+    },
     { name: 'surrounding whitespace', given: ` ${valid}`, want: 'malformed' },
     { name: 'one secret character mistyped', given: flip(valid, 20), want: 'checksum' },
     { name: 'public id mistyped', given: flip(valid, 5), want: 'checksum' },

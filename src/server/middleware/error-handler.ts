@@ -43,7 +43,9 @@ export function validationDetails(items: ValidatorErrorItem[]): ErrorDetails {
     } else if (/^Unknown query parameter/i.test(item.message)) {
       message = 'is not an allowed query parameter';
     }
-    (details[field] ??= []).push(message);
+    const messages = details[field] ?? [];
+    messages.push(message);
+    details[field] = messages;
   }
   return details;
 }

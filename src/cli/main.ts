@@ -1,0 +1,298 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { issueApiKey } from '../keys/issue.ts';
+import {
+  DEFAULT_FAILED_AUTH_WINDOW,
+  DEFAULT_PLANS,
+  PlanConfigError,
+  type PlanTable,
+  parsePlans,
+} from '../rate-limit/plans.ts';
+import { startServer } from '../server/index.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
+import { toApiKey } from '../server/serialize.ts';
+import { lockDataDir } from '../store/data-dir-lock.ts';
+import { openStore } from '../store/index.ts';
+import type { ApiKeyWithPlan, KeyAccess, Store } from '../store/types.ts';
+import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
+
+const VERSION = '0.1.0';
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+function loadPlans(): PlanTable {
+  const json = process.env.MAILROOM_PLANS;
+  return json ? parsePlans(json) : DEFAULT_PLANS;
+}
+
+/** Store flags shared by every command that touches data. */
+function withStoreOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--data-dir <dir>', 'embedded database directory').env('MAILROOM_DATA_DIR').default('./.mailroom'),
+    )
+    .addOption(new Option('--memory', 'keep everything in memory (lost on exit)').env('MAILROOM_MEMORY'))
+    .addOption(
+      new Option('--database-url <url>', 'use PostgreSQL instead of the embedded database').env('DATABASE_URL'),
+    );
+}
+
+function storeSettings(opts: { dataDir: string; memory?: boolean; databaseUrl?: string }): StoreSettings {
+  if (opts.memory && opts.databaseUrl) {
+    throw new SettingsError('--memory and --database-url (DATABASE_URL) exclude each other');
+  }
+  return { dataDir: opts.dataDir, memory: Boolean(opts.memory), databaseUrl: opts.databaseUrl };
+}
+
+/** Opens the store for a one-shot key command, holding the embedded directory's lock meanwhile. */
+async function withStore<T>(settings: StoreSettings, run: (store: Store, secret: string) => Promise<T>): Promise<T> {
+  if (settings.memory) {
+    throw new SettingsError('key commands need a persistent store: drop --memory (MAILROOM_MEMORY)');
+  }
+  const release = settings.databaseUrl ? async () => {} : await lockDataDir(settings.dataDir, 'mailroom keys');
+  try {
+    const secret = await resolveServerSecret(settings, process.env.MAILROOM_SERVER_SECRET);
+    const store = await openStore(storeConfig(settings));
+    try {
+      return await run(store, secret);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await release();
+  }
+}
+
+function printKeyTable(keys: ApiKeyWithPlan[], orgNames: Map<string, string>, plans: PlanTable): void {
+  const rows = keys.map((k) => {
+    const shown = toApiKey(k, plans);
+    return [
+      shown.keyId,
+      shown.name,
+      shown.keyPrefix,
+      orgNames.get(k.organizationId) ?? k.organizationId,
+      shown.plan,
+      shown.access,
+      `${shown.rateLimit}/min`,
+      shown.lastUsed ?? 'never',
+      shown.expirationTs ?? 'never',
+    ];
+  });
+  const header = ['KEY ID', 'NAME', 'KEY', 'ORGANIZATION', 'PLAN', 'ACCESS', 'LIMIT', 'LAST USED', 'EXPIRES'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of [header, ...rows]) {
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+}
+
+const program = new Command()
+  .name('mailroom')
+  .description('Mailroom reference server and key management for the Mailroom API contract.')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)');
+
+withStoreOptions(
+  program
+    .command('serve')
+    .description('run the reference server (prints its URL, docs URL and, on a fresh store, a first API key)')
+    .addOption(
+      new Option('--port <port>', 'port to listen on')
+        .env('MAILROOM_PORT')
+        .default(3000)
+        .argParser(integer('--port', 0, 65535)),
+    )
+    .addOption(new Option('--host <host>', 'address to listen on').env('MAILROOM_HOST').default('127.0.0.1')),
+)
+  .addOption(new Option('--redis-url <url>', 'share rate-limit counters through Redis').env('REDIS_URL'))
+  .addOption(
+    new Option(
+      '--redis-outage-policy <policy>',
+      'when Redis is unreachable: fail-open (per-instance memory limits) or fail-closed (503)',
+    )
+      .env('MAILROOM_REDIS_OUTAGE_POLICY')
+      .choices(['fail-open', 'fail-closed'])
+      .default('fail-open'),
+  )
+  .addOption(
+    new Option('--log-level <level>', 'log level').env('MAILROOM_LOG_LEVEL').choices(LOG_LEVELS).default('info'),
+  )
+  .addOption(
+    new Option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a load balancer)').env(
+      'MAILROOM_TRUST_PROXY',
+    ),
+  )
+  .addOption(
+    new Option('--failed-auth-limit <n>', 'failed authentications allowed per client address per minute')
+      .env('MAILROOM_FAILED_AUTH_LIMIT')
+      .default(DEFAULT_FAILED_AUTH_WINDOW.limit)
+      .argParser(integer('--failed-auth-limit', 1, 1_000_000)),
+  )
+  .addHelpText(
+    'after',
+    '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.',
+  )
+  .action(async (opts) => {
+    const settings = storeSettings(opts);
+    const plans = loadPlans();
+    const release =
+      settings.databaseUrl || settings.memory ? async () => {} : await lockDataDir(settings.dataDir, 'mailroom serve');
+    const serverSecret = await resolveServerSecret(settings, process.env.MAILROOM_SERVER_SECRET);
+    const logger = createLogger(opts.logLevel as LogLevel);
+    const server = await startServer({
+      port: opts.port,
+      host: opts.host,
+      store: storeConfig(settings),
+      rateLimitStore: opts.redisUrl
+        ? { kind: 'redis', url: opts.redisUrl, outagePolicy: opts.redisOutagePolicy }
+        : { kind: 'memory' },
+      plans,
+      failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: opts.failedAuthLimit },
+      serverSecret,
+      logger,
+      trustProxy: Boolean(opts.trustProxy),
+    }).catch(async (error) => {
+      await release();
+      throw error;
+    });
+
+    console.log(`Mailroom ${VERSION} reference server listening on ${server.url}`);
+    console.log(`  Docs:        ${server.url}/docs`);
+    console.log(`  Spec:        ${server.url}/openapi.json`);
+    console.log(`  Database:    ${describeStore(settings)}`);
+    console.log(
+      `  Rate limits: ${opts.redisUrl ? `Redis (${new URL(opts.redisUrl).host}), ${opts.redisOutagePolicy} on outage` : 'in memory (this process)'}`,
+    );
+    if ((await server.store.countApiKeys()) === 0) {
+      const first = await server.createApiKey({ name: 'First key', organization: 'default' });
+      console.log('\nFirst API key for organization "default" (shown once: store it now):');
+      console.log(`  ${first.plaintext}`);
+      console.log(`\nTry it:\n  curl -H "X-API-Key: ${first.plaintext}" ${server.url}/v1/api-keys/validate`);
+    }
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      logger.info(`${signal}: shutting down`);
+      await server.close();
+      await release();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+const keys = program.command('keys').description('manage API keys directly in the store (no server needed)');
+
+withStoreOptions(
+  keys
+    .command('create')
+    .description('create an API key and print it once')
+    .requiredOption('--name <name>', 'descriptive name, 1-100 characters')
+    .option('--org <org>', 'organization name (created if missing)', 'default')
+    .option('--plan <plan>', "set the organization's rate-limit plan")
+    .option('--expires-in-days <n>', 'days until the key expires (1-365)', integer('--expires-in-days', 1, 365))
+    .option('--rate-limit <n>', 'per-key limit in requests per minute', integer('--rate-limit', 1, 100_000))
+    .option('--read-only', 'the key may only read')
+    .option('--json', 'print JSON'),
+).action(async (opts) => {
+  if (opts.name.length < 1 || opts.name.length > 100) {
+    throw new SettingsError('--name must be 1 to 100 characters');
+  }
+  const plans = loadPlans();
+  if (opts.plan !== undefined && !(opts.plan in plans)) {
+    throw new SettingsError(`unknown plan "${opts.plan}"; plans: ${Object.keys(plans).join(', ')}`);
+  }
+  await withStore(storeSettings(opts), async (store, secret) => {
+    const org = await store.ensureOrganization(opts.org, opts.plan);
+    const { plaintext, record } = await issueApiKey(store, secret, {
+      organizationId: org.organizationId,
+      name: opts.name,
+      expiresInDays: opts.expiresInDays,
+      rateLimit: opts.rateLimit,
+      access: (opts.readOnly ? 'read_only' : 'full') satisfies KeyAccess,
+      now: new Date(),
+    });
+    const shown = { ...toApiKey({ ...record, plan: org.plan }, plans), apiKey: plaintext };
+    if (opts.json) {
+      console.log(JSON.stringify(shown, null, 2));
+      return;
+    }
+    console.log(`Created ${shown.keyId} "${shown.name}" for organization "${org.name}" (plan ${org.plan}).`);
+    console.log('API key (shown once: store it now):');
+    console.log(plaintext);
+  });
+});
+
+withStoreOptions(
+  keys.command('list').description('list active API keys of every organization').option('--json', 'print JSON'),
+).action(async (opts) => {
+  const plans = loadPlans();
+  await withStore(storeSettings(opts), async (store) => {
+    const all = await store.listAllApiKeys();
+    if (opts.json) {
+      console.log(
+        JSON.stringify(
+          all.map((k) => toApiKey(k, plans)),
+          null,
+          2,
+        ),
+      );
+      return;
+    }
+    if (all.length === 0) {
+      console.log('No active API keys. Create one with: mailroom keys create --name NAME');
+      return;
+    }
+    const names = new Map<string, string>();
+    for (const id of new Set(all.map((k) => k.organizationId))) {
+      const org = await store.getOrganization(id);
+      names.set(id, org?.name ?? id);
+    }
+    printKeyTable(all, names, plans);
+  });
+});
+
+withStoreOptions(
+  keys
+    .command('revoke')
+    .description('revoke an API key; it stops working at once')
+    .argument('<keyId>', 'the key to revoke'),
+).action(async (keyId: string, opts) => {
+  await withStore(storeSettings(opts), async (store) => {
+    const revoked = await store.revokeApiKey(null, keyId, new Date());
+    if (!revoked) {
+      throw new SettingsError(`no active API key ${keyId}`);
+    }
+    // Running servers drop the key from their caches on this notification (PostgreSQL LISTEN/NOTIFY).
+    await store.notifyKeyChange(revoked.publicId);
+    console.log(`Revoked ${keyId}.`);
+  });
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const known =
+    error instanceof SettingsError ||
+    error instanceof PlanConfigError ||
+    (error as Error)?.name === 'DataDirLockedError';
+  console.error(
+    `mailroom: ${known ? (error as Error).message : `unexpected error: ${(error as Error)?.message ?? String(error)}`}`,
+  );
+  process.exit(1);
+}

@@ -1,0 +1,34 @@
+export type { components, operations, paths } from '../../generated/schema.d.ts';
+export { createMailroomClient, type MailroomClient, type MailroomClientOptions } from './client.ts';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorDetails,
+  type ErrorEnvelope,
+  errorCodeForStatus,
+  isErrorCode,
+  MailroomError,
+  type MailroomErrorInit,
+} from './errors.ts';
+export { type AuthScheme, authMiddleware } from './middleware/auth.ts';
+export { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
+export {
+  createRateLimitTracker,
+  type RateLimitTracker,
+  rateLimitStateMiddleware,
+} from './middleware/rate-limit-state.ts';
+export { requestIdMiddleware } from './middleware/request-id.ts';
+export {
+  DEFAULT_RETRY,
+  type RetryEvent,
+  type RetryOptions,
+  retryDelay,
+  retryMiddleware,
+} from './middleware/retry.ts';
+export {
+  type HeaderSource,
+  parseRateLimitHeaders,
+  parseRetryAfter,
+  type RateLimitState,
+} from './rate-limit-headers.ts';
+export { type SuccessData, type SuccessMeta, unwrap, unwrapEnvelope } from './unwrap.ts';

@@ -1,0 +1,16 @@
+import type { Middleware } from 'openapi-fetch';
+
+/**
+ * Gives every request an `X-Request-Id` (a random UUID unless the caller sent one), so a call can be traced end to
+ * end and retries of it share one id. The server echoes a valid caller id in `X-Request-Id` and `meta.requestId`.
+ */
+export function requestIdMiddleware(generate: () => string = () => crypto.randomUUID()): Middleware {
+  return {
+    onRequest({ request }) {
+      if (!request.headers.has('X-Request-Id')) {
+        request.headers.set('X-Request-Id', generate());
+      }
+      return undefined;
+    },
+  };
+}
