@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { pinoHttp } from 'pino-http';
 import type { AppContext, OperationHandler } from './context.ts';
@@ -26,6 +26,46 @@ const handlers: Record<string, OperationHandler> = { ...statusHandlers, ...apiKe
 
 const BODY_LIMIT = '100kb';
 
+/** `METHOD /path` of every operation that declares no parameters and no request body. */
+function operationsWithoutInput(spec: OpenApiDocument): Set<string> {
+  const bare = new Set<string>();
+  for (const op of listOperations(spec)) {
+    const item = spec.paths[op.path] as Record<string, { parameters?: unknown[]; requestBody?: unknown }>;
+    const operation = item[op.method];
+    const pathParams = (item as { parameters?: unknown[] }).parameters ?? [];
+    if (pathParams.length === 0 && (operation?.parameters ?? []).length === 0 && !operation?.requestBody) {
+      bare.add(`${op.method.toUpperCase()} ${op.path}`);
+    }
+  }
+  return bare;
+}
+
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Runs a list of middleware in order, as Express would. */
+function runAll(handlers: RequestHandler[], req: Request, res: Response, done: NextFunction): void {
+  let i = 0;
+  const step = (err?: unknown): void => {
+    const handler = handlers[i++];
+    if (err || !handler) {
+      done(err);
+      return;
+    }
+    try {
+      const result = handler(req, res, step) as unknown;
+      if (result instanceof Promise) {
+        result.catch(step);
+      }
+    } catch (error) {
+      step(error);
+    }
+  };
+  step();
+}
+
 /** The reference server: the spec's operations, enforced and implemented, and nothing else. */
 export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOptions = {}): Express {
   const app = express();
@@ -35,21 +75,25 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
   app.set('json spaces', 0);
 
   app.use(requestId());
-  app.use(
-    pinoHttp({
-      logger: ctx.logger,
-      genReqId: (req) => (req as express.Request).id,
-      quietReqLogger: true,
-      customSuccessMessage: (req, res, time) => `${req.method} ${req.url} ${res.statusCode} ${Math.round(time)}ms`,
-      customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      // Only what a request line needs: no headers at all, so credentials can't leak through them.
-      serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  // The request line is an info log; when info is off (e.g. benchmarks at warn), skip the per-request logger entirely.
+  // Errors are still logged by the error handler.
+  if (ctx.logger.isLevelEnabled('info')) {
+    app.use(
+      pinoHttp({
+        logger: ctx.logger,
+        genReqId: (req) => (req as express.Request).id,
+        quietReqLogger: true,
+        customSuccessMessage: (req, res, time) => `${req.method} ${req.url} ${res.statusCode} ${Math.round(time)}ms`,
+        customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
+        customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+        // Only what a request line needs: no headers at all, so credentials can't leak through them.
+        serializers: {
+          req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        },
+      }),
+    );
+  }
 
   // Served beside the API, outside the contract: the spec itself and its docs page.
   app.get('/openapi.json', (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'openapi.json')));
@@ -67,16 +111,25 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
   app.use((req, res, next) => (req.specPath ? next() : matchRoute(req, res, next)));
 
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
-  app.use(
-    OpenApiValidator.middleware({
-      apiSpec: structuredClone(spec) as never,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
-      validateResponses: options.validateResponses ? { removeAdditional: false } : false,
-      validateSecurity: false,
-      validateFormats: true,
-      ignoreUndocumented: false,
-    }),
-  );
+  const validate = OpenApiValidator.middleware({
+    apiSpec: structuredClone(spec) as never,
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
+    validateResponses: options.validateResponses ? { removeAdditional: false } : false,
+    validateSecurity: false,
+    validateFormats: true,
+    ignoreUndocumented: false,
+  });
+  const unparameterized = operationsWithoutInput(spec);
+  app.use((req, res, next) => {
+    // Nothing to validate: an operation without parameters or body, called without a query string or body. The
+    // validator would only re-match the route, so skip it (responses are still validated in tests).
+    const bare = !options.validateResponses && !req.url.includes('?') && !hasBody(req);
+    if (bare && unparameterized.has(`${req.method} ${req.specPath}`)) {
+      next();
+      return;
+    }
+    runAll(validate, req, res, next);
+  });
 
   const router = express.Router();
   for (const operation of listOperations(spec)) {
