@@ -500,11 +500,31 @@ export interface components {
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
-                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
-                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
-                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
-                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
-                RateLimit: components["headers"]["RateLimit"];
+                /**
+                 * @description On a 401 the binding window is the caller's address's `auth-failures` window (failed attempts allowed per minute).
+                 * @example 20
+                 */
+                "X-RateLimit-Limit": number;
+                /**
+                 * @description Failed attempts this address may still make in the `auth-failures` window.
+                 * @example 19
+                 */
+                "X-RateLimit-Remaining": number;
+                /**
+                 * @description Seconds until the `auth-failures` window resets.
+                 * @example 60
+                 */
+                "X-RateLimit-Reset": number;
+                /**
+                 * @description The `auth-failures` policy that applies to unauthenticated callers, in IETF draft syntax.
+                 * @example "auth-failures";q=20;w=60
+                 */
+                "RateLimit-Policy": string;
+                /**
+                 * @description The `auth-failures` window's state, in IETF draft syntax.
+                 * @example "auth-failures";r=19;t=60
+                 */
+                RateLimit: string;
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -726,11 +746,6 @@ export interface components {
          */
         XRequestId: string;
         /**
-         * @description The methods this path supports (RFC 9110 §10.2.1), comma-separated.
-         * @example GET, POST
-         */
-        Allow: string;
-        /**
          * @description Number of requests allowed in the **binding window** — the most restrictive of the windows
          *     that apply to this request (the one with the fewest requests remaining; on a tie, the one
          *     that resets last). Unit: requests. For an authenticated request the windows are the
@@ -775,9 +790,14 @@ export interface components {
          *     `realm="mailroom"`; when credentials were sent but refused it adds `error="invalid_token"`
          *     and an `error_description` that says why (malformed, unknown, revoked, expired, conflicting).
          *     `X-API-Key` is accepted as well, as described under Authentication.
-         * @example Bearer realm="mailroom", error="invalid_token", error_description="The API key has been revoked"
+         * @example Bearer realm="mailroom"
          */
         WWWAuthenticate: string;
+        /**
+         * @description The methods this path supports (RFC 9110 §10.2.1), comma-separated.
+         * @example GET, POST
+         */
+        Allow: string;
         /**
          * @description Seconds to wait before sending another request (RFC 9110 delay-seconds; always a whole
          *     number ≥ 1, never an HTTP date). It is the time until every exhausted window has room again.
@@ -820,7 +840,11 @@ export interface operations {
             405: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
-                    Allow: components["headers"]["Allow"];
+                    /**
+                     * @description The only method the probe supports.
+                     * @example GET
+                     */
+                    Allow: string;
                     [name: string]: unknown;
                 };
                 content: {
