@@ -30,7 +30,7 @@ export type MailroomClient = Client<paths, 'application/json'> & {
 };
 
 /**
- * Creates the typed Mailroom client: every request carries the key and an `X-Request-Id`, 429/503 (and network
+ * Creates the typed Mailroom client: every request carries the key and an `X-Request-Id`, 429 (and 503 and network
  * errors of idempotent methods) are retried with backoff that honours `Retry-After`, error bodies are always
  * well-formed envelopes, and `client.rateLimit` tracks the announced limits. Pair it with `unwrap`.
  */

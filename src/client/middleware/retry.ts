@@ -37,7 +37,8 @@ export const DEFAULT_RETRY = {
   maxRetryAfterMs: 60_000,
 } as const satisfies RetryOptions;
 
-/** Statuses that are retried for every method: 429 was not processed, 503 means a store was unreachable. */
+/** Statuses that are retried: 429 for every method (it was not processed); 503 only for idempotent methods, since a
+ * database that timed out mid-write may have written. */
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 
 /** Methods retried after a network error, where the request may or may not have reached the server (RFC 9110 §9.2.2). */
@@ -86,7 +87,7 @@ interface Pending {
 }
 
 /**
- * Retries 429 and 503 for every method, and network errors for idempotent methods, re-sending a copy of the request
+ * Retries 429 for every method, and 503 and network errors for idempotent methods, re-sending a copy of the request
  * (taken in `onRequest`, so register it last: it must see the final headers) with the client's fetch. Waits
  * {@link retryDelay}; gives up after `maxRetries`, when `Retry-After` exceeds `maxRetryAfterMs`, or when the request's
  * signal aborts. Giving up returns the last response (the caller sees its error) or rethrows the last network error.
@@ -121,7 +122,10 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
       }
       state.retries++;
       config.onRetry?.({ attempt: state.retries, delayMs, request, ...outcome });
-      await outcome.response?.body?.cancel();
+      // Free the connection of the response we are dropping (unless an onRetry hook started reading it).
+      if (outcome.response?.body && !outcome.response.bodyUsed && !outcome.response.body.locked) {
+        await outcome.response.body.cancel().catch(() => undefined);
+      }
       await config.sleep(delayMs, request.signal);
       try {
         outcome = { response: await fetch(state.template.clone()) };
@@ -141,6 +145,9 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
         : undefined;
     }
     if (!RETRY_STATUSES.has(outcome.response.status)) {
+      return undefined;
+    }
+    if (outcome.response.status === 503 && !IDEMPOTENT_METHODS.has(request.method)) {
       return undefined;
     }
     const retryAfterMs = parseRetryAfter(outcome.response.headers.get('Retry-After'));
