@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { pinoHttp } from 'pino-http';
+import { KEY_WINDOW_NAME, KEY_WINDOW_SECONDS, type WindowConfig } from '../rate-limit/plans.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError } from './errors.ts';
 import { authenticate, requireWriteAccess } from './middleware/authenticate.ts';
@@ -25,6 +26,19 @@ export interface AppOptions {
 const handlers: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
 
 const BODY_LIMIT = '100kb';
+
+/** The windows that apply to a request: the caller's plan (and key) when authenticated, else the per-address one. */
+function windowsFor(ctx: AppContext, req: Request): WindowConfig[] {
+  const auth = req.auth;
+  if (!auth) {
+    return [ctx.failedAuth];
+  }
+  const windows = [...(ctx.plans[auth.plan]?.windows ?? [])];
+  if (auth.key.rateLimit) {
+    windows.push({ name: KEY_WINDOW_NAME, limit: auth.key.rateLimit, windowSeconds: KEY_WINDOW_SECONDS });
+  }
+  return windows.length > 0 ? windows : [ctx.failedAuth];
+}
 
 /** `METHOD /path` of every operation that declares no parameters and no request body. */
 function operationsWithoutInput(spec: OpenApiDocument): Set<string> {
@@ -144,6 +158,6 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
   }
   app.use(router);
   app.use((req, _res, next) => next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}`)));
-  app.use(errorHandler(ctx.logger));
+  app.use(errorHandler(ctx.logger, (req) => windowsFor(ctx, req)));
   return app;
 }

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { components, operations } from '../../generated/schema.d.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
-import type { PlanTable } from '../rate-limit/plans.ts';
+import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
@@ -14,6 +14,8 @@ export interface AppContext {
   keys: KeyCache;
   lastUsed: LastUsedTracker;
   plans: PlanTable;
+  /** The per-address window for failed authentications. */
+  failedAuth: WindowConfig;
   serverSecret: string;
   clock: () => Date;
   logger: Logger;

@@ -88,6 +88,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     keys,
     lastUsed,
     plans,
+    failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,
     serverSecret: options.serverSecret ?? 'mailroom-development-secret',
     clock: options.clock ?? (() => new Date()),
     logger,

@@ -2,8 +2,10 @@ import type { ErrorRequestHandler, Request } from 'express';
 import { error as validatorErrors } from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import { RateLimiterUnavailableError } from '../../rate-limit/limiter.ts';
+import type { WindowConfig } from '../../rate-limit/plans.ts';
 import { DuplicateEmailError, StoreUnavailableError } from '../../store/types.ts';
 import { ApiError, type ErrorDetails, errorBody } from '../errors.ts';
+import { exhaustedHeaders } from './rate-limit.ts';
 
 interface ValidatorErrorItem {
   path: string;
@@ -113,7 +115,7 @@ function toApiError(err: unknown, req: Request): [ApiError, boolean] {
 }
 
 /** The one place that writes error bodies: every error becomes the spec's envelope with its code's status. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, windowsOf: (req: Request) => WindowConfig[]): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const [apiError, isBug] = toApiError(err, req);
     const log = req.log ?? logger;
@@ -128,6 +130,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     for (const [name, value] of Object.entries(apiError.headers)) {
       res.setHeader(name, value);
+    }
+    // A /v1 answer always describes its limits. When the limiter itself could not answer (fail-closed outage),
+    // nothing is admitted, so every window is shown exhausted.
+    if (req.path.startsWith('/v1') && !res.hasHeader('X-RateLimit-Limit')) {
+      for (const [name, value] of Object.entries(exhaustedHeaders(windowsOf(req)))) {
+        res.setHeader(name, value);
+      }
     }
     res.status(apiError.status).json(errorBody(apiError.code, apiError.message, String(req.id), apiError.details));
   };
