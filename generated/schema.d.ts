@@ -12,7 +12,7 @@ export interface paths {
          * Check that the server is alive
          * @description Liveness probe for load balancers and orchestrators. It needs no credentials, is not rate
          *     limited and does not touch the database or the rate-limit store, so it answers as long as
-         *     the process can serve HTTP. Use `GET /v1/health` to check the stores and your key.
+         *     the process can serve HTTP. Query parameters are ignored. Use `GET /v1/health` to check the stores and your key.
          */
         get: operations["getLiveness"];
         put?: never;

@@ -5,6 +5,7 @@ import { pinoHttp } from 'pino-http';
 import { KEY_WINDOW_NAME, KEY_WINDOW_SECONDS, type WindowConfig } from '../rate-limit/plans.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError } from './errors.ts';
+import { scrubKeys } from './logger.ts';
 import { authenticate, requireWriteAccess } from './middleware/authenticate.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
@@ -13,7 +14,7 @@ import { routeMatch } from './middleware/route-match.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';
-import { compilePaths, GENERATED_DIR, listOperations, type OpenApiDocument } from './spec.ts';
+import { compilePaths, GENERATED_DIR, isV1Path, listOperations, type OpenApiDocument } from './spec.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -102,7 +103,11 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
         customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
         // Only what a request line needs: no headers at all, so credentials can't leak through them.
         serializers: {
-          req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+          req: (req: { id: string; method: string; url: string }) => ({
+            id: req.id,
+            method: req.method,
+            url: scrubKeys(req.url),
+          }),
           res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         },
       }),
@@ -121,13 +126,13 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
   const v1 = express.Router();
   v1.use(authenticate(ctx), rateLimit(ctx.limiter), matchRoute, requireWriteAccess());
   // Not mounted at '/v1': a mount strips the prefix, and route matching and the validator need the full path.
-  app.use((req, res, next) => (req.path === '/v1' || req.path.startsWith('/v1/') ? v1(req, res, next) : next()));
+  app.use((req, res, next) => (isV1Path(req.path) ? v1(req, res, next) : next()));
   app.use((req, res, next) => (req.specPath ? next() : matchRoute(req, res, next)));
 
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
   const validate = OpenApiValidator.middleware({
     apiSpec: structuredClone(spec) as never,
-    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
     validateResponses: options.validateResponses ? { removeAdditional: false } : false,
     validateSecurity: false,
     validateFormats: true,
@@ -157,7 +162,9 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     router[operation.method as 'get' | 'post' | 'patch' | 'delete'](operation.expressPath, route);
   }
   app.use(router);
-  app.use((req, _res, next) => next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}`)));
+  app.use((req, _res, next) =>
+    next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${scrubKeys(req.path)}`)),
+  );
   app.use(errorHandler(ctx.logger, (req) => windowsFor(ctx, req)));
   return app;
 }

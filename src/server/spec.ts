@@ -29,6 +29,11 @@ export interface SpecPath {
   pattern: RegExp;
 }
 
+/** True for the versioned API's paths (`/v1` and below), which need a key and carry rate-limit headers. */
+export function isV1Path(path: string): boolean {
+  return path === '/v1' || path.startsWith('/v1/');
+}
+
 /** Reads the bundled spec from generated/openapi.json. */
 export function loadSpec(): OpenApiDocument {
   return JSON.parse(readFileSync(resolve(GENERATED_DIR, 'openapi.json'), 'utf8')) as OpenApiDocument;

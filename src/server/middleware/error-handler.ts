@@ -5,6 +5,8 @@ import { RateLimiterUnavailableError } from '../../rate-limit/limiter.ts';
 import type { WindowConfig } from '../../rate-limit/plans.ts';
 import { DuplicateEmailError, StoreUnavailableError } from '../../store/types.ts';
 import { ApiError, type ErrorDetails, errorBody } from '../errors.ts';
+import { scrubKeys } from '../logger.ts';
+import { isV1Path } from '../spec.ts';
 import { exhaustedHeaders } from './rate-limit.ts';
 
 interface ValidatorErrorItem {
@@ -32,7 +34,8 @@ export function fieldOf(path: string): string {
 
 /** Groups the validator's messages by field, as easymail's `details` does. */
 export function validationDetails(items: ValidatorErrorItem[]): ErrorDetails {
-  const details: ErrorDetails = {};
+  // Field names come from the caller's body (`__proto__`, `constructor`): no prototype to collide with.
+  const details: ErrorDetails = Object.create(null);
   for (const item of items) {
     let field = fieldOf(item.path);
     let message = item.message;
@@ -87,6 +90,16 @@ function toApiError(err: unknown, req: Request): [ApiError, boolean] {
   if (parserType === 'request.aborted' || parserType === 'request.size.invalid') {
     return [new ApiError('BAD_REQUEST', 'The request body was incomplete'), false];
   }
+  const pgCode = (err as { code?: unknown } | null)?.code;
+  if (pgCode === '22021' || pgCode === '22P05') {
+    // PostgreSQL can't store U+0000 or an invalid byte sequence in text: the input is invalid, not our failure.
+    return [
+      new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
+        details: { request: ['must not contain the NUL character (U+0000) or invalid UTF-8'] },
+      }),
+      false,
+    ];
+  }
   if (err instanceof validatorErrors.UnsupportedMediaType) {
     const type = req.get('content-type') ?? 'none';
     return [new ApiError('UNSUPPORTED_MEDIA_TYPE', `Unsupported media type ${type}: send application/json`), false];
@@ -102,11 +115,28 @@ function toApiError(err: unknown, req: Request): [ApiError, boolean] {
       false,
     ];
   }
+  // Any other client error raised while reading the body (http-errors: bad Content-Encoding data, …).
+  const httpStatus = (err as { status?: unknown; expose?: unknown } | null)?.status;
+  if (
+    (err as { expose?: unknown } | null)?.expose === true &&
+    typeof httpStatus === 'number' &&
+    !('errors' in (err as object))
+  ) {
+    if (httpStatus === 413) {
+      return [new ApiError('PAYLOAD_TOO_LARGE', 'The request body exceeds the 100 KiB limit'), false];
+    }
+    if (httpStatus === 415) {
+      return [new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding: send uncompressed UTF-8 JSON'), false];
+    }
+    if (httpStatus >= 400 && httpStatus < 500) {
+      return [new ApiError('BAD_REQUEST', 'The request body could not be read'), false];
+    }
+  }
   if (err instanceof validatorErrors.NotFound) {
-    return [new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}`), false];
+    return [new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${scrubKeys(req.path)}`), false];
   }
   if (err instanceof validatorErrors.MethodNotAllowed) {
-    return [new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`), false];
+    return [new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${scrubKeys(req.path)}`), false];
   }
   return [
     new ApiError('SERVER_ERROR', `An unexpected error occurred. Quote request id ${req.id} if you contact support.`),
@@ -117,7 +147,14 @@ function toApiError(err: unknown, req: Request): [ApiError, boolean] {
 /** The one place that writes error bodies: every error becomes the spec's envelope with its code's status. */
 export function errorHandler(logger: Logger, windowsOf: (req: Request) => WindowConfig[]): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const [apiError, isBug] = toApiError(err, req);
+    let converted: [ApiError, boolean];
+    try {
+      converted = toApiError(err, req);
+    } catch (conversionError) {
+      converted = [new ApiError('SERVER_ERROR', 'An unexpected error occurred.'), true];
+      (req.log ?? logger).error({ err: conversionError }, 'error handler failed to convert an error');
+    }
+    const [apiError, isBug] = converted;
     const log = req.log ?? logger;
     if (isBug) {
       log.error({ err, requestId: req.id }, 'unhandled error');
@@ -133,7 +170,7 @@ export function errorHandler(logger: Logger, windowsOf: (req: Request) => Window
     }
     // A /v1 answer always describes its limits. When the limiter itself could not answer (fail-closed outage),
     // nothing is admitted, so every window is shown exhausted.
-    if (req.path.startsWith('/v1') && !res.hasHeader('X-RateLimit-Limit')) {
+    if (isV1Path(req.path) && !res.hasHeader('X-RateLimit-Limit')) {
       for (const [name, value] of Object.entries(exhaustedHeaders(windowsOf(req)))) {
         res.setHeader(name, value);
       }

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ApiError } from '../errors.ts';
+import { scrubKeys } from '../logger.ts';
 import { matchPath, type SpecPath } from '../spec.ts';
 
 /** Answers 404 for a path the spec doesn't have and 405 (with `Allow`) for a method it doesn't declare on the path. */
@@ -7,15 +8,19 @@ export function routeMatch(paths: SpecPath[]): RequestHandler {
   return (req, _res, next) => {
     const match = matchPath(paths, req.path);
     if (!match) {
-      next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}`));
+      next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${scrubKeys(req.path)}`));
       return;
     }
     if (!match.methods.includes(req.method)) {
       const allow = match.methods.join(', ');
       next(
-        new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`, {
-          headers: { Allow: allow },
-        }),
+        new ApiError(
+          'METHOD_NOT_ALLOWED',
+          `${req.method} is not allowed on ${scrubKeys(req.path)}; allowed: ${allow}`,
+          {
+            headers: { Allow: allow },
+          },
+        ),
       );
       return;
     }

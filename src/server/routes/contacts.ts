@@ -9,13 +9,23 @@ export function encodeCursor(cursor: ContactCursor): string {
   return Buffer.from(JSON.stringify({ c: cursor.createdAt.toISOString(), i: cursor.contactId })).toString('base64url');
 }
 
-/** Decodes a cursor from `encodeCursor`; a tampered or foreign one is a 422 on `cursor`. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CONTACT_ID = /^ct_[a-z0-9]{16}$/;
+
+/** Decodes a cursor from `encodeCursor`; anything it would not have produced is a 422 on `query.cursor`. */
 export function decodeCursor(raw: string): ContactCursor {
   try {
     const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown };
-    const createdAt = new Date(String(parsed.c));
-    if (typeof parsed.i === 'string' && typeof parsed.c === 'string' && !Number.isNaN(createdAt.getTime())) {
-      return { createdAt, contactId: parsed.i };
+    if (
+      typeof parsed.c === 'string' &&
+      typeof parsed.i === 'string' &&
+      ISO_INSTANT.test(parsed.c) &&
+      CONTACT_ID.test(parsed.i)
+    ) {
+      const cursor = { createdAt: new Date(parsed.c), contactId: parsed.i };
+      if (!Number.isNaN(cursor.createdAt.getTime()) && encodeCursor(cursor) === raw) {
+        return cursor;
+      }
     }
   } catch {
     // fall through to the validation error
@@ -23,6 +33,21 @@ export function decodeCursor(raw: string): ContactCursor {
   throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
     details: { 'query.cursor': ['is not a cursor returned by this API'] },
   });
+}
+
+/** The page size: 20 by default, else a plain decimal 1–100 (no `1e1`, `0x10` or `Infinity`). */
+export function parseLimit(raw: unknown): number {
+  if (raw === undefined) {
+    return 20;
+  }
+  const text = String(raw);
+  const limit = Number(text);
+  if (!/^[0-9]{1,3}$/.test(text) || limit < 1 || limit > 100) {
+    throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
+      details: { 'query.limit': ['must be a whole number from 1 to 100'] },
+    });
+  }
+  return limit;
 }
 
 function notFound(contactId: string): ApiError {
@@ -36,7 +61,7 @@ function duplicate(email: string): ApiError {
 /** Handlers of the contact operations, by operationId. */
 export const contactHandlers: Record<string, OperationHandler> = {
   async listContacts(req, res, ctx) {
-    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+    const limit = parseLimit(req.query.limit);
     const after = typeof req.query.cursor === 'string' ? decodeCursor(req.query.cursor) : undefined;
     const page = await ctx.store.listContacts(authOf(req).organizationId, after ? { limit, after } : { limit });
     const last = page.items.at(-1);

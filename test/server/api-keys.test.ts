@@ -1,0 +1,301 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type Body, expectError, newOrganization, startTestServer, type TestServer } from './support.ts';
+
+const DAY_MS = 86_400_000;
+const SHOWN_ONCE = 'This API key will only be shown once. Please store it securely.';
+const KEY_PATTERN = /^mr_([a-z0-9]{8})_[A-Za-z0-9]{38}$/;
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('the MoMail examples, with only the base URL changed', () => {
+  test('POST /v1/api-keys with X-API-Key returns the key once, with the warning', async () => {
+    const caller = await server.newKey();
+    const created = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
+      key: caller.plaintext,
+      scheme: 'x-api-key',
+      raw: '{ "name": "Production API", "expirationDays": 365 }',
+      contentType: 'application/json',
+    });
+    expect(created.status).toBe(201);
+    const { data, meta } = created.body;
+    expect(meta).toEqual({ warning: SHOWN_ONCE });
+    const publicId = KEY_PATTERN.exec(data.apiKey)?.[1];
+    expect(publicId, data.apiKey).toBeDefined();
+    expect(data).toMatchObject({
+      name: 'Production API',
+      keyPrefix: `mr_${publicId}_****`,
+      organizationId: caller.organizationId,
+      plan: 'roomy',
+      rateLimit: 100000,
+      access: 'full',
+      lastUsed: null,
+    });
+    expect(data.keyId).toMatch(/^key_[a-z0-9]{16}$/);
+    expect(Date.parse(String(data.expirationTs)) - Date.parse(data.createdAt)).toBe(365 * DAY_MS);
+
+    const validated = await server.call<Body<'validateApiKey', 200>>('GET', '/v1/api-keys/validate', {
+      key: data.apiKey,
+      scheme: 'x-api-key',
+    });
+    expect(validated.status).toBe(200);
+    expect(validated.body.data.keyId).toBe(data.keyId);
+  });
+
+  test('GET /v1/api-keys lists the active keys with meta.total', async () => {
+    const caller = await server.newKey();
+    const other = await server.newKey({ organization: caller.organization, name: 'Staging API' });
+    await server.newKey({ name: 'someone else’s' });
+
+    const list = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', {
+      key: caller.plaintext,
+      scheme: 'x-api-key',
+    });
+    expect(list.status).toBe(200);
+    expect(list.body.meta).toEqual({ total: 2 });
+    expect(list.body.data.map((k) => k.keyId)).toEqual([caller.keyId, other.keyId]);
+    for (const key of list.body.data) {
+      expect(key).not.toHaveProperty('apiKey');
+      expect(key.keyPrefix).toMatch(/^mr_[a-z0-9]{8}_\*{4}$/);
+      expect(key.organizationId).toBe(caller.organizationId);
+    }
+  });
+
+  test('DELETE /v1/api-keys/{keyId} answers { keyId, revoked: true } and the key leaves the list', async () => {
+    const caller = await server.newKey();
+    const doomed = await server.newKey({ organization: caller.organization });
+    const revoked = await server.call<Body<'revokeApiKey', 200>>('DELETE', `/v1/api-keys/${doomed.keyId}`, {
+      key: caller.plaintext,
+      scheme: 'x-api-key',
+    });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toEqual({ success: true, data: { keyId: doomed.keyId, revoked: true } });
+
+    const list = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: caller.plaintext });
+    expect(list.body.meta.total).toBe(1);
+    expect(list.body.data.map((k) => k.keyId)).toEqual([caller.keyId]);
+  });
+});
+
+describe('the Cocoonmail example', () => {
+  test('GET /v1/api-keys/validate with Bearer answers { "success": true, ... }', async () => {
+    const key = await server.newKey({ name: 'Cocoon' });
+    const reply = await server.call<Body<'validateApiKey', 200>>('GET', '/v1/api-keys/validate', {
+      key: key.plaintext,
+      scheme: 'bearer',
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toEqual({
+      success: true,
+      data: {
+        valid: true,
+        keyId: key.keyId,
+        name: 'Cocoon',
+        organizationId: key.organizationId,
+        plan: 'roomy',
+        access: 'full',
+        expirationTs: null,
+      },
+    });
+  });
+
+  test('the validate URL with a trailing slash answers the same', async () => {
+    const key = await server.newKey();
+    const reply = await server.call<Body<'validateApiKey', 200>>('GET', '/v1/api-keys/validate/', {
+      key: key.plaintext,
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body.data.valid).toBe(true);
+  });
+});
+
+describe('managing keys', () => {
+  test('a read-only key capped at 100 a minute is created as asked and can only read', async () => {
+    const admin = await server.newKey();
+    const created = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
+      key: admin.plaintext,
+      body: { name: 'Dashboard', rateLimit: 100, access: 'read_only' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.data).toMatchObject({ name: 'Dashboard', rateLimit: 100, access: 'read_only' });
+    expect(created.body.data.expirationTs).toBeNull();
+
+    const readOnly = created.body.data.apiKey;
+    expect((await server.call('GET', '/v1/api-keys', { key: readOnly })).status).toBe(200);
+    expect((await server.call('GET', `/v1/api-keys/${admin.keyId}`, { key: readOnly })).status).toBe(200);
+    const writes = [
+      await server.call('POST', '/v1/api-keys', { key: readOnly, body: { name: 'escalate' } }),
+      await server.call('PATCH', `/v1/api-keys/${admin.keyId}`, { key: readOnly, body: { name: 'mine now' } }),
+      await server.call('DELETE', `/v1/api-keys/${admin.keyId}`, { key: readOnly }),
+    ];
+    for (const reply of writes) {
+      const error = expectError(reply, 403, 'FORBIDDEN');
+      expect(error.message).toBe('This API key is read_only and cannot modify resources');
+    }
+    expect((await server.call('GET', '/v1/health', { key: admin.plaintext })).status).toBe(200);
+  });
+
+  test('GET /v1/api-keys/{keyId} shows one key; an unknown, revoked or foreign key is 404', async () => {
+    const caller = await server.newKey();
+    const got = await server.call<Body<'getApiKey', 200>>('GET', `/v1/api-keys/${caller.keyId}`, {
+      key: caller.plaintext,
+    });
+    expect(got.status).toBe(200);
+    expect(got.body.data).toMatchObject({ keyId: caller.keyId, name: 'test key', access: 'full', plan: 'roomy' });
+    expect(got.body.data).not.toHaveProperty('apiKey');
+
+    const unknown = await server.call('GET', '/v1/api-keys/key_0000000000000000', { key: caller.plaintext });
+    expect(expectError(unknown, 404, 'RESOURCE_NOT_FOUND').message).toBe(
+      'No API key key_0000000000000000 in this organization',
+    );
+
+    const revoked = await server.newKey({ organization: caller.organization });
+    await server.call('DELETE', `/v1/api-keys/${revoked.keyId}`, { key: caller.plaintext });
+    expectError(
+      await server.call('GET', `/v1/api-keys/${revoked.keyId}`, { key: caller.plaintext }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+
+    const foreign = await server.newKey({ organization: newOrganization(), plan: 'roomy' });
+    expectError(
+      await server.call('GET', `/v1/api-keys/${foreign.keyId}`, { key: caller.plaintext }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+  });
+
+  test('renaming changes only the name, and the key keeps working under it', async () => {
+    const caller = await server.newKey({ rateLimit: 50, expiresInDays: 10 });
+    const before = await server.call<Body<'getApiKey', 200>>('GET', `/v1/api-keys/${caller.keyId}`, {
+      key: caller.plaintext,
+    });
+    const renamed = await server.call<Body<'renameApiKey', 200>>('PATCH', `/v1/api-keys/${caller.keyId}`, {
+      key: caller.plaintext,
+      body: { name: 'Staging API' },
+    });
+    expect(renamed.status).toBe(200);
+    const { name, lastUsed: _after, ...rest } = renamed.body.data;
+    const { name: oldName, lastUsed: _before, ...restBefore } = before.body.data;
+    expect(name).toBe('Staging API');
+    expect(oldName).toBe('test key');
+    expect(rest).toEqual(restBefore);
+
+    const validated = await server.call<Body<'validateApiKey', 200>>('GET', '/v1/api-keys/validate', {
+      key: caller.plaintext,
+    });
+    expect(validated.body.data.name).toBe('Staging API');
+  });
+
+  test('renaming an unknown key is 404 and revoking a key twice is 404', async () => {
+    const caller = await server.newKey();
+    expectError(
+      await server.call('PATCH', '/v1/api-keys/key_0000000000000000', { key: caller.plaintext, body: { name: 'x' } }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+    const doomed = await server.newKey({ organization: caller.organization });
+    expect((await server.call('DELETE', `/v1/api-keys/${doomed.keyId}`, { key: caller.plaintext })).status).toBe(200);
+    expectError(
+      await server.call('DELETE', `/v1/api-keys/${doomed.keyId}`, { key: caller.plaintext }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+  });
+
+  test('lastUsed is null until the key authenticates a request, then a time after its creation', async () => {
+    const admin = await server.newKey();
+    const created = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
+      key: admin.plaintext,
+      body: { name: 'fresh' },
+    });
+    const { keyId, apiKey, createdAt } = created.body.data;
+    const unused = await server.call<Body<'getApiKey', 200>>('GET', `/v1/api-keys/${keyId}`, { key: admin.plaintext });
+    expect(unused.body.data.lastUsed).toBeNull();
+
+    await server.call('GET', '/v1/health', { key: apiKey });
+    const used = await server.call<Body<'getApiKey', 200>>('GET', `/v1/api-keys/${keyId}`, { key: admin.plaintext });
+    expect(used.body.data.lastUsed).not.toBeNull();
+    expect(Date.parse(String(used.body.data.lastUsed))).toBeGreaterThanOrEqual(Date.parse(createdAt));
+  });
+
+  test('the list is oldest first and counts only active keys', async () => {
+    const caller = await server.newKey();
+    const made: string[] = [caller.keyId];
+    for (const name of ['b', 'c', 'd']) {
+      server.advanceClock(1000);
+      const created = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
+        key: caller.plaintext,
+        body: { name },
+      });
+      made.push(created.body.data.keyId);
+    }
+    await server.call('DELETE', `/v1/api-keys/${made[2]}`, { key: caller.plaintext });
+    const list = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: caller.plaintext });
+    expect(list.body.data.map((k) => k.keyId)).toEqual([made[0], made[1], made[3]]);
+    expect(list.body.meta.total).toBe(3);
+    const created = list.body.data.map((k) => Date.parse(k.createdAt));
+    expect([...created].sort((a, b) => a - b)).toEqual(created);
+  });
+
+  test('GET /v1/health reports the stores and the caller’s organization', async () => {
+    const key = await server.newKey();
+    const reply = await server.call<Body<'getHealth', 200>>('GET', '/v1/health', { key: key.plaintext });
+    expect(reply.status).toBe(200);
+    expect(reply.body.data).toMatchObject({
+      status: 'ok',
+      version: '0.1.0',
+      organizationId: key.organizationId,
+      stores: { database: { kind: 'pglite', status: 'up' }, rateLimiter: { kind: 'memory', status: 'up' } },
+    });
+    expect(reply.body.data.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  });
+});
+
+describe('create and rename validation', () => {
+  test.each([
+    [{ name: 'a name of exactly 100 characters'.padEnd(100, '.') }, 201, undefined],
+    [{ name: 'a name of 101 characters'.padEnd(101, '.') }, 422, 'name'],
+    [{ name: '' }, 422, 'name'],
+    [{}, 422, 'name'],
+    [{ name: 'n', expirationDays: 1 }, 201, undefined],
+    [{ name: 'n', expirationDays: 365 }, 201, undefined],
+    [{ name: 'n', expirationDays: 0 }, 422, 'expirationDays'],
+    [{ name: 'n', expirationDays: 366 }, 422, 'expirationDays'],
+    [{ name: 'n', expirationDays: 1.5 }, 422, 'expirationDays'],
+    [{ name: 'n', rateLimit: 100000 }, 201, undefined],
+    [{ name: 'n', rateLimit: 0 }, 422, 'rateLimit'],
+    [{ name: 'n', rateLimit: 100001 }, 422, 'rateLimit'],
+    [{ name: 'n', access: 'admin' }, 422, 'access'],
+    [{ name: 'n', plan: 'enterprise' }, 422, 'plan'],
+  ])('POST /v1/api-keys %j → %i', async (body, status, field) => {
+    const caller = await server.newKey();
+    const reply = await server.call('POST', '/v1/api-keys', { key: caller.plaintext, body });
+    expect(reply.status, reply.text).toBe(status);
+    if (field !== undefined) {
+      const error = expectError(reply, 422, 'VALIDATION_ERROR');
+      expect(error.message).toBe('The given data was invalid');
+      expect(Object.keys(error.details ?? {})).toEqual([field]);
+    }
+  });
+
+  test.each([
+    [{ name: 'a name of exactly 100 characters'.padEnd(100, '.') }, 200, undefined],
+    [{ name: 'a name of 101 characters'.padEnd(101, '.') }, 422, 'name'],
+    [{}, 422, 'name'],
+    [{ name: 'n', rateLimit: 5 }, 422, 'rateLimit'],
+  ])('PATCH /v1/api-keys/{keyId} %j → %i', async (body, status, field) => {
+    const caller = await server.newKey();
+    const reply = await server.call('PATCH', `/v1/api-keys/${caller.keyId}`, { key: caller.plaintext, body });
+    expect(reply.status, reply.text).toBe(status);
+    if (field !== undefined) {
+      expect(Object.keys(expectError(reply, 422, 'VALIDATION_ERROR').details ?? {})).toEqual([field]);
+    }
+  });
+});

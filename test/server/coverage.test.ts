@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  type Body,
+  type CallOptions,
+  coverageKey,
+  exercisedResponses,
+  expectError,
+  fromNewAddress,
+  newEmail,
+  SPEC_OPERATIONS,
+  type SpecOperation,
+  startTestServer,
+  type TestKey,
+  type TestServer,
+} from './support.ts';
+
+// The contract suite: every operation × every status the spec documents for it, each produced for real over HTTP.
+// `call` (support.ts) records every checked response; the last test compares that record with the spec. Vitest runs
+// each test file in its own process, so this file produces every pair itself rather than relying on the others.
+
+/**
+ * (operationId, status) pairs that cannot be produced without fault injection, with the reason. Empty: 500 is
+ * reachable for real (an organization on a plan the server is not configured with), and 503 by closing the store.
+ */
+const NOT_REACHABLE: Record<string, string> = {};
+
+const MISSING_KEY_ID = 'key_0000000000000000';
+const MISSING_CONTACT_ID = 'ct_0000000000000000';
+
+const V1_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.startsWith('/v1/'));
+const BODY_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.method === 'POST' || op.method === 'PATCH');
+const WRITE_OPERATIONS = V1_OPERATIONS.filter((op) => op.method !== 'GET');
+const BY_ID_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.includes('{'));
+
+/** A valid body for each operation that takes one. */
+function validBody(op: SpecOperation): unknown {
+  switch (op.operationId) {
+    case 'createApiKey':
+      return { name: 'coverage' };
+    case 'renameApiKey':
+      return { name: 'renamed by coverage' };
+    case 'createContact':
+      return { email: newEmail('coverage') };
+    case 'updateContact':
+      return { subscribed: false };
+    default:
+      return undefined;
+  }
+}
+
+/** The operation's path with its parameters filled in. */
+function pathOf(op: SpecOperation, ids: { keyId?: string; contactId?: string } = {}): string {
+  return op.path
+    .replace('{keyId}', ids.keyId ?? MISSING_KEY_ID)
+    .replace('{contactId}', ids.contactId ?? MISSING_CONTACT_ID);
+}
+
+let server: TestServer;
+let full: TestKey;
+let readOnly: TestKey;
+let keyToRead: TestKey;
+let contactToRead: Body<'createContact', 201>['data'];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    trustProxy: true,
+    failedAuth: { name: 'auth-failures', limit: 20, windowSeconds: 60 },
+  });
+  full = await server.newKey();
+  readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
+  keyToRead = await server.newKey({ organization: full.organization });
+  contactToRead = (
+    await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
+      key: full.plaintext,
+      body: { email: newEmail('reader') },
+    })
+  ).body.data;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+/** Calls an operation with a valid body (unless `options` says otherwise) on existing resources. */
+function callOperation(op: SpecOperation, options: CallOptions = {}, ids?: { keyId?: string; contactId?: string }) {
+  const body = validBody(op);
+  return server.call(op.method, pathOf(op, ids ?? { keyId: keyToRead.keyId, contactId: contactToRead.contactId }), {
+    ...(body === undefined ? {} : { body }),
+    ...options,
+  });
+}
+
+describe('every operation × every documented status', () => {
+  test('every operation answers its success status', async () => {
+    for (const op of SPEC_OPERATIONS) {
+      const ids = { keyId: keyToRead.keyId, contactId: contactToRead.contactId };
+      if (op.operationId === 'revokeApiKey') {
+        ids.keyId = (await server.newKey({ organization: full.organization })).keyId;
+      }
+      if (op.operationId === 'deleteContact') {
+        const spare = await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
+          key: full.plaintext,
+          body: { email: newEmail('spare') },
+        });
+        ids.contactId = spare.body.data.contactId;
+      }
+      const reply = await callOperation(op, op.path === '/livez' ? {} : { key: full.plaintext }, ids);
+      const success = op.statuses.filter((s) => s < 300);
+      expect(success, op.operationId).toHaveLength(1);
+      expect(reply.status, `${op.operationId}: ${reply.text}`).toBe(success[0]);
+    }
+  });
+
+  test('every /v1 operation answers 401 without a key', async () => {
+    for (const op of V1_OPERATIONS) {
+      const reply = await callOperation(op, { headers: fromNewAddress() });
+      expectError(reply, 401, 'UNAUTHORIZED');
+    }
+  });
+
+  test('every /v1 operation answers 422 to an unknown query parameter', async () => {
+    for (const op of V1_OPERATIONS) {
+      const body = validBody(op);
+      const reply = await server.call(
+        op.method,
+        `${pathOf(op, { keyId: keyToRead.keyId, contactId: contactToRead.contactId })}?unexpected=1`,
+        { key: full.plaintext, ...(body === undefined ? {} : { body }) },
+      );
+      expect(expectError(reply, 422, 'VALIDATION_ERROR').details, op.operationId).toEqual({
+        'query.unexpected': ['is not an allowed query parameter'],
+      });
+    }
+  });
+
+  test('every operation that takes a body answers 400, 413 and 415', async () => {
+    for (const op of BODY_OPERATIONS) {
+      const path = pathOf(op, { keyId: keyToRead.keyId, contactId: contactToRead.contactId });
+      expectError(await server.call(op.method, path, { key: full.plaintext, raw: '{"' }), 400, 'BAD_REQUEST');
+      expectError(
+        await server.call(op.method, path, { key: full.plaintext, raw: `"${'x'.repeat(110 * 1024)}"` }),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      );
+      expectError(
+        await server.call(op.method, path, { key: full.plaintext, raw: 'name=x', contentType: 'text/plain' }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+    }
+  });
+
+  test('every write answers 403 to a read_only key', async () => {
+    for (const op of WRITE_OPERATIONS) {
+      expectError(await callOperation(op, { key: readOnly.plaintext }), 403, 'FORBIDDEN');
+    }
+  });
+
+  test('every operation on one resource answers 404 for an id that does not exist', async () => {
+    for (const op of BY_ID_OPERATIONS) {
+      expectError(await callOperation(op, { key: full.plaintext }, {}), 404, 'RESOURCE_NOT_FOUND');
+    }
+  });
+
+  test('every path answers 405 to a method it does not declare', async () => {
+    for (const path of new Set(SPEC_OPERATIONS.map((op) => op.path))) {
+      const reply = await server.call('PUT', pathOf(SPEC_OPERATIONS.find((op) => op.path === path) as SpecOperation), {
+        key: full.plaintext,
+      });
+      expectError(reply, 405, 'METHOD_NOT_ALLOWED');
+    }
+  });
+
+  test('creating or updating a contact onto a taken email answers 409', async () => {
+    const taken = contactToRead.email.toUpperCase();
+    const other = await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
+      key: full.plaintext,
+      body: { email: newEmail('other') },
+    });
+    expectError(
+      await server.call('POST', '/v1/contacts', { key: full.plaintext, body: { email: taken } }),
+      409,
+      'DUPLICATE_RESOURCE',
+    );
+    expectError(
+      await server.call('PATCH', `/v1/contacts/${other.body.data.contactId}`, {
+        key: full.plaintext,
+        body: { email: taken },
+      }),
+      409,
+      'DUPLICATE_RESOURCE',
+    );
+  });
+
+  test('every counted operation answers 429 once the organization’s pool is exhausted', async () => {
+    const tiny = await server.newKey({ plan: 'tiny' });
+    for (let i = 0; i < 3; i++) {
+      expect((await server.call('GET', '/v1/health', { key: tiny.plaintext })).status).toBe(200);
+    }
+    for (const op of V1_OPERATIONS) {
+      const reply = await callOperation(op, { key: tiny.plaintext });
+      if (op.operationId === 'getRateLimitStatus') {
+        // Not counted, so never refused for the plan: it reports the exhausted window instead.
+        expect(reply.status).toBe(200);
+        expect(reply.rate?.remaining).toBe(0);
+      } else {
+        expectError(reply, 429, 'RATE_LIMITED');
+      }
+    }
+  });
+
+  test('every /v1 operation, GET /v1/rate-limit included, answers 429 to an address over its failed-auth budget', async () => {
+    const address = fromNewAddress();
+    for (let i = 0; i < 20; i++) {
+      expect((await server.call('GET', '/v1/health', { key: 'wrong', headers: address })).status).toBe(401);
+    }
+    for (const op of V1_OPERATIONS) {
+      const reply = await callOperation(op, { key: full.plaintext, headers: address });
+      expectError(reply, 429, 'RATE_LIMITED');
+      expect(reply.rate?.binding.name).toBe('auth-failures');
+    }
+  });
+
+  test('every /v1 operation answers 500 when the organization’s plan is not configured on the server', async () => {
+    // A real misconfiguration, not an injected fault: the organization row names a plan the plan table lacks.
+    const ghost = await server.newKey({ plan: 'retired-plan' });
+    for (const op of V1_OPERATIONS) {
+      const reply = await callOperation(op, { key: ghost.plaintext });
+      const error = expectError(reply, 500, 'SERVER_ERROR');
+      expect(error.message).toBe(
+        `An unexpected error occurred. Quote request id ${reply.requestId} if you contact support.`,
+      );
+      expect(error.message).not.toMatch(/plan|stack|Error/);
+    }
+    expect(server.logs()).toMatch(/unknown rate-limit plan \\"retired-plan\\"/);
+  });
+
+  test('every /v1 operation answers 503 once the database is down, while /livez still answers 200', async () => {
+    // Runs last but one: it closes this server's store for good.
+    const cold = await server.newKey({ organization: full.organization });
+    await server.handle.store.close();
+
+    for (const op of V1_OPERATIONS) {
+      const reply = await callOperation(op, { key: cold.plaintext });
+      expect(expectError(reply, 503, 'SERVICE_UNAVAILABLE').message).toMatch(/database is unavailable/);
+    }
+    // A key verified before the outage passes authentication; what needs the database still answers 503.
+    for (const [method, path, body] of [
+      ['GET', '/v1/contacts', undefined],
+      ['POST', '/v1/api-keys', { name: 'during the outage' }],
+      ['GET', '/v1/health', undefined],
+    ] as const) {
+      const reply = await server.call(method, path, { key: full.plaintext, ...(body ? { body } : {}) });
+      expectError(reply, 503, 'SERVICE_UNAVAILABLE');
+      expect(reply.rate?.binding.name).toBe('burst');
+    }
+    expect((await server.call('GET', '/livez')).status).toBe(200);
+  });
+
+  test('every (operation, status) pair the spec documents was exercised', () => {
+    const exercised = [...exercisedResponses()].map((entry) => {
+      const [method, path, status] = entry.split(' ');
+      return { method, path, status: Number(status) };
+    });
+    const missing: string[] = [];
+    for (const op of SPEC_OPERATIONS) {
+      for (const status of op.statuses) {
+        const seen =
+          status === 405
+            ? exercised.some((e) => e.path === op.path && e.status === 405)
+            : exercisedResponses().has(coverageKey(op.method, op.path, status));
+        if (!seen && NOT_REACHABLE[`${op.operationId} ${status}`] === undefined) {
+          missing.push(`${op.operationId} (${op.method} ${op.path}) ${status}`);
+        }
+      }
+    }
+    expect(SPEC_OPERATIONS.length).toBeGreaterThan(0);
+    expect(missing).toEqual([]);
+  });
+});
