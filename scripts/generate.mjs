@@ -55,6 +55,40 @@ async function writeTypes(bundledYaml, outFile) {
   await writeFile(outFile, header + astToString(ast));
 }
 
+/**
+ * Redoc 3 options, given as one JSON object: with any `--openapi.*` flag build-docs ignores redocly.yaml's
+ * `openapi:` section. Redoc 3 offers an x-codeSamples entry only when its label (or lang) is one of
+ * `codeSamples.languages`; the default list has no "TypeScript client".
+ */
+const redocOptions = {
+  jsonSamplesExpandLevel: 4,
+  codeSamples: {
+    languages: [{ lang: 'curl' }, { lang: 'TypeScript', label: 'TypeScript client' }, { lang: 'Payload' }],
+  },
+};
+
+/** The "API docs by Redocly" badge loads its logo from cdn.redoc.ly; point it at an inline SVG so the page makes no outside request. */
+async function inlineRedoclyLogo(file) {
+  const logo = (text, width) =>
+    `data:image/svg+xml,${encodeURIComponent(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="14" viewBox="0 0 ${width} 14"><text x="0" y="11" font-family="sans-serif" font-size="11" font-weight="600" fill="#0044d4">${text}</text></svg>`,
+    )}`;
+  const html = await readFile(file, 'utf8');
+  const urls = {
+    'https://cdn.redoc.ly/redoc/logo-mini-full.svg': logo('Redocly', 46),
+    'https://cdn.redoc.ly/redoc/logo-mini.svg': logo('R', 9),
+  };
+  let patched = html;
+  for (const [url, dataUrl] of Object.entries(urls)) {
+    if (!patched.includes(url)) {
+      console.error(`${file}: ${url} not found; check the Redoc version's attribution logo before building the docs`);
+      process.exit(1);
+    }
+    patched = patched.replaceAll(url, dataUrl);
+  }
+  await writeFile(file, patched);
+}
+
 async function build(outDir, only) {
   const bundledYaml = join(outDir, 'openapi.yaml');
   await mkdir(join(outDir, 'docs'), { recursive: true });
@@ -72,21 +106,23 @@ async function build(outDir, only) {
     ]);
     await writeTypes(bundledYaml, join(outDir, 'schema.d.ts'));
   }
+  const docsHtml = join(outDir, 'docs', 'index.html');
   await tool('redocly', [
     'build-docs',
     bundledYaml,
     '--inlineBundle',
     '--output',
-    join(outDir, 'docs', 'index.html'),
+    docsHtml,
     '--title',
     'Mailroom API',
     '--lint-config',
     'off',
-    '--openapi.expandResponses=200,201',
-    '--openapi.jsonSamplesExpandLevel=4',
-    '--openapi.hideHostname=false',
-    '--openapi.sortTagsAlphabetically=false',
+    '--template',
+    join(root, 'scripts', 'docs-template.hbs'),
+    '--openapi',
+    JSON.stringify(redocOptions),
   ]);
+  await inlineRedoclyLogo(docsHtml);
   if (only === 'docs') {
     await rm(bundledYaml);
   }
