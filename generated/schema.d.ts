@@ -58,7 +58,8 @@ export interface paths {
          * @description Every window that applies to the calling key — the plan's organization-wide windows and
          *     the key's own `rateLimit` — with what is left in each. This request is **not counted**,
          *     so you can poll it before a batch; its `X-RateLimit-*` headers describe the binding window
-         *     without consuming from it.
+         *     without consuming from it. It answers 429 only when your client address is locked out after
+         *     too many failed authentications, never because a plan window is exhausted.
          */
         get: operations["getRateLimitStatus"];
         put?: never;

@@ -38,6 +38,8 @@ export interface ServerOptions {
   /** How long a looked-up key is trusted without a database round trip (revocations propagate at once regardless). */
   keyCacheTtlMs?: number;
   lastUsedFlushMs?: number;
+  /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
+  rateLimitStoreWaitMs?: number;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -76,7 +78,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     store: options.rateLimitStore ?? { kind: 'memory' },
     onStoreError: (err) => logger.warn({ err: { message: err.message } }, 'rate-limit store error'),
   });
-  if (limiter.kind === 'redis' && !(await waitUntilUp(limiter))) {
+  if (limiter.kind === 'redis' && !(await waitUntilUp(limiter, options.rateLimitStoreWaitMs ?? 5000))) {
     logger.warn('the rate-limit store is not reachable yet; applying the outage policy until it is');
   }
   const keys = createKeyCache(store, { ttlMs: options.keyCacheTtlMs ?? 60_000 });
