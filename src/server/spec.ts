@@ -18,8 +18,6 @@ export interface SpecOperation {
   method: string;
   path: string;
   operationId: string;
-  /** Express route syntax: `/v1/api-keys/:keyId`. */
-  expressPath: string;
 }
 
 /** A spec path with its methods and a matcher. */
@@ -46,7 +44,7 @@ export function listOperations(spec: OpenApiDocument): SpecOperation[] {
     for (const method of METHODS) {
       const op = item[method] as { operationId?: string } | undefined;
       if (op?.operationId) {
-        operations.push({ method, path, operationId: op.operationId, expressPath: path.replace(/\{(\w+)\}/g, ':$1') });
+        operations.push({ method, path, operationId: op.operationId });
       }
     }
   }
@@ -58,7 +56,7 @@ export function compilePaths(spec: OpenApiDocument): SpecPath[] {
   const compiled = Object.entries(spec.paths).map(([path, item]) => ({
     path,
     methods: METHODS.filter((m) => m in item).map((m) => m.toUpperCase()),
-    pattern: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '[^/]+')}/?$`),
+    pattern: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{(\w+)\\?\}/g, '(?<$1>[^/]+)')}/?$`),
   }));
   const templated = (p: SpecPath) => (p.path.includes('{') ? 1 : 0);
   return compiled.sort((a, b) => templated(a) - templated(b));

@@ -84,8 +84,8 @@ export function authenticate(deps: AuthenticateDeps): RequestHandler {
   return async (req, res, next) => {
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const gate = await deps.limiter.checkFailedAuth(address);
-    setRateLimitHeaders(res, gate);
     if (!gate.allowed) {
+      setRateLimitHeaders(res, gate);
       throw rateLimitedError(gate, 'failed authentication attempts from this address');
     }
     const outcome = await resolveKey(req, deps);

@@ -3,6 +3,14 @@ import { ApiError } from '../errors.ts';
 import { scrubKeys } from '../logger.ts';
 import { matchPath, type SpecPath } from '../spec.ts';
 
+function safeDecode(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** Answers 404 for a path the spec doesn't have and 405 (with `Allow`) for a method it doesn't declare on the path. */
 export function routeMatch(paths: SpecPath[]): RequestHandler {
   return (req, _res, next) => {
@@ -25,6 +33,15 @@ export function routeMatch(paths: SpecPath[]): RequestHandler {
       return;
     }
     req.specPath = match.path;
+    // The pipeline doesn't go through Express's router, so path parameters are set here.
+    const groups = match.pattern.exec(req.path)?.groups;
+    if (groups) {
+      const params: Record<string, string> = {};
+      for (const [name, raw] of Object.entries(groups)) {
+        params[name] = safeDecode(raw);
+      }
+      req.params = params;
+    }
     next();
   };
 }
