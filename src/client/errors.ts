@@ -1,8 +1,9 @@
 import type { components } from '../../generated/schema.d.ts';
+import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
 import { parseRetryAfter } from './rate-limit-headers.ts';
 
 /** The spec's closed set of error codes. */
-export type ErrorCode = components['schemas']['ErrorCode'];
+export type { ErrorCode };
 
 /** The body of every Mailroom error response. */
 export type ErrorEnvelope = components['schemas']['ErrorEnvelope'];
@@ -10,31 +11,14 @@ export type ErrorEnvelope = components['schemas']['ErrorEnvelope'];
 /** Per-field validation messages (`error.details`). */
 export type ErrorDetails = NonNullable<ErrorEnvelope['error']['details']>;
 
-// Each code always comes with the same status (the spec's `x-error-statuses`). Typed as a full Record, so a code
-// added to or removed from the spec fails the type check here.
-const STATUS_BY_CODE: Record<ErrorCode, number> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  RESOURCE_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  DUPLICATE_RESOURCE: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  VALIDATION_ERROR: 422,
-  RATE_LIMITED: 429,
-  SERVER_ERROR: 500,
-  SERVICE_UNAVAILABLE: 503,
-};
-
 /** Every error code, in the spec's order. */
-export const ERROR_CODES = Object.keys(STATUS_BY_CODE) as readonly ErrorCode[];
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as readonly ErrorCode[];
 
-const CODE_BY_STATUS = new Map<number, ErrorCode>(ERROR_CODES.map((code) => [STATUS_BY_CODE[code], code]));
+const CODE_BY_STATUS = new Map<number, ErrorCode>(ERROR_CODES.map((code) => [ERROR_STATUS[code], code]));
 
 /** Whether `value` is one of the spec's error codes. */
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.hasOwn(STATUS_BY_CODE, value);
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
 }
 
 /**

@@ -1,15 +1,13 @@
 // The project's spec-lint rules (scripts/redocly/mailroom-rules.js, enabled in the root redocly.yaml), each proven
 // able to fail: every fixture in ./fixtures is good.yaml with one convention broken, linted by the real Redocly CLI
 // with the root redocly.yaml, so a rule that is missing, renamed or turned off there makes these tests fail.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { repoRoot, runRedocly } from './redocly-cli.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
 const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -136,45 +134,6 @@ const brokenFixtures: BrokenFixture[] = [
 ];
 
 const GOOD_FIXTURE = 'good.yaml';
-
-function redoclyBin(): string {
-  const require = createRequire(import.meta.url);
-  const packageJsonPath = require.resolve('@redocly/cli/package.json');
-  const { bin } = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { bin: Record<string, string> };
-  const relative = bin.redocly;
-  if (relative === undefined) {
-    throw new Error('@redocly/cli has no `redocly` bin');
-  }
-  return path.join(path.dirname(packageJsonPath), relative);
-}
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the Redocly CLI with the current Node; resolves (never rejects) with the output, whatever the exit code. */
-function runRedocly(args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [redoclyBin(), ...args],
-      {
-        cwd: repoRoot,
-        maxBuffer: 64 * 1024 * 1024,
-        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
-      },
-      (error, stdout, stderr) => {
-        if (error !== null && typeof error.code !== 'number') {
-          reject(error);
-          return;
-        }
-        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-      },
-    );
-  });
-}
 
 /** `redocly lint a b --format json` prints one JSON report per file, one after the other: split them. */
 function parseJsonReports(text: string): LintReport[] {

@@ -1,14 +1,10 @@
 // The real contract, openapi/openapi.yaml, linted by the real Redocly CLI with the root redocly.yaml (the recommended
 // ruleset plus the mailroom rules): it must come out with no errors and no warnings. Each problem is printed in the
 // failure message as `severity rule file:line:col pointer message`.
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { repoRoot, runRedocly } from './redocly-cli.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const specPath = 'openapi/openapi.yaml';
 
@@ -23,45 +19,6 @@ interface Problem {
 interface LintReport {
   totals: { errors: number; warnings: number; ignored: number };
   problems: Problem[];
-}
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function redoclyBin(): string {
-  const require = createRequire(import.meta.url);
-  const packageJsonPath = require.resolve('@redocly/cli/package.json');
-  const { bin } = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { bin: Record<string, string> };
-  const relative = bin.redocly;
-  if (relative === undefined) {
-    throw new Error('@redocly/cli has no `redocly` bin');
-  }
-  return path.join(path.dirname(packageJsonPath), relative);
-}
-
-/** Runs the Redocly CLI with the current Node; resolves (never rejects) with the output, whatever the exit code. */
-function runRedocly(args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [redoclyBin(), ...args],
-      {
-        cwd: repoRoot,
-        maxBuffer: 64 * 1024 * 1024,
-        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
-      },
-      (error, stdout, stderr) => {
-        if (error !== null && typeof error.code !== 'number') {
-          reject(error);
-          return;
-        }
-        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-      },
-    );
-  });
 }
 
 function describeProblem(problem: Problem): string {
