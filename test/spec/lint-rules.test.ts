@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { repoRoot, runRedocly } from './redocly-cli.ts';
+import { type LintReport, type Problem, repoRoot, runRedocly } from './redocly-cli.ts';
 
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
@@ -25,19 +25,6 @@ const MAILROOM_RULES = [
 ] as const;
 
 type RuleId = (typeof MAILROOM_RULES)[number];
-
-interface Problem {
-  ruleId: string;
-  severity: 'error' | 'warn';
-  message: string;
-  ignored?: boolean;
-  location: { source: { ref: string }; pointer?: string; start?: { line: number; col: number } }[];
-}
-
-interface LintReport {
-  totals: { errors: number; warnings: number; ignored: number };
-  problems: Problem[];
-}
 
 interface BrokenFixture {
   name: string;

@@ -7,6 +7,21 @@ import { fileURLToPath } from 'node:url';
 /** The repository root, where redocly.yaml lives. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/** One problem in `redocly lint --format json` output. */
+export interface Problem {
+  ruleId: string;
+  severity: 'error' | 'warn';
+  message: string;
+  ignored?: boolean;
+  location: { source: { ref: string }; pointer?: string; start?: { line: number; col: number } }[];
+}
+
+/** One file's report in `redocly lint --format json` output. */
+export interface LintReport {
+  totals: { errors: number; warnings: number; ignored: number };
+  problems: Problem[];
+}
+
 /** What one CLI run printed and how it ended. */
 export interface CliRun {
   code: number | null;

@@ -3,23 +3,10 @@
 // failure message as `severity rule file:line:col pointer message`.
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { repoRoot, runRedocly } from './redocly-cli.ts';
+import { type LintReport, type Problem, repoRoot, runRedocly } from './redocly-cli.ts';
 
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const specPath = 'openapi/openapi.yaml';
-
-interface Problem {
-  ruleId: string;
-  severity: 'error' | 'warn';
-  message: string;
-  ignored?: boolean;
-  location: { source: { ref: string }; pointer?: string; start?: { line: number; col: number } }[];
-}
-
-interface LintReport {
-  totals: { errors: number; warnings: number; ignored: number };
-  problems: Problem[];
-}
 
 function describeProblem(problem: Problem): string {
   const [where] = problem.location;
