@@ -1,13 +1,13 @@
 import { createServer, type Server as NetServer, connect as netConnect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll } from 'vitest';
 import { LOWER_ALNUM, randomString } from '../../src/lib/ids.ts';
 import { DEFAULT_FAILED_AUTH_WINDOW, type PlanTable } from '../../src/rate-limit/plans.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
+import { PG_URL, withAdmin } from '../support/postgres.ts';
 
 /** The shared real services; other engineers' tests use them too, so they are never stopped, only relayed. */
-export const PG_URL = process.env.MAILROOM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export { PG_URL, withAdmin };
 export const REDIS_URL = process.env.MAILROOM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** The tiny plan's limit L: small enough to exhaust in a test, big enough to make a miscount visible. */
@@ -279,17 +279,6 @@ function urlVia(url: string, port: number): string {
 function hostPort(url: string, defaultPort: number): { host: string; port: number } {
   const parsed = new URL(url);
   return { host: parsed.hostname, port: parsed.port ? Number(parsed.port) : defaultPort };
-}
-
-/** Runs `fn` on a direct admin connection to PostgreSQL (never through a relay). */
-export async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Deletes every Redis key matching `pattern` (SCAN + DEL, never KEYS) on a direct connection. */

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOWER_ALNUM, newId, randomString } from '../../src/lib/ids.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -19,8 +18,8 @@ import {
   type Store,
   StoreUnavailableError,
 } from '../../src/store/types.ts';
+import { PG_URL, withAdmin } from '../support/postgres.ts';
 
-const PG_URL = process.env.MAILROOM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // Port 1 on loopback: nothing listens there, so connections are refused at once.
 const DEAD_URL = 'postgres://postgres@127.0.0.1:1/test';
 const RUN = randomString(8, LOWER_ALNUM);
@@ -31,16 +30,6 @@ function testSchema(tag: string): string {
   const schema = `mailroom_test_${RUN}_${tag}`;
   schemas.push(schema);
   return schema;
-}
-
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 afterAll(async () => {
