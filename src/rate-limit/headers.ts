@@ -1,28 +1,11 @@
-import type { LimitDecision, WindowState } from './limiter.ts';
+import type { LimitDecision } from './decision.ts';
 
 /**
- * The most restrictive window, the one X-RateLimit-* describe: lowest `remaining`, ties broken by the larger
- * `resetSeconds` (the one that takes longer to recover), then by order.
+ * The one renderer of rate-limit headers, for successes, errors and outages alike: the binding window in
+ * X-RateLimit-* and RateLimit, every window in RateLimit-Policy, and Retry-After when the request is refused for a
+ * limit (`refused`, by default when the decision did not admit it and names a retry time).
  */
-export function selectBindingWindow(windows: readonly WindowState[]): WindowState {
-  const [first, ...rest] = windows;
-  if (first === undefined) {
-    throw new RangeError('a decision needs at least one window');
-  }
-  let binding = first;
-  for (const window of rest) {
-    if (
-      window.remaining < binding.remaining ||
-      (window.remaining === binding.remaining && window.resetSeconds > binding.resetSeconds)
-    ) {
-      binding = window;
-    }
-  }
-  return binding;
-}
-
-/** Header values for a decision: the binding window in X-RateLimit-*, every window in RateLimit-Policy, the binding one in RateLimit; Retry-After only when rejected. */
-export function rateLimitHeaders(decision: LimitDecision): Record<string, string> {
+export function rateLimitHeaders(decision: LimitDecision, refused = !decision.allowed): Record<string, string> {
   const { binding } = decision;
   const limit = headerInteger(binding.limit);
   const remaining = Math.min(limit, headerInteger(binding.remaining));
@@ -39,10 +22,22 @@ export function rateLimitHeaders(decision: LimitDecision): Record<string, string
       .join(', '),
     RateLimit: `${sfString(binding.name)};r=${remaining};t=${reset}`,
   };
-  if (!decision.allowed) {
-    headers['Retry-After'] = String(Math.max(1, headerInteger(decision.retryAfterSeconds ?? binding.resetSeconds)));
+  if (refused && !decision.outage) {
+    headers['Retry-After'] = String(retryAfterSeconds(decision));
   }
   return headers;
+}
+
+/** Whole seconds a refused caller must wait: never below one. */
+export function retryAfterSeconds(decision: LimitDecision): number {
+  return Math.max(1, headerInteger(decision.retryAfterSeconds ?? decision.binding.resetSeconds));
+}
+
+/** The sentence of a 429: which window is exhausted and when to come back. */
+export function describeRefusal(decision: LimitDecision, what = 'requests'): string {
+  const { name, limit } = decision.binding;
+  const wait = retryAfterSeconds(decision);
+  return `Too many ${what}: the ${name} window of ${limit} is exhausted. Retry after ${wait} second${wait === 1 ? '' : 's'}.`;
 }
 
 // Header values are non-negative integers; decisions already are, this only guards the wire format.

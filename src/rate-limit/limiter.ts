@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { selectBindingWindow } from './headers.ts';
+import { type LimitDecision, outageDecision, selectBindingWindow, type WindowState } from './decision.ts';
 import {
   DEFAULT_FAILED_AUTH_WINDOW,
   KEY_WINDOW_NAME,
@@ -12,22 +12,7 @@ import {
   type WindowConfig,
 } from './plans.ts';
 
-/** The state of one window after (or, for peeks, without) counting a request. */
-export interface WindowState {
-  name: string;
-  limit: number;
-  remaining: number;
-  resetSeconds: number;
-  windowSeconds: number;
-}
-
-/** Outcome of a limit check: every applicable window, the binding one, and when to retry if rejected. */
-export interface LimitDecision {
-  allowed: boolean;
-  windows: WindowState[];
-  binding: WindowState;
-  retryAfterSeconds: number | null;
-}
+export type { LimitDecision, WindowState };
 
 /** Who a request is counted against: its organization's pool (by plan) and, optionally, its key's own budget. */
 export interface LimitSubject {
@@ -46,7 +31,10 @@ export interface RateLimiterHealth {
 /** The rate-limit engine used by the server. */
 export interface RateLimiter {
   readonly kind: 'memory' | 'redis';
-  /** Counts one request against every applicable window. */
+  /**
+   * Counts one request against every applicable window. Under the fail-closed policy a store outage is not an
+   * exception but an outage decision (`outage: true`, nothing admitted, every window exhausted).
+   */
   consume(subject: LimitSubject): Promise<LimitDecision>;
   /** Same state as `consume` would report, without counting. */
   peek(subject: LimitSubject): Promise<LimitDecision>;
@@ -78,11 +66,6 @@ export interface CreateRateLimiterOptions {
   store: RateLimiterStoreOptions;
   /** Called with Redis connection errors (they repeat while Redis is unreachable); e.g. log them. */
   onStoreError?: (error: Error) => void;
-}
-
-/** Thrown when the Redis store cannot answer and the outage policy is fail-closed; the server answers 503. */
-export class RateLimiterUnavailableError extends Error {
-  override name = 'RateLimiterUnavailableError';
 }
 
 /** Thrown when a subject's plan is not in the plan table. */
@@ -118,8 +101,8 @@ interface Store {
   kind: 'memory' | 'redis';
   /** Builds the limiter of one window; `scope` keeps counts of different windows and policies apart. */
   window(config: WindowConfig, scope: string): CountedWindow;
-  /** Turns a store error (not a rate-limit rejection) into what the caller should see. */
-  failure(error: unknown): unknown;
+  /** The decision when the store could not answer (not a rate-limit rejection): an outage, or the error rethrown. */
+  failure(error: unknown, checks: WindowCheck[]): LimitDecision;
   health(): Promise<RateLimiterHealth>;
   close(): Promise<void>;
 }
@@ -199,6 +182,7 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
     checks.map(({ window, id }) => (mode === 'consume' ? window.limiter.consume(id) : window.limiter.get(id))),
   );
   const windows: WindowState[] = [];
+  let failure: { reason: unknown } | undefined;
   let allowed = true;
   let retryAfterSeconds = 0;
   outcomes.forEach((outcome, index) => {
@@ -214,7 +198,8 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
       state = windowState(config, outcome.reason, mode);
       rejects = true;
     } else {
-      throw store.failure(outcome.reason);
+      failure ??= { reason: outcome.reason };
+      return;
     }
     if (rejects) {
       allowed = false;
@@ -222,6 +207,9 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
     }
     windows.push(state);
   });
+  if (failure !== undefined) {
+    return store.failure(failure.reason, checks);
+  }
   return {
     allowed,
     windows,
@@ -259,7 +247,9 @@ function memoryStore(): Store {
       }),
     }),
     // The memory store has no I/O; an error here is a bug, surfaced as is.
-    failure: (error) => error,
+    failure: (error) => {
+      throw error;
+    },
     health: async () => ({ kind: 'memory', status: 'up' }),
     close: async () => {},
   };
@@ -305,8 +295,8 @@ function redisStore(
           : undefined,
       }),
     }),
-    failure: (error) =>
-      new RateLimiterUnavailableError(`rate-limit store unavailable: ${errorMessage(error)}`, { cause: error }),
+    // Only fail-closed gets here: fail-open limiters answer from their insurance limiter instead of failing.
+    failure: (_error, checks) => outageDecision(checks.map((check) => check.window.config)),
     health: async () => {
       if (client.status !== 'ready') {
         return down;
@@ -330,8 +320,4 @@ function redisStore(
       client.disconnect();
     },
   };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { rateLimitHeaders, selectBindingWindow } from '../../src/rate-limit/headers.ts';
-import { createRateLimiter, type LimitDecision, type WindowState } from '../../src/rate-limit/limiter.ts';
+import {
+  type LimitDecision,
+  outageDecision,
+  selectBindingWindow,
+  type WindowState,
+} from '../../src/rate-limit/decision.ts';
+import { describeRefusal, rateLimitHeaders } from '../../src/rate-limit/headers.ts';
+import { createRateLimiter } from '../../src/rate-limit/limiter.ts';
 import { DEFAULT_PLANS } from '../../src/rate-limit/plans.ts';
 
 function window(name: string, limit: number, remaining: number, resetSeconds: number, windowSeconds = 60): WindowState {
@@ -109,5 +115,33 @@ describe('rateLimitHeaders', () => {
     expect(headers['X-RateLimit-Remaining']).toBe('9');
     expect(headers).not.toHaveProperty('Retry-After');
     await limiter.close();
+  });
+});
+
+describe('outage decisions and refusals', () => {
+  it('an outage shows every window exhausted, binds the longest and promises no Retry-After', () => {
+    const outage = outageDecision([
+      { name: 'burst', limit: 10, windowSeconds: 1 },
+      { name: 'minute', limit: 100, windowSeconds: 60 },
+    ]);
+    expect(outage).toMatchObject({ allowed: false, outage: true, retryAfterSeconds: null });
+    expect(rateLimitHeaders(outage)).toEqual({
+      'X-RateLimit-Limit': '100',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': '60',
+      'RateLimit-Policy': '"burst";q=10;w=1, "minute";q=100;w=60',
+      RateLimit: '"minute";r=0;t=60',
+    });
+  });
+
+  it('the refusal sentence names the window and the same wait as Retry-After', () => {
+    const refused = decision([window('minute', 100, 0, 35)], false, 35);
+    expect(describeRefusal(refused)).toBe(
+      'Too many requests: the minute window of 100 is exhausted. Retry after 35 seconds.',
+    );
+    expect(rateLimitHeaders(refused)['Retry-After']).toBe('35');
+    expect(describeRefusal(decision([window('burst', 10, 0, 0, 1)], false, 0), 'attempts')).toBe(
+      'Too many attempts: the burst window of 10 is exhausted. Retry after 1 second.',
+    );
   });
 });

@@ -5,10 +5,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRateLimiter,
+  type LimitDecision,
   type LimitSubject,
   type RateLimiter,
   type RateLimiterStoreOptions,
-  RateLimiterUnavailableError,
   UnknownPlanError,
   waitUntilUp,
 } from '../../src/rate-limit/limiter.ts';
@@ -70,6 +70,18 @@ async function consumeInSequence(limiter: RateLimiter, who: LimitSubject, count:
 }
 
 /** Polls `check` until it holds; resolves false if it never does within `timeoutMs` (no duration is asserted). */
+/** A fail-closed outage: nothing admitted, every window shown exhausted, no retry time to promise. */
+function expectOutage(decision: LimitDecision): void {
+  expect(decision.outage).toBe(true);
+  expect(decision.allowed).toBe(false);
+  expect(decision.retryAfterSeconds).toBeNull();
+  expect(decision.windows.length).toBeGreaterThan(0);
+  for (const window of decision.windows) {
+    expect(window.remaining).toBe(0);
+    expect(window.resetSeconds).toBe(window.windowSeconds);
+  }
+}
+
 async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -369,7 +381,7 @@ describe('rate limiter on Redis', () => {
     }
   });
 
-  it('fails fast with RateLimiterUnavailableError when Redis is unreachable and the policy is fail-closed', {
+  it('answers fast with an outage decision when Redis is unreachable and the policy is fail-closed', {
     timeout: 3_000,
   }, async () => {
     const limiter = createRateLimiter({
@@ -378,10 +390,14 @@ describe('rate limiter on Redis', () => {
       store: redisStore(`${RUN}:closed`, 'fail-closed', UNREACHABLE_REDIS_URL),
     });
     try {
-      await expect(limiter.consume(subject())).rejects.toBeInstanceOf(RateLimiterUnavailableError);
-      await expect(limiter.peek(subject())).rejects.toBeInstanceOf(RateLimiterUnavailableError);
-      await expect(limiter.checkFailedAuth(address())).rejects.toBeInstanceOf(RateLimiterUnavailableError);
-      await expect(limiter.recordFailedAuth(address())).rejects.toBeInstanceOf(RateLimiterUnavailableError);
+      for (const decision of [
+        await limiter.consume(subject()),
+        await limiter.peek(subject()),
+        await limiter.checkFailedAuth(address()),
+        await limiter.recordFailedAuth(address()),
+      ]) {
+        expectOutage(decision);
+      }
       expect(await limiter.health()).toEqual({ kind: 'redis', status: 'down' });
     } finally {
       await limiter.close();
@@ -406,7 +422,7 @@ describe('rate limiter on Redis', () => {
 
       await proxy.stop();
       expect(await eventually(async () => (await limiter.health()).status === 'down')).toBe(true);
-      await expect(limiter.consume(who)).rejects.toBeInstanceOf(RateLimiterUnavailableError);
+      expectOutage(await limiter.consume(who));
 
       await proxy.start();
       expect(await waitUntilUp(limiter, 15_000)).toBe(true);
