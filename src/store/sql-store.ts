@@ -7,6 +7,7 @@ import {
   type Db,
   DuplicateApiKeyError,
   DuplicateEmailError,
+  InvalidValueError,
   type KeyAccess,
   type OrganizationRecord,
   type Store,
@@ -197,19 +198,45 @@ function isUniqueViolation(err: unknown, indexes: ReadonlySet<string>): boolean 
 
 const EMAIL_INDEXES: ReadonlySet<string> = new Set([CONTACT_EMAIL_INDEX]);
 
-async function mapDuplicateEmail<T>(work: Promise<T>): Promise<T> {
+/** SQLSTATE of a driver error (PGlite and pg errors both carry `code`), or ''. */
+function sqlStateOf(err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : '';
+}
+
+async function mapDuplicateEmail<T>(work: Promise<T>, email: string): Promise<T> {
   try {
     return await work;
   } catch (err) {
     if (isUniqueViolation(err, EMAIL_INDEXES)) {
-      throw new DuplicateEmailError('a contact with this email already exists', { cause: err });
+      throw new DuplicateEmailError(email, { cause: err });
     }
     throw err;
   }
 }
 
+/**
+ * The same database, with driver errors that mean "this value can't be stored" (SQLSTATE class 22, data exception)
+ * turned into InvalidValueError where they arise, so nothing above the store reads SQLSTATEs.
+ */
+function withTypedErrors(db: Db): Db {
+  const typed = (err: unknown): never => {
+    const state = sqlStateOf(err);
+    throw state.startsWith('22') ? new InvalidValueError(state, { cause: err }) : err;
+  };
+  return {
+    kind: db.kind,
+    query: <T>(sql: string, params?: unknown[]) => db.query<T>(sql, params).catch(typed),
+    exec: (sql) => db.exec(sql).catch(typed),
+    transaction: (fn, opts) => db.transaction(fn, opts).catch(typed),
+    listen: (...args) => db.listen(...args),
+    close: () => db.close(),
+  };
+}
+
 /** The one Store implementation: every back-end runs exactly these statements through its `Db`. */
-export function createSqlStore(db: Db, options: { ackTimeoutMs?: number } = {}): Store {
+export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = {}): Store {
+  const db = withTypedErrors(driver);
   const instanceId = randomUUID();
   const acks = createAckWaiter(db, instanceId, options.ackTimeoutMs ?? 2000);
   return {
@@ -362,6 +389,7 @@ export function createSqlStore(db: Db, options: { ackTimeoutMs?: number } = {}):
             at,
           ],
         ),
+        input.email,
       );
       return toContact(single(rows));
     },
@@ -425,6 +453,7 @@ export function createSqlStore(db: Db, options: { ackTimeoutMs?: number } = {}):
             at,
           ],
         ),
+        patch.email ?? '',
       );
       return rows[0] ? toContact(rows[0]) : null;
     },

@@ -155,6 +155,33 @@ export interface Db extends Queryable {
 /** Another contact of the organization already has this email (compared without case). */
 export class DuplicateEmailError extends Error {
   override readonly name = 'DuplicateEmailError';
+  /** The email as the caller gave it. */
+  readonly email: string;
+
+  constructor(email: string, options?: ErrorOptions) {
+    super(`A contact with email ${email} already exists`, options);
+    this.email = email;
+  }
+}
+
+/**
+ * The database refused a value as data (SQLSTATE class 22: NUL in text, an invalid byte sequence, a timestamp or
+ * number out of range): the input was invalid, not the store.
+ */
+export class InvalidValueError extends Error {
+  override readonly name = 'InvalidValueError';
+  /** The SQLSTATE the database reported. */
+  readonly sqlState: string;
+
+  constructor(sqlState: string, options?: ErrorOptions) {
+    super(
+      sqlState === '22021' || sqlState === '22P05'
+        ? 'must not contain the NUL character (U+0000) or invalid UTF-8'
+        : 'is out of the range the database can store',
+      options,
+    );
+    this.sqlState = sqlState;
+  }
 }
 
 /** A key with this keyId or publicId already exists: the caller should generate new ids and retry. */
