@@ -1,20 +1,23 @@
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
-import { pinoHttp } from 'pino-http';
-import { KEY_WINDOW_NAME, KEY_WINDOW_SECONDS, type WindowConfig } from '../rate-limit/plans.ts';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
+import type { LimitDecision } from '../rate-limit/decision.ts';
+import { describeRefusal, rateLimitHeaders } from '../rate-limit/headers.ts';
+import {
+  type Authenticator,
+  authenticatorFor,
+  createAuthenticators,
+  grants,
+  limitSubjectOf,
+  refusal,
+} from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
-import { ApiError } from './errors.ts';
-import { scrubKeys } from './logger.ts';
-import { authenticate, requireWriteAccess } from './middleware/authenticate.ts';
-import { errorHandler } from './middleware/error-handler.ts';
-import { rateLimit } from './middleware/rate-limit.ts';
-import { requestId } from './middleware/request-id.ts';
-import { routeMatch } from './middleware/route-match.ts';
+import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+import { accessLog } from './logger.ts';
+import { BODY_TOO_LARGE, compileOperations, GENERATED_DIR, type OpenApiDocument } from './operations.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';
-import { compilePaths, GENERATED_DIR, isV1Path, listOperations, matchPath, type OpenApiDocument } from './spec.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -24,79 +27,18 @@ export interface AppOptions {
   trustProxy?: boolean | string | number;
 }
 
-const handlersById: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
+/** Every operation's handler, by the spec's operationId. */
+const HANDLERS: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
 
-/** Each operation's handler by `METHOD /spec/path`; fails at start-up when an operation of the spec has none. */
-function handlersByRoute(spec: OpenApiDocument): Map<string, OperationHandler> {
-  const byRoute = new Map<string, OperationHandler>();
-  for (const operation of listOperations(spec)) {
-    const handler = handlersById[operation.operationId];
-    if (!handler) {
-      throw new Error(
-        `no handler for operation ${operation.operationId} (${operation.method.toUpperCase()} ${operation.path})`,
-      );
-    }
-    byRoute.set(`${operation.method.toUpperCase()} ${operation.path}`, handler);
-  }
-  return byRoute;
-}
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const BODY_LIMIT = '100kb';
-
-/** The windows that apply to a request: the caller's plan (and key) when authenticated, else the per-address one. */
-function windowsFor(ctx: AppContext, req: Request): WindowConfig[] {
-  const auth = req.auth;
-  if (!auth) {
-    return [ctx.failedAuth];
-  }
-  const windows = [...(ctx.plans[auth.plan]?.windows ?? [])];
-  if (auth.key.rateLimit) {
-    windows.push({ name: KEY_WINDOW_NAME, limit: auth.key.rateLimit, windowSeconds: KEY_WINDOW_SECONDS });
-  }
-  return windows.length > 0 ? windows : [ctx.failedAuth];
-}
-
-/** `METHOD /path` of every operation that declares no parameters and no request body. */
-function operationsWithoutInput(spec: OpenApiDocument): Set<string> {
-  const bare = new Set<string>();
-  for (const op of listOperations(spec)) {
-    const item = spec.paths[op.path] as Record<string, { parameters?: unknown[]; requestBody?: unknown }>;
-    const operation = item[op.method];
-    const pathParams = (item as { parameters?: unknown[] }).parameters ?? [];
-    if (pathParams.length === 0 && (operation?.parameters ?? []).length === 0 && !operation?.requestBody) {
-      bare.add(`${op.method.toUpperCase()} ${op.path}`);
-    }
-  }
-  return bare;
-}
-
-function hasBody(req: Request): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-/** Runs a list of middleware in order, as Express would. */
-function runAll(handlers: RequestHandler[], req: Request, res: Response, done: NextFunction): void {
-  let i = 0;
-  const step = (err?: unknown): void => {
-    const handler = handlers[i++];
-    if (err || !handler) {
-      done(err);
-      return;
-    }
-    try {
-      const result = handler(req, res, step) as unknown;
-      if (result instanceof Promise) {
-        result.catch(step);
-      }
-    } catch (error) {
-      step(error);
-    }
-  };
-  step();
-}
-
-/** The reference server: the spec's operations, enforced and implemented, and nothing else. */
+/**
+ * The reference server: the spec's operations, enforced and implemented, and nothing else.
+ *
+ * Every request takes the same trip (`handle` below): match the spec once, then run what the matched operation
+ * declares — its security's authenticator, its rate-limit mode, its roles, its input check — and its handler.
+ * Errors from any stage go to the one error handler.
+ */
 export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -104,96 +46,222 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
   app.set('trust proxy', options.trustProxy ?? false);
   app.set('json spaces', 0);
 
-  app.use(requestId());
-  // The request line is an info log; when info is off (e.g. benchmarks at warn), skip the per-request logger entirely.
-  // Errors are still logged by the error handler.
-  if (ctx.logger.isLevelEnabled('info')) {
-    app.use(
-      pinoHttp({
-        logger: ctx.logger,
-        genReqId: (req) => (req as express.Request).id,
-        quietReqLogger: true,
-        customSuccessMessage: (req, res, time) => `${req.method} ${req.url} ${res.statusCode} ${Math.round(time)}ms`,
-        customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-        customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-        // Only what a request line needs: no headers at all, so credentials can't leak through them.
-        serializers: {
-          req: (req: { id: string; method: string; url: string }) => ({
-            id: req.id,
-            method: req.method,
-            url: scrubKeys(req.url),
-          }),
-          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        },
-      }),
-    );
+  const table = compileOperations(spec, HANDLERS, { validateResponses: options.validateResponses ?? false });
+  const authenticators = createAuthenticators(ctx);
+  for (const operation of table.operations) {
+    // Fails at start-up, not on a request, when the spec names a scheme no authenticator serves.
+    if (operation.security.length > 0) {
+      authenticatorFor(authenticators, operation.security);
+    }
+  }
+  const readRawBody = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
+  const log = ctx.logger.isLevelEnabled('info') ? accessLog(ctx.logger) : undefined;
+
+  /** Sets the decision's rate-limit headers, and refuses the request when the decision does. */
+  function admit(res: Response, decision: LimitDecision, what?: string): void {
+    for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
+      res.setHeader(name, value);
+    }
+    if (decision.outage) {
+      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+    }
+    if (!decision.allowed) {
+      throw new ApiError('RATE_LIMITED', describeRefusal(decision, what));
+    }
   }
 
-  const paths = compilePaths(spec);
-  const matchRoute = routeMatch(paths);
-  const parseJson = express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] });
-  const validate = OpenApiValidator.middleware({
-    apiSpec: structuredClone(spec) as never,
-    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
-    validateResponses: options.validateResponses ? { removeAdditional: false } : false,
-    validateSecurity: false,
-    validateFormats: true,
-    ignoreUndocumented: false,
-  });
-  const unparameterized = operationsWithoutInput(spec);
-  const handlers = handlersByRoute(spec);
+  /**
+   * Runs the authenticator. An address that keeps failing is refused with 429 before any lookup; each failure is
+   * counted for the address, and its 401 (or anything thrown meanwhile) carries the address window's headers.
+   * Returns the address window as it stood, for answers that fail before the caller's own windows are known.
+   */
+  async function authenticate(req: Request, res: Response, authenticator: Authenticator): Promise<LimitDecision> {
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const gate = await ctx.limiter.checkFailedAuth(address);
+    if (!gate.allowed) {
+      admit(res, gate, 'failed authentication attempts from this address');
+    }
+    let verdict: Awaited<ReturnType<Authenticator['verify']>>;
+    try {
+      verdict = await authenticator.verify(req);
+    } catch (error) {
+      admitNothing(res, gate);
+      throw error;
+    }
+    if (!verdict.ok) {
+      const counted = await ctx.limiter.recordFailedAuth(address);
+      admitNothing(res, counted);
+      throw new ApiError('UNAUTHORIZED', verdict.message, { headers: { 'WWW-Authenticate': verdict.challenge } });
+    }
+    req.auth = verdict.principal;
+    return gate;
+  }
 
-  const parseBody: RequestHandler = (req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next());
-  const validateRequest: RequestHandler = (req, res, next) => {
-    // Nothing to validate: an operation without parameters or body, called without a query string or body. The
-    // validator would only re-match the route, so skip it (responses are still validated in tests).
-    const bare = !options.validateResponses && !req.url.includes('?') && !hasBody(req);
-    if (bare && unparameterized.has(`${req.method} ${req.specPath}`)) {
-      next();
+  /** Headers of a decision on a response that is refused for another reason (no Retry-After); outages still 503. */
+  function admitNothing(res: Response, decision: LimitDecision): void {
+    for (const [name, value] of Object.entries(rateLimitHeaders(decision, false))) {
+      res.setHeader(name, value);
+    }
+    if (decision.outage) {
+      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+    }
+  }
+
+  /** Reads the whole body before anything runs, so a request whose framing fails never reaches a handler. */
+  async function readBody(req: Request, res: Response): Promise<void> {
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
       return;
     }
-    runAll(validate, req, res, next);
-  };
-  const handle: RequestHandler = (req, res, next) => {
-    const handler = handlers.get(`${req.method} ${req.specPath}`);
-    if (!handler) {
-      next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${scrubKeys(req.path)}`));
-      return;
-    }
-    handler(req, res, ctx).catch(next);
-  };
+    await new Promise<void>((done, fail) =>
+      readRawBody(req, res, (err?: unknown) => (err ? fail(bodyError(err)) : done())),
+    );
+    req.body = isJson(req) ? parseJson(req.body as Buffer, req.headers['content-type'] ?? '') : undefined;
+  }
 
-  // One flat pipeline per kind of path instead of Express router layers: the profile showed routing, not
-  // enforcement, as the largest cost of a request.
-  const v1Steps = [
-    authenticate(ctx),
-    rateLimit(ctx.limiter),
-    matchRoute,
-    requireWriteAccess(),
-    parseBody,
-    validateRequest,
-    handle,
-  ];
-  const publicSteps = [matchRoute, parseBody, validateRequest, handle];
-  app.use((req, res, next) => {
-    if (isV1Path(req.path)) {
-      runAll(v1Steps, req, res, next);
-    } else if (matchPath(paths, req.path)) {
-      runAll(publicSteps, req, res, next);
-    } else {
-      next();
+  /** One request's trip through the contract. */
+  async function handle(req: Request, res: Response): Promise<void> {
+    const match = table.match(req.method, req.path);
+    const operation = match.operation;
+    const security = operation ? operation.security : match.security;
+    let roles: string[] = [];
+    let gate: LimitDecision | undefined;
+    if (security.length > 0) {
+      const chosen = authenticatorFor(authenticators, security);
+      roles = chosen.roles;
+      gate = await authenticate(req, res, chosen.authenticator);
     }
-  });
+    const principal = req.auth;
+    const mode = operation?.rateLimit ?? 'count';
+    if (principal && mode !== 'none') {
+      const subject = limitSubjectOf(principal);
+      try {
+        req.rateLimit = mode === 'peek' ? await ctx.limiter.peek(subject) : await ctx.limiter.consume(subject);
+      } catch (error) {
+        // The caller's windows could not be read (a plan missing from the server's table): answer with the
+        // address window, the one that applies to a caller not yet counted.
+        if (gate) {
+          admitNothing(res, gate);
+        }
+        throw error;
+      }
+      if (mode === 'peek') {
+        // Reads the windows without counting, and never refuses for them: it is how a caller learns when to retry.
+        admitNothing(res, req.rateLimit);
+      } else {
+        admit(res, req.rateLimit);
+      }
+    }
+    if (!operation) {
+      throw match.error;
+    }
+    for (const role of roles) {
+      if (principal && !grants(principal, role)) {
+        throw new ApiError('FORBIDDEN', refusal(principal, role));
+      }
+    }
+    req.params = match.params;
+    req.specPath = operation.path;
+    await readBody(req, res);
+    await operation.checkInput(req, res);
+    await operation.handler(req, res, ctx);
+  }
 
+  app.use(((req, res, next) => {
+    const given = req.headers['x-request-id'];
+    req.id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', req.id);
+    log?.(req, res);
+    next();
+  }) satisfies RequestHandler);
   // Served beside the API, outside the contract: the spec itself and its docs page.
   app.get('/openapi.json', (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'openapi.json')));
   app.get('/openapi.yaml', (_req, res) =>
     res.type('application/yaml').sendFile(resolve(GENERATED_DIR, 'openapi.yaml')),
   );
   app.get(['/docs', '/docs/'], (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'docs', 'index.html')));
-  app.use((req, _res, next) =>
-    next(new ApiError('RESOURCE_NOT_FOUND', `No route ${req.method} ${scrubKeys(req.path)}`)),
-  );
-  app.use(errorHandler(ctx.logger, (req) => windowsFor(ctx, req)));
+  app.use((req, res, next) => {
+    handle(req, res).catch(next);
+  });
+  app.use(errorHandler(ctx.logger));
   return app;
+}
+
+const BODY_LIMIT_BYTES = 100 * 1024;
+
+/** `application/json` or a `+json` type such as `application/merge-patch+json`. */
+function isJson(req: Request): boolean {
+  const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return mediaType === 'application/json' || /^application\/[a-z0-9.!#$%&'*^_`|~-]+\+json$/.test(mediaType);
+}
+
+/** What reading the body can go wrong with, named where it arises (raw-body's errors carry a `type`). */
+function bodyError(err: unknown): unknown {
+  const { type, status } = (err ?? {}) as { type?: string; status?: number };
+  if (type === 'entity.too.large') {
+    return new ApiError('PAYLOAD_TOO_LARGE', BODY_TOO_LARGE);
+  }
+  if (type === 'encoding.unsupported' || status === 415) {
+    return new ApiError('UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_ENCODING);
+  }
+  if (type === 'request.aborted' || type === 'request.size.invalid') {
+    return new ApiError('BAD_REQUEST', 'The request body was incomplete');
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError('BAD_REQUEST', 'The request body could not be read');
+  }
+  return err;
+}
+
+const UNSUPPORTED_ENCODING = 'Unsupported body encoding or charset: send UTF-8 JSON';
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * JSON as sent: UTF-8 only (an invalid byte is refused, never replaced by U+FFFD), and no lone surrogate in any
+ * string (`"\ud800"` is valid JSON but not text), so what is stored is exactly what the caller wrote.
+ */
+function parseJson(bytes: Buffer, contentType: string): unknown {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_ENCODING);
+  }
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new ApiError('BAD_REQUEST', 'The request body is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError('BAD_REQUEST', 'The request body is not valid JSON');
+  }
+  const details: ErrorDetails = Object.create(null);
+  findIllFormed(value, details);
+  if (Object.keys(details).length > 0) {
+    throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', { details });
+  }
+  return value;
+}
+
+// Iterative, not recursive: a 100 KiB body can nest tens of thousands of levels deep.
+function findIllFormed(root: unknown, details: ErrorDetails): void {
+  const pending: [unknown, string][] = [[root, '']];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, path] = next;
+    const field = path === '' ? 'body' : path;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) {
+        details[field] = ['must be valid Unicode text (it contains a lone surrogate)'];
+      }
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (!key.isWellFormed()) {
+          details[field] = ['must not have a field name with a lone surrogate'];
+        }
+        pending.push([item, path === '' ? key : `${path}.${key}`]);
+      }
+    }
+  }
 }

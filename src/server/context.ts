@@ -4,6 +4,7 @@ import type { components, operations } from '../../generated/schema.d.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
+import type { ApiKeyPrincipal } from './authenticate.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 
@@ -51,10 +52,10 @@ export function send<Op extends keyof operations, Status extends keyof operation
   res.status(status).json(body);
 }
 
-/** The authenticated caller; routes run only after `authenticate`. */
-export function authOf(req: Request): NonNullable<Request['auth']> {
-  if (!req.auth) {
-    throw new Error('route reached without authentication');
+/** The API-key caller of a secured operation; routes run only after the pipeline authenticated them. */
+export function authOf(req: Request): ApiKeyPrincipal {
+  if (req.auth?.scheme !== 'apiKey') {
+    throw new Error('route reached without an API-key principal');
   }
   return req.auth;
 }

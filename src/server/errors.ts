@@ -1,5 +1,8 @@
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
 import type { components } from '../../generated/schema.d.ts';
 import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
+import { DuplicateEmailError, InvalidValueError, StoreUnavailableError } from '../store/types.ts';
 
 export { ERROR_STATUS, type ErrorCode };
 
@@ -35,5 +38,53 @@ export function errorBody(code: ErrorCode, message: string, requestId: string, d
     success: false,
     error: details && Object.keys(details).length > 0 ? { code, message, details } : { code, message },
     meta: { requestId },
+  };
+}
+
+/** The one message of a 503 caused by the rate-limit store. */
+export const RATE_LIMIT_STORE_DOWN = 'The rate-limit store is unavailable. Retry with exponential backoff.';
+
+/**
+ * Errors raised below the HTTP layer, by name. Everything the pipeline raises itself is already an ApiError; these
+ * are the store's typed errors. Anything else is a bug: a 500 whose stack is logged, never sent.
+ */
+const STORE_ERRORS: [new (...args: never[]) => Error, (err: Error) => ApiError][] = [
+  [
+    StoreUnavailableError,
+    () => new ApiError('SERVICE_UNAVAILABLE', 'The database is unavailable. Retry with exponential backoff.'),
+  ],
+  [DuplicateEmailError, (err) => new ApiError('DUPLICATE_RESOURCE', err.message)],
+  [
+    InvalidValueError,
+    (err) => new ApiError('VALIDATION_ERROR', 'The given data was invalid', { details: { request: [err.message] } }),
+  ],
+];
+
+/** The one place that writes error bodies: every error becomes the spec's envelope with its code's status. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let apiError: ApiError | undefined = err instanceof ApiError ? err : undefined;
+    for (const [type, convert] of STORE_ERRORS) {
+      if (!apiError && err instanceof type) {
+        apiError = convert(err);
+      }
+    }
+    if (!apiError) {
+      logger.error({ err, requestId: req.id }, 'unhandled error');
+      apiError = new ApiError(
+        'SERVER_ERROR',
+        `An unexpected error occurred. Quote request id ${req.id} if you contact support.`,
+      );
+    } else if (apiError.status >= 500) {
+      logger.warn({ requestId: req.id, err: { type: err?.name, message: err?.message } }, apiError.message);
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [name, value] of Object.entries(apiError.headers)) {
+      res.setHeader(name, value);
+    }
+    res.status(apiError.status).json(errorBody(apiError.code, apiError.message, String(req.id), apiError.details));
   };
 }

@@ -16,7 +16,7 @@ import type { AppContext } from './context.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { loadSpec } from './spec.ts';
+import { loadSpec } from './operations.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {

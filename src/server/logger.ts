@@ -1,14 +1,18 @@
-import { type Logger, type LoggerOptions, pino } from 'pino';
-import { API_KEY_IN_TEXT } from '../keys/api-key.ts';
+import type { Request, Response } from 'express';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+import { API_KEY_IN_TEXT, KEY_PREFIX } from '../keys/api-key.ts';
 
 /** Log levels accepted by MAILROOM_LOG_LEVEL / --log-level. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** One of {@link LOG_LEVELS}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+const KEY_MARK = `${KEY_PREFIX}_`;
+
 /** Replaces anything shaped like an API key in a string, so a key pasted into a URL or a message never reaches a log. */
 export function scrubKeys(text: string): string {
-  return text.replace(API_KEY_IN_TEXT, 'mr_[REDACTED]');
+  // Every key contains "mr_": the regular expression only runs on the rare text that could hold one.
+  return text.includes(KEY_MARK) ? text.replace(API_KEY_IN_TEXT, 'mr_[REDACTED]') : text;
 }
 
 /** Options shared by every Mailroom logger: credentials are redacted wherever they appear. */
@@ -49,7 +53,44 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
   };
 }
 
-/** A structured JSON logger writing to `destination` (stdout by default). */
+/**
+ * A structured JSON logger writing to `destination`, or to stdout asynchronously: lines are handed to a buffer that
+ * is written in the background, so a slow or blocked stdout never holds up a request (past 16 MiB of backlog, lines
+ * are dropped rather than growing memory). Whatever is buffered is flushed when the process exits.
+ */
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
-  return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
+  if (destination) {
+    return pino(loggerOptions(level), destination as DestinationStream);
+  }
+  const stdout = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
+  process.once('exit', () => {
+    try {
+      stdout.flushSync();
+    } catch {
+      // stdout is gone: nothing left to write to.
+    }
+  });
+  return pino(loggerOptions(level), stdout);
+}
+
+/**
+ * One access-log line per request at info, when the response is done: request id, method, URL (keys scrubbed),
+ * status and time. A listener and one log call per request; no per-request child logger.
+ */
+export function accessLog(logger: Logger): (req: Request, res: Response) => void {
+  return (req, res) => {
+    const started = performance.now();
+    res.once('close', () => {
+      const ms = Math.round(performance.now() - started);
+      const url = scrubKeys(req.originalUrl);
+      const status = res.writableFinished ? res.statusCode : 499;
+      const line = { reqId: req.id, method: req.method, url, status, ms };
+      const message = `${req.method} ${url} ${status} ${ms}ms`;
+      if (status >= 500) {
+        logger.error(line, message);
+      } else {
+        logger.info(line, message);
+      }
+    });
+  };
 }

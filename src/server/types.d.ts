@@ -1,12 +1,15 @@
-import type { ApiKeyWithPlan } from '../store/types.ts';
+import type { LimitDecision } from '../rate-limit/decision.ts';
+import type { Principal } from './authenticate.ts';
 
 declare global {
   namespace Express {
     interface Request {
       /** The request id, also in `X-Request-Id` and every error's `meta.requestId`. */
       id: string;
-      /** The authenticated key, set by `authenticate`. */
-      auth?: { key: ApiKeyWithPlan; organizationId: string; plan: string };
+      /** Who the operation's security admitted; unset on public operations. */
+      auth?: Principal;
+      /** The rate-limit decision this request was admitted under (counted, or peeked for `x-rate-limit: peek`). */
+      rateLimit?: LimitDecision;
       /** The spec path template the request matched, e.g. `/v1/api-keys/{keyId}`. */
       specPath?: string;
     }

@@ -1,5 +1,4 @@
 import type { ContactCursor } from '../../store/types.ts';
-import { DuplicateEmailError } from '../../store/types.ts';
 import { authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { toContact } from '../serialize.ts';
@@ -54,10 +53,6 @@ function notFound(contactId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No contact ${contactId} in this organization`);
 }
 
-function duplicate(email: string): ApiError {
-  return new ApiError('DUPLICATE_RESOURCE', `A contact with email ${email} already exists`);
-}
-
 /** Handlers of the contact operations, by operationId. */
 export const contactHandlers: Record<string, OperationHandler> = {
   async listContacts(req, res, ctx) {
@@ -79,12 +74,8 @@ export const contactHandlers: Record<string, OperationHandler> = {
 
   async createContact(req, res, ctx) {
     const body = req.body as RequestBody<'createContact'>;
-    try {
-      const contact = await ctx.store.createContact(authOf(req).organizationId, body, ctx.clock());
-      send(res, 'createContact', 201, { success: true, data: toContact(contact) });
-    } catch (error) {
-      throw error instanceof DuplicateEmailError ? duplicate(body.email) : error;
-    }
+    const contact = await ctx.store.createContact(authOf(req).organizationId, body, ctx.clock());
+    send(res, 'createContact', 201, { success: true, data: toContact(contact) });
   },
 
   async getContact(req, res, ctx) {
@@ -99,15 +90,11 @@ export const contactHandlers: Record<string, OperationHandler> = {
   async updateContact(req, res, ctx) {
     const contactId = String(req.params.contactId);
     const patch = req.body as RequestBody<'updateContact'>;
-    try {
-      const contact = await ctx.store.updateContact(authOf(req).organizationId, contactId, patch, ctx.clock());
-      if (!contact) {
-        throw notFound(contactId);
-      }
-      send(res, 'updateContact', 200, { success: true, data: toContact(contact) });
-    } catch (error) {
-      throw error instanceof DuplicateEmailError ? duplicate(String(patch.email)) : error;
+    const contact = await ctx.store.updateContact(authOf(req).organizationId, contactId, patch, ctx.clock());
+    if (!contact) {
+      throw notFound(contactId);
     }
+    send(res, 'updateContact', 200, { success: true, data: toContact(contact) });
   },
 
   async deleteContact(req, res, ctx) {

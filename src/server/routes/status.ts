@@ -1,6 +1,5 @@
-import type { LimitDecision } from '../../rate-limit/limiter.ts';
 import { authOf, type OperationHandler, send } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, RATE_LIMIT_STORE_DOWN } from '../errors.ts';
 
 /** Handlers of the health and rate-limit operations, by operationId. */
 export const statusHandlers: Record<string, OperationHandler> = {
@@ -13,7 +12,7 @@ export const statusHandlers: Record<string, OperationHandler> = {
     // ping() throws StoreUnavailableError when the database is down, which the error handler turns into 503.
     await ctx.store.ping();
     if (limiter.status === 'down') {
-      throw new ApiError('SERVICE_UNAVAILABLE', 'The rate-limit store is unavailable. Retry with exponential backoff.');
+      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
     }
     send(res, 'getHealth', 200, {
       success: true,
@@ -29,7 +28,10 @@ export const statusHandlers: Record<string, OperationHandler> = {
 
   async getRateLimitStatus(req, res) {
     const auth = authOf(req);
-    const decision = res.locals.rateLimit as LimitDecision;
+    const decision = req.rateLimit;
+    if (!decision) {
+      throw new Error('getRateLimitStatus needs x-rate-limit: peek in the spec');
+    }
     send(res, 'getRateLimitStatus', 200, {
       success: true,
       data: {

@@ -1,0 +1,147 @@
+import type { Request } from 'express';
+import { parseApiKey, verifyApiKey } from '../keys/api-key.ts';
+import type { LimitSubject } from '../rate-limit/limiter.ts';
+import type { ApiKeyWithPlan } from '../store/types.ts';
+import type { KeyCache } from './key-cache.ts';
+import type { LastUsedTracker } from './last-used.ts';
+import type { SecurityRequirement } from './operations.ts';
+
+/** A caller admitted by an organization API key (either header). */
+export interface ApiKeyPrincipal {
+  scheme: 'apiKey';
+  key: ApiKeyWithPlan;
+  organizationId: string;
+  plan: string;
+}
+
+/** Whoever an authenticator admitted; routes read it with `authOf(req)`. */
+export type Principal = ApiKeyPrincipal;
+
+/** An authenticator's answer: the principal, or why the credential is refused and the challenge for the 401. */
+export type Verdict = { ok: true; principal: Principal } | { ok: false; message: string; challenge: string };
+
+/** Verifies the credential of one kind of security scheme. */
+export interface Authenticator {
+  verify(req: Request): Promise<Verdict>;
+}
+
+/** What the authenticators need. */
+export interface AuthenticatorDeps {
+  keys: KeyCache;
+  serverSecret: string;
+  clock: () => Date;
+  lastUsed: LastUsedTracker;
+}
+
+/**
+ * The authenticators by the security scheme names of the spec (`components.securitySchemes`): the pipeline runs the
+ * one an operation's `security` names. Both API-key schemes share one authenticator, which reads both headers so
+ * that conflicting keys are refused rather than guessed at.
+ */
+export function createAuthenticators(deps: AuthenticatorDeps): Record<string, Authenticator> {
+  const apiKey = apiKeyAuthenticator(deps);
+  return { bearerAuth: apiKey, apiKeyHeader: apiKey };
+}
+
+/** The authenticator for an operation's security alternatives, and the roles the alternative it serves requires. */
+export function authenticatorFor(
+  authenticators: Record<string, Authenticator>,
+  security: SecurityRequirement[],
+): { authenticator: Authenticator; roles: string[] } {
+  for (const alternative of security) {
+    for (const [scheme, roles] of Object.entries(alternative)) {
+      const authenticator = authenticators[scheme];
+      if (authenticator) {
+        return { authenticator, roles };
+      }
+    }
+  }
+  throw new Error(`no authenticator for security ${JSON.stringify(security)}`);
+}
+
+/** Whether the principal holds a role an operation's security requirement names (`write`: may change resources). */
+export function grants(principal: Principal, role: string): boolean {
+  return role === 'write' ? principal.key.access === 'full' : false;
+}
+
+/** Why the principal is refused an operation that needs `role` (the 403's message). */
+export function refusal(principal: Principal, role: string): string {
+  return role === 'write'
+    ? `This API key is ${principal.key.access} and cannot modify resources`
+    : `This API key lacks the ${role} role`;
+}
+
+/** Who the principal's requests count against: its organization's pool (by plan) and its key's own budget. */
+export function limitSubjectOf(principal: Principal): LimitSubject {
+  return {
+    organizationId: principal.organizationId,
+    plan: principal.plan,
+    keyId: principal.key.keyId,
+    keyRateLimit: principal.key.rateLimit,
+  };
+}
+
+const API_KEY_REALM = 'Bearer realm="mailroom"';
+
+function refuse(message: string, invalidToken = true): Verdict {
+  const challenge = invalidToken
+    ? `${API_KEY_REALM}, error="invalid_token", error_description="${message.replace(/["\\]/g, "'")}"`
+    : API_KEY_REALM;
+  return { ok: false, message, challenge };
+}
+
+/** The presented key from either header, or why the headers can't be used. */
+function presentedKey(req: Request): { raw: string } | Verdict {
+  const authorization = req.headers.authorization;
+  const headerKey = req.headers['x-api-key'];
+  let bearer: string | undefined;
+  if (authorization !== undefined) {
+    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization);
+    if (!match) {
+      return refuse('Malformed Authorization header: expected "Bearer <key>"');
+    }
+    bearer = match[1];
+  }
+  const alone = typeof headerKey === 'string' ? headerKey.trim() : undefined;
+  if (bearer !== undefined && alone !== undefined && bearer !== alone) {
+    return refuse('Conflicting credentials: Authorization and X-API-Key carry different keys; send one');
+  }
+  const key = bearer ?? alone;
+  if (!key) {
+    return refuse('Missing API key: send Authorization: Bearer <key> or X-API-Key: <key>', false);
+  }
+  return { raw: key };
+}
+
+/** `Authorization: Bearer <key>` or `X-API-Key: <key>`: checksum first, then the cached key and its keyed hash. */
+function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  return {
+    async verify(req) {
+      const presented = presentedKey(req);
+      if (!('raw' in presented)) {
+        return presented;
+      }
+      const parsed = parseApiKey(presented.raw);
+      if (!parsed.ok) {
+        return refuse(
+          parsed.problem === 'checksum'
+            ? 'Malformed API key: the checksum does not match (mistyped or truncated?)'
+            : 'Malformed API key: expected mr_<8-character id>_<38-character secret>',
+        );
+      }
+      const key = await deps.keys.get(parsed.publicId);
+      if (!key || !verifyApiKey(parsed.plaintext, key.keyHash, deps.serverSecret)) {
+        return refuse('Unknown API key');
+      }
+      if (key.revokedAt) {
+        return refuse('The API key has been revoked');
+      }
+      const now = deps.clock();
+      if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) {
+        return refuse(`The API key expired at ${key.expiresAt.toISOString()}`);
+      }
+      deps.lastUsed.mark(key.keyId, now);
+      return { ok: true, principal: { scheme: 'apiKey', key, organizationId: key.organizationId, plan: key.plan } };
+    },
+  };
+}
