@@ -37,6 +37,7 @@ import {
 
 const TARGETS = {
   throughputVsExpress: 0.8,
+  infoVsExpress: 0.8,
   p99VsExpress: 2,
   throughputVsPrism: 5,
   rssGrowthPct: 10,
@@ -381,7 +382,12 @@ async function main() {
     expressVsRaw: ratio(express.rps, raw.rps),
     cpuPerRequestVsExpress: ratio(get.cpuUsPerRequest, express.cpuUsPerRequest),
     cpuPerRequestVsPrism: ratio(get.cpuUsPerRequest, prism.cpuUsPerRequest),
-    ...(results['server-get-info-log'] ? { infoLogVsWarn: ratio(results['server-get-info-log'].rps, get.rps) } : {}),
+    ...(results['server-get-info-log']
+      ? {
+          infoLogVsWarn: ratio(results['server-get-info-log'].rps, get.rps),
+          infoVsExpress: ratio(results['server-get-info-log'].rps, express.rps),
+        }
+      : {}),
   };
   // The same ratios taken round by round (the two runs of a pair are minutes closer than the medians'
   // runs may be), then the median: less swayed by a burst of outside load hitting one scenario's round.
@@ -394,6 +400,9 @@ async function main() {
     throughputVsExpress: paired(get, express, 'rps'),
     p99VsExpress: paired(get, express, 'p99Ms'),
     throughputVsPrism: paired(get, prism, 'rps'),
+    ...(results['server-get-info-log']
+      ? { infoVsExpress: paired(results['server-get-info-log'], express, 'rps') }
+      : {}),
     cpuPerRequestVsExpress: paired(get, express, 'cpuUsPerRequest'),
     cpuPerRequestVsPrism: paired(get, prism, 'cpuUsPerRequest'),
   };
@@ -415,6 +424,17 @@ async function main() {
       '>=',
       TARGETS.throughputVsExpress,
     ),
+    ...(ratios.infoVsExpress === undefined
+      ? []
+      : [
+          target(
+            'infoVsExpress',
+            'reference GET at --log-level info req/s / bare Express req/s',
+            ratios.infoVsExpress,
+            '>=',
+            TARGETS.infoVsExpress,
+          ),
+        ]),
     target('p99VsExpress', 'reference GET p99 / bare Express p99', ratios.p99VsExpress, '<=', TARGETS.p99VsExpress),
     target(
       'throughputVsPrism',

@@ -9,24 +9,24 @@ const rootUrl = `${pathToFileURL(root).href}/`;
 
 /** Components of the request path: project files by path, packages by name. First match wins. */
 const PROJECT_COMPONENTS = [
-  [/^src\/server\/middleware\/request-id/, 'request id (randomUUID, header)'],
-  [/^src\/server\/middleware\/authenticate|^src\/keys\//, 'authentication (parse, checksum, key cache, HMAC)'],
-  [/^src\/server\/middleware\/rate-limit|^src\/rate-limit\//, 'rate limiting (limiter, headers)'],
-  [/^src\/server\/middleware\/route-match|^src\/server\/spec/, 'route matching against the spec'],
-  [/^src\/server\/middleware\/error-handler|^src\/server\/errors/, 'error handler (error envelope)'],
-  [/^src\/server\/app\.ts/, 'app glue (v1 dispatch, validator skip)'],
+  [/^src\/server\/authenticate|^src\/keys\//, 'authentication (parse, checksum, key cache, HMAC)'],
+  [/^src\/rate-limit\//, 'rate limiting (limiter, decision, headers)'],
+  [/^src\/server\/operations/, 'operation match and input check'],
+  [/^src\/server\/errors/, 'error handler (error envelope)'],
+  [/^src\/server\/app\.ts/, 'pipeline (request id, stages, body reading)'],
   [/^src\/server\/last-used/, 'lastUsed tracker'],
   [/^src\/server\/(routes|context|serialize)/, 'route handler'],
-  [/^src\/server\/(logger|key-cache)/, 'server support (logger setup, key cache)'],
+  [/^src\/server\/logger/, 'logging (pino, access log)'],
+  [/^src\/server\/key-cache/, 'authentication (parse, checksum, key cache, HMAC)'],
   [/^src\/store\//, 'store (PGlite)'],
 ];
 const PACKAGE_COMPONENTS = [
-  [/^(rate-limiter-flexible)$/, 'rate limiting (limiter, headers)'],
-  [/^(body-parser|type-is|content-type|raw-body|media-typer|iconv-lite|bytes)$/, 'express.json() body parser'],
+  [/^(rate-limiter-flexible)$/, 'rate limiting (limiter, decision, headers)'],
+  [/^(body-parser|type-is|content-type|raw-body|media-typer|iconv-lite|bytes)$/, 'body reading (express.raw)'],
   [/^(express-openapi-validator|ajv|ajv-formats|ajv-draft-04|path-to-regexp@6)$/, 'express-openapi-validator (ajv)'],
   [
-    /^(pino|pino-http|pino-std-serializers|sonic-boom|fast-redact|@pinojs\/redact|quick-format-unescaped|thread-stream|on-exit-leak-free|atomic-sleep|safe-stable-stringify)$/,
-    'logging (pino, pino-http)',
+    /^(pino|pino-std-serializers|sonic-boom|fast-redact|@pinojs\/redact|quick-format-unescaped|thread-stream|on-exit-leak-free|atomic-sleep|safe-stable-stringify)$/,
+    'logging (pino, access log)',
   ],
   [/^(@electric-sql\/pglite)$/, 'store (PGlite)'],
   [/^(express)$/, 'Express (app, req/res helpers, res.json)'],

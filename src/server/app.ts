@@ -14,7 +14,13 @@ import {
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
 import { accessLog } from './logger.ts';
-import { BODY_TOO_LARGE, compileOperations, GENERATED_DIR, type OpenApiDocument } from './operations.ts';
+import {
+  BODY_TOO_LARGE,
+  compileOperations,
+  GENERATED_DIR,
+  type OpenApiDocument,
+  type SecurityRequirement,
+} from './operations.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';
@@ -48,10 +54,20 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
 
   const table = compileOperations(spec, HANDLERS, { validateResponses: options.validateResponses ?? false });
   const authenticators = createAuthenticators(ctx);
+  // The authenticator of each distinct security declaration, chosen once. Fails at start-up, not on a request, when
+  // the spec names a scheme no authenticator serves.
+  const chosen = new Map<SecurityRequirement[], ReturnType<typeof authenticatorFor>>();
+  const guardOf = (security: SecurityRequirement[]) => {
+    let guard = chosen.get(security);
+    if (!guard) {
+      guard = authenticatorFor(authenticators, security);
+      chosen.set(security, guard);
+    }
+    return guard;
+  };
   for (const operation of table.operations) {
-    // Fails at start-up, not on a request, when the spec names a scheme no authenticator serves.
     if (operation.security.length > 0) {
-      authenticatorFor(authenticators, operation.security);
+      guardOf(operation.security);
     }
   }
   const readRawBody = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
@@ -109,10 +125,6 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
 
   /** Reads the whole body before anything runs, so a request whose framing fails never reaches a handler. */
   async function readBody(req: Request, res: Response): Promise<void> {
-    const length = req.headers['content-length'];
-    if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
-      return;
-    }
     await new Promise<void>((done, fail) =>
       readRawBody(req, res, (err?: unknown) => (err ? fail(bodyError(err)) : done())),
     );
@@ -127,9 +139,9 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     let roles: string[] = [];
     let gate: LimitDecision | undefined;
     if (security.length > 0) {
-      const chosen = authenticatorFor(authenticators, security);
-      roles = chosen.roles;
-      gate = await authenticate(req, res, chosen.authenticator);
+      const guard = guardOf(security);
+      roles = guard.roles;
+      gate = await authenticate(req, res, guard.authenticator);
     }
     const principal = req.auth;
     const mode = operation?.rateLimit ?? 'count';
@@ -162,32 +174,50 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     }
     req.params = match.params;
     req.specPath = operation.path;
-    await readBody(req, res);
-    await operation.checkInput(req, res);
+    if (hasBody(req)) {
+      await readBody(req, res);
+    }
+    const checking = operation.checkInput(req, res);
+    if (checking) {
+      await checking;
+    }
     await operation.handler(req, res, ctx);
   }
 
+  // Outside the contract, beside the API: the spec itself and its docs page.
+  const files: Record<string, { path: string; type?: string }> = {
+    '/openapi.json': { path: resolve(GENERATED_DIR, 'openapi.json') },
+    '/openapi.yaml': { path: resolve(GENERATED_DIR, 'openapi.yaml'), type: 'application/yaml' },
+    '/docs': { path: resolve(GENERATED_DIR, 'docs', 'index.html') },
+    '/docs/': { path: resolve(GENERATED_DIR, 'docs', 'index.html') },
+  };
+  // One Express layer for everything (plus the error handler): router layers cost more than the checks they route to.
   app.use(((req, res, next) => {
     const given = req.headers['x-request-id'];
     req.id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', req.id);
     log?.(req, res);
-    next();
-  }) satisfies RequestHandler);
-  // Served beside the API, outside the contract: the spec itself and its docs page.
-  app.get('/openapi.json', (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'openapi.json')));
-  app.get('/openapi.yaml', (_req, res) =>
-    res.type('application/yaml').sendFile(resolve(GENERATED_DIR, 'openapi.yaml')),
-  );
-  app.get(['/docs', '/docs/'], (_req, res) => res.sendFile(resolve(GENERATED_DIR, 'docs', 'index.html')));
-  app.use((req, res, next) => {
+    const file = req.method === 'GET' || req.method === 'HEAD' ? files[req.path] : undefined;
+    if (file) {
+      if (file.type) {
+        res.type(file.type);
+      }
+      res.sendFile(file.path, (err) => err && next(err));
+      return;
+    }
     handle(req, res).catch(next);
-  });
+  }) satisfies RequestHandler);
   app.use(errorHandler(ctx.logger));
   return app;
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;
+
+/** Whether the request's framing announces a body (chunked, or a non-zero Content-Length). */
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
+}
 
 /** `application/json` or a `+json` type such as `application/merge-patch+json`. */
 function isJson(req: Request): boolean {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { components } from '../../generated/schema.d.ts';
 import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
 import { DuplicateEmailError, InvalidValueError, StoreUnavailableError } from '../store/types.ts';
+import { sendJson } from './context.ts';
 
 export { ERROR_STATUS, type ErrorCode };
 
@@ -85,6 +86,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     for (const [name, value] of Object.entries(apiError.headers)) {
       res.setHeader(name, value);
     }
-    res.status(apiError.status).json(errorBody(apiError.code, apiError.message, String(req.id), apiError.details));
+    sendJson(res, apiError.status, errorBody(apiError.code, apiError.message, String(req.id), apiError.details));
   };
 }

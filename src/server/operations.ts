@@ -53,8 +53,8 @@ export interface Operation {
   /** The effective security alternatives (the operation's, else the document's); empty for a public operation. */
   security: SecurityRequirement[];
   rateLimit: RateLimitMode;
-  /** Checks parameters and body against the spec; resolves at once when the request carries nothing to check. */
-  checkInput(req: Request, res: Response): Promise<void>;
+  /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
+  checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
 }
 
@@ -141,39 +141,54 @@ export function compileOperations(
     namespaces.set(namespace, sharedSecurity(operations.filter((o) => namespaceOf(o.path) === namespace)));
   }
 
+  // Literal paths are looked up directly (with or without a trailing slash); only templated ones are tried in turn.
+  const literal = new Map<string, CompiledPath>();
+  for (const candidate of compiled.filter((c) => !c.path.includes('{'))) {
+    literal.set(candidate.path, candidate);
+    literal.set(`${candidate.path}/`, candidate);
+  }
+  const templated = compiled.filter((c) => c.path.includes('{'));
+
   return {
     operations,
     match(method, urlPath) {
-      for (const candidate of compiled) {
-        const found = candidate.pattern.exec(urlPath);
-        if (!found) {
-          continue;
+      let candidate = literal.get(urlPath);
+      let groups: Record<string, string> | undefined;
+      for (let i = 0; !candidate && i < templated.length; i++) {
+        const found = templated[i]?.pattern.exec(urlPath);
+        if (found) {
+          candidate = templated[i];
+          groups = found.groups;
         }
-        // HEAD is answered wherever GET is (RFC 9110): the GET operation runs and Node sends no body.
-        const operation =
-          candidate.byMethod.get(method) ?? (method === 'HEAD' ? candidate.byMethod.get('GET') : undefined);
-        if (!operation) {
-          return {
-            operation: undefined,
-            security: candidate.security,
-            error: new ApiError(
-              'METHOD_NOT_ALLOWED',
-              `${method} is not allowed on ${scrubKeys(urlPath)}; allowed: ${candidate.allow}`,
-              { headers: { Allow: candidate.allow } },
-            ),
-          };
-        }
-        const params: Record<string, string> = {};
-        for (const [name, raw] of Object.entries(found.groups ?? {})) {
-          params[name] = safeDecode(raw);
-        }
-        return { operation, params };
       }
-      return {
-        operation: undefined,
-        security: namespaces.get(namespaceOf(urlPath)) ?? [],
-        error: new ApiError('RESOURCE_NOT_FOUND', `No route ${method} ${scrubKeys(urlPath)}`),
-      };
+      if (!candidate) {
+        return {
+          operation: undefined,
+          security: namespaces.get(namespaceOf(urlPath)) ?? [],
+          error: new ApiError('RESOURCE_NOT_FOUND', `No route ${method} ${scrubKeys(urlPath)}`),
+        };
+      }
+      // HEAD is answered wherever GET is (RFC 9110): the GET operation runs and Node sends no body.
+      const operation =
+        candidate.byMethod.get(method) ?? (method === 'HEAD' ? candidate.byMethod.get('GET') : undefined);
+      if (!operation) {
+        return {
+          operation: undefined,
+          security: candidate.security,
+          error: new ApiError(
+            'METHOD_NOT_ALLOWED',
+            `${method} is not allowed on ${scrubKeys(urlPath)}; allowed: ${candidate.allow}`,
+            {
+              headers: { Allow: candidate.allow },
+            },
+          ),
+        };
+      }
+      const params: Record<string, string> = {};
+      for (const [name, raw] of Object.entries(groups ?? {})) {
+        params[name] = safeDecode(raw);
+      }
+      return { operation, params };
     },
   };
 }
@@ -240,11 +255,14 @@ function inputCheck(
     .map((p) => ({ name: p.name, pattern: p.schema?.type === 'integer' ? DECIMAL_INTEGER : DECIMAL_NUMBER }));
   const hasInput = op.requestBody !== undefined || parameters.some(needsChecking);
   const ignoresQuery = op['x-eov-allow-unknown-query-parameters'] === true;
-  return async (req, res) => {
+  return (req, res) => {
     const hasQuery = req.url.includes('?');
     if (!validateResponses && !hasInput && (!hasQuery || ignoresQuery) && req.body === undefined) {
-      return;
+      return undefined;
     }
+    return check(req, res, hasQuery);
+  };
+  async function check(req: Request, res: Response, hasQuery: boolean): Promise<void> {
     if (hasQuery && numeric.length > 0) {
       const details: ErrorDetails = Object.create(null);
       for (const { name, pattern } of numeric) {
@@ -258,7 +276,7 @@ function inputCheck(
       }
     }
     await new Promise<void>((done, fail) => validate(req, res, (err?: unknown) => (err ? fail(err) : done())));
-  };
+  }
 }
 
 /**

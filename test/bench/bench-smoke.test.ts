@@ -48,8 +48,14 @@ const SCENARIOS = [
   'server-get-contact',
   'server-get-info-log',
 ] as const;
-const RATIOS = ['throughputVsExpress', 'p99VsExpress', 'throughputVsPrism', 'throughputVsRaw'] as const;
-const TARGETS = ['throughputVsExpress', 'p99VsExpress', 'throughputVsPrism', 'rssGrowthPct'] as const;
+const RATIOS = [
+  'throughputVsExpress',
+  'infoVsExpress',
+  'p99VsExpress',
+  'throughputVsPrism',
+  'throughputVsRaw',
+] as const;
+const TARGETS = ['throughputVsExpress', 'infoVsExpress', 'p99VsExpress', 'throughputVsPrism', 'rssGrowthPct'] as const;
 // RSS comes from /proc/<pid>/status.
 const hasProc = process.platform === 'linux';
 
@@ -111,7 +117,7 @@ describe('npm run bench --quick', () => {
     for (const name of RATIOS) {
       expect(report.ratios[name], name).toBeGreaterThan(0);
     }
-    for (const name of ['throughputVsExpress', 'p99VsExpress', 'throughputVsPrism']) {
+    for (const name of ['throughputVsExpress', 'infoVsExpress', 'p99VsExpress', 'throughputVsPrism']) {
       expect(report.pairedRatios[name], `paired ${name}`).toBeGreaterThan(0);
     }
     expect(report.targets.map((t) => t.name)).toEqual([...TARGETS]);
