@@ -222,7 +222,7 @@ export interface components {
          * ErrorCode
          * @description The closed set of error codes. Each code always comes with the same HTTP status:
          *
-         *     | code | status | meaning |
+         *     | code | status | when |
          *     |---|---|---|
          *     | `BAD_REQUEST` | 400 | The body is not valid JSON. |
          *     | `UNAUTHORIZED` | 401 | Credentials are missing, malformed, unknown, revoked, expired or conflicting. |
@@ -232,10 +232,10 @@ export interface components {
          *     | `DUPLICATE_RESOURCE` | 409 | The resource already exists (for example a contact with that email). |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than 100 KiB. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
-         *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid; `details` lists the messages per field. |
+         *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid (fields, unknown fields or unknown query parameters); `details` lists the messages per field. |
          *     | `RATE_LIMITED` | 429 | A rate-limit window is exhausted; wait `Retry-After` seconds. |
          *     | `SERVER_ERROR` | 500 | An unexpected error on our side; safe to retry idempotent requests. |
-         *     | `SERVICE_UNAVAILABLE` | 503 | A backing store is unreachable; retry with backoff. |
+         *     | `SERVICE_UNAVAILABLE` | 503 | The database or the rate-limit store is unreachable; retry with backoff. |
          * @enum {string}
          */
         ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";

@@ -7,6 +7,8 @@
 // operation's 404 response must carry the rate-limit headers even when the same component also serves `/livez`.
 // A problem found in a shared component is reported once, at the component, naming every operation that uses it.
 
+import { decorators, readErrorCodes } from './mailroom-decorators.js';
+
 const PLUGIN_ID = 'mailroom';
 
 const RATE_LIMIT_HEADERS = [
@@ -377,11 +379,33 @@ const rules = {
   }),
 
   'response-example': responseExample,
+
+  // The one table of error codes (x-error-codes, expanded at bundle time by the mailroom/error-codes decorator):
+  // every code has a 4xx/5xx status and a `when`, no status serves two codes, and nothing it derives is hand-written.
+  'error-codes': () => ({
+    Schema: {
+      enter(schema, ctx) {
+        if (!isObject(schema) || schema['x-error-codes'] === undefined) {
+          return;
+        }
+        if (schema.type !== 'string') {
+          ctx.report({
+            message: 'a schema with x-error-codes is type: string',
+            location: ctx.location.child(['type']),
+          });
+        }
+        for (const { message, path } of readErrorCodes(schema).problems) {
+          ctx.report({ message, location: ctx.location.child(path) });
+        }
+      },
+    },
+  }),
 };
 
 export default function mailroomRulesPlugin() {
   return {
     id: PLUGIN_ID,
     rules: { oas3: rules },
+    decorators: { oas3: decorators },
   };
 }

@@ -22,6 +22,7 @@ const MAILROOM_RULES = [
   'mailroom/envelope',
   'mailroom/operation-basics',
   'mailroom/response-example',
+  'mailroom/error-codes',
 ] as const;
 
 type RuleId = (typeof MAILROOM_RULES)[number];
@@ -118,6 +119,18 @@ const brokenFixtures: BrokenFixture[] = [
       'GET /livez 200 response application/json has no named example under examples (a bare `example` has no name for Prefer: example=NAME)',
     ],
   },
+  {
+    name: 'an error code without a status is rejected by mailroom/error-codes',
+    fixture: 'error-code-without-status.yaml',
+    ruleId: 'mailroom/error-codes',
+    messages: ['error code RATE_LIMITED has no status'],
+  },
+  {
+    name: 'two error codes with one status are rejected by mailroom/error-codes',
+    fixture: 'error-code-status-twice.yaml',
+    ruleId: 'mailroom/error-codes',
+    messages: ['error codes UNAUTHORIZED and METHOD_NOT_ALLOWED share status 401'],
+  },
 ];
 
 const GOOD_FIXTURE = 'good.yaml';
@@ -211,6 +224,7 @@ describe('root redocly.yaml', () => {
     extends?: string[];
     plugins?: string[];
     rules?: Record<string, unknown>;
+    decorators?: Record<string, unknown>;
   };
 
   test('lints openapi/openapi.yaml by default, on top of the recommended ruleset', () => {
@@ -225,6 +239,10 @@ describe('root redocly.yaml', () => {
       Object.entries(config.rules ?? {}).filter(([ruleId]) => ruleId.startsWith('mailroom/')),
     );
     expect(configured).toEqual(Object.fromEntries(MAILROOM_RULES.map((ruleId) => [ruleId, 'error'])));
+  });
+
+  test('turns on the mailroom decorators, which `redocly bundle` applies and `redocly lint` does not', () => {
+    expect(config.decorators).toEqual({ 'mailroom/expand-error-codes': 'on', 'mailroom/package-version': 'on' });
   });
 
   test('is a configuration Redocly accepts without warnings', () => {
