@@ -60,6 +60,10 @@ export interface paths {
          *     so you can poll it before a batch; its `X-RateLimit-*` headers describe the binding window
          *     without consuming from it. It answers 429 only when your client address is locked out after
          *     too many failed authentications, never because a plan window is exhausted.
+         *
+         *     The operation says so with the extension `x-rate-limit: peek`: the server reads the windows
+         *     and does not count the request. Every other operation that takes a key (`x-rate-limit`
+         *     absent) counts one request against each window.
          */
         get: operations["getRateLimitStatus"];
         put?: never;

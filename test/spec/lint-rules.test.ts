@@ -13,8 +13,8 @@ const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
 const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 const MAILROOM_RULES = [
-  'mailroom/v1-declares-401-429',
-  'mailroom/v1-rate-limit-headers',
+  'mailroom/secured-declares-401-429',
+  'mailroom/secured-rate-limit-headers',
   'mailroom/request-id-header',
   'mailroom/429-retry-after',
   'mailroom/401-www-authenticate',
@@ -37,16 +37,28 @@ interface BrokenFixture {
 
 const brokenFixtures: BrokenFixture[] = [
   {
-    name: 'a /v1 operation without a 429 response is rejected by mailroom/v1-declares-401-429',
+    name: 'a secured /v1 operation without a 429 response is rejected by mailroom/secured-declares-401-429',
     fixture: 'v1-missing-429.yaml',
-    ruleId: 'mailroom/v1-declares-401-429',
+    ruleId: 'mailroom/secured-declares-401-429',
     messages: ['GET /v1/contacts is missing response 429'],
   },
   {
-    name: 'a /v1 response without X-RateLimit-Reset is rejected by mailroom/v1-rate-limit-headers',
+    name: 'an operation outside /v1 secured by the root security, without a 429 response, is rejected too',
+    fixture: 'secured-non-v1-missing-429.yaml',
+    ruleId: 'mailroom/secured-declares-401-429',
+    messages: ['GET /auth/session is missing response 429'],
+  },
+  {
+    name: 'a secured response without X-RateLimit-Reset is rejected by mailroom/secured-rate-limit-headers',
     fixture: 'v1-200-missing-rate-limit-reset.yaml',
-    ruleId: 'mailroom/v1-rate-limit-headers',
+    ruleId: 'mailroom/secured-rate-limit-headers',
     messages: ['GET /v1/contacts 200 response is missing header X-RateLimit-Reset'],
+  },
+  {
+    name: 'an operation with its own security requirement (a role) is held to the rate-limit headers',
+    fixture: 'role-secured-200-missing-rate-limit-reset.yaml',
+    ruleId: 'mailroom/secured-rate-limit-headers',
+    messages: ['GET /organizations 200 response is missing header X-RateLimit-Reset'],
   },
   {
     name: 'a /livez response without X-Request-Id is rejected by mailroom/request-id-header',
@@ -135,6 +147,14 @@ const brokenFixtures: BrokenFixture[] = [
 
 const GOOD_FIXTURE = 'good.yaml';
 
+/** Fixtures that must lint clean, like good.yaml: each proves a rule leaves something alone. */
+const cleanFixtures: { name: string; fixture: string }[] = [
+  {
+    name: 'a /v1 operation declaring security: [] needs no 401, 429 or rate-limit headers',
+    fixture: 'public-v1-operation.yaml',
+  },
+];
+
 /** `redocly lint a b --format json` prints one JSON report per file, one after the other: split them. */
 function parseJsonReports(text: string): LintReport[] {
   const reports: LintReport[] = [];
@@ -180,7 +200,11 @@ let lintStderr = '';
 
 // One CLI call lints every fixture (about a second); the reports come back in argument order.
 beforeAll(async () => {
-  const fixtures = [GOOD_FIXTURE, ...brokenFixtures.map(({ fixture }) => fixture)];
+  const fixtures = [
+    GOOD_FIXTURE,
+    ...cleanFixtures.map(({ fixture }) => fixture),
+    ...brokenFixtures.map(({ fixture }) => fixture),
+  ];
   const lintRun = await runRedocly([
     'lint',
     ...fixtures.map((fixture) => path.join(fixturesDir, fixture)),
@@ -267,6 +291,14 @@ describe('mailroom spec-lint rules', () => {
     expect(report.problems.map(describeProblem), 'good.yaml must lint clean').toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
   });
+
+  for (const { name, fixture } of cleanFixtures) {
+    test(name, () => {
+      const report = reportFor(fixture);
+      expect(report.problems.map(describeProblem), `${fixture} must lint clean`).toEqual([]);
+      expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+    });
+  }
 
   // A plain loop rather than test.each: vitest truncates `$name` to 40 characters in test titles.
   for (const { name, fixture, ruleId, messages } of brokenFixtures) {
