@@ -3,9 +3,14 @@
 // (a bare plugin object is reported as a "Deprecated plugin format").
 //
 // Every rule walks the operations under `paths` (not webhooks or callbacks) and follows `$ref`s by hand with
-// `ctx.resolve(ref, fromFile)`, so a shared response, header or schema is checked where it is used: a `/v1`
+// `ctx.resolve(ref, fromFile)`, so a shared response, header or schema is checked where it is used: a secured
 // operation's 404 response must carry the rate-limit headers even when the same component also serves `/livez`.
 // A problem found in a shared component is reported once, at the component, naming every operation that uses it.
+//
+// Which conventions apply is decided by the spec, not by URL prefixes: an operation is *secured* when its effective
+// security requirement (its own `security`, else the root's) asks for credentials; see isSecured.
+
+import { decorators, readErrorCodes } from './mailroom-decorators.js';
 
 const PLUGIN_ID = 'mailroom';
 
@@ -30,9 +35,17 @@ function isRef(value) {
   return isObject(value) && typeof value.$ref === 'string';
 }
 
-/** `/v1` itself or anything below it. */
-function isV1Path(path) {
-  return path === '/v1' || path.startsWith('/v1/');
+/**
+ * Whether an operation takes credentials: its effective security requirement (its own `security`, else the root's)
+ * has at least one alternative and every alternative names a scheme. `security: []` (or none anywhere) is public, and
+ * an empty alternative `{}` makes credentials optional, so neither is held to the 401/429 and rate-limit conventions.
+ */
+function isSecured(operation, root) {
+  const own = operation.security;
+  const security = Array.isArray(own) ? own : isObject(root) && Array.isArray(root.security) ? root.security : [];
+  return (
+    security.length > 0 && security.every((requirement) => isObject(requirement) && Object.keys(requirement).length > 0)
+  );
 }
 
 /**
@@ -99,7 +112,8 @@ function listOperations(labels) {
 
 /**
  * Builds a rule that runs `check` on every operation under `paths`. `check` gets
- * `{ operation, location, path, method, label, ctx, problem(detail, location) }`; a problem's message is
+ * `{ operation, location, path, method, label, secured, ctx, problem(detail, location) }` (`secured`: see isSecured);
+ * a problem's message is
  * `<label> <detail>`, e.g. `GET /v1/contacts 404 response is missing header X-RateLimit-Reset`. Problems with the
  * same detail at the same location (a shared component) are merged into one that lists the other operations.
  */
@@ -107,10 +121,12 @@ function operationRule(check) {
   return () => {
     let problems = new Map();
     let currentPath;
+    let root;
     return {
       Root: {
-        enter() {
+        enter(node) {
           problems = new Map();
+          root = node;
         },
         leave(_root, ctx) {
           for (const { detail, location, labels } of problems.values()) {
@@ -143,7 +159,8 @@ function operationRule(check) {
                 existing.labels.push(label);
               }
             };
-            check({ operation, location: ctx.location, path: currentPath, method, label, ctx, problem });
+            const secured = isSecured(operation, root);
+            check({ operation, location: ctx.location, path: currentPath, method, label, secured, ctx, problem });
           },
         },
       },
@@ -151,11 +168,11 @@ function operationRule(check) {
   };
 }
 
-/** A rule that requires `headers` on every response whose status passes `appliesTo(status, path)`. */
+/** A rule that requires `headers` on every response whose status passes `appliesTo(status, secured)`. */
 function requiredHeadersRule(headers, appliesTo) {
-  return operationRule(({ operation, location, path, ctx, problem }) => {
+  return operationRule(({ operation, location, secured, ctx, problem }) => {
     for (const { status, response, location: responseLocation } of responsesOf(operation, location, ctx)) {
-      if (!appliesTo(status, path)) {
+      if (!appliesTo(status, secured)) {
         continue;
       }
       const declared = headerNames(response);
@@ -332,8 +349,8 @@ const responseExample = operationRule(({ operation, location, ctx, problem }) =>
 // The plugin
 
 const rules = {
-  'v1-declares-401-429': operationRule(({ operation, location, path, problem }) => {
-    if (!isV1Path(path)) {
+  'secured-declares-401-429': operationRule(({ operation, location, secured, problem }) => {
+    if (!secured) {
       return;
     }
     const responses = isObject(operation.responses) ? operation.responses : {};
@@ -345,7 +362,7 @@ const rules = {
     }
   }),
 
-  'v1-rate-limit-headers': requiredHeadersRule(RATE_LIMIT_HEADERS, (_status, path) => isV1Path(path)),
+  'secured-rate-limit-headers': requiredHeadersRule(RATE_LIMIT_HEADERS, (_status, secured) => secured),
 
   'request-id-header': requiredHeadersRule(['X-Request-Id'], () => true),
 
@@ -377,11 +394,33 @@ const rules = {
   }),
 
   'response-example': responseExample,
+
+  // The one table of error codes (x-error-codes, expanded at bundle time by the mailroom/error-codes decorator):
+  // every code has a 4xx/5xx status and a `when`, no status serves two codes, and nothing it derives is hand-written.
+  'error-codes': () => ({
+    Schema: {
+      enter(schema, ctx) {
+        if (!isObject(schema) || schema['x-error-codes'] === undefined) {
+          return;
+        }
+        if (schema.type !== 'string') {
+          ctx.report({
+            message: 'a schema with x-error-codes is type: string',
+            location: ctx.location.child(['type']),
+          });
+        }
+        for (const { message, path } of readErrorCodes(schema).problems) {
+          ctx.report({ message, location: ctx.location.child(path) });
+        }
+      },
+    },
+  }),
 };
 
 export default function mailroomRulesPlugin() {
   return {
     id: PLUGIN_ID,
     rules: { oas3: rules },
+    decorators: { oas3: decorators },
   };
 }

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { issueApiKey } from '../keys/issue.ts';
+import { VERSION } from '../lib/version.ts';
 import {
   DEFAULT_FAILED_AUTH_WINDOW,
   DEFAULT_PLANS,
@@ -14,8 +15,6 @@ import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import type { ApiKeyWithPlan, KeyAccess, Store } from '../store/types.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
-
-const VERSION = '0.1.0';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {

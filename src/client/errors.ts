@@ -1,18 +1,15 @@
 import type { components } from '../../generated/schema.d.ts';
-import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
+import { ERROR_CODES, ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
 import { parseRetryAfter } from './rate-limit-headers.ts';
 
-/** The spec's closed set of error codes. */
-export type { ErrorCode };
+/** The spec's closed set of error codes, every code in the spec's order, and each code's one HTTP status. */
+export { ERROR_CODES, ERROR_STATUS, type ErrorCode };
 
 /** The body of every Mailroom error response. */
 export type ErrorEnvelope = components['schemas']['ErrorEnvelope'];
 
 /** Per-field validation messages (`error.details`). */
 export type ErrorDetails = NonNullable<ErrorEnvelope['error']['details']>;
-
-/** Every error code, in the spec's order. */
-export const ERROR_CODES = Object.keys(ERROR_STATUS) as readonly ErrorCode[];
 
 const CODE_BY_STATUS = new Map<number, ErrorCode>(ERROR_CODES.map((code) => [ERROR_STATUS[code], code]));
 

@@ -1,23 +1,6 @@
-import type { components } from '../../generated/schema.d.ts';
-
-/** The spec's closed set of error codes. */
-export type ErrorCode = components['schemas']['ErrorCode'];
-
 /**
- * Each code's one HTTP status (the spec's `x-error-statuses`). Typed as a full `Record`, so a code added to or removed
- * from the spec's enum fails the type check here; shared by the server and the client.
+ * The spec's error codes and each one's HTTP status, shared by the server and the client. Written once, as the
+ * `x-error-codes` table of openapi/components/schemas/ErrorCode.yaml; `npm run generate` turns it into
+ * generated/error-codes.ts, re-exported here.
  */
-export const ERROR_STATUS: Record<ErrorCode, number> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  RESOURCE_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  DUPLICATE_RESOURCE: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  VALIDATION_ERROR: 422,
-  RATE_LIMITED: 429,
-  SERVER_ERROR: 500,
-  SERVICE_UNAVAILABLE: 503,
-};
+export { ERROR_CODES, ERROR_STATUS, type ErrorCode } from '../../generated/error-codes.ts';

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { issueApiKey } from '../keys/issue.ts';
+import { VERSION } from '../lib/version.ts';
 import {
   createRateLimiter,
   type RateLimiter,
@@ -64,8 +65,6 @@ export interface ServerHandle {
   createApiKey(options: CreateKeyOptions): Promise<{ plaintext: string; keyId: string; organizationId: string }>;
   close(): Promise<void>;
 }
-
-const VERSION = '0.1.0';
 
 /** Opens the stores, builds the app and listens; `close()` undoes all of it. */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {

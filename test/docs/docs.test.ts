@@ -34,6 +34,9 @@ interface ExampleObject {
   summary?: string;
   value?: unknown;
 }
+interface ResponseObject {
+  content?: Record<string, { examples?: Record<string, ExampleObject> }>;
+}
 interface CodeSample {
   lang: string;
   label?: string;
@@ -44,14 +47,14 @@ interface OperationObject {
   summary?: string;
   tags?: string[];
   requestBody?: { content?: Record<string, { examples?: Record<string, ExampleObject> }> };
-  responses?: Record<string, { content?: Record<string, { examples?: Record<string, ExampleObject> }> }>;
+  responses?: Record<string, ResponseObject | { $ref: string }>;
   'x-codeSamples'?: CodeSample[];
 }
 interface SpecDocument {
   info: { title: string; description?: string };
   tags?: { name: string }[];
   paths: Record<string, Record<string, unknown>>;
-  components: { schemas: Record<string, { enum?: string[] }> };
+  components: { schemas: Record<string, { enum?: string[] }>; responses?: Record<string, ResponseObject> };
 }
 
 const specText = readFileSync(join(root, 'generated', 'openapi.json'), 'utf8');
@@ -64,6 +67,16 @@ const tagNames = [
   ...new Set([...(spec.tags ?? []).map((tag) => tag.name), ...operations.flatMap((op) => op.tags ?? [])]),
 ];
 const createApiKey = operations.find((op) => op.operationId === 'createApiKey');
+
+/** A response of an operation, following a `$ref` to components/responses (where the named responses live). */
+function responseOf(operation: OperationObject | undefined, status: string): ResponseObject | undefined {
+  const response = operation?.responses?.[status];
+  if (response !== undefined && '$ref' in response) {
+    const name = response.$ref.replace('#/components/responses/', '');
+    return spec.components.responses?.[name];
+  }
+  return response;
+}
 
 /** The first named example of an operation's request body or of one of its responses. */
 function firstExample(content: Record<string, { examples?: Record<string, ExampleObject> }> | undefined) {
@@ -335,7 +348,7 @@ describe('the docs page at /docs in Chromium', () => {
   test('shows the create-key request example and its 201 response example', async () => {
     const op = await openOperation(page, createApiKey);
     const requestExample = firstExample(createApiKey?.requestBody?.content);
-    const responseExample = firstExample(createApiKey?.responses?.['201']?.content);
+    const responseExample = firstExample(responseOf(createApiKey, '201')?.content);
     expect(requestExample?.value).toMatchObject({ name: 'Production API', expirationDays: expect.any(Number) });
     expect(responseExample?.value).toMatchObject({
       data: { apiKey: expect.any(String) },

@@ -13,8 +13,8 @@ const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
 const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 const MAILROOM_RULES = [
-  'mailroom/v1-declares-401-429',
-  'mailroom/v1-rate-limit-headers',
+  'mailroom/secured-declares-401-429',
+  'mailroom/secured-rate-limit-headers',
   'mailroom/request-id-header',
   'mailroom/429-retry-after',
   'mailroom/401-www-authenticate',
@@ -22,6 +22,7 @@ const MAILROOM_RULES = [
   'mailroom/envelope',
   'mailroom/operation-basics',
   'mailroom/response-example',
+  'mailroom/error-codes',
 ] as const;
 
 type RuleId = (typeof MAILROOM_RULES)[number];
@@ -36,16 +37,28 @@ interface BrokenFixture {
 
 const brokenFixtures: BrokenFixture[] = [
   {
-    name: 'a /v1 operation without a 429 response is rejected by mailroom/v1-declares-401-429',
+    name: 'a secured /v1 operation without a 429 response is rejected by mailroom/secured-declares-401-429',
     fixture: 'v1-missing-429.yaml',
-    ruleId: 'mailroom/v1-declares-401-429',
+    ruleId: 'mailroom/secured-declares-401-429',
     messages: ['GET /v1/contacts is missing response 429'],
   },
   {
-    name: 'a /v1 response without X-RateLimit-Reset is rejected by mailroom/v1-rate-limit-headers',
+    name: 'an operation outside /v1 secured by the root security, without a 429 response, is rejected too',
+    fixture: 'secured-non-v1-missing-429.yaml',
+    ruleId: 'mailroom/secured-declares-401-429',
+    messages: ['GET /auth/session is missing response 429'],
+  },
+  {
+    name: 'a secured response without X-RateLimit-Reset is rejected by mailroom/secured-rate-limit-headers',
     fixture: 'v1-200-missing-rate-limit-reset.yaml',
-    ruleId: 'mailroom/v1-rate-limit-headers',
+    ruleId: 'mailroom/secured-rate-limit-headers',
     messages: ['GET /v1/contacts 200 response is missing header X-RateLimit-Reset'],
+  },
+  {
+    name: 'an operation with its own security requirement (a role) is held to the rate-limit headers',
+    fixture: 'role-secured-200-missing-rate-limit-reset.yaml',
+    ruleId: 'mailroom/secured-rate-limit-headers',
+    messages: ['GET /organizations 200 response is missing header X-RateLimit-Reset'],
   },
   {
     name: 'a /livez response without X-Request-Id is rejected by mailroom/request-id-header',
@@ -118,9 +131,29 @@ const brokenFixtures: BrokenFixture[] = [
       'GET /livez 200 response application/json has no named example under examples (a bare `example` has no name for Prefer: example=NAME)',
     ],
   },
+  {
+    name: 'an error code without a status is rejected by mailroom/error-codes',
+    fixture: 'error-code-without-status.yaml',
+    ruleId: 'mailroom/error-codes',
+    messages: ['error code RATE_LIMITED has no status'],
+  },
+  {
+    name: 'two error codes with one status are rejected by mailroom/error-codes',
+    fixture: 'error-code-status-twice.yaml',
+    ruleId: 'mailroom/error-codes',
+    messages: ['error codes UNAUTHORIZED and METHOD_NOT_ALLOWED share status 401'],
+  },
 ];
 
 const GOOD_FIXTURE = 'good.yaml';
+
+/** Fixtures that must lint clean, like good.yaml: each proves a rule leaves something alone. */
+const cleanFixtures: { name: string; fixture: string }[] = [
+  {
+    name: 'a /v1 operation declaring security: [] needs no 401, 429 or rate-limit headers',
+    fixture: 'public-v1-operation.yaml',
+  },
+];
 
 /** `redocly lint a b --format json` prints one JSON report per file, one after the other: split them. */
 function parseJsonReports(text: string): LintReport[] {
@@ -167,7 +200,11 @@ let lintStderr = '';
 
 // One CLI call lints every fixture (about a second); the reports come back in argument order.
 beforeAll(async () => {
-  const fixtures = [GOOD_FIXTURE, ...brokenFixtures.map(({ fixture }) => fixture)];
+  const fixtures = [
+    GOOD_FIXTURE,
+    ...cleanFixtures.map(({ fixture }) => fixture),
+    ...brokenFixtures.map(({ fixture }) => fixture),
+  ];
   const lintRun = await runRedocly([
     'lint',
     ...fixtures.map((fixture) => path.join(fixturesDir, fixture)),
@@ -211,6 +248,7 @@ describe('root redocly.yaml', () => {
     extends?: string[];
     plugins?: string[];
     rules?: Record<string, unknown>;
+    decorators?: Record<string, unknown>;
   };
 
   test('lints openapi/openapi.yaml by default, on top of the recommended ruleset', () => {
@@ -225,6 +263,10 @@ describe('root redocly.yaml', () => {
       Object.entries(config.rules ?? {}).filter(([ruleId]) => ruleId.startsWith('mailroom/')),
     );
     expect(configured).toEqual(Object.fromEntries(MAILROOM_RULES.map((ruleId) => [ruleId, 'error'])));
+  });
+
+  test('turns on the mailroom decorators, which `redocly bundle` applies and `redocly lint` does not', () => {
+    expect(config.decorators).toEqual({ 'mailroom/expand-error-codes': 'on', 'mailroom/package-version': 'on' });
   });
 
   test('is a configuration Redocly accepts without warnings', () => {
@@ -249,6 +291,14 @@ describe('mailroom spec-lint rules', () => {
     expect(report.problems.map(describeProblem), 'good.yaml must lint clean').toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
   });
+
+  for (const { name, fixture } of cleanFixtures) {
+    test(name, () => {
+      const report = reportFor(fixture);
+      expect(report.problems.map(describeProblem), `${fixture} must lint clean`).toEqual([]);
+      expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+    });
+  }
 
   // A plain loop rather than test.each: vitest truncates `$name` to 40 characters in test titles.
   for (const { name, fixture, ruleId, messages } of brokenFixtures) {
