@@ -10,17 +10,12 @@ import {
   grants,
   limitSubjectOf,
   refusal,
+  type SecurityRequirement,
 } from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
 import { accessLog } from './logger.ts';
-import {
-  BODY_TOO_LARGE,
-  compileOperations,
-  GENERATED_DIR,
-  type OpenApiDocument,
-  type SecurityRequirement,
-} from './operations.ts';
+import { BODY_TOO_LARGE, compileOperations, GENERATED_DIR, type OpenApiDocument } from './operations.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';

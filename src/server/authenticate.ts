@@ -4,7 +4,9 @@ import type { LimitSubject } from '../rate-limit/limiter.ts';
 import type { ApiKeyWithPlan } from '../store/types.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
-import type { SecurityRequirement } from './operations.ts';
+
+/** One alternative of an operation's `security`: scheme name → required roles (e.g. `{ bearerAuth: ['write'] }`). */
+export type SecurityRequirement = Record<string, string[]>;
 
 /** A caller admitted by an organization API key (either header). */
 export interface ApiKeyPrincipal {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Request, RequestHandler, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import type { SecurityRequirement } from './authenticate.ts';
 import type { OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails } from './errors.ts';
 import { scrubKeys } from './logger.ts';
@@ -10,9 +11,6 @@ import { scrubKeys } from './logger.ts';
 export const GENERATED_DIR = resolve(import.meta.dirname, '../../generated');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
-
-/** One alternative of an operation's `security`: scheme name → required roles (e.g. `{ bearerAuth: ['write'] }`). */
-export type SecurityRequirement = Record<string, string[]>;
 
 /** How an operation spends from its caller's rate-limit windows (`x-rate-limit` in the spec). */
 export type RateLimitMode = 'count' | 'peek' | 'none';
