@@ -24,8 +24,8 @@ function isObject(value) {
 /**
  * Reads an `x-error-codes` table. Returns `{ codes, problems }`: `codes` lists `{ code, status, when }` in the table's
  * order (empty when there is any problem); each problem is `{ message, path }` with `path` relative to the schema.
- * A code needs an integer 4xx/5xx `status` and a `when` sentence; no two codes may share a status (a client maps a
- * bare status back to its code); the schema must not also list `enum` or `x-error-statuses` by hand.
+ * A code needs an integer 4xx/5xx `status` and a `when` sentence. Several codes may share a status (the first listed
+ * is that status's generic code); the schema must not also list `enum` or `x-error-statuses` by hand.
  */
 export function readErrorCodes(schema) {
   const problems = [];
@@ -45,7 +45,6 @@ export function readErrorCodes(schema) {
     }
   }
   const codes = [];
-  const codeByStatus = new Map();
   for (const [code, entry] of Object.entries(table)) {
     const path = ['x-error-codes', code];
     if (!ERROR_CODE_NAME.test(code)) {
@@ -63,13 +62,6 @@ export function readErrorCodes(schema) {
         message: `error code ${code} has status ${JSON.stringify(status)}, not a 4xx or 5xx integer`,
         path: [...path, 'status'],
       });
-    } else if (codeByStatus.has(status)) {
-      problems.push({
-        message: `error codes ${codeByStatus.get(status)} and ${code} share status ${status}`,
-        path: [...path, 'status'],
-      });
-    } else {
-      codeByStatus.set(status, code);
     }
     if (typeof when !== 'string' || when.trim() === '') {
       problems.push({ message: `error code ${code} has no when (the sentence the docs show)`, path });

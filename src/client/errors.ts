@@ -11,7 +11,14 @@ export type ErrorEnvelope = components['schemas']['ErrorEnvelope'];
 /** Per-field validation messages (`error.details`). */
 export type ErrorDetails = NonNullable<ErrorEnvelope['error']['details']>;
 
-const CODE_BY_STATUS = new Map<number, ErrorCode>(ERROR_CODES.map((code) => [ERROR_STATUS[code], code]));
+// A status may carry several codes (409: DUPLICATE_RESOURCE, or an idempotency conflict); the first listed is its
+// generic code, the one to assume when a body names none.
+const CODE_BY_STATUS = new Map<number, ErrorCode>();
+for (const code of ERROR_CODES) {
+  if (!CODE_BY_STATUS.has(ERROR_STATUS[code])) {
+    CODE_BY_STATUS.set(ERROR_STATUS[code], code);
+  }
+}
 
 /** Whether `value` is one of the spec's error codes. */
 export function isErrorCode(value: unknown): value is ErrorCode {

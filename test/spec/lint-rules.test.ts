@@ -138,10 +138,10 @@ const brokenFixtures: BrokenFixture[] = [
     messages: ['error code RATE_LIMITED has no status'],
   },
   {
-    name: 'two error codes with one status are rejected by mailroom/error-codes',
-    fixture: 'error-code-status-twice.yaml',
+    name: 'an error code whose status is not an error status is rejected by mailroom/error-codes',
+    fixture: 'error-code-status-not-an-error.yaml',
     ruleId: 'mailroom/error-codes',
-    messages: ['error codes UNAUTHORIZED and METHOD_NOT_ALLOWED share status 401'],
+    messages: ['error code METHOD_NOT_ALLOWED has status 200, not a 4xx or 5xx integer'],
   },
 ];
 
