@@ -123,6 +123,11 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     await new Promise<void>((done, fail) =>
       readRawBody(req, res, (err?: unknown) => (err ? fail(bodyError(err)) : done())),
     );
+    // A framing error (a bad chunk, a connection cut mid-body) ends the stream without an error the body reader
+    // reports: only a message Node parsed to its end is complete.
+    if (!req.complete) {
+      throw new ApiError('BAD_REQUEST', 'The request body was incomplete or malformed');
+    }
     req.body = isJson(req) ? parseJson(req.body as Buffer, req.headers['content-type'] ?? '') : undefined;
   }
 
