@@ -133,7 +133,8 @@ export interface paths {
          * @description Creates a key for your organization. The full key is in `data.apiKey` of this response
          *     **and nowhere else, ever** — the server stores only a keyed hash of it. `meta.warning`
          *     repeats this. The key shares the organization's rate-limit pool; give it its own
-         *     `rateLimit` (requests per minute) to cap it further.
+         *     `rateLimit` (requests per minute) to cap it further. An organization holds at most 100
+         *     active keys (revoked keys don't count): the 101st is refused with `409 KEY_LIMIT_REACHED`.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -314,6 +315,7 @@ export interface components {
          *     | `RESOURCE_NOT_FOUND` | 404 | No such resource in your organization, or no such route. |
          *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; see `Allow`. |
          *     | `DUPLICATE_RESOURCE` | 409 | The resource already exists (for example a contact with that email). |
+         *     | `KEY_LIMIT_REACHED` | 409 | The organization already has the most active API keys it may hold (100); revoke one first. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than 100 KiB. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid (fields, unknown fields or unknown query parameters); `details` lists the messages per field. |
@@ -322,7 +324,7 @@ export interface components {
          *     | `SERVICE_UNAVAILABLE` | 503 | The database or the rate-limit store is unreachable; retry with backoff. |
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description The body of every error response, whatever the status or route.
@@ -776,6 +778,7 @@ export interface components {
                 "application/json": {
                     /** @constant */
                     success: true;
+                    /** @description Every active key of the organization, oldest first; an organization holds at most 100. */
                     data: components["schemas"]["ApiKey"][];
                     meta: {
                         /** @description Number of active keys. */
@@ -824,6 +827,25 @@ export interface components {
         };
         /** @description The key is valid but may not perform this operation (FORBIDDEN). */
         Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
+         * @description The organization already holds the most active API keys it may have, 100 (KEY_LIMIT_REACHED).
+         *     Revoked keys don't count; expired keys count until they are revoked. Revoke a key you no longer
+         *     use, then create the new one.
+         */
+        KeyLimitReached: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -1304,6 +1326,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["KeyLimitReached"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];

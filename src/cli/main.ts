@@ -13,7 +13,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
 import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
-import type { ApiKeyWithPlan, KeyAccess, Store } from '../store/types.ts';
+import { type ApiKeyWithPlan, type KeyAccess, KeyLimitError, type Store } from '../store/types.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
 function integer(name: string, min: number, max: number) {
@@ -288,6 +288,7 @@ try {
 } catch (error) {
   const known =
     error instanceof SettingsError ||
+    error instanceof KeyLimitError ||
     error instanceof PlanConfigError ||
     (error as Error)?.name === 'DataDirLockedError';
   console.error(

@@ -11,7 +11,12 @@ export interface IssueApiKeyInput {
   rateLimit?: number | null | undefined;
   access?: KeyAccess | undefined;
   now: Date;
+  /** Refuse with KeyLimitError when the organization already has this many active keys. */
+  maxActiveKeys?: number | undefined;
 }
+
+/** How many active keys an organization may hold: the key list stays bounded (the spec's `maxItems`). */
+export const MAX_ACTIVE_KEYS = 100;
 
 const DAY_MS = 86_400_000;
 
@@ -25,17 +30,20 @@ export async function issueApiKey(
   for (let attempt = 0; ; attempt++) {
     const { plaintext, publicId } = generateApiKey();
     try {
-      const record = await store.insertApiKey({
-        keyId: newId('key'),
-        organizationId: input.organizationId,
-        name: input.name,
-        publicId,
-        keyHash: hashApiKey(plaintext, serverSecret),
-        access: input.access ?? 'full',
-        rateLimit: input.rateLimit ?? null,
-        createdAt: input.now,
-        expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,
-      });
+      const record = await store.insertApiKey(
+        {
+          keyId: newId('key'),
+          organizationId: input.organizationId,
+          name: input.name,
+          publicId,
+          keyHash: hashApiKey(plaintext, serverSecret),
+          access: input.access ?? 'full',
+          rateLimit: input.rateLimit ?? null,
+          createdAt: input.now,
+          expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,
+        },
+        { maxActiveKeys: input.maxActiveKeys ?? MAX_ACTIVE_KEYS },
+      );
       return { plaintext, record };
     } catch (error) {
       if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {

@@ -2,7 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { components } from '../../generated/schema.d.ts';
 import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
-import { DuplicateEmailError, InvalidValueError, StoreUnavailableError } from '../store/types.ts';
+import { DuplicateEmailError, InvalidValueError, KeyLimitError, StoreUnavailableError } from '../store/types.ts';
 import { sendJson } from './context.ts';
 
 export { ERROR_STATUS, type ErrorCode };
@@ -55,6 +55,7 @@ const STORE_ERRORS: [new (...args: never[]) => Error, (err: Error) => ApiError][
     () => new ApiError('SERVICE_UNAVAILABLE', 'The database is unavailable. Retry with exponential backoff.'),
   ],
   [DuplicateEmailError, (err) => new ApiError('DUPLICATE_RESOURCE', err.message)],
+  [KeyLimitError, (err) => new ApiError('KEY_LIMIT_REACHED', err.message)],
   [
     InvalidValueError,
     (err) => new ApiError('VALIDATION_ERROR', 'The given data was invalid', { details: { request: [err.message] } }),

@@ -9,7 +9,9 @@ import {
   DuplicateEmailError,
   InvalidValueError,
   type KeyAccess,
+  KeyLimitError,
   type OrganizationRecord,
+  type Queryable,
   type Store,
 } from './types.ts';
 
@@ -262,9 +264,9 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
       return rows[0] ? toOrganization(rows[0]) : null;
     },
 
-    async insertApiKey(key) {
-      try {
-        const { rows } = await db.query<KeyRow>(
+    async insertApiKey(key, options = {}) {
+      const insert = async (q: Queryable) => {
+        const { rows } = await q.query<KeyRow>(
           `INSERT INTO api_keys AS k
              (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -282,6 +284,24 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
           ],
         );
         return toKey(single(rows));
+      };
+      const { maxActiveKeys } = options;
+      try {
+        if (maxActiveKeys === undefined) {
+          return await insert(db);
+        }
+        return await db.transaction(async (tx) => {
+          // Concurrent creates for one organization queue here, so the count and the insert are one step.
+          await tx.query("SELECT pg_advisory_xact_lock(7262, hashtext('keys:' || $1))", [key.organizationId]);
+          const { rows } = await tx.query<{ n: number }>(
+            'SELECT count(*)::integer AS n FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL',
+            [key.organizationId],
+          );
+          if (single(rows).n >= maxActiveKeys) {
+            throw new KeyLimitError(maxActiveKeys);
+          }
+          return insert(tx);
+        });
       } catch (err) {
         if (isUniqueViolation(err, KEY_UNIQUE_INDEXES)) {
           throw new DuplicateApiKeyError('an API key with this keyId or publicId already exists', { cause: err });

@@ -79,8 +79,14 @@ export interface Store {
   ensureOrganization(name: string, plan?: string): Promise<OrganizationRecord>;
   /** Organization by id, or null. */
   getOrganization(organizationId: string): Promise<OrganizationRecord | null>;
-  /** Stores a new key; throws DuplicateApiKeyError when its keyId or publicId is taken. */
-  insertApiKey(key: Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt'>): Promise<ApiKeyRecord>;
+  /**
+   * Stores a new key; throws DuplicateApiKeyError when its keyId or publicId is taken, and KeyLimitError when the
+   * organization already has `maxActiveKeys` active (not revoked) keys — checked and inserted atomically.
+   */
+  insertApiKey(
+    key: Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt'>,
+    options?: { maxActiveKeys?: number },
+  ): Promise<ApiKeyRecord>;
   /** Any key (revoked or expired included: the caller decides why it fails) with its organization's plan. */
   findApiKeyByPublicId(publicId: string): Promise<ApiKeyWithPlan | null>;
   /** Active (not revoked) key of that organization, with plan. */
@@ -181,6 +187,17 @@ export class InvalidValueError extends Error {
       options,
     );
     this.sqlState = sqlState;
+  }
+}
+
+/** The organization already holds as many active keys as it may. */
+export class KeyLimitError extends Error {
+  override readonly name = 'KeyLimitError';
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(`This organization already has ${limit} active API keys, the most it may hold: revoke one first`);
+    this.limit = limit;
   }
 }
 

@@ -299,3 +299,39 @@ describe('create and rename validation', () => {
     }
   });
 });
+
+describe('an organization holds at most 100 active keys', () => {
+  test('the 101st key is refused with 409 KEY_LIMIT_REACHED, and revoking one makes room again', async () => {
+    const first = await server.newKey();
+    for (let i = 1; i < 100; i++) {
+      await server.newKey({ organization: first.organization });
+    }
+    const refused = await server.call('POST', '/v1/api-keys', { key: first.plaintext, body: { name: 'one too many' } });
+    expect(expectError(refused, 409, 'KEY_LIMIT_REACHED').message).toBe(
+      'This organization already has 100 active API keys, the most it may hold: revoke one first',
+    );
+    const listed = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: first.plaintext });
+    expect(listed.body.meta.total).toBe(100);
+    expect(listed.body.data).toHaveLength(100);
+
+    const victim = listed.body.data.find((k) => k.keyId !== first.keyId);
+    expect((await server.call('DELETE', `/v1/api-keys/${victim?.keyId}`, { key: first.plaintext })).status).toBe(200);
+    const made = await server.call('POST', '/v1/api-keys', { key: first.plaintext, body: { name: 'room again' } });
+    expect(made.status).toBe(201);
+  });
+
+  test('concurrent creates never take an organization past the limit', async () => {
+    const first = await server.newKey();
+    for (let i = 1; i < 95; i++) {
+      await server.newKey({ organization: first.organization });
+    }
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        server.call('POST', '/v1/api-keys', { key: first.plaintext, body: { name: `racer ${i}` } }),
+      ),
+    );
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(5);
+    expect(replies.filter((r) => r.status === 409)).toHaveLength(7);
+    expect(await server.handle.store.listApiKeys(first.organizationId)).toHaveLength(100);
+  });
+});

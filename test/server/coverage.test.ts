@@ -190,6 +190,18 @@ describe('every operation × every documented status', () => {
     );
   });
 
+  test('creating a key past the organization’s 100 active keys answers 409', async () => {
+    const crowded = await server.newKey();
+    for (let i = 1; i < 100; i++) {
+      await server.newKey({ organization: crowded.organization });
+    }
+    expectError(
+      await server.call('POST', '/v1/api-keys', { key: crowded.plaintext, body: { name: 'one too many' } }),
+      409,
+      'KEY_LIMIT_REACHED',
+    );
+  });
+
   test('every counted operation answers 429 once the organization’s pool is exhausted', async () => {
     const tiny = await server.newKey({ plan: 'tiny' });
     for (let i = 0; i < 3; i++) {
