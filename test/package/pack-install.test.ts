@@ -192,7 +192,7 @@ describe('the @mailroom/client package, installed from its tarball', () => {
     );
     await mkdir(join(ROOT, 'test-output', 'package'), { recursive: true });
     await writeFile(
-      join(ROOT, 'test-output', 'package', 'sizes.json'),
+      join(ROOT, 'test-output', 'package', `sizes-node${process.versions.node.split('.')[0]}.json`),
       `${JSON.stringify({ node: process.version, clientBytes: own, clientWithDependenciesBytes: withDependencies, serverWithDependenciesBytes: server }, null, 2)}\n`,
     );
   });
