@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Cold start and idle memory of `npm start`: the time from running `npm start -- <args>` to the
-// "listening on" line, and the server process's resident memory after it has sat idle for a while.
+// "listening on" line, the CPU time the server process used until then (far less sensitive than the
+// wall time to other work on the machine), and its resident memory after it has sat idle for a while.
 // Runs one at a time (never in parallel, so runs don't slow each other) and prints medians.
 //
 //   node scripts/measure-startup.mjs [--runs 5] [--idle-ms 3000] [--data-dir DIR] [--root DIR]... [--json]
@@ -8,7 +9,7 @@
 // Without --data-dir the server runs with --memory; with it, on that (existing or new) PGlite directory.
 // --root (repeatable; default this checkout) compares checkouts: their runs alternate, so a load
 // change on the machine hits them alike.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,6 +58,14 @@ function serverPid(npmPid) {
   });
 }
 
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** User + system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
 function rssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
@@ -85,12 +94,13 @@ async function measureOnce(root, storeArgs) {
   });
   try {
     const at = await listening;
-    await sleep(idleMs);
     const pid = serverPid(child.pid);
     if (!pid) {
       throw new Error('could not find the server process under npm start');
     }
-    return { startMs: at - started, rssMiB: rssMiB(pid) };
+    const cpuToListening = cpuMs(pid);
+    await sleep(idleMs);
+    return { startMs: at - started, cpuMs: cpuToListening, rssMiB: rssMiB(pid) };
   } finally {
     process.kill(-child.pid, 'SIGTERM');
     await new Promise((done) => (child.exitCode === null ? child.on('exit', done) : done()));
@@ -117,8 +127,10 @@ const results = [...samples].map(([root, list]) => ({
   runs,
   idleMs,
   startMs: list.map((s) => Math.round(s.startMs)),
+  cpuMs: list.map((s) => Math.round(s.cpuMs)),
   rssMiB: list.map((s) => Math.round(s.rssMiB * 10) / 10),
   medianStartMs: Math.round(median(list.map((s) => s.startMs))),
+  medianCpuMs: Math.round(median(list.map((s) => s.cpuMs))),
   medianRssMiB: Math.round(median(list.map((s) => s.rssMiB)) * 10) / 10,
 }));
 for (const result of results) {
@@ -128,5 +140,6 @@ for (const result of results) {
   }
   console.log(`${result.root}: npm start ${result.store} on Node ${result.node}, ${runs} runs`);
   console.log(`  to "listening": median ${result.medianStartMs} ms (${result.startMs.join(', ')})`);
+  console.log(`  server CPU until then: median ${result.medianCpuMs} ms (${result.cpuMs.join(', ')})`);
   console.log(`  idle RSS after ${idleMs} ms: median ${result.medianRssMiB} MiB (${result.rssMiB.join(', ')})`);
 }
