@@ -6,8 +6,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // The JSON report lets .ci/run print a plain 'N passed, N failed' closing line.
-    reporters: ['default', ['json', { outputFile: 'test-output/vitest.json' }]],
+    // Builds dist/ first: the CLI and package tests run the compiled JavaScript, as users do.
+    globalSetup: ['test/support/build.ts'],
+    // The JSON report lets .ci/run print a plain 'N passed, N failed' closing line (the LTS run names its own file).
+    reporters: ['default', ['json', { outputFile: process.env.MAILROOM_VITEST_JSON ?? 'test-output/vitest.json' }]],
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },
 });

@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { register } from 'tsx/esm/api';
 
-// The server, the key helpers and the scenario are TypeScript: load them through tsx, as bin/mailroom.js does.
+// The server, the key helpers and the scenario are TypeScript: load the sources through tsx (a dev tool; users run dist/).
 register();
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// `npm run build` (also `prepare`, so `npm ci` and `npm pack` run it): compiles src/ to dist/ and
+// stages the client package.
+//
+//   dist/                   what the `mailroom` package runs: src/ as JavaScript + .d.ts (tsc -b, so an
+//                           up-to-date build is a no-op in well under a second), plus the SQL migrations
+//   dist/client-package/    the `@mailroom/client` package, ready for `npm pack ./dist/client-package`:
+//                           scripts/client-package/ (manifest, README) plus exactly the files the client
+//                           imports, at the same paths as in `mailroom` (dist/client/, dist/lib/error-codes,
+//                           generated/schema.d.ts), so the emitted relative imports hold unchanged
+//
+// The client package's dependencies are derived, never hand-kept: every bare import its files make,
+// at the range the root package.json gives it. An import the root doesn't declare fails the build.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const clientPackage = join(dist, 'client-package');
+const require = createRequire(import.meta.url);
+const ts = require('typescript');
+
+function fail(message) {
+  console.error(`build: ${message}`);
+  process.exit(1);
+}
+
+const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (tsc.status !== 0) {
+  fail(`tsc -b tsconfig.build.json failed (exit ${tsc.status ?? tsc.signal})`);
+}
+
+/** Every file under `dir`, as paths relative to it. */
+function listFiles(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)));
+}
+
+// tsc never deletes the output of a source that is gone; a stale module must not keep working.
+for (const file of listFiles(dist)) {
+  const source = /^(.*)\.(?:js|d\.ts)$/.exec(file)?.[1];
+  if (source && !file.startsWith('client-package') && !existsSync(join(root, 'src', `${source}.ts`))) {
+    rmSync(join(dist, file));
+  }
+}
+
+// The store reads its migrations next to its own module (src/store/migrate.ts).
+rmSync(join(dist, 'store', 'migrations'), { recursive: true, force: true });
+for (const file of readdirSync(join(root, 'src', 'store', 'migrations')).filter((name) => name.endsWith('.sql'))) {
+  cpSync(join(root, 'src', 'store', 'migrations', file), join(dist, 'store', 'migrations', file));
+}
+
+/**
+ * The client's import closure from dist/client/index.{js,d.ts}: the files (relative to the repository root) and
+ * the bare specifiers (packages) it reaches. Emitted declarations keep the sources' `.ts` specifiers.
+ */
+function clientClosure() {
+  const files = new Set();
+  const packages = new Set();
+  const pending = ['dist/client/index.js', 'dist/client/index.d.ts'];
+  while (pending.length > 0) {
+    const file = pending.pop();
+    if (files.has(file)) {
+      continue;
+    }
+    const path = join(root, file);
+    if (!existsSync(path)) {
+      fail(`the client imports ${file}, which the build did not produce`);
+    }
+    files.add(file);
+    const { importedFiles } = ts.preProcessFile(readFileSync(path, 'utf8'), true, true);
+    for (const { fileName: specifier } of importedFiles) {
+      if (!specifier.startsWith('.')) {
+        packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]);
+        continue;
+      }
+      const target = join(dirname(file), specifier).replace(/(?<!\.d)\.ts$/, '.d.ts');
+      pending.push(relative(root, resolve(root, target)));
+    }
+  }
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}
+
+const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const closure = clientClosure();
+const dependencies = {};
+for (const name of closure.packages) {
+  const range = rootManifest.dependencies?.[name];
+  if (!range) {
+    fail(`the client imports '${name}', which is not in package.json's dependencies`);
+  }
+  // A library's users share one copy of a dependency: allow compatible releases rather than pin one.
+  dependencies[name] = /^\d/.test(range) ? `^${range}` : range;
+}
+
+rmSync(clientPackage, { recursive: true, force: true });
+mkdirSync(clientPackage, { recursive: true });
+for (const file of closure.files) {
+  cpSync(join(root, file), join(clientPackage, file));
+}
+const template = join(root, 'scripts', 'client-package');
+cpSync(join(template, 'README.md'), join(clientPackage, 'README.md'));
+const manifest = JSON.parse(readFileSync(join(template, 'package.json'), 'utf8'));
+writeFileSync(
+  join(clientPackage, 'package.json'),
+  `${JSON.stringify({ name: manifest.name, version: rootManifest.version, ...manifest, engines: rootManifest.engines, dependencies }, null, 2)}\n`,
+);
+console.log(
+  `build: dist/ and dist/client-package/ (${manifest.name}@${rootManifest.version}: ${closure.files.length} files, ` +
+    `depends on ${Object.keys(dependencies).join(', ') || 'nothing'})`,
+);

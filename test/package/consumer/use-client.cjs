@@ -1,0 +1,21 @@
+// The same program as CommonJS: require() of the ES-module package (Node's require(esm)).
+const { createMailroomClient, MailroomError, unwrap, unwrapEnvelope } = require('@mailroom/client');
+
+async function main() {
+  const mailroom = createMailroomClient({ baseUrl: process.env.MAILROOM_URL, apiKey: process.env.MAILROOM_API_KEY });
+  const created = await unwrap(mailroom.POST('/v1/api-keys', { body: { name: 'Created from CommonJS' } }));
+  const { data: keys, meta } = await unwrapEnvelope(mailroom.GET('/v1/api-keys'));
+  let missing;
+  try {
+    await unwrap(mailroom.GET('/v1/api-keys/{keyId}', { params: { path: { keyId: 'key_0000000000000000' } } }));
+  } catch (error) {
+    missing = error instanceof MailroomError ? { code: error.code, status: error.status } : String(error);
+  }
+  const result = { created: created.keyId, names: keys.map((key) => key.name), total: meta.total, missing };
+  process.stdout.write(`${JSON.stringify({ ...result, rateLimit: mailroom.rateLimit })}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error?.stack ?? error}\n`);
+  process.exitCode = 1;
+});
