@@ -81,8 +81,13 @@ function clientClosure() {
         packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]);
         continue;
       }
-      const target = join(dirname(file), specifier).replace(/(?<!\.d)\.ts$/, '.d.ts');
-      pending.push(relative(root, resolve(root, target)));
+      const target = relative(root, resolve(root, join(dirname(file), specifier).replace(/(?<!\.d)\.ts$/, '.d.ts')));
+      pending.push(target);
+      // A JavaScript module outside src/ (generated/error-codes.js) carries its types in a .d.ts beside it.
+      const declarations = target.replace(/\.js$/, '.d.ts');
+      if (declarations !== target && !target.startsWith('dist/') && existsSync(join(root, declarations))) {
+        pending.push(declarations);
+      }
     }
   }
   return { files: [...files].sort(), packages: [...packages].sort() };

@@ -5,7 +5,7 @@
 // - mailroom/expand-error-codes: the ErrorCode schema's `x-error-codes` table (code → { status, when }) becomes its `enum`,
 //   its `x-error-statuses` map (code → status, for tools that read the bundle) and the Markdown tables readers see,
 //   written wherever a description holds the ERROR_CODES_TABLE marker (the schema's own and the Errors section of
-//   info.description). scripts/generate.mjs then writes generated/error-codes.ts from the bundle.
+//   info.description). scripts/generate.mjs then writes generated/error-codes.js from the bundle.
 // - mailroom/package-version: info.version becomes package.json's version, the one place the version is written.
 //
 // Both are idempotent: build-docs re-bundles the already bundled spec with the same decorators.

@@ -1,6 +1,6 @@
 // What the spec writes once and the build derives: the error-code table (x-error-codes in ErrorCode.yaml) becomes the
 // bundle's enum, x-error-statuses and Markdown tables (the mailroom/expand-error-codes decorator) and
-// generated/error-codes.ts; package.json's version becomes info.version (mailroom/package-version). Read from the
+// generated/error-codes.js; package.json's version becomes info.version (mailroom/package-version). Read from the
 // committed generated/ files, which `npm run check:generated` proves fresh.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -76,7 +76,7 @@ describe('the error-code table, written once in ErrorCode.yaml', () => {
     expect(`${bundled.description}${bundle.info.description}`).not.toContain('<!-- error-codes-table');
   });
 
-  test('generated/error-codes.ts, which the server and the client import, is the table', () => {
+  test('generated/error-codes.js, which the server and the client import, is the table', () => {
     expect([...ERROR_CODES]).toEqual(table.map(([code]) => code));
     expect({ ...ERROR_STATUS }).toEqual(Object.fromEntries(table.map(([code, { status }]) => [code, status])));
   });
