@@ -726,8 +726,9 @@ export interface components {
         Limit: number;
         /**
          * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages
-         *     are ordered oldest first and stay stable while contacts are added.
-         * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ
+         *     are ordered oldest first and stay stable while contacts are added. Cursors are signed: one
+         *     the server did not issue, or issued to another organization, is refused with 422.
+         * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ.fkjDCdI2FNJ7Y23K66k9iQ
          */
         Cursor: string;
         /**
@@ -1202,8 +1203,9 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages
-                 *     are ordered oldest first and stay stable while contacts are added.
-                 * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ
+                 *     are ordered oldest first and stay stable while contacts are added. Cursors are signed: one
+                 *     the server did not issue, or issued to another organization, is refused with 422.
+                 * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ.fkjDCdI2FNJ7Y23K66k9iQ
                  */
                 cursor?: components["parameters"]["Cursor"];
             };
