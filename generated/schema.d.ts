@@ -224,7 +224,7 @@ export interface components {
          *
          *     | code | status | meaning |
          *     |---|---|---|
-         *     | `BAD_REQUEST` | 400 | The body is not valid JSON. |
+         *     | `BAD_REQUEST` | 400 | The body is not valid JSON, or the request is not valid HTTP/1.1 (see below). |
          *     | `UNAUTHORIZED` | 401 | Credentials are missing, malformed, unknown, revoked, expired or conflicting. |
          *     | `FORBIDDEN` | 403 | The key is valid but may not do this (a `read_only` key writing). |
          *     | `RESOURCE_NOT_FOUND` | 404 | No such resource in your organization, or no such route. |
@@ -234,11 +234,18 @@ export interface components {
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid; `details` lists the messages per field. |
          *     | `RATE_LIMITED` | 429 | A rate-limit window is exhausted; wait `Retry-After` seconds. |
+         *     | `HEADERS_TOO_LARGE` | 431 | The request line and headers are larger than 16 KiB. |
          *     | `SERVER_ERROR` | 500 | An unexpected error on our side; safe to retry idempotent requests. |
          *     | `SERVICE_UNAVAILABLE` | 503 | A backing store is unreachable; retry with backoff. |
+         *
+         *     The HTTP layer answers some requests before they reach an operation, in the same envelope, with
+         *     `X-Request-Id` and `Connection: close`: `BAD_REQUEST` for a malformed request line, header or
+         *     chunked framing, a bad or repeated `Content-Length`, `Content-Length` with `Transfer-Encoding`, an
+         *     unknown transfer coding, a missing or repeated `Host`, or a request that did not arrive in time
+         *     (20 s for the headers, 60 s in all); `HEADERS_TOO_LARGE` for a head over 16 KiB.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description The body of every error response, whatever the status or route.
@@ -592,6 +599,27 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /**
+         * @description The request line and headers together are larger than 16 KiB (HEADERS_TOO_LARGE): a very long
+         *     URL or query string, or too many or too long headers. Nothing was read beyond them and nothing
+         *     was done; the connection is closed. The request was refused before its credentials were read,
+         *     so the rate-limit headers describe the per-client-address `auth-failures` window, without
+         *     counting this request in it.
+         */
+        HeadersTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description An unexpected error on the server (SERVER_ERROR). No internals are returned; quote the request id. */
         ServerError: {
             headers: {
@@ -753,7 +781,8 @@ export interface components {
          *     that resets last). Unit: requests. For an authenticated request the windows are the
          *     organization's plan windows (for example a 1-second burst and a 60-second budget) plus the
          *     key's own per-minute `rateLimit` when it has one; for a request that failed authentication
-         *     it is the per-client-address `auth-failures` window.
+         *     (or was refused before its credentials were read, such as a 431) it is the per-client-address
+         *     `auth-failures` window.
          * @example 100
          */
         XRateLimitLimit: number;
@@ -853,6 +882,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description The request line and headers are larger than 16 KiB (HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     getHealth: {
@@ -887,6 +926,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -923,6 +963,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -963,6 +1004,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1011,6 +1053,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1047,6 +1090,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1090,6 +1134,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1138,6 +1183,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1189,6 +1235,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1246,6 +1293,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1291,6 +1339,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1334,6 +1383,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1382,6 +1432,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1434,6 +1485,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -13,10 +13,11 @@ import { openStore, type StoreConfig } from '../store/index.ts';
 import type { KeyAccess, Store } from '../store/types.ts';
 import { createApp } from './app.ts';
 import type { AppContext } from './context.ts';
+import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { loadSpec } from './spec.ts';
+import { compilePaths, loadSpec } from './spec.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {
@@ -40,6 +41,8 @@ export interface ServerOptions {
   lastUsedFlushMs?: number;
   /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
   rateLimitStoreWaitMs?: number;
+  /** Limits of the HTTP layer: head size (16 KiB) and the time a request may take to arrive (20 s head, 60 s all). */
+  http?: Partial<EdgeLimits>;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -96,14 +99,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
   };
-  const app = createApp(context, loadSpec(), {
+  const spec = loadSpec();
+  const app = createApp(context, spec, {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
   });
+  // Node's HTTP layer answers some requests without calling the app; the edge makes those answers the contract's too.
+  const server = createEdgeServer(app, {
+    logger,
+    limiter,
+    failedAuth: context.failedAuth,
+    paths: compilePaths(spec),
+    limits: options.http,
+  });
 
-  const server = await new Promise<Server>((resolveListen, reject) => {
-    const listening = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolveListen(listening));
-    listening.once('error', reject);
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolveListen();
+    });
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   server.keepAliveTimeout = 65_000;

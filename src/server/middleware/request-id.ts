@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** What a caller's `X-Request-Id` must look like to be kept. */
+export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Keeps a caller's sane `X-Request-Id` or makes a UUID, and echoes it on the response. */
 export function requestId(): RequestHandler {
