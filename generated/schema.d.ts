@@ -234,7 +234,7 @@ export interface components {
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid; `details` lists the messages per field. |
          *     | `RATE_LIMITED` | 429 | A rate-limit window is exhausted; wait `Retry-After` seconds. |
-         *     | `HEADERS_TOO_LARGE` | 431 | The request line and headers are larger than 16 KiB. |
+         *     | `HEADERS_TOO_LARGE` | 431 | The request line and headers are larger than 16 KiB, or there are more than 100 header fields. |
          *     | `SERVER_ERROR` | 500 | An unexpected error on our side; safe to retry idempotent requests. |
          *     | `SERVICE_UNAVAILABLE` | 503 | A backing store is unreachable; retry with backoff. |
          *
@@ -242,7 +242,8 @@ export interface components {
          *     `X-Request-Id` and `Connection: close`: `BAD_REQUEST` for a malformed request line, header or
          *     chunked framing, a bad or repeated `Content-Length`, `Content-Length` with `Transfer-Encoding`, an
          *     unknown transfer coding, a missing or repeated `Host`, or a request that did not arrive in time
-         *     (20 s for the headers, 60 s in all); `HEADERS_TOO_LARGE` for a head over 16 KiB.
+         *     (20 s for the headers, 60 s in all); `HEADERS_TOO_LARGE` for a head over 16 KiB or over 100
+         *     header fields.
          * @enum {string}
          */
         ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
@@ -600,8 +601,9 @@ export interface components {
             };
         };
         /**
-         * @description The request line and headers together are larger than 16 KiB (HEADERS_TOO_LARGE): a very long
-         *     URL or query string, or too many or too long headers. Nothing was read beyond them and nothing
+         * @description The request line and headers together are larger than 16 KiB, or there are more than 100
+         *     header fields (HEADERS_TOO_LARGE): a very long URL or query string, or too many or too long
+         *     headers. Nothing was read beyond them and nothing
          *     was done; the connection is closed. The request was refused before its credentials were read,
          *     so the rate-limit headers describe the per-client-address `auth-failures` window, without
          *     counting this request in it.
@@ -882,7 +884,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description The request line and headers are larger than 16 KiB (HEADERS_TOO_LARGE); the connection is closed. */
+            /** @description The request line and headers are larger than 16 KiB, or there are more than 100 header fields (HEADERS_TOO_LARGE); the connection is closed. */
             431: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];

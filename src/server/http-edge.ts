@@ -27,6 +27,8 @@ import { isV1Path, matchPath, type SpecPath } from './spec.ts';
 //
 // - Parser errors and timeouts arrive as `clientError` with the socket: the answer is written as raw HTTP/1.1.
 // - A missing, repeated or malformed Host is checked here (`requireHostHeader: false`), before the app runs.
+// - So is the number of header fields: past `maxHeadersCount` Node silently drops headers from `req.headers` while its
+//   parser still frames the body by them, so a Content-Length after 1,000 others reached the app as "no body".
 // - An unknown expectation (`Expect: foo`) is ignored, as RFC 9110 §10.1.1 allows: the request is served as if the
 //   field were absent, so its answer is the operation's own. (417 would add a status to the contract for a field no
 //   client of this API sends.)
@@ -43,6 +45,8 @@ import { isV1Path, matchPath, type SpecPath } from './spec.ts';
 export interface EdgeLimits {
   /** Request line and headers together, in bytes; more is 431. */
   maxHeaderSize: number;
+  /** Header fields; more is 431 (Node would silently drop the excess, framing headers included, from what the app sees). */
+  maxHeaderCount: number;
   /** Time for the request line and headers to arrive; then 400. */
   headersTimeoutMs: number;
   /** Time for the whole request, body included, to arrive; then 400. */
@@ -52,6 +56,7 @@ export interface EdgeLimits {
 /** The defaults of {@link EdgeLimits}. */
 export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
   maxHeaderSize: 16 * 1024,
+  maxHeaderCount: 100,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
 };
@@ -260,17 +265,18 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
         inFlight.delete(req.socket);
       }
     });
-    const problem = hostProblem(req);
-    if (problem === undefined) {
+    const tooMany = req.rawHeaders.length / 2 > limits.maxHeaderCount;
+    const problem = tooMany ? undefined : hostProblem(req);
+    if (!tooMany && problem === undefined) {
       app(req, res);
       return;
     }
     void answerOnResponse(req, res, {
-      code: 'BAD_REQUEST',
-      message: problem,
+      code: tooMany ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST',
+      message: tooMany ? `The request has more than ${limits.maxHeaderCount} header fields` : (problem ?? ''),
       path: pathOfTarget(req.url ?? '') ?? req.url ?? '',
       requestId: sanitizeRequestId(req.headers['x-request-id']),
-      reason: 'host',
+      reason: tooMany ? 'header-count' : 'host',
     }).catch((error: unknown) => {
       deps.logger.error({ err: error }, 'HTTP layer failed to answer');
       res.destroy();
@@ -288,6 +294,8 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
     },
     onRequest,
   );
+  // Keep every header, so the count check above sees them all (the size limit bounds them anyway).
+  server.maxHeadersCount = 0;
 
   server.on('checkExpectation', onRequest);
 

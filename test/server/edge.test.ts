@@ -128,6 +128,24 @@ describe('requests Node refuses while parsing answer in the envelope', () => {
     expectEdgeError(exchange, 431, 'HEADERS_TOO_LARGE');
   });
 
+  test('more than 100 header fields are 431, never a request whose Content-Length the app can’t see', async () => {
+    const padding = Array.from({ length: 1000 }, (_, i) => `X-P${i}: 1\r\n`).join('');
+    const json = '{"firstName":"Ada"}';
+    const exchange = await send(
+      `PATCH /v1/contacts/ct_0000000000000000 HTTP/1.1\r\n${withKey()}${padding}Content-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+    );
+    expect(expectEdgeError(exchange, 431, 'HEADERS_TOO_LARGE').error.message).toBe(
+      'The request has more than 100 header fields',
+    );
+    expectAddressWindow(exchange);
+  });
+
+  test('100 header fields are served', async () => {
+    const padding = Array.from({ length: 98 }, (_, i) => `X-P${i}: 1\r\n`).join('');
+    const exchange = await send(`GET /livez HTTP/1.1\r\nHost: x\r\n${padding}Connection: close\r\n\r\n`);
+    expect(exchange.response?.status).toBe(200);
+  });
+
   test('an answer outside /v1 carries no rate-limit headers, like every answer there', async () => {
     const exchange = await send(`GET /livez HTTP/1.1\r\nHost: x\r\nX-Padding: ${'a'.repeat(17 * 1024)}\r\n\r\n`);
     expectEdgeError(exchange, 431, 'HEADERS_TOO_LARGE');
