@@ -304,24 +304,43 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
       // Already answered: this is the parser failing again on what the client still sends while we linger.
       return;
     }
-    const response = inFlight.get(socket);
-    if (!socket.writable || response?.headersSent || !error.code || /^E[A-Z]+$/.test(error.code)) {
-      // A connection error (reset, broken pipe), or an answer already under way: nothing more can be said on it.
+    const errorCode = error.code;
+    if (!socket.writable || !errorCode || /^E[A-Z]+$/.test(errorCode)) {
+      // A connection error (reset, broken pipe): nothing can be said on it any more.
       socket.destroy();
       return;
     }
-    const [code, message] = describeClientError(error.code, limits, response !== undefined);
-    const target = response ? response.req.url : targetInPacket(error.rawPacket);
-    void answerOnSocket(socket, {
-      code,
-      message,
-      path: target === undefined ? undefined : (pathOfTarget(target) ?? target),
-      requestId: sanitizeRequestId((response?.req as { id?: unknown } | undefined)?.id),
-      reason: error.code,
-    }).catch((failure: unknown) => {
-      deps.logger.error({ err: failure }, 'HTTP layer failed to answer');
+    const response = inFlight.get(socket);
+    const answer = (current: ServerResponse | undefined, target: string | undefined) => {
+      const [code, message] = describeClientError(errorCode, limits, current !== undefined);
+      void answerOnSocket(socket, {
+        code,
+        message,
+        path: target === undefined ? undefined : (pathOfTarget(target) ?? target),
+        requestId: sanitizeRequestId((current?.req as { id?: unknown } | undefined)?.id),
+        reason: errorCode,
+      }).catch((failure: unknown) => {
+        deps.logger.error({ err: failure }, 'HTTP layer failed to answer');
+        socket.destroy();
+      });
+    };
+    if (response?.req.complete) {
+      // The error is in a later, pipelined request: the complete one is answered first, then this one.
+      refused.add(socket);
+      const afterIt = () => answer(undefined, undefined);
+      if (response.writableFinished) {
+        afterIt();
+      } else {
+        response.once('finish', afterIt);
+      }
+      return;
+    }
+    if (response?.headersSent) {
+      // The request being answered is the one that broke: its answer can't be taken back, nor completed.
       socket.destroy();
-    });
+      return;
+    }
+    answer(response, response ? response.req.url : targetInPacket(error.rawPacket));
   });
 
   server.on('connect', (req: IncomingMessage, socket: Socket) => {

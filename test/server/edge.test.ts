@@ -203,6 +203,17 @@ describe('Host', () => {
   });
 });
 
+describe('pipelined requests', () => {
+  test('a malformed request behind a complete one is answered after it, never instead of it', async () => {
+    const exchange = await send('GET /livez HTTP/1.1\r\nHost: x\r\n\r\nFOO / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(exchange.response?.status, exchange.received.toString('latin1')).toBe(200);
+    const second = exchange.received.toString('latin1').split(/(?=HTTP\/1\.1 )/)[1] ?? '';
+    expect(second).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(second).toMatch(/\r\nConnection: close\r\n/);
+    expect(second).toContain('"code":"BAD_REQUEST"');
+  });
+});
+
 describe('request targets', () => {
   test('a target in absolute form reaches the operation, a body-taking one included', async () => {
     const exchange = await send(
