@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -9,14 +8,8 @@ import {
 } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { rateLimitHeaders } from '../rate-limit/headers.ts';
-import type { RateLimiter } from '../rate-limit/limiter.ts';
-import type { WindowConfig } from '../rate-limit/plans.ts';
 import { ERROR_STATUS, type ErrorCode, errorBody } from './errors.ts';
 import { scrubKeys } from './logger.ts';
-import { exhaustedHeaders } from './middleware/rate-limit.ts';
-import { SANE_REQUEST_ID } from './middleware/request-id.ts';
-import { isV1Path, matchPath, type SpecPath } from './spec.ts';
 
 // Node's HTTP layer answers some requests by itself, before (or instead of) calling the app: a head over
 // `maxHeaderSize` (431), anything its parser refuses (400: bad request line, NUL/CR/obs-fold in a header, bad or
@@ -39,7 +32,8 @@ import { isV1Path, matchPath, type SpecPath } from './spec.ts';
 // Rate-limit headers: a request refused here was never authenticated (its credentials are not read), so it can't
 // be counted against an organization. The window that applies to an unauthenticated caller is the per-address
 // failed-authentication window, so `/v1` answers describe that window for the connecting address, as a 401 does,
-// without counting the request in it. Answers outside `/v1` carry none, like every other answer there.
+// without counting the request in it (`EdgeDeps.rateLimitHeadersFor`, wired in index.ts). Answers outside `/v1` carry
+// none, like every other answer there.
 
 /** Limits of the HTTP layer (the defaults suit the contract: a head of at most 16 KiB, bodies of at most 100 KiB). */
 export interface EdgeLimits {
@@ -61,15 +55,18 @@ export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
   requestTimeoutMs: 60_000,
 };
 
-/** What the HTTP edge needs from the server. */
+/** What the HTTP edge needs from the rest of the server (wired in index.ts, so this module depends on none of it). */
 export interface EdgeDeps {
   logger: Logger;
-  /** Peeked (never counted) for the rate-limit headers of `/v1` answers. */
-  limiter: Pick<RateLimiter, 'checkFailedAuth'>;
-  /** The per-address window, shown exhausted when the limiter can't answer. */
-  failedAuth: WindowConfig;
-  /** The spec's paths, for the `Allow` of a CONNECT to one of them. */
-  paths: SpecPath[];
+  /**
+   * The rate-limit headers of an answer refused before the credentials were read, for a request to `path` (undefined
+   * when it could not be read) from `address`: none outside `/v1`, else the address's window, not counted.
+   */
+  rateLimitHeadersFor(path: string | undefined, address: string): Promise<Record<string, string>>;
+  /** The methods the spec declares on a URL path, or undefined when it is not one of its paths (CONNECT's `Allow`). */
+  allowedMethods(path: string): string[] | undefined;
+  /** The caller's `X-Request-Id` when it is sane, else a new id. */
+  requestIdFor(given: string | undefined): string;
   limits?: Partial<EdgeLimits>;
 }
 
@@ -170,10 +167,6 @@ function hostProblem(req: IncomingMessage): string | undefined {
   return HOST.test(host) ? undefined : 'The Host header is not a valid host[:port]';
 }
 
-function sanitizeRequestId(given: unknown): string {
-  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-}
-
 /**
  * Creates the HTTP server for `app` with the contract's answers at the edge (see the module comment): every answer
  * Node's HTTP layer would have made by itself is an error envelope with a request id.
@@ -184,20 +177,11 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
   const inFlight = new WeakMap<Socket, ServerResponse>();
   const refused = new WeakSet<Socket>();
 
+  const requestIdFor = (given: unknown) => deps.requestIdFor(typeof given === 'string' ? given : undefined);
+
   async function headersFor(answer: EdgeAnswer, address: string | undefined): Promise<Record<string, string>> {
-    const headers: Record<string, string> = { 'X-Request-Id': answer.requestId, ...answer.headers };
-    if (answer.path !== undefined && !isV1Path(answer.path)) {
-      return headers;
-    }
-    // A /v1 path, or one that could not be read (sent with the headers rather than without them).
-    try {
-      const { 'Retry-After': _notRefusedForRate, ...rate } = rateLimitHeaders(
-        await deps.limiter.checkFailedAuth(address ?? 'unknown'),
-      );
-      return { ...headers, ...rate };
-    } catch {
-      return { ...headers, ...exhaustedHeaders([deps.failedAuth]) };
-    }
+    const rate = await deps.rateLimitHeadersFor(answer.path, address ?? 'unknown');
+    return { 'X-Request-Id': answer.requestId, ...answer.headers, ...rate };
   }
 
   function log(answer: EdgeAnswer): void {
@@ -275,7 +259,7 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
       code: tooMany ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST',
       message: tooMany ? `The request has more than ${limits.maxHeaderCount} header fields` : (problem ?? ''),
       path: pathOfTarget(req.url ?? '') ?? req.url ?? '',
-      requestId: sanitizeRequestId(req.headers['x-request-id']),
+      requestId: requestIdFor(req.headers['x-request-id']),
       reason: tooMany ? 'header-count' : 'host',
     }).catch((error: unknown) => {
       deps.logger.error({ err: error }, 'HTTP layer failed to answer');
@@ -317,7 +301,7 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
         code,
         message,
         path: target === undefined ? undefined : (pathOfTarget(target) ?? target),
-        requestId: sanitizeRequestId((current?.req as { id?: unknown } | undefined)?.id),
+        requestId: requestIdFor((current?.req as { id?: unknown } | undefined)?.id),
         reason: errorCode,
       }).catch((failure: unknown) => {
         deps.logger.error({ err: failure }, 'HTTP layer failed to answer');
@@ -348,15 +332,15 @@ export function createEdgeServer(app: RequestListener, deps: EdgeDeps): Server {
     socket.resume();
     const target = req.url ?? '';
     const path = pathOfTarget(target);
-    const match = path === undefined ? undefined : matchPath(deps.paths, path);
-    const requestId = sanitizeRequestId(req.headers['x-request-id']);
-    const answer: EdgeAnswer = match
+    const allowed = path === undefined ? undefined : deps.allowedMethods(path);
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    const answer: EdgeAnswer = allowed
       ? {
           code: 'METHOD_NOT_ALLOWED',
-          message: `CONNECT is not allowed on ${scrubKeys(path ?? target)}; allowed: ${match.methods.join(', ')}`,
+          message: `CONNECT is not allowed on ${scrubKeys(path ?? target)}; allowed: ${allowed.join(', ')}`,
           path,
           requestId,
-          headers: { Allow: match.methods.join(', ') },
+          headers: { Allow: allowed.join(', ') },
           reason: 'connect',
         }
       : {

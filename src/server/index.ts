@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { issueApiKey } from '../keys/issue.ts';
+import { rateLimitHeaders } from '../rate-limit/headers.ts';
 import {
   createRateLimiter,
   type RateLimiter,
@@ -17,7 +19,9 @@ import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { compilePaths, loadSpec } from './spec.ts';
+import { exhaustedHeaders } from './middleware/rate-limit.ts';
+import { SANE_REQUEST_ID } from './middleware/request-id.ts';
+import { compilePaths, isV1Path, loadSpec, matchPath } from './spec.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {
@@ -105,12 +109,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     trustProxy: options.trustProxy ?? false,
   });
   // Node's HTTP layer answers some requests without calling the app; the edge makes those answers the contract's too.
+  const paths = compilePaths(spec);
   const server = createEdgeServer(app, {
     logger,
-    limiter,
-    failedAuth: context.failedAuth,
-    paths: compilePaths(spec),
     limits: options.http,
+    requestIdFor: (given) => (given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID()),
+    allowedMethods: (path) => matchPath(paths, path)?.methods,
+    async rateLimitHeadersFor(path, address) {
+      if (path !== undefined && !isV1Path(path)) {
+        return {};
+      }
+      // Unauthenticated: the address's failed-authentication window, peeked; shown exhausted if the limiter is down.
+      try {
+        const { 'Retry-After': _notRefusedForRate, ...headers } = rateLimitHeaders(
+          await limiter.checkFailedAuth(address),
+        );
+        return headers;
+      } catch {
+        return exhaustedHeaders([context.failedAuth]);
+      }
+    },
   });
 
   await new Promise<void>((resolveListen, reject) => {
