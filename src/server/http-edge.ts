@@ -18,7 +18,9 @@ import { scrubKeys } from './logger.ts';
 // socket is simply closed). Its answers have no body and no request id. This module takes each of those over and
 // answers in the contract's envelope, with `X-Request-Id`, `Content-Type`, `Content-Length` and `Connection: close`.
 //
-// - Parser errors and timeouts arrive as `clientError` with the socket: the answer is written as raw HTTP/1.1.
+// - Parser errors and timeouts arrive as `clientError` with the socket: the answer is written as raw HTTP/1.1. A
+//   request that didn't arrive in time is 400 (incomplete, as an aborted body already is) rather than a new 408 code.
+//   An error in a request pipelined behind a complete one is answered after that one's answer, never instead of it.
 // - A missing, repeated or malformed Host is checked here (`requireHostHeader: false`), before the app runs.
 // - So is the number of header fields: past `maxHeadersCount` Node silently drops headers from `req.headers` while its
 //   parser still frames the body by them, so a Content-Length after 1,000 others reached the app as "no body".
