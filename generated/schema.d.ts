@@ -309,7 +309,7 @@ export interface components {
          *
          *     | code | status | when |
          *     |---|---|---|
-         *     | `BAD_REQUEST` | 400 | The body is not valid JSON. |
+         *     | `BAD_REQUEST` | 400 | The body is not valid JSON, or the request is not valid HTTP/1.1 (see below). |
          *     | `UNAUTHORIZED` | 401 | Credentials are missing, malformed, unknown, revoked, expired or conflicting. |
          *     | `FORBIDDEN` | 403 | The key is valid but may not do this (a `read_only` key writing). |
          *     | `RESOURCE_NOT_FOUND` | 404 | No such resource in your organization, or no such route. |
@@ -320,11 +320,19 @@ export interface components {
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid (fields, unknown fields or unknown query parameters); `details` lists the messages per field. |
          *     | `RATE_LIMITED` | 429 | A rate-limit window is exhausted; wait `Retry-After` seconds. |
+         *     | `HEADERS_TOO_LARGE` | 431 | The request line and headers are larger than 16 KiB, or there are more than 100 header fields. |
          *     | `SERVER_ERROR` | 500 | An unexpected error on our side; safe to retry idempotent requests. |
          *     | `SERVICE_UNAVAILABLE` | 503 | The database or the rate-limit store is unreachable; retry with backoff. |
+         *
+         *     The HTTP layer answers some requests before they reach an operation, in the same envelope, with
+         *     `X-Request-Id` and `Connection: close`: `BAD_REQUEST` for a malformed request line, header or
+         *     chunked framing, a bad or repeated `Content-Length`, `Content-Length` with `Transfer-Encoding`, an
+         *     unknown transfer coding, a missing or repeated `Host`, or a request that did not arrive in time
+         *     (20 s for the headers, 60 s in all); `HEADERS_TOO_LARGE` for a head over 16 KiB or over 100
+         *     header fields.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description The body of every error response, whatever the status or route.
@@ -714,6 +722,28 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /**
+         * @description The request line and headers together are larger than 16 KiB, or there are more than 100
+         *     header fields (HEADERS_TOO_LARGE): a very long URL or query string, or too many or too long
+         *     headers. Nothing was read beyond them and nothing
+         *     was done; the connection is closed. The request was refused before its credentials were read,
+         *     so the rate-limit headers describe the per-client-address `auth-failures` window, without
+         *     counting this request in it.
+         */
+        HeadersTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description An unexpected error on the server (SERVER_ERROR). No internals are returned; quote the request id. */
         ServerError: {
             headers: {
@@ -1092,8 +1122,9 @@ export interface components {
         Limit: number;
         /**
          * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages
-         *     are ordered oldest first and stay stable while contacts are added.
-         * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ
+         *     are ordered oldest first and stay stable while contacts are added. Cursors are signed: one
+         *     the server did not issue, or issued to another organization, is refused with 422.
+         * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ.fkjDCdI2FNJ7Y23K66k9iQ
          */
         Cursor: string;
         /**
@@ -1118,7 +1149,8 @@ export interface components {
          *     that resets last). Unit: requests. For an authenticated request the windows are the
          *     organization's plan windows (for example a 1-second burst and a 60-second budget) plus the
          *     key's own per-minute `rateLimit` when it has one; for a request that failed authentication
-         *     it is the per-client-address `auth-failures` window.
+         *     (or was refused before its credentials were read, such as a 431) it is the per-client-address
+         *     `auth-failures` window.
          * @example 100
          */
         XRateLimitLimit: number;
@@ -1212,6 +1244,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description The request line and headers are larger than 16 KiB, or there are more than 100 header fields (HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     getHealth: {
@@ -1238,6 +1280,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1266,6 +1309,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1294,6 +1338,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1331,6 +1376,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1359,6 +1405,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1394,6 +1441,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1430,6 +1478,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1473,6 +1522,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1487,8 +1537,9 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages
-                 *     are ordered oldest first and stay stable while contacts are added.
-                 * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ
+                 *     are ordered oldest first and stay stable while contacts are added. Cursors are signed: one
+                 *     the server did not issue, or issued to another organization, is refused with 422.
+                 * @example eyJjIjoiMjAyNi0xMS0yMlQxMDozMDowMC4wMDBaIiwiaSI6ImN0XzlhOGI3YzZkNWU0ZjNhMmIifQ.fkjDCdI2FNJ7Y23K66k9iQ
                  */
                 cursor?: components["parameters"]["Cursor"];
             };
@@ -1513,6 +1564,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1550,6 +1602,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1585,6 +1638,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1621,6 +1675,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1665,6 +1720,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

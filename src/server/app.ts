@@ -15,7 +15,13 @@ import {
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
 import { accessLog } from './logger.ts';
-import { BODY_TOO_LARGE, compileOperations, GENERATED_DIR, type OpenApiDocument } from './operations.ts';
+import {
+  BODY_TOO_LARGE,
+  compileOperations,
+  GENERATED_DIR,
+  type OpenApiDocument,
+  type OperationTable,
+} from './operations.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';
@@ -31,7 +37,8 @@ export interface AppOptions {
 /** Every operation's handler, by the spec's operationId. */
 const HANDLERS: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** What a caller's `X-Request-Id` must look like to be kept; anything else is replaced by a UUID. */
+export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * The reference server: the spec's operations, enforced and implemented, and nothing else.
@@ -40,7 +47,11 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * declares — its security's authenticator, its rate-limit mode, its roles, its input check — and its handler.
  * Errors from any stage go to the one error handler.
  */
-export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOptions = {}): Express {
+export function createApp(
+  ctx: AppContext,
+  spec: OpenApiDocument,
+  options: AppOptions = {},
+): { app: Express; operations: OperationTable } {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -208,7 +219,7 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     handle(req, res).catch(next);
   }) satisfies RequestHandler);
   app.use(errorHandler(ctx.logger));
-  return app;
+  return { app, operations: table };
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { issueApiKey } from '../keys/issue.ts';
 import { VERSION } from '../lib/version.ts';
+import { rateLimitHeaders } from '../rate-limit/headers.ts';
 import {
   createRateLimiter,
   type RateLimiter,
@@ -12,8 +14,9 @@ import {
 import { DEFAULT_FAILED_AUTH_WINDOW, DEFAULT_PLANS, type PlanTable, type WindowConfig } from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
 import type { KeyAccess, Store } from '../store/types.ts';
-import { createApp } from './app.ts';
+import { createApp, SANE_REQUEST_ID } from './app.ts';
 import type { AppContext } from './context.ts';
+import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
@@ -41,6 +44,8 @@ export interface ServerOptions {
   lastUsedFlushMs?: number;
   /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
   rateLimitStoreWaitMs?: number;
+  /** Limits of the HTTP layer: head size (16 KiB) and the time a request may take to arrive (20 s head, 60 s all). */
+  http?: Partial<EdgeLimits>;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -95,14 +100,35 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
   };
-  const app = createApp(context, loadSpec(), {
+  const spec = loadSpec();
+  const { app, operations } = createApp(context, spec, {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
   });
+  // Node's HTTP layer answers some requests without calling the app; the edge makes those answers the contract's too.
+  const server = createEdgeServer(app, {
+    logger,
+    limits: options.http,
+    requestIdFor: (given) => (given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID()),
+    allowedMethods: (path) => operations.methodsOf(path),
+    async rateLimitHeadersFor(path, address) {
+      // Only where the spec's security applies (a secured operation, or a miss in a secured namespace).
+      const match = path === undefined ? undefined : operations.match('GET', path);
+      const security = match?.operation?.security ?? (match?.operation ? [] : match?.security);
+      if (path !== undefined && (security ?? []).length === 0) {
+        return {};
+      }
+      // Unauthenticated: the address's failed-authentication window, peeked (an outage shows it exhausted).
+      return rateLimitHeaders(await limiter.checkFailedAuth(address), false);
+    },
+  });
 
-  const server = await new Promise<Server>((resolveListen, reject) => {
-    const listening = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolveListen(listening));
-    listening.once('error', reject);
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolveListen();
+    });
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   server.keepAliveTimeout = 65_000;

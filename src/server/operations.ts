@@ -64,6 +64,8 @@ export type Match =
 /** The spec compiled for the pipeline: every operation, matched once per request. */
 export interface OperationTable {
   match(method: string, urlPath: string): Match;
+  /** The methods the spec declares on the path a URL path belongs to, or undefined when it belongs to none. */
+  methodsOf(urlPath: string): string[] | undefined;
   readonly operations: readonly Operation[];
 }
 
@@ -147,18 +149,28 @@ export function compileOperations(
   }
   const templated = compiled.filter((c) => c.path.includes('{'));
 
+  const find = (urlPath: string): { candidate?: CompiledPath; groups?: Record<string, string> } => {
+    const exact = literal.get(urlPath);
+    if (exact) {
+      return { candidate: exact };
+    }
+    for (const candidate of templated) {
+      const found = candidate.pattern.exec(urlPath);
+      if (found) {
+        return { candidate, groups: found.groups };
+      }
+    }
+    return {};
+  };
+
   return {
     operations,
+    methodsOf(urlPath) {
+      const { candidate } = find(urlPath);
+      return candidate ? [...candidate.byMethod.keys()] : undefined;
+    },
     match(method, urlPath) {
-      let candidate = literal.get(urlPath);
-      let groups: Record<string, string> | undefined;
-      for (let i = 0; !candidate && i < templated.length; i++) {
-        const found = templated[i]?.pattern.exec(urlPath);
-        if (found) {
-          candidate = templated[i];
-          groups = found.groups;
-        }
-      }
+      const { candidate, groups } = find(urlPath);
       if (!candidate) {
         return {
           operation: undefined,

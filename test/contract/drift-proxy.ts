@@ -64,7 +64,8 @@ function selectedDrifts(): Drift[] {
 export async function interpose(upstream: string): Promise<{ url: string; close: () => Promise<void> }> {
   const drifts = selectedDrifts();
   const target = new URL(upstream);
-  const server = createServer((req, res) => {
+  // As large a head as the server takes and more, so the server's own 431 is what comes back.
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     const forward = request(
       {
         hostname: target.hostname,

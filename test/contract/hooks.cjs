@@ -7,8 +7,8 @@
 // status: credentials for 2xx (alternating X-API-Key and Authorization: Bearer), each 401 cause in
 // turn, real ids created beforehand for get / rename / revoke / delete, an unknown id for 404, a
 // duplicate for 409, an invalid body or query for 422, malformed JSON for 400, text/plain for 415,
-// a >100 KiB body for 413, PUT for 405, a read_only key for 403, an exhausted limit for 429 and a
-// server whose rate-limit store is down for 503.
+// a >100 KiB body for 413, PUT for 405, a read_only key for 403, an exhausted limit for 429, headers
+// over 16 KiB for 431 and a server whose rate-limit store is down for 503.
 // Every response body is then validated against the response's JSON Schema from the spec
 // (injected as `expected.bodySchema`), because Dredd's OpenAPI 3 parser never produces one itself.
 //
@@ -402,6 +402,15 @@ function registerHooks(hooks) {
       await call('GET', '/v1/api-keys/validate', { key: env.tinyKey });
       authenticate(transaction, env.tinyKey);
       return "an organization whose plan's window is exhausted";
+    },
+
+    async 431(transaction) {
+      if (transaction.origin.resourceName.startsWith('/v1')) {
+        authenticate(transaction);
+        await useExistingId(transaction);
+      }
+      setHeader(transaction, 'X-Padding', 'x'.repeat(17 * 1024));
+      return 'request headers over 16 KiB';
     },
 
     async 503(transaction) {

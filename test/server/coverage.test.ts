@@ -148,6 +148,16 @@ describe('every operation × every documented status', () => {
     }
   });
 
+  test('every operation answers 431 to request headers over 16 KiB', async () => {
+    for (const op of SPEC_OPERATIONS) {
+      const reply = await callOperation(op, {
+        ...(op.path === '/livez' ? {} : { key: full.plaintext }),
+        headers: { 'x-padding': 'x'.repeat(17 * 1024) },
+      });
+      expectError(reply, 431, 'HEADERS_TOO_LARGE');
+    }
+  });
+
   test('every write answers 403 to a read_only key', async () => {
     for (const op of WRITE_OPERATIONS) {
       expectError(await callOperation(op, { key: readOnly.plaintext }), 403, 'FORBIDDEN');

@@ -1,38 +1,7 @@
-import type { ContactCursor } from '../../store/types.ts';
 import { authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { ApiError } from '../errors.ts';
 import { toContact } from '../serialize.ts';
-
-/** Encodes the position after a contact as an opaque, URL-safe cursor. */
-export function encodeCursor(cursor: ContactCursor): string {
-  return Buffer.from(JSON.stringify({ c: cursor.createdAt.toISOString(), i: cursor.contactId })).toString('base64url');
-}
-
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const CONTACT_ID = /^ct_[a-z0-9]{16}$/;
-
-/** Decodes a cursor from `encodeCursor`; anything it would not have produced is a 422 on `query.cursor`. */
-export function decodeCursor(raw: string): ContactCursor {
-  try {
-    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown };
-    if (
-      typeof parsed.c === 'string' &&
-      typeof parsed.i === 'string' &&
-      ISO_INSTANT.test(parsed.c) &&
-      CONTACT_ID.test(parsed.i)
-    ) {
-      const cursor = { createdAt: new Date(parsed.c), contactId: parsed.i };
-      if (!Number.isNaN(cursor.createdAt.getTime()) && encodeCursor(cursor) === raw) {
-        return cursor;
-      }
-    }
-  } catch {
-    // fall through to the validation error
-  }
-  throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
-    details: { 'query.cursor': ['is not a cursor returned by this API'] },
-  });
-}
 
 /** The page size: 20 by default, else a plain decimal 1–100 (no `1e1`, `0x10` or `Infinity`). */
 export function parseLimit(raw: unknown): number {
@@ -57,8 +26,12 @@ function notFound(contactId: string): ApiError {
 export const contactHandlers: Record<string, OperationHandler> = {
   async listContacts(req, res, ctx) {
     const limit = parseLimit(req.query.limit);
-    const after = typeof req.query.cursor === 'string' ? decodeCursor(req.query.cursor) : undefined;
-    const page = await ctx.store.listContacts(authOf(req).organizationId, after ? { limit, after } : { limit });
+    const { organizationId } = authOf(req);
+    const after =
+      typeof req.query.cursor === 'string'
+        ? decodeCursor(ctx.serverSecret, organizationId, req.query.cursor)
+        : undefined;
+    const page = await ctx.store.listContacts(organizationId, after ? { limit, after } : { limit });
     const last = page.items.at(-1);
     send(res, 'listContacts', 200, {
       success: true,
@@ -67,7 +40,9 @@ export const contactHandlers: Record<string, OperationHandler> = {
         limit,
         hasMore: page.hasMore,
         nextCursor:
-          page.hasMore && last ? encodeCursor({ createdAt: last.createdAt, contactId: last.contactId }) : null,
+          page.hasMore && last
+            ? encodeCursor(ctx.serverSecret, organizationId, { createdAt: last.createdAt, contactId: last.contactId })
+            : null,
       },
     });
   },

@@ -1,0 +1,418 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { caseRng, type PlannedCase, planCases } from './cases.ts';
+import {
+  assessRows,
+  type CaseResult,
+  checkExchange,
+  type Finding,
+  loggedErrors,
+  type RowOwners,
+  sameRows,
+} from './checks.ts';
+import { allClasses, type FuzzClass, GROUPS } from './classes.ts';
+import { exchangeRaw, type RawChunk, type RawExchange } from './raw-http.ts';
+import { type CaseContext, chunksOf, type Request, validBody } from './request.ts';
+import { type Pod, type Seeded, seedStore, snapshotStore } from './seed.ts';
+import { type ServerProcess, startServerProcess } from './server.ts';
+import { type FuzzSpec, loadFuzzSpec } from './spec.ts';
+
+/** Options of a run. */
+export interface FuzzOptions {
+  seed: number;
+  /** How many hostile requests (every class at least once when there is room). */
+  requests: number;
+  /** Requests in flight at once (slow cases run in a lane of their own besides). */
+  concurrency: number;
+  /** Stop sending new requests after this long. */
+  maxSeconds: number;
+  /** The server's time limits for a request's headers and for all of it (short, so slow cases finish quickly). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Keep the work directory (database, logs) instead of removing it. */
+  keep: boolean;
+  /** An empty, migrated PGlite data directory to seed (saves creating one); default: a new one in the work dir. */
+  dataDir?: string;
+  /** Only these case numbers (replaying cases of a run). */
+  only?: readonly number[];
+  /** Called with the exchange of every case (replays print it). */
+  onExchange?: (planned: PlannedCase, chunks: readonly RawChunk[], exchange: RawExchange) => void;
+  onProgress?: (line: string) => void;
+}
+
+/** Defaults of {@link FuzzOptions}. */
+export const DEFAULT_FUZZ_OPTIONS: FuzzOptions = {
+  seed: 1,
+  requests: 10_000,
+  concurrency: 4,
+  maxSeconds: 900,
+  headersTimeoutMs: 1000,
+  requestTimeoutMs: 2000,
+  keep: false,
+};
+
+/** Per-class figures of a run. */
+export interface ClassFigures {
+  group: string;
+  name: string;
+  cases: number;
+  operations: number;
+  findings: number;
+}
+
+/** Everything a run found and measured. */
+export interface FuzzReport {
+  seed: number;
+  requestsPlanned: number;
+  requestsSent: number;
+  operations: number;
+  classes: ClassFigures[];
+  classesNotApplicable: string[];
+  findings: Finding[];
+  countsByKind: Record<string, number>;
+  statusCounts: Record<string, number>;
+  /** `METHOD path status` answers the spec does not declare, with counts (information). */
+  undeclared: Record<string, number>;
+  seconds: number;
+  stoppedEarly: boolean;
+  rssBeforeBytes: number | undefined;
+  rssAfterBytes: number | undefined;
+  seededRows: number;
+  dataIntactAfterRun: boolean;
+  dataIntactAfterRestart: boolean;
+  restartProblems: string[];
+  crashed: boolean;
+  serverExit: string;
+  workDir: string;
+}
+
+const PLAN = 'fuzz';
+const ROWS_PER_POD = 100;
+
+/** Assigns each case that needs one a seeded row of its own, and each case the organization whose key it uses. */
+function assignRows(planned: readonly PlannedCase[]): {
+  pods: number;
+  rowOf: Map<number, { pod: number; kind: 'contact' | 'key'; index: number }>;
+  podOf: Map<number, number>;
+} {
+  const counters = { contact: 0, key: 0 };
+  const needed = planned.filter((p) => p.row !== undefined);
+  const most = Math.max(
+    needed.filter((p) => p.row?.kind === 'contact').length,
+    needed.filter((p) => p.row?.kind === 'key').length,
+  );
+  const pods = Math.max(2, Math.ceil(most / ROWS_PER_POD));
+  const rowOf = new Map<number, { pod: number; kind: 'contact' | 'key'; index: number }>();
+  const podOf = new Map<number, number>();
+  for (const p of planned) {
+    if (!p.row) {
+      podOf.set(p.n, p.n % pods);
+      continue;
+    }
+    const k = counters[p.row.kind]++;
+    const pod = Math.floor(k / ROWS_PER_POD);
+    rowOf.set(p.n, { pod, kind: p.row.kind, index: k % ROWS_PER_POD });
+    // A foreign row is aimed at with another organization's key.
+    podOf.set(p.n, p.row.foreign ? (pod + 1) % pods : pod);
+  }
+  return { pods, rowOf, podOf };
+}
+
+function contextFor(
+  p: PlannedCase,
+  spec: FuzzSpec,
+  seed: number,
+  pod: Pod,
+  seeded: Seeded,
+  pathId: string,
+  host: string,
+): CaseContext {
+  const marker = `fz-${seed}-${p.n}`;
+  const op = p.op;
+  const valid = (): Request => {
+    const headers: [string, string][] = [
+      ['Host', host],
+      ['X-Request-Id', marker],
+    ];
+    if (op.v1) {
+      headers.push(p.n % 2 === 0 ? ['X-API-Key', pod.full] : ['Authorization', `Bearer ${pod.full}`]);
+    }
+    headers.push(['Connection', 'close']);
+    const target = op.id ? op.path.replace(`{${op.id.name}}`, pathId) : op.path;
+    if (!op.body) {
+      return { method: op.method, target, headers, body: undefined };
+    }
+    headers.push(['Content-Type', 'application/json']);
+    return { method: op.method, target, headers, body: Buffer.from(JSON.stringify(validBody(op.body, marker))) };
+  };
+  return {
+    op,
+    spec,
+    rng: caseRng(seed, p.n),
+    marker,
+    keys: {
+      full: pod.full,
+      readOnly: pod.readOnly,
+      revoked: seeded.revoked,
+      expired: seeded.expired,
+      unknown: seeded.unknown,
+    },
+    pathId,
+    host,
+    valid,
+  };
+}
+
+async function runLane<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<boolean>,
+): Promise<void> {
+  let next = 0;
+  let stop = false;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (!stop && next < items.length) {
+        const item = items[next++] as T;
+        if (!(await work(item))) {
+          stop = true;
+        }
+      }
+    }),
+  );
+}
+
+/** Plans, seeds, runs and checks a fuzz run against a real server process; see scripts/fuzz.mjs for the CLI. */
+export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
+  const progress = options.onProgress ?? (() => {});
+  const spec = loadFuzzSpec();
+  const classes = allClasses(spec);
+  const planned = planCases(spec, classes, { seed: options.seed, count: options.requests });
+  const byNumber = new Map(planned.map((p) => [p.n, p]));
+  const chosen = options.only ? planned.filter((p) => options.only?.includes(p.n)) : planned;
+
+  const workDir = await mkdtemp(join(tmpdir(), 'mailroom-fuzz-'));
+  const dataDir = options.dataDir ?? join(workDir, 'data');
+  const logFile = join(workDir, 'server.log');
+  const serverSecret = `fuzz-secret-${options.seed}`;
+  const started = performance.now();
+  let server: ServerProcess | undefined;
+  try {
+    const { pods: podCount, rowOf, podOf } = assignRows(planned);
+    progress(`seeding ${podCount} organizations with ${podCount * ROWS_PER_POD} contacts and keys each way…`);
+    const seeded = await seedStore(dataDir, serverSecret, {
+      pods: podCount,
+      contactsPerPod: ROWS_PER_POD,
+      keysPerPod: ROWS_PER_POD,
+      plan: PLAN,
+      prefix: `fuzz-${options.seed}`,
+    });
+    const owners: RowOwners = new Map();
+    const pathIdOf = (p: PlannedCase): string => {
+      const row = rowOf.get(p.n);
+      if (!row) {
+        return p.op.id?.kind === 'key' ? 'key_0000000000000000' : 'ct_0000000000000000';
+      }
+      const pod = seeded.pods[row.pod] as Pod;
+      const id = (row.kind === 'contact' ? pod.contacts : pod.keys)[row.index] as string;
+      owners.set(`${row.kind === 'contact' ? 'contacts' : 'api_keys'}:${id}`, p.n);
+      return id;
+    };
+    const before = await snapshotStore(dataDir);
+
+    const generous = { name: 'generous', limit: 1_000_000_000, windowSeconds: 60 };
+    const serverOptions = {
+      dataDir,
+      serverSecret,
+      plans: { [PLAN]: { windows: [generous] } },
+      failedAuth: { ...generous, name: 'auth-failures' },
+      headersTimeoutMs: options.headersTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+    };
+    server = await startServerProcess(serverOptions, logFile);
+    const live = server;
+    const host = `127.0.0.1:${live.port}`;
+    const target = { host: '127.0.0.1', port: live.port };
+
+    const built = chosen.map((p) => {
+      const pod = seeded.pods[podOf.get(p.n) ?? 0] as Pod;
+      const ctx = contextFor(p, spec, options.seed, pod, seeded, pathIdOf(p), host);
+      return { planned: p, chunks: chunksOf(p.cls.build(ctx)) };
+    });
+    // Rows reserved for cases that are not sent in this run (replays) are left out of the ownership check.
+    for (const p of planned) {
+      if (!chosen.includes(p)) {
+        pathIdOf(p);
+      }
+    }
+
+    // Warm up (not counted), then measure memory before the run.
+    for (let i = 0; i < 50; i++) {
+      await exchangeRaw(target, [`GET /livez HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+    }
+    const rssBeforeBytes = live.rss();
+
+    const results = new Map<number, CaseResult>();
+    const findings: Finding[] = [];
+    const undeclared: Record<string, number> = {};
+    const statusCounts: Record<string, number> = {};
+    let sent = 0;
+    let stoppedEarly = false;
+    const runStarted = performance.now();
+    const deadline = runStarted + options.maxSeconds * 1000;
+    const slowLimitMs = options.requestTimeoutMs + 5000;
+
+    const send = async ({ planned: p, chunks }: (typeof built)[number]): Promise<boolean> => {
+      if (live.exited()) {
+        return false;
+      }
+      if (performance.now() > deadline) {
+        stoppedEarly = true;
+        return false;
+      }
+      const exchange = await exchangeRaw(target, chunks, {
+        head: p.cls.head,
+        timeoutMs: p.cls.slow ? slowLimitMs : 10_000,
+      });
+      sent++;
+      options.onExchange?.(p, chunks, exchange);
+      const checked = checkExchange(p, chunks, exchange, spec);
+      results.set(p.n, checked.result);
+      findings.push(...checked.findings);
+      const status = String(checked.result.status ?? 'none');
+      statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+      if (checked.undeclared) {
+        undeclared[checked.undeclared] = (undeclared[checked.undeclared] ?? 0) + 1;
+      }
+      if (sent % 1000 === 0) {
+        progress(`${sent} / ${built.length} requests, ${Math.round((performance.now() - runStarted) / 1000)} s`);
+      }
+      return true;
+    };
+    await Promise.all([
+      runLane(
+        built.filter((b) => !b.planned.cls.slow),
+        options.concurrency,
+        send,
+      ),
+      runLane(
+        built.filter((b) => b.planned.cls.slow),
+        16,
+        send,
+      ),
+    ]);
+    const runSeconds = (performance.now() - runStarted) / 1000;
+    const rssAfterBytes = live.rss();
+    const crashedDuringRun = live.exited() !== undefined;
+    if (crashedDuringRun) {
+      findings.push({ kind: 'crash', detail: `the server exited during the run: ${JSON.stringify(live.exited())}` });
+    }
+    const exit = await live.stop();
+    const serverExit = exit.signal ?? String(exit.code);
+    if (!crashedDuringRun && exit.code !== 0) {
+      findings.push({ kind: 'crash', detail: `the server did not shut down cleanly: ${serverExit}` });
+    }
+    server = undefined;
+
+    // Stored rows after the run, and after a restart.
+    const after = await snapshotStore(dataDir);
+    const rowFindings = assessRows(before, after, owners, results, byNumber, new RegExp(`fz-${options.seed}-(\\d+)`));
+    findings.push(...rowFindings);
+    const restartProblems: string[] = [];
+    server = await startServerProcess(serverOptions, logFile);
+    const again = server;
+    const againTarget = { host: '127.0.0.1', port: again.port };
+    const livez = await exchangeRaw(againTarget, [`GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    if (livez.response?.status !== 200) {
+      restartProblems.push(`GET /livez after the restart answered ${livez.response?.status ?? 'nothing'}`);
+    }
+    for (const pod of seeded.pods) {
+      const validate = await exchangeRaw(againTarget, [
+        `GET /v1/api-keys/validate HTTP/1.1\r\nHost: x\r\nX-API-Key: ${pod.full}\r\nConnection: close\r\n\r\n`,
+      ]);
+      if (validate.response?.status !== 200) {
+        restartProblems.push(
+          `a seeded key of ${pod.organizationId} answered ${validate.response?.status ?? 'nothing'}`,
+        );
+      }
+    }
+    await again.stop();
+    server = undefined;
+    const afterRestart = await snapshotStore(dataDir);
+    const restart = sameRows(after, afterRestart);
+    restartProblems.push(...restart.differences.slice(0, 20));
+
+    // Errors the server logged (a handler that threw after the answer was already sent shows only here).
+    const caseOfRequestId = (id: string) => {
+      const match = new RegExp(`^fz-${options.seed}-(\\d+)$`).exec(id);
+      return match ? Number(match[1]) : undefined;
+    };
+    for (const finding of loggedErrors(await readFile(logFile, 'utf8'), caseOfRequestId)) {
+      const p = finding.n === undefined ? undefined : byNumber.get(finding.n);
+      findings.push(
+        p ? { ...finding, cls: p.cls.name, group: p.cls.group, operation: `${p.op.method} ${p.op.path}` } : finding,
+      );
+    }
+
+    const countsByKind: Record<string, number> = {};
+    for (const finding of findings) {
+      countsByKind[finding.kind] = (countsByKind[finding.kind] ?? 0) + 1;
+    }
+    return {
+      seed: options.seed,
+      requestsPlanned: planned.length,
+      requestsSent: sent,
+      operations: new Set(built.map((b) => b.planned.op.operationId)).size,
+      classes: classFigures(
+        classes,
+        built.map((b) => b.planned),
+        findings,
+      ),
+      classesNotApplicable: classes
+        .filter((cls) => !spec.operations.some((op) => cls.applies(op, spec)))
+        .map((cls) => `${cls.group}: ${cls.name}`),
+      findings,
+      countsByKind,
+      statusCounts,
+      undeclared,
+      seconds: Math.round(runSeconds * 10) / 10,
+      stoppedEarly,
+      rssBeforeBytes,
+      rssAfterBytes,
+      seededRows: before.size,
+      dataIntactAfterRun: rowFindings.length === 0,
+      dataIntactAfterRestart: restartProblems.length === 0,
+      restartProblems,
+      crashed: findings.some((f) => f.kind === 'crash'),
+      serverExit,
+      workDir: options.keep ? workDir : '',
+    };
+  } finally {
+    await server?.stop();
+    if (!options.keep) {
+      await rm(workDir, { recursive: true, force: true });
+    }
+    progress(`done in ${Math.round((performance.now() - started) / 1000)} s`);
+  }
+}
+
+function classFigures(classes: readonly FuzzClass[], sent: readonly PlannedCase[], findings: readonly Finding[]) {
+  const figures: ClassFigures[] = [];
+  for (const group of GROUPS) {
+    for (const cls of classes.filter((c) => c.group === group)) {
+      const cases = sent.filter((p) => p.cls === cls);
+      if (cases.length === 0) {
+        continue;
+      }
+      figures.push({
+        group,
+        name: cls.name,
+        cases: cases.length,
+        operations: new Set(cases.map((p) => p.op.operationId)).size,
+        findings: findings.filter((f) => f.cls === cls.name && f.group === group).length,
+      });
+    }
+  }
+  return figures;
+}
