@@ -41,6 +41,8 @@ export interface ServerOptions {
   lastUsedFlushMs?: number;
   /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
   rateLimitStoreWaitMs?: number;
+  /** Sandbox scenarios: force any documented response with the mock's selectors (default off; never in production). */
+  scenarios?: boolean;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -94,7 +96,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     clock: options.clock ?? (() => new Date()),
     logger,
     version: VERSION,
+    scenarios: options.scenarios ?? false,
   };
+  if (context.scenarios) {
+    logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
+  }
   const app = createApp(context, loadSpec(), {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
