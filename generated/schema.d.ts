@@ -386,6 +386,12 @@ export interface components {
             time: components["schemas"]["Timestamp"];
             /** @description The organization of the calling key. */
             organizationId: string;
+            /**
+             * @description Whether this server is a sandbox with scenarios on (`mailroom serve --scenarios`): it then honours the
+             *     mock's selectors (`Prefer: code=…, example=…`, `?__code=…&__example=…`) and forces any documented response.
+             *     Always `false` on a production deployment.
+             */
+            scenarios: boolean;
             stores: {
                 database: components["schemas"]["StoreHealth"];
                 rateLimiter: components["schemas"]["StoreHealth"];

@@ -138,6 +138,12 @@ withStoreOptions(
       .default(DEFAULT_FAILED_AUTH_WINDOW.limit)
       .argParser(integer('--failed-auth-limit', 1, 1_000_000)),
   )
+  .addOption(
+    new Option(
+      '--scenarios',
+      "sandbox scenarios: honour the mock's Prefer: code=…, example=… and ?__code=…&__example=… (never in production)",
+    ).env('MAILROOM_SCENARIOS'),
+  )
   .addHelpText(
     'after',
     '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.',
@@ -161,6 +167,7 @@ withStoreOptions(
       serverSecret,
       logger,
       trustProxy: Boolean(opts.trustProxy),
+      scenarios: Boolean(opts.scenarios),
     }).catch(async (error) => {
       await release();
       throw error;
@@ -173,6 +180,12 @@ withStoreOptions(
     console.log(
       `  Rate limits: ${opts.redisUrl ? `Redis (${new URL(opts.redisUrl).host}), ${opts.redisOutagePolicy} on outage` : 'in memory (this process)'}`,
     );
+    if (opts.scenarios) {
+      console.log('  Scenarios:   ON  !!! sandbox only: any caller with a valid key can force any documented response');
+      console.log(
+        '               (Prefer: code=503 / code=401, example=revokedKey / ?__code=429); never run this in production',
+      );
+    }
     if ((await server.store.countApiKeys()) === 0) {
       const first = await server.createApiKey({ name: 'First key', organization: 'default' });
       console.log('\nFirst API key for organization "default" (shown once: store it now):');

@@ -55,3 +55,13 @@ export function outageDecision(configs: readonly WindowConfig[]): LimitDecision 
   }));
   return { allowed: false, windows, binding: selectBindingWindow(windows), retryAfterSeconds: null, outage: true };
 }
+
+/**
+ * The decision as it would be with every window exhausted (a sandbox scenario's 429): the same windows, none left,
+ * the binding one chosen as always, and a retry time that is that window's real reset.
+ */
+export function exhaustedDecision(decision: LimitDecision): LimitDecision {
+  const windows = decision.windows.map((window) => ({ ...window, remaining: 0 }));
+  const binding = selectBindingWindow(windows);
+  return { allowed: false, windows, binding, retryAfterSeconds: Math.max(1, binding.resetSeconds) };
+}

@@ -11,11 +11,13 @@ import {
   limitSubjectOf,
   refusal,
   type SecurityRequirement,
+  unauthorized,
 } from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
 import { accessLog } from './logger.ts';
 import {
+  BODY_NOT_JSON,
   BODY_TOO_LARGE,
   compileOperations,
   GENERATED_DIR,
@@ -25,6 +27,7 @@ import {
 import { apiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { statusHandlers } from './routes/status.ts';
+import { createScenarios } from './scenarios.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -76,6 +79,7 @@ export function createApp(
       guardOf(operation.security);
     }
   }
+  const scenarios = ctx.scenarios ? createScenarios(spec, table.operations, ctx.clock) : undefined;
   const readRawBody = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
   const log = ctx.logger.isLevelEnabled('info') ? accessLog(ctx.logger) : undefined;
 
@@ -113,7 +117,7 @@ export function createApp(
     if (!verdict.ok) {
       const counted = await ctx.limiter.recordFailedAuth(address);
       admitNothing(res, counted);
-      throw new ApiError('UNAUTHORIZED', verdict.message, { headers: { 'WWW-Authenticate': verdict.challenge } });
+      throw unauthorized(verdict);
     }
     req.auth = verdict.principal;
     return gate;
@@ -155,11 +159,20 @@ export function createApp(
       gate = await authenticate(req, res, guard.authenticator);
     }
     const principal = req.auth;
+    // Sandbox scenarios: the outcome `Prefer: code=…` or `?__code=…` forces, produced at the stage that produces it.
+    const forced = scenarios && match.operation ? scenarios.force(req, { ...match, principal, roles }) : undefined;
+    if (forced?.stage === 'authenticate') {
+      if (gate) {
+        admitNothing(res, gate);
+      }
+      throw forced.error;
+    }
     const mode = operation?.rateLimit ?? 'count';
     if (principal && mode !== 'none') {
       const subject = limitSubjectOf(principal);
+      const peek = mode === 'peek' || forced?.stage === 'limit';
       try {
-        req.rateLimit = mode === 'peek' ? await ctx.limiter.peek(subject) : await ctx.limiter.consume(subject);
+        req.rateLimit = peek ? await ctx.limiter.peek(subject) : await ctx.limiter.consume(subject);
       } catch (error) {
         // The caller's windows could not be read (a plan missing from the server's table): answer with the
         // address window, the one that applies to a caller not yet counted.
@@ -168,7 +181,9 @@ export function createApp(
         }
         throw error;
       }
-      if (mode === 'peek') {
+      if (forced?.stage === 'limit') {
+        admit(res, forced.decide(req.rateLimit));
+      } else if (mode === 'peek') {
         // Reads the windows without counting, and never refuses for them: it is how a caller learns when to retry.
         admitNothing(res, req.rateLimit);
       } else {
@@ -191,6 +206,9 @@ export function createApp(
     const checking = operation.checkInput(req, res);
     if (checking) {
       await checking;
+    }
+    if (forced?.stage === 'operation') {
+      throw forced.error(req);
     }
     await operation.handler(req, res, ctx);
   }
@@ -276,7 +294,7 @@ function parseJson(bytes: Buffer, contentType: string): unknown {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ApiError('BAD_REQUEST', 'The request body is not valid JSON');
+    throw new ApiError('BAD_REQUEST', BODY_NOT_JSON);
   }
   const details: ErrorDetails = Object.create(null);
   findIllFormed(value, details);

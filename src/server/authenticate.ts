@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { parseApiKey, verifyApiKey } from '../keys/api-key.ts';
 import type { LimitSubject } from '../rate-limit/limiter.ts';
 import type { ApiKeyWithPlan } from '../store/types.ts';
+import { ApiError } from './errors.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 
@@ -73,6 +74,11 @@ export function refusal(principal: Principal, role: string): string {
     : `This API key lacks the ${role} role`;
 }
 
+/** The principal as it would be without `role` (a sandbox scenario's 403 says what the real one would). */
+export function withoutRole(principal: Principal, role: string): Principal {
+  return role === 'write' ? { ...principal, key: { ...principal.key, access: 'read_only' } } : principal;
+}
+
 /** Who the principal's requests count against: its organization's pool (by plan) and its key's own budget. */
 export function limitSubjectOf(principal: Principal): LimitSubject {
   return {
@@ -85,11 +91,41 @@ export function limitSubjectOf(principal: Principal): LimitSubject {
 
 const API_KEY_REALM = 'Bearer realm="mailroom"';
 
-function refuse(message: string, invalidToken = true): Verdict {
+function refuse(message: string, invalidToken = true): Extract<Verdict, { ok: false }> {
   const challenge = invalidToken
     ? `${API_KEY_REALM}, error="invalid_token", error_description="${message.replace(/["\\]/g, "'")}"`
     : API_KEY_REALM;
   return { ok: false, message, challenge };
+}
+
+/**
+ * Every reason a credential is refused, with its 401 message and `WWW-Authenticate` challenge: the one place their
+ * words live. The spec's 401 examples are named after these causes, so a sandbox scenario (`Prefer: code=401,
+ * example=revokedKey`) answers with exactly what the authenticator would say.
+ */
+export const CREDENTIAL_REFUSALS = {
+  missingCredentials: () => refuse('Missing API key: send Authorization: Bearer <key> or X-API-Key: <key>', false),
+  malformedAuthorization: () => refuse('Malformed Authorization header: expected "Bearer <key>"'),
+  malformedKey: () => refuse('Malformed API key: expected mr_<8-character id>_<38-character secret>'),
+  mistypedKey: () => refuse('Malformed API key: the checksum does not match (mistyped or truncated?)'),
+  unknownKey: () => refuse('Unknown API key'),
+  revokedKey: () => refuse('The API key has been revoked'),
+  expiredKey: (expiredAt: Date) => refuse(`The API key expired at ${expiredAt.toISOString()}`),
+  conflictingCredentials: () =>
+    refuse('Conflicting credentials: Authorization and X-API-Key carry different keys; send one'),
+} satisfies Record<string, (at: Date) => Verdict>;
+
+/** A refusal in the authenticator's form for a cause named elsewhere: `message`, with an invalid_token challenge. */
+export function refuseCredential(message: string): Extract<Verdict, { ok: false }> {
+  return refuse(message);
+}
+
+/** A reason a credential is refused (the spec's 401 example names are among them). */
+export type RefusalCause = keyof typeof CREDENTIAL_REFUSALS;
+
+/** The 401 of a refused credential: its message, and its challenge in `WWW-Authenticate`. */
+export function unauthorized(verdict: Extract<Verdict, { ok: false }>): ApiError {
+  return new ApiError('UNAUTHORIZED', verdict.message, { headers: { 'WWW-Authenticate': verdict.challenge } });
 }
 
 /** The presented key from either header, or why the headers can't be used. */
@@ -100,17 +136,17 @@ function presentedKey(req: Request): { raw: string } | Verdict {
   if (authorization !== undefined) {
     const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization);
     if (!match) {
-      return refuse('Malformed Authorization header: expected "Bearer <key>"');
+      return CREDENTIAL_REFUSALS.malformedAuthorization();
     }
     bearer = match[1];
   }
   const alone = typeof headerKey === 'string' ? headerKey.trim() : undefined;
   if (bearer !== undefined && alone !== undefined && bearer !== alone) {
-    return refuse('Conflicting credentials: Authorization and X-API-Key carry different keys; send one');
+    return CREDENTIAL_REFUSALS.conflictingCredentials();
   }
   const key = bearer ?? alone;
   if (!key) {
-    return refuse('Missing API key: send Authorization: Bearer <key> or X-API-Key: <key>', false);
+    return CREDENTIAL_REFUSALS.missingCredentials();
   }
   return { raw: key };
 }
@@ -125,22 +161,18 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
       }
       const parsed = parseApiKey(presented.raw);
       if (!parsed.ok) {
-        return refuse(
-          parsed.problem === 'checksum'
-            ? 'Malformed API key: the checksum does not match (mistyped or truncated?)'
-            : 'Malformed API key: expected mr_<8-character id>_<38-character secret>',
-        );
+        return parsed.problem === 'checksum' ? CREDENTIAL_REFUSALS.mistypedKey() : CREDENTIAL_REFUSALS.malformedKey();
       }
       const key = await deps.keys.get(parsed.publicId);
       if (!key || !verifyApiKey(parsed.plaintext, key.keyHash, deps.serverSecret)) {
-        return refuse('Unknown API key');
+        return CREDENTIAL_REFUSALS.unknownKey();
       }
       if (key.revokedAt) {
-        return refuse('The API key has been revoked');
+        return CREDENTIAL_REFUSALS.revokedKey();
       }
       const now = deps.clock();
       if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) {
-        return refuse(`The API key expired at ${key.expiresAt.toISOString()}`);
+        return CREDENTIAL_REFUSALS.expiredKey(key.expiresAt);
       }
       deps.lastUsed.mark(key.keyId, now);
       return { ok: true, principal: { scheme: 'apiKey', key, organizationId: key.organizationId, plan: key.plan } };

@@ -21,6 +21,8 @@ export interface AppContext {
   clock: () => Date;
   logger: Logger;
   version: string;
+  /** Sandbox scenarios (`--scenarios`): honour the mock's `Prefer: code=…` / `__code` selectors. */
+  scenarios: boolean;
 }
 
 /** A handler for one operation of the spec. */

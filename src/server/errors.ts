@@ -42,6 +42,9 @@ export function errorBody(code: ErrorCode, message: string, requestId: string, d
   };
 }
 
+/** The message of every VALIDATION_ERROR; what was invalid is in its details. */
+export const INVALID_DATA = 'The given data was invalid';
+
 /** The one message of a 503 caused by the rate-limit store. */
 export const RATE_LIMIT_STORE_DOWN = 'The rate-limit store is unavailable. Retry with exponential backoff.';
 

@@ -46,6 +46,8 @@ export interface ServerOptions {
   rateLimitStoreWaitMs?: number;
   /** Limits of the HTTP layer: head size (16 KiB) and the time a request may take to arrive (20 s head, 60 s all). */
   http?: Partial<EdgeLimits>;
+  /** Sandbox scenarios: force any documented response with the mock's selectors (default off; never in production). */
+  scenarios?: boolean;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -99,9 +101,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     clock: options.clock ?? (() => new Date()),
     logger,
     version: VERSION,
+    scenarios: options.scenarios ?? false,
   };
-  const spec = loadSpec();
-  const { app, operations } = createApp(context, spec, {
+  if (context.scenarios) {
+    logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
+  }
+  const { app, operations } = createApp(context, loadSpec(), {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
   });

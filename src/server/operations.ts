@@ -51,6 +51,8 @@ export interface Operation {
   /** The effective security alternatives (the operation's, else the document's); empty for a public operation. */
   security: SecurityRequirement[];
   rateLimit: RateLimitMode;
+  /** `Allow` of a 405 on the operation's path: the methods the spec declares there. */
+  allow: string;
   /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
   checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
@@ -97,6 +99,9 @@ export function compileOperations(
   for (const [path, item] of Object.entries(spec.paths)) {
     const byMethod = new Map<string, Operation>();
     const validate = pathValidator(spec, path, options.validateResponses ?? false);
+    const allow = METHODS.filter((m) => (item[m] as OperationObject | undefined)?.operationId)
+      .map((m) => m.toUpperCase())
+      .join(', ');
     for (const method of METHODS) {
       const op = item[method] as OperationObject | undefined;
       if (!op?.operationId) {
@@ -116,6 +121,7 @@ export function compileOperations(
         path,
         security,
         rateLimit: security.length === 0 ? 'none' : (op['x-rate-limit'] ?? 'count'),
+        allow,
         checkInput: inputCheck(op, parameters, validate, options.validateResponses ?? false),
         handler,
       });
@@ -127,7 +133,7 @@ export function compileOperations(
         `^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{(\w+)\\?\}/g, '(?<$1>[^/]+)')}/?$`,
       ),
       byMethod,
-      allow: operations.map((o) => o.method).join(', '),
+      allow,
       security: sharedSecurity(operations),
     });
   }
@@ -175,7 +181,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: namespaces.get(namespaceOf(urlPath)) ?? [],
-          error: new ApiError('RESOURCE_NOT_FOUND', `No route ${method} ${scrubKeys(urlPath)}`),
+          error: routeNotFound(method, urlPath),
         };
       }
       // HEAD is answered wherever GET is (RFC 9110): the GET operation runs and Node sends no body.
@@ -185,13 +191,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: candidate.security,
-          error: new ApiError(
-            'METHOD_NOT_ALLOWED',
-            `${method} is not allowed on ${scrubKeys(urlPath)}; allowed: ${candidate.allow}`,
-            {
-              headers: { Allow: candidate.allow },
-            },
-          ),
+          error: methodNotAllowed(method, urlPath, candidate.allow),
         };
       }
       const params: Record<string, string> = {};
@@ -201,6 +201,18 @@ export function compileOperations(
       return { operation, params };
     },
   };
+}
+
+/** The 404 of a path the spec doesn't have. */
+export function routeNotFound(method: string, urlPath: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No route ${method} ${scrubKeys(urlPath)}`);
+}
+
+/** The 405 of a method the path doesn't declare, with `Allow`. */
+export function methodNotAllowed(method: string, urlPath: string, allow: string): ApiError {
+  return new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${scrubKeys(urlPath)}; allowed: ${allow}`, {
+    headers: { Allow: allow },
+  });
 }
 
 /** `/v1/api-keys/{keyId}` → `v1`; `/livez` → `livez`. */
@@ -338,10 +350,7 @@ interface ValidatorErrorItem {
 /** The validator's errors, named where they arise: 415, 413 or a 422 with per-field details; anything else is a bug. */
 function inputError(err: unknown, req: Request): unknown {
   if (err instanceof OpenApiValidator.error.UnsupportedMediaType) {
-    return new ApiError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `Unsupported media type ${req.get('content-type') ?? 'none'}: send application/json`,
-    );
+    return unsupportedMediaType(req.get('content-type') ?? 'none');
   }
   if (err instanceof OpenApiValidator.error.RequestEntityTooLarge) {
     return new ApiError('PAYLOAD_TOO_LARGE', BODY_TOO_LARGE);
@@ -356,6 +365,14 @@ function inputError(err: unknown, req: Request): unknown {
 
 /** The one message of a 413. */
 export const BODY_TOO_LARGE = 'The request body exceeds the 100 KiB limit';
+
+/** The message of a 400 for a body that doesn't parse. */
+export const BODY_NOT_JSON = 'The request body is not valid JSON';
+
+/** The 415 of a body sent as another media type than JSON. */
+export function unsupportedMediaType(contentType: string): ApiError {
+  return new ApiError('UNSUPPORTED_MEDIA_TYPE', `Unsupported media type ${contentType}: send application/json`);
+}
 
 /** `/body/name` → `name`, `/query/limit` → `query.limit`, `/params/keyId` → `keyId`, `/body` → `body`. */
 export function fieldOf(path: string): string {

@@ -12,6 +12,8 @@ declare global {
       rateLimit?: LimitDecision;
       /** The spec path template the request matched, e.g. `/v1/api-keys/{keyId}`. */
       specPath?: string;
+      /** The documented outcome a sandbox scenario forces (`mailroom serve --scenarios`), and its example's name. */
+      scenario?: { status: number; example: string | undefined };
     }
   }
 }

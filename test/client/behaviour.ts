@@ -14,7 +14,7 @@ export interface TargetTraits {
   name: string;
   /** Remembers nothing between requests (Prism): created keys do not work, revocation changes nothing. */
   stateless: boolean;
-  /** Answers `Prefer: code=<status>` with that documented response (Prism). */
+  /** Answers `Prefer: code=<status>` with that documented response (Prism; the sandbox with `--scenarios`). */
   canned: boolean;
 }
 
@@ -31,7 +31,7 @@ export interface LiveTarget {
 const KEY_PREFIX = /^mr_[a-z0-9]{8}_\*{4}$/;
 const API_KEY = /^mr_[a-z0-9]{8}_[A-Za-z0-9]{38}$/;
 const NOT_ON_PRISM = '(needs state: not on Prism)';
-const PRISM_ONLY = '(needs Prefer: code=…: the reference server ignores it)';
+const FORCED = '(forced with Prefer: code=…: the mock, or the sandbox with --scenarios)';
 
 /** Retry options that record each wait instead of sleeping, with no jitter. */
 function recordWaits(delays: number[]): RetryOptions {
@@ -125,9 +125,10 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
       expect((error as MailroomError).requestId).not.toBe('');
     });
 
-    describe('canned responses', () => {
+    // The same cases against the mock and the sandbox: each documented outcome forced with the mock's own selector.
+    describe('forced responses', () => {
       test.skipIf(!traits.canned)(
-        `a 429 is retried after its Retry-After and ends in RATE_LIMITED after the retries ${PRISM_ONLY}`,
+        `a 429 is retried after its Retry-After and ends in RATE_LIMITED after the retries ${FORCED}`,
         async () => {
           const delays: number[] = [];
           const mailroom = client({ retry: { ...recordWaits(delays), maxRetries: 2 } });
@@ -137,15 +138,22 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
           );
 
           expect(error).toBeInstanceOf(MailroomError);
-          expect(error).toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterSeconds: 42 });
-          expect((error as MailroomError).requestId).not.toBe('');
-          expect(delays).toEqual([42_000, 42_000]);
+          expect(error).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+          const { retryAfterSeconds, requestId } = error as MailroomError;
+          expect(retryAfterSeconds).toBeGreaterThanOrEqual(1);
+          expect(requestId).not.toBe('');
+          // Each wait is the Retry-After of the 429 before it (the mock's is a fixed 42; the sandbox's is the real
+          // reset of the caller's binding window, which only counts down).
+          expect(delays).toHaveLength(2);
+          expect(delays.every((delay) => delay % 1000 === 0)).toBe(true);
+          expect(delays[0]).toBeGreaterThanOrEqual(delays[1] ?? Number.NaN);
+          expect(delays[1]).toBeGreaterThanOrEqual((retryAfterSeconds ?? Number.NaN) * 1000);
           expect(mailroom.rateLimit?.remaining).toBe(0);
         },
       );
 
       test.skipIf(!traits.canned)(
-        `a 503 without Retry-After is retried with backoff and ends in SERVICE_UNAVAILABLE ${PRISM_ONLY}`,
+        `a 503 without Retry-After is retried with backoff and ends in SERVICE_UNAVAILABLE ${FORCED}`,
         async () => {
           const delays: number[] = [];
           const mailroom = client({ retry: { ...recordWaits(delays), random: () => 0.5, baseDelayMs: 100 } });
@@ -159,7 +167,7 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
         },
       );
 
-      test.skipIf(!traits.canned)(`a 401 is an UNAUTHORIZED MailroomError, never retried ${PRISM_ONLY}`, async () => {
+      test.skipIf(!traits.canned)(`a 401 is an UNAUTHORIZED MailroomError, never retried ${FORCED}`, async () => {
         const delays: number[] = [];
         const mailroom = client({ retry: recordWaits(delays) });
 
@@ -170,6 +178,55 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
         expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
         expect(delays).toEqual([]);
       });
+
+      test.skipIf(!traits.canned)(`a revoked key's 401 says it was revoked ${FORCED}`, async () => {
+        const result = await client().GET('/v1/api-keys/validate', {
+          headers: { Prefer: 'code=401, example=revokedKey' },
+        });
+        const error = await unwrap(result).catch((e: unknown) => e);
+
+        expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401, message: 'The API key has been revoked' });
+        expect(result.response.headers.get('WWW-Authenticate')).toMatch(/^Bearer realm="mailroom"/);
+      });
+
+      test.skipIf(!traits.canned)(`a write with a read_only key is FORBIDDEN ${FORCED}`, async () => {
+        const request = client().POST('/v1/api-keys', { body: { name: 'Nope' }, headers: { Prefer: 'code=403' } });
+
+        await expect(unwrap(request)).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
+      });
+
+      test.skipIf(!traits.canned)(`an unknown key id is RESOURCE_NOT_FOUND ${FORCED}`, async () => {
+        const request = client().GET('/v1/api-keys/{keyId}', {
+          params: { path: { keyId: 'key_0000000000000000' } },
+          headers: { Prefer: 'code=404' },
+        });
+
+        await expect(unwrap(request)).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND', status: 404 });
+      });
+
+      test.skipIf(!traits.canned)(`a duplicate contact email is DUPLICATE_RESOURCE ${FORCED}`, async () => {
+        const request = client().POST('/v1/contacts', {
+          body: { email: 'ada@example.com' },
+          headers: { Prefer: 'code=409' },
+        });
+
+        await expect(unwrap(request)).rejects.toMatchObject({ code: 'DUPLICATE_RESOURCE', status: 409 });
+      });
+
+      test.skipIf(!traits.canned)(
+        `a 500 is a SERVER_ERROR quoting the request id, never retried ${FORCED}`,
+        async () => {
+          const delays: number[] = [];
+          const result = await client({ retry: recordWaits(delays) }).GET('/v1/contacts', {
+            headers: { Prefer: 'code=500' },
+          });
+          const error = await unwrap(result).catch((e: unknown) => e);
+
+          expect(error).toMatchObject({ code: 'SERVER_ERROR', status: 500 });
+          expect((error as MailroomError).message).toContain('Quote request id');
+          expect(delays).toEqual([]);
+        },
+      );
     });
 
     describe('state', () => {

@@ -2,12 +2,13 @@ import { DEFAULT_PLANS } from '../../src/rate-limit/plans.ts';
 import { startServer } from '../../src/server/index.ts';
 import { describeClientBehaviour } from './behaviour.ts';
 
-describeClientBehaviour({ name: 'reference server', stateless: false, canned: false }, async () => {
+describeClientBehaviour({ name: 'reference server with --scenarios', stateless: false, canned: true }, async () => {
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
     store: { kind: 'pglite' },
     logLevel: 'silent',
+    scenarios: true,
     plans: {
       ...DEFAULT_PLANS,
       // One window, so the binding window (and X-RateLimit-Remaining) is the same on every call.

@@ -5,7 +5,8 @@ import { toApiKey } from '../serialize.ts';
 
 const SHOWN_ONCE = 'This API key will only be shown once. Please store it securely.';
 
-function notFound(keyId: string): ApiError {
+/** The 404 of a key id the caller's organization has no active key by. */
+export function notFound(keyId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No API key ${keyId} in this organization`);
 }
 

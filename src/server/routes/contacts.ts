@@ -18,7 +18,8 @@ export function parseLimit(raw: unknown): number {
   return limit;
 }
 
-function notFound(contactId: string): ApiError {
+/** The 404 of a contact id the caller's organization has no contact by. */
+export function notFound(contactId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No contact ${contactId} in this organization`);
 }
 

@@ -8,7 +8,9 @@ export const statusHandlers: Record<string, OperationHandler> = {
   },
 
   async getHealth(req, res, ctx) {
-    const limiter = await ctx.limiter.health();
+    const actual = await ctx.limiter.health();
+    // A sandbox scenario's `example=degraded`: the rate-limit store reported as a fail-open outage would report it.
+    const limiter = req.scenario?.example === 'degraded' ? { ...actual, status: 'degraded' as const } : actual;
     // ping() throws StoreUnavailableError when the database is down, which the error handler turns into 503.
     await ctx.store.ping();
     if (limiter.status === 'down') {
@@ -21,6 +23,7 @@ export const statusHandlers: Record<string, OperationHandler> = {
         version: ctx.version,
         time: ctx.clock().toISOString(),
         organizationId: authOf(req).organizationId,
+        scenarios: ctx.scenarios,
         stores: { database: { kind: ctx.store.kind, status: 'up' }, rateLimiter: limiter },
       },
     });
