@@ -109,14 +109,16 @@ function targetInPacket(packet: unknown): string | undefined {
   return REQUEST_LINE.exec(packet.subarray(0, 16 * 1024 + 64).toString('latin1'))?.[1];
 }
 
+/** The message of a 431 for a head over `maxHeaderSize` bytes. */
+export function headersTooLarge(maxHeaderSize: number = DEFAULT_EDGE_LIMITS.maxHeaderSize): string {
+  return `The request line and headers are larger than ${maxHeaderSize / 1024} KiB; send fewer or shorter headers or a shorter URL`;
+}
+
 /** The answer to a parser error or timeout: its code and message (none of the request is echoed). */
 function describeClientError(code: string | undefined, limits: EdgeLimits, inFlight: boolean): [ErrorCode, string] {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return [
-        'HEADERS_TOO_LARGE',
-        `The request line and headers are larger than ${limits.maxHeaderSize / 1024} KiB; send fewer or shorter headers or a shorter URL`,
-      ];
+      return ['HEADERS_TOO_LARGE', headersTooLarge(limits.maxHeaderSize)];
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return inFlight
         ? [

@@ -1,7 +1,8 @@
 import type { Request } from 'express';
 import parsePreferHeader from 'parse-prefer-header';
+import { MAX_ACTIVE_KEYS } from '../keys/issue.ts';
 import { exhaustedDecision, type LimitDecision, outageDecision } from '../rate-limit/decision.ts';
-import { DuplicateEmailError, StoreUnavailableError } from '../store/types.ts';
+import { DuplicateEmailError, KeyLimitError, StoreUnavailableError } from '../store/types.ts';
 import {
   CREDENTIAL_REFUSALS,
   type Principal,
@@ -12,6 +13,7 @@ import {
   withoutRole,
 } from './authenticate.ts';
 import { ApiError, ERROR_STATUS, type ErrorCode, INVALID_DATA } from './errors.ts';
+import { headersTooLarge } from './http-edge.ts';
 import {
   BODY_NOT_JSON,
   BODY_TOO_LARGE,
@@ -143,14 +145,18 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       const method = REFUSED_METHODS.find((m) => !declared.includes(m)) ?? 'TRACE';
       return raise((req) => methodNotAllowed(method, req.path, operation.allow));
     },
-    409: (asked) =>
-      asked.example === 'duplicateEmail'
+    409: (asked) => {
+      if (asked.example === 'keyLimitReached') {
+        return raise(() => new KeyLimitError(MAX_ACTIVE_KEYS));
+      }
+      return asked.example === 'duplicateEmail'
         ? raise((req) => {
             // The email the request names, else the example's own words.
             const email = (req.body as { email?: unknown } | undefined)?.email;
             return typeof email === 'string' ? new DuplicateEmailError(email) : exampleError(asked);
           })
-        : undefined,
+        : undefined;
+    },
     413: () => fail(new ApiError('PAYLOAD_TOO_LARGE', BODY_TOO_LARGE)),
     415: () => fail(unsupportedMediaType('text/plain')),
     422: ({ selection, status }) =>
@@ -160,6 +166,8 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
         }),
       ),
     429: () => ({ stage: 'limit', decide: exhaustedDecision }),
+    // Produced by the HTTP edge before the app; forced here with the edge's own words.
+    431: () => fail(new ApiError('HEADERS_TOO_LARGE', headersTooLarge())),
     500: ({ status }) =>
       raise(() => new ScenarioFault(`code=${status} forced by a sandbox scenario: the unexpected-error path`)),
     503: ({ example }) => {

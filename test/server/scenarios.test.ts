@@ -70,6 +70,11 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
   methodNotAllowed: (r) => expect(message(r)).toMatch(/^[A-Z]+ is not allowed on \/\S+; allowed: /),
   duplicateEmail: (r) => expect(message(r)).toMatch(/^A contact with email \S+@example\.com already exists$/),
   payloadTooLarge: (r) => expect(message(r)).toBe('The request body exceeds the 100 KiB limit'),
+  keyLimitReached: (r) =>
+    expect(message(r)).toBe(
+      'This organization already has 100 active API keys, the most it may hold: revoke one first',
+    ),
+  headersTooLarge: (r) => expect(message(r)).toMatch(/^The request line and headers are larger than 16 KiB/),
   unsupportedMediaType: (r) => expect(message(r)).toMatch(/^Unsupported media type/),
   validationError: (r) => expect(Object.keys(errorOf(r).details ?? {}).length).toBeGreaterThan(0),
   rateLimited: (r) => {
@@ -432,7 +437,7 @@ describe('selectors the operation does not document', () => {
 const CAUSES_401 = 'missingCredentials, malformedKey, revokedKey, expiredKey, conflictingCredentials';
 
 function notDocumented(status: number): string {
-  return `${status} is not a status getHealth documents; it documents 200, 401, 405, 422, 429, 500, 503`;
+  return `${status} is not a status getHealth documents; it documents 200, 401, 405, 422, 429, 431, 500, 503`;
 }
 
 describe('without --scenarios', () => {
