@@ -13,6 +13,7 @@ import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import type { ApiKeyWithPlan, KeyAccess, Store } from '../store/types.ts';
+import { contractAction, contractOptions } from './contract.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
 const VERSION = '0.1.0';
@@ -282,6 +283,14 @@ withStoreOptions(
     await store.notifyKeyChange(revoked.publicId);
     console.log(`Revoked ${keyId}.`);
   });
+});
+
+contractOptions(
+  program
+    .command('contract')
+    .description("check a deployment against the spec: Dredd, Prism's validating proxy and semantic header checks"),
+).action(async (opts) => {
+  process.exit(await contractAction(opts));
 });
 
 try {
