@@ -38,7 +38,11 @@ export class CaseBook {
   readonly results: CaseResult[] = [];
   private aborted = false;
 
-  constructor(private readonly client: RunClient) {}
+  /** `onFailure` is called when a case fails (a fail-fast run stops there). */
+  constructor(
+    private readonly client: RunClient,
+    private readonly onFailure: () => void = () => {},
+  ) {}
 
   abort(): void {
     this.aborted = true;
@@ -93,6 +97,7 @@ export class CaseBook {
     } catch (error) {
       result.outcome = 'failed';
       result.messages.push(error instanceof Error ? error.message : String(error));
+      this.onFailure();
       return undefined;
     } finally {
       result.seconds = (Date.now() - started) / 1000;

@@ -174,7 +174,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
   });
   observer.setPacedKey(options.apiKey);
   const client = new RunClient(observer.url, runId);
-  book = new CaseBook(client);
+  book = new CaseBook(client, trip);
   const created = new Created();
   let prism: PrismProxy | undefined;
   let probe: ScenarioProbe = { honoured: false, detail: 'not probed' };

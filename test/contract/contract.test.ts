@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
+import { ROOMY_FREE_PLAN, startServeProcess } from './serve.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = join(root, 'test-output', 'contract');
@@ -71,7 +72,8 @@ function expectedNeedsScenarios(): string[] {
 }
 
 describe('contract run (mailroom contract)', () => {
-  it(
+  // The two full runs go side by side: each is mostly child processes, so they share the two cores.
+  it.concurrent(
     'passes against the in-process reference server and writes the JUnit and JSON reports',
     async () => {
       const junit = join(outDir, 'junit.xml');
@@ -107,66 +109,27 @@ describe('contract run (mailroom contract)', () => {
     RUN_TIMEOUT_MS + 10_000,
   );
 
-  it(
+  it.concurrent(
     'passes against a separately started mailroom serve, by URL, with the key from its banner',
     async () => {
-      const serve = spawn(
-        process.execPath,
-        ['bin/mailroom.js', 'serve', '--memory', '--port', '0', '--log-level', 'warn'],
-        {
-          cwd: root,
-          // The banner's key is on the free plan: give it room for the whole run (about 400 requests).
-          env: {
-            ...process.env,
-            MAILROOM_PLANS: JSON.stringify({
-              free: {
-                windows: [
-                  { name: 'burst', limit: 200, windowSeconds: 1 },
-                  { name: 'minute', limit: 10_000, windowSeconds: 60 },
-                ],
-              },
-            }),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      children.add(serve);
-      let banner = '';
-      serve.stdout.on('data', (chunk) => {
-        banner += chunk;
-      });
-      serve.stderr.on('data', (chunk) => {
-        banner += chunk;
-      });
+      // The banner's key is on the free plan: the deployment gives it room for the run (about 400 requests).
+      const serve = await startServeProcess([], { MAILROOM_PLANS: ROOMY_FREE_PLAN });
       try {
-        const { url, key } = await new Promise<{ url: string; key: string }>((done, fail) => {
-          const timer = setTimeout(() => fail(new Error(`no banner within 60 s:\n${banner}`)), 60_000);
-          const check = () => {
-            const url = /listening on (http:\/\/\S+)/.exec(banner)?.[1];
-            const key = /^\s+(mr_[a-z0-9]{8}_[A-Za-z0-9]{38})\s*$/m.exec(banner)?.[1];
-            if (url && key) {
-              clearTimeout(timer);
-              done({ url, key });
-            }
-          };
-          serve.stdout.on('data', check);
-          serve.once('exit', (code) => fail(new Error(`serve exited with ${code}:\n${banner}`)));
-        });
         const json = join(outDir, 'serve-by-url.json');
-        const { code, output } = await runNode(['bin/mailroom.js', 'contract', '--target', url, '--json', json], {
-          MAILROOM_API_KEY: key,
+        const { code, output } = await runNode(['bin/mailroom.js', 'contract', '--target', serve.url, '--json', json], {
+          MAILROOM_API_KEY: serve.key,
         });
         expect(code, output).toBe(0);
         const report = readReport(json);
         expect(report.ok, output).toBe(true);
-        expect(report.target).toBe(url);
+        expect(report.target).toBe(serve.url);
         expect(report.counts.failed, output).toBe(0);
         expect(report.counts['needs-scenarios'], output).toBe(27);
       } finally {
-        serve.kill('SIGTERM');
+        await serve.stop();
       }
     },
-    RUN_TIMEOUT_MS + 70_000,
+    RUN_TIMEOUT_MS + 90_000,
   );
 
   it('refuses a target that is not an http(s) URL, with one line', async () => {

@@ -2,16 +2,17 @@
 // pointed by URL at a hop in front of the reference server (the --target mechanism), with the drifted spec
 // when the spec is what changed. Runs stop at their first failure (--fail-fast) and three run side by side,
 // so the file stays within a couple of minutes on two shared cores. A control run through the same kind of
-// hop, with nothing drifted, must pass: the failures are the drifts', not the hop's.
+// hop, with nothing drifted, must pass: the failures are the drifts', not the hop's. The server is a
+// `mailroom serve` process; every run has its own key (all in its first organization, on a roomy plan).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
-import { type ServerHandle, startServer } from '../../src/server/index.ts';
 import { startDriftHop } from './drift-proxy.ts';
 import { DRIFTS, type Drift } from './drifts.ts';
+import { ROOMY_FREE_PLAN, type ServeProcess, startServeProcess } from './serve.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const CONCURRENCY = 3;
@@ -23,14 +24,28 @@ interface Outcome {
   seconds: number;
 }
 
-let upstream: ServerHandle;
+let upstream: ServeProcess;
 const outcomes = new Map<string, Outcome>();
 
-/** One contract run through its own hop (its own client address) with its own organization's key. */
+/** A key of its own for one run, made through the API with the banner's key. */
+async function createKey(name: string): Promise<string> {
+  const response = await fetch(`${upstream.url}/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'X-API-Key': upstream.key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: `Drift ${name}` }),
+  });
+  const body = (await response.json()) as { data?: { apiKey?: string } };
+  if (response.status !== 201 || !body.data?.apiKey) {
+    throw new Error(`creating a key for ${name} answered ${response.status}: ${JSON.stringify(body)}`);
+  }
+  return body.data.apiKey;
+}
+
+/** One contract run through its own hop (its own client address) with its own key. */
 async function runOne(drift: Drift | undefined, index: number): Promise<Outcome> {
   const name = drift?.name ?? 'control';
   const started = Date.now();
-  const key = await upstream.createApiKey({ name: `Drift ${name}`, organization: `drift-${name}`, plan: 'enterprise' });
+  const key = await createKey(name);
   const hop = await startDriftHop(upstream.url, {
     drift: drift?.kind === 'server' ? drift.apply : undefined,
     forwardedFor: `203.0.113.${index + 1}`,
@@ -48,7 +63,7 @@ async function runOne(drift: Drift | undefined, index: number): Promise<Outcome>
     // The control runs as CI would (everything side by side); each drift stops at its first failure.
     const report = await runContract({
       target: hop.url,
-      apiKey: key.plaintext,
+      apiKey: key,
       spec,
       failFast: Boolean(drift),
       workDir: runDir,
@@ -71,7 +86,8 @@ function firstFailure(report: ContractReport | undefined): string {
 }
 
 beforeAll(async () => {
-  upstream = await startServer({ port: 0, logLevel: 'error', trustProxy: true });
+  // A separate process, so the server and the runs share the two cores; it trusts the hops' X-Forwarded-For.
+  upstream = await startServeProcess(['--trust-proxy'], { MAILROOM_PLANS: ROOMY_FREE_PLAN });
   const queue: Array<[Drift | undefined, number]> = [
     [undefined, 0],
     ...DRIFTS.map((d, i): [Drift, number] => [d, i + 1]),
@@ -98,7 +114,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await upstream?.close();
+  await upstream?.stop();
   rmSync(workDir, { recursive: true, force: true });
 });
 
