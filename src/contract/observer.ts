@@ -271,8 +271,14 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
         json = undefined; // the schemas (Prism, Dredd) report a body that is not JSON
       }
     }
-    const prismValidated = route === 'prism' && collectPrismVerdict(exchange, responseHeaders, contentType, json);
-    if (!prismValidated) {
+    const verdict = route === 'prism' ? collectPrismVerdict(exchange, responseHeaders, contentType, json) : 'direct';
+    if (verdict === 'prism-answered') {
+      // Prism's own error (say, the target is unreachable): nothing of the target's to check.
+      exchange.ms = Date.now() - started;
+      record(exchange);
+      return { status: response.status, headers: { 'content-type': contentType }, body: response.body };
+    }
+    if (verdict !== 'validated') {
       for (const finding of checkDeclaredHeaders(
         options.operations,
         exchange.method,
@@ -301,13 +307,16 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     return { status: response.status, headers: outHeaders, body: response.body };
   }
 
-  /** Records what Prism found; false when Prism could not validate the response (no operation matched). */
+  /**
+   * Records what Prism found: `validated`, `no-operation` (a method the path does not declare: nothing to
+   * validate against) or `prism-answered` (Prism answered itself instead of forwarding).
+   */
   function collectPrismVerdict(
     exchange: Exchange,
     headers: Record<string, string | undefined>,
     contentType: string,
     json: unknown,
-  ): boolean {
+  ): 'validated' | 'no-operation' | 'prism-answered' {
     const reported = headers['sl-violations'];
     const violations: PrismViolation[] = [];
     if (reported) {
@@ -321,17 +330,20 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     if (
       contentType.startsWith('application/problem+json') &&
       typeof problem?.type === 'string' &&
-      problem.type.includes('stoplight.io/prism')
+      (problem.type.includes('stoplight.io/prism') || problem.type === 'FetchError')
     ) {
+      const unreachable = problem.type === 'FetchError';
       exchange.findings.push({
-        check: 'prism',
-        message: `Prism answered itself: ${exchange.status} ${problem.title ?? ''} ${problem.detail ?? ''}`.trim(),
+        check: unreachable ? 'transport' : 'prism',
+        message:
+          `${unreachable ? 'the target did not answer Prism' : 'Prism answered itself'}: ${exchange.status} ${problem.title ?? ''} ${problem.detail ?? ''}`.trim(),
       });
+      return 'prism-answered';
     }
-    let validated = true;
+    let verdict: 'validated' | 'no-operation' = 'validated';
     for (const violation of violations) {
       if (violation.message === 'Selected route not found') {
-        validated = false; // a method the path does not declare: nothing to validate against
+        verdict = 'no-operation';
       }
       const check = classifyViolation(violation);
       if (check === 'request-valid' && exchange.intent === 'invalid') {
@@ -341,7 +353,7 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       const where = (violation.location ?? []).join('.');
       exchange.findings.push({ check, message: `Prism: ${where ? `${where}: ` : ''}${violation.message ?? ''}` });
     }
-    return validated;
+    return verdict;
   }
 
   function record(exchange: Exchange): void {
