@@ -3,11 +3,13 @@
 // checks; "needs scenarios" when only a cooperative server (one honouring `Prefer: code=…`) can produce it.
 import type { RunClient, SendOptions, Sent } from './client.ts';
 
+/** How a case ended. */
 export type Outcome = 'passed' | 'failed' | 'needs-scenarios' | 'not-run';
 
 /** The suites cases belong to (the JUnit testsuites). */
 export type Suite = 'setup' | 'dredd' | 'scenario' | 'edge-values' | 'clean-up';
 
+/** One case of the run, as reported. */
 export interface CaseResult {
   suite: Suite;
   name: string;
@@ -26,6 +28,7 @@ export class CaseFailure extends Error {
   override name = 'CaseFailure';
 }
 
+/** What a running case can do. */
 export interface CaseContext {
   /** Sends a request for this case and checks its status against `expect`. */
   send(options: SendOptions & { expect: number | number[] }): Promise<Sent>;

@@ -3,6 +3,7 @@
 import { INTENT_HEADER, ROUTE_HEADER } from './observer.ts';
 import type { Json } from './spec.ts';
 
+/** One request of the run. */
 export interface SendOptions {
   method?: string;
   path: string;
@@ -22,6 +23,7 @@ export interface SendOptions {
   requestId?: string;
 }
 
+/** A response, read. */
 export interface Sent {
   requestId: string;
   status: number;

@@ -4,10 +4,12 @@
 // methods the spec documents for the path.
 import { type Json, pathPattern, responseFor, type SpecOperation } from './spec.ts';
 
+/** The check class this module adds, as the report names it. */
 export const DECLARED_HEADER_CHECKS = {
   allow: 'a 405 carries Allow naming exactly the methods the spec documents for the path (HEAD and OPTIONS aside)',
 } as const;
 
+/** Something wrong with a declared header. */
 export interface DeclaredHeaderFinding {
   check: 'header-schema' | 'allow';
   message: string;

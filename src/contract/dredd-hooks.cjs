@@ -43,6 +43,9 @@ function registerHooks(hooks) {
   const arranged = new Map();
   const skipReasons = new Map();
   const requestIds = new Map();
+  const startedAt = new Map();
+  const secondsOf = (name) => (startedAt.has(name) ? (Date.now() - startedAt.get(name)) / 1000 : 0);
+  const seconds = new Map();
   let index = 0;
   let counter = 0;
   let authTurn = 0;
@@ -450,6 +453,7 @@ function registerHooks(hooks) {
       index += 1;
       const id = `mrc-${context.runId}.${context.phase === 'lockout' ? 'l' : 'd'}:${index}`;
       requestIds.set(transaction.name, id);
+      startedAt.set(transaction.name, Date.now());
       progress({ name: transaction.name, requestId: id });
       if (status === '500' || status === '503') {
         if (!context.scenarios) {
@@ -503,7 +507,9 @@ function registerHooks(hooks) {
   hooks.afterEach((transaction, done) => {
     const real = transaction.real;
     if (!transaction.skip && requestIds.has(transaction.name)) {
+      seconds.set(transaction.name, secondsOf(transaction.name));
       progress({
+        seconds: seconds.get(transaction.name),
         name: transaction.name,
         requestId: requestIds.get(transaction.name),
         status: transaction.test?.status ?? 'error',
@@ -537,6 +543,7 @@ function registerHooks(hooks) {
           arranged: arranged.get(t.name),
           skipReason: t.skip ? (skipReasons.get(t.name) ?? 'skipped') : undefined,
           actualStatus: t.real?.statusCode,
+          seconds: seconds.get(t.name) ?? 0,
           message: status === 'fail' || status === 'error' ? t.test?.message || t.fail || 'no result' : undefined,
         };
       });

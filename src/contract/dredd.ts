@@ -20,8 +20,10 @@ export interface DreddTransaction {
   skipReason?: string;
   actualStatus?: number;
   message?: string;
+  seconds?: number;
 }
 
+/** What one Dredd run did. */
 export interface DreddResult {
   transactions: DreddTransaction[];
   /** Problems with the run itself (Dredd did not finish, the hooks wrote no journal, counts disagree). */
@@ -49,6 +51,7 @@ export interface HooksContext {
   keys: { admin: string; readOnly: string; capped: string; revoked: string; unknown: string };
 }
 
+/** A Dredd run in progress. */
 export interface DreddRun {
   result: Promise<DreddResult>;
   /** Stops Dredd (a fail-fast run that already failed elsewhere). */

@@ -5,6 +5,7 @@
 // server accepts what the narrowed spec says it must refuse.
 import type { Json, SpecOperation } from './spec.ts';
 
+/** One value at (or one past) a bound the spec sets. */
 export interface EdgeValue {
   operation: SpecOperation;
   where: 'body' | 'query';

@@ -6,6 +6,7 @@ import { generateApiKey } from '../keys/api-key.ts';
 import type { CaseBook, CaseContext } from './cases.ts';
 import type { Json } from './spec.ts';
 
+/** The keys the cases use, all made through the API. */
 export interface Fixtures {
   /** The caller's key: full access; every case without a reason to use another key uses it. */
   admin: string;

@@ -15,8 +15,10 @@ export const SEMANTIC_CHECKS = {
   'retry-after': 'a 429 carries Retry-After (whole seconds ≥ 1) no shorter than t, and nothing remaining',
 } as const;
 
+/** A semantic check class. */
 export type SemanticCheck = keyof typeof SEMANTIC_CHECKS;
 
+/** Something a semantic check found. */
 export interface SemanticFinding {
   check: SemanticCheck;
   message: string;

@@ -12,6 +12,7 @@ import type { SpecOperation } from './spec.ts';
 
 /** Control headers a run's clients set; the observer removes them before forwarding. */
 export const ROUTE_HEADER = 'x-contract-route';
+/** `invalid` marks a request that breaks the spec on purpose. */
 export const INTENT_HEADER = 'x-contract-intent';
 
 /** The classes of what Prism reports about a response (and about requests meant to be valid). */
@@ -26,9 +27,12 @@ export const PRISM_CHECKS = {
   prism: 'Prism forwarded the request and validated the response itself',
 } as const;
 
+/** A class of Prism finding. */
 export type PrismCheck = keyof typeof PRISM_CHECKS;
+/** Every class of finding the observer records. */
 export type CheckName = PrismCheck | SemanticCheck | 'allow' | 'transport';
 
+/** Something wrong with one response. */
 export interface Finding {
   check: CheckName;
   message: string;
@@ -48,6 +52,8 @@ export interface Exchange {
   ms: number;
 }
 
+/** Where the observer forwards and what it checks against. */
+/** A running observer. */
 export interface ObserverOptions {
   /** Base URL of the server under test. */
   target: string;

@@ -11,6 +11,7 @@ import { getHttpOperationsFromSpec } from '@stoplight/prism-http';
 import { createServer } from '@stoplight/prism-http-server';
 import type { Json } from './spec.ts';
 
+/** A running Prism validating proxy. */
 export interface PrismProxy {
   url: string;
   /** Prism's log (JSON lines), for failure reports. */

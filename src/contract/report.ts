@@ -29,6 +29,7 @@ const SUITES: Suite[] = ['setup', 'dredd', 'scenario', 'edge-values', 'clean-up'
 type Tally = Record<Outcome, number>;
 const emptyTally = (): Tally => ({ passed: 0, failed: 0, 'needs-scenarios': 0, 'not-run': 0 });
 
+/** One check class and what it found. */
 export interface CheckTally {
   check: string;
   description: string;
@@ -38,6 +39,7 @@ export interface CheckTally {
   examples: string[];
 }
 
+/** The whole report of a run (the JSON summary). */
 export interface ContractReport {
   ok: boolean;
   runId: string;
@@ -57,6 +59,7 @@ export interface ContractReport {
   workDir: string;
 }
 
+/** What `buildReport` merges. */
 export interface ReportInput {
   runId: string;
   target: string;

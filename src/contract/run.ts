@@ -25,6 +25,7 @@ import { playScenario } from './scenario.ts';
 import { BUNDLED_SPEC, type Json, readSpec, type SpecOperation } from './spec.ts';
 import { buildStrictSpec } from './strict-spec.ts';
 
+/** Options of `runContract`. */
 export interface ContractOptions {
   /** Base URL of the deployment under test. */
   target: string;
@@ -101,7 +102,7 @@ function dreddCases(main: DreddResult | undefined, lockout: DreddResult | undefi
       name: entry.name,
       requestIds: entry.requestId ? [entry.requestId] : [],
       arranged: entry.arranged,
-      seconds: 0,
+      seconds: entry.seconds ?? 0,
     };
     if (entry.status === 'pass') {
       cases.push({ ...base, outcome: 'passed', messages: [] });

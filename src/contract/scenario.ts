@@ -7,6 +7,7 @@ import { type EdgeValue, edgeValues, emailOfLength, exampleBody } from './edge-v
 import { type Created, createKey, exhaustCappedKey, type Fixtures } from './fixtures.ts';
 import type { Json, SpecOperation } from './spec.ts';
 
+/** What the scenario plays with. */
 export interface ScenarioOptions {
   book: CaseBook;
   fixtures: Fixtures;

@@ -17,6 +17,7 @@ import {
   type SpecOperation,
 } from './spec.ts';
 
+/** The JSON Schema dialect the strict copy declares. */
 export const DIALECT_2020 = 'https://json-schema.org/draft/2020-12/schema';
 
 /** What the strict copy changed, for the run's report. */
@@ -31,6 +32,7 @@ export interface StrictnessSummary {
   errorStatuses: Record<string, number>;
 }
 
+/** The strict copy and what it changed. */
 export interface StrictSpec {
   doc: Json;
   operations: SpecOperation[];
