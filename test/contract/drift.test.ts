@@ -2,17 +2,17 @@
 // pointed by URL at a hop in front of the reference server (the --target mechanism), with the drifted spec
 // when the spec is what changed. Runs stop at their first failure (--fail-fast) and three run side by side,
 // so the file stays within a couple of minutes on two shared cores. A control run through the same kind of
-// hop, with nothing drifted, must pass: the failures are the drifts', not the hop's. The server is a
-// `mailroom serve` process; every run has its own key (all in its first organization, on a roomy plan).
+// hop, with nothing drifted, must pass: the failures are the drifts', not the hop's. Every run has its own
+// organization on the reference server.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
+import { type ServerHandle, startServer } from '../../src/server/index.ts';
 import { startDriftHop } from './drift-proxy.ts';
 import { DRIFTS, type Drift } from './drifts.ts';
-import { ROOMY_FREE_PLAN, type ServeProcess, startServeProcess } from './serve.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const CONCURRENCY = 3;
@@ -24,28 +24,18 @@ interface Outcome {
   seconds: number;
 }
 
-let upstream: ServeProcess;
+let upstream: ServerHandle;
 const outcomes = new Map<string, Outcome>();
-
-/** A key of its own for one run, made through the API with the banner's key. */
-async function createKey(name: string): Promise<string> {
-  const response = await fetch(`${upstream.url}/v1/api-keys`, {
-    method: 'POST',
-    headers: { 'X-API-Key': upstream.key, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: `Drift ${name}` }),
-  });
-  const body = (await response.json()) as { data?: { apiKey?: string } };
-  if (response.status !== 201 || !body.data?.apiKey) {
-    throw new Error(`creating a key for ${name} answered ${response.status}: ${JSON.stringify(body)}`);
-  }
-  return body.data.apiKey;
-}
 
 /** One contract run through its own hop (its own client address) with its own key. */
 async function runOne(drift: Drift | undefined, index: number): Promise<Outcome> {
   const name = drift?.name ?? 'control';
   const started = Date.now();
-  const key = await createKey(name);
+  // Its own organization (the first key of it, as `mailroom keys create --org` would make), so no run sees
+  // another's keys or contacts.
+  const key = (
+    await upstream.createApiKey({ name: `Drift ${name}`, organization: `drift-${name}`, plan: 'enterprise' })
+  ).plaintext;
   const hop = await startDriftHop(upstream.url, {
     drift: drift?.kind === 'server' ? drift.apply : undefined,
     forwardedFor: `203.0.113.${index + 1}`,
@@ -86,8 +76,8 @@ function firstFailure(report: ContractReport | undefined): string {
 }
 
 beforeAll(async () => {
-  // A separate process, so the server and the runs share the two cores; it trusts the hops' X-Forwarded-For.
-  upstream = await startServeProcess(['--trust-proxy'], { MAILROOM_PLANS: ROOMY_FREE_PLAN });
+  // It trusts the hops' X-Forwarded-For: each run has its own client address.
+  upstream = await startServer({ port: 0, logLevel: 'error', trustProxy: true });
   const queue: Array<[Drift | undefined, number]> = [
     [undefined, 0],
     ...DRIFTS.map((d, i): [Drift, number] => [d, i + 1]),
@@ -114,7 +104,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await upstream?.stop();
+  await upstream?.close();
   rmSync(workDir, { recursive: true, force: true });
 });
 
