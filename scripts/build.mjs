@@ -51,10 +51,11 @@ for (const file of listFiles(dist)) {
   }
 }
 
-// The store reads its migrations next to its own module (src/store/migrate.ts).
+// Files the modules read next to themselves: the store's SQL migrations (src/store/migrate.ts) and CommonJS
+// files handed to other programs as they are (the contract run's Dredd hooks).
 rmSync(join(dist, 'store', 'migrations'), { recursive: true, force: true });
-for (const file of readdirSync(join(root, 'src', 'store', 'migrations')).filter((name) => name.endsWith('.sql'))) {
-  cpSync(join(root, 'src', 'store', 'migrations', file), join(dist, 'store', 'migrations', file));
+for (const file of listFiles(join(root, 'src')).filter((name) => name.endsWith('.sql') || name.endsWith('.cjs'))) {
+  cpSync(join(root, 'src', file), join(dist, file));
 }
 
 /**

@@ -14,6 +14,7 @@ import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import { type ApiKeyWithPlan, type KeyAccess, KeyLimitError, type Store } from '../store/types.ts';
+import { contractAction, contractOptions } from './contract.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
 function integer(name: string, min: number, max: number) {
@@ -294,6 +295,14 @@ withStoreOptions(
     await store.notifyKeyChange(revoked.publicId);
     console.log(`Revoked ${keyId}.`);
   });
+});
+
+contractOptions(
+  program
+    .command('contract')
+    .description("check a deployment against the spec: Dredd, Prism's validating proxy and semantic header checks"),
+).action(async (opts) => {
+  process.exit(await contractAction(opts));
 });
 
 try {

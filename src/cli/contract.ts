@@ -1,0 +1,95 @@
+// The `mailroom contract` command (and `npm run test:contract`, which points it at an in-process server):
+// options, progress on stderr, the human summary on stdout, the JSON and JUnit files, the exit code.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+
+/** Options of `mailroom contract`, as commander parses them. */
+export interface ContractCommandOptions {
+  target: string;
+  apiKey: string;
+  spec?: string;
+  junit?: string;
+  json?: string;
+  failFast?: boolean;
+  requireScenarios?: boolean;
+  verbose?: boolean;
+  keepLogs?: boolean;
+}
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be an http(s) URL, e.g. https://staging.example.com');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('must be an http(s) URL, e.g. https://staging.example.com');
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/** Adds the run's options to `command`; `withTarget: false` leaves out --target and --api-key. */
+export function contractOptions(command: Command, { withTarget = true } = {}): Command {
+  if (withTarget) {
+    command
+      .addOption(
+        new Option('--target <url>', 'base URL of the deployment to check')
+          .env('MAILROOM_CONTRACT_TARGET')
+          .argParser(httpUrl)
+          .makeOptionMandatory(),
+      )
+      .addOption(
+        new Option('--api-key <key>', 'a full-access API key of that deployment (everything else is made with it)')
+          .env('MAILROOM_API_KEY')
+          .makeOptionMandatory(),
+      );
+  }
+  return command
+    .addOption(
+      new Option('--spec <path-or-url>', 'the spec to check against (default: the bundled spec of this package)'),
+    )
+    .addOption(
+      new Option('--junit <file>', 'also write a JUnit XML report (one testcase per transaction, step and check)'),
+    )
+    .addOption(new Option('--json <file>', 'also write the summary as JSON'))
+    .addOption(new Option('--fail-fast', 'stop at the first failure'))
+    .addOption(
+      new Option('--require-scenarios', 'fail on cases that need sandbox scenarios (for a target started with them)'),
+    )
+    .addOption(new Option('--verbose', 'list every case'))
+    .addOption(new Option('--keep-logs', 'keep the Dredd and Prism logs and the strict spec even when the run passed'));
+}
+
+function writeFile(path: string, text: string): void {
+  const full = resolve(process.cwd(), path);
+  mkdirSync(dirname(full), { recursive: true });
+  writeFileSync(full, text);
+}
+
+/** Runs the contract, prints and writes the reports; resolves to the exit code (0 only when it passed). */
+export async function contractAction(opts: ContractCommandOptions): Promise<number> {
+  // Loaded here, not at start-up: the other commands need none of Dredd, Prism or the reporters.
+  const { runContract } = await import('../contract/run.ts');
+  const { formatReport, jsonSummary, junitXml } = await import('../contract/report.ts');
+  const report = await runContract({
+    target: opts.target,
+    apiKey: opts.apiKey,
+    spec: opts.spec,
+    failFast: opts.failFast,
+    requireScenarios: opts.requireScenarios,
+    log: (line) => console.error(line),
+  });
+  console.log(formatReport(report, { verbose: opts.verbose }));
+  if (opts.json) {
+    writeFile(opts.json, jsonSummary(report));
+  }
+  if (opts.junit) {
+    writeFile(opts.junit, junitXml(report));
+  }
+  if (report.ok && !opts.keepLogs) {
+    rmSync(report.workDir, { recursive: true, force: true });
+  }
+  return report.ok ? 0 : 1;
+}

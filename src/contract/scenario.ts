@@ -1,0 +1,348 @@
+// The scenario half of a contract run: what an integrator does (every operation's success path, pages,
+// nulls, renames, revocations), what goes wrong (403, 404, 409, 413, 415, 422, 429), the edge values the
+// spec allows and refuses, and caller-supplied request ids. Each step is a case; every response also goes
+// through Prism and the semantic checks (the observer), which is where most drift shows.
+import type { CaseBook, CaseContext } from './cases.ts';
+import { type EdgeValue, edgeValues, emailOfLength, exampleBody } from './edge-values.ts';
+import { type Created, createKey, exhaustCappedKey, type Fixtures } from './fixtures.ts';
+import type { Json, SpecOperation } from './spec.ts';
+
+/** What the scenario plays with. */
+export interface ScenarioOptions {
+  book: CaseBook;
+  fixtures: Fixtures;
+  created: Created;
+  operations: SpecOperation[];
+  /** Whether the target honours `Prefer: code=…` (sandbox scenarios). */
+  scenarios: boolean;
+  /** Unique per run, for emails and names. */
+  runId: string;
+}
+
+/** The longest X-Request-Id the spec's words allow (1–128 characters of A–Z a–z 0–9 . _ : -). */
+export const LONGEST_REQUEST_ID_LENGTH = 128;
+
+/** Plays the whole scenario; failures are recorded in the book, never thrown. */
+export async function playScenario(options: ScenarioOptions): Promise<void> {
+  // Edge values first: they are quick, and a spec narrowed below the server shows there.
+  await playEdgeValues(options);
+  await playFlows(options);
+  await playRequestIds(options);
+  await playScenarioOnly(options);
+}
+
+async function playFlows({ book, fixtures, created, runId }: ScenarioOptions): Promise<void> {
+  const key = fixtures.admin;
+  const email = (name: string) => `${name}.${runId}@example.com`;
+  const step = <T>(name: string, fn: (ctx: CaseContext) => Promise<T>) => book.run('scenario', name, fn);
+
+  // --- Success paths: every operation. -----------------------------------------------------------
+  await step('liveness', (ctx) => ctx.send({ path: '/livez', expect: 200 }));
+  await step('health', (ctx) => ctx.send({ path: '/v1/health', key, bearer: true, expect: 200 }));
+  await step('validate the key', (ctx) => ctx.send({ path: '/v1/api-keys/validate', key, expect: 200 }));
+  await step('rate-limit status (not counted)', (ctx) => ctx.send({ path: '/v1/rate-limit', key, expect: 200 }));
+  const newKey = await step('create a key that expires', async (ctx) =>
+    createKey(ctx, created, key, { name: `Scenario key ${runId}`, expirationDays: 30, rateLimit: 500 }),
+  );
+  await step('list keys', (ctx) => ctx.send({ path: '/v1/api-keys', key, bearer: true, expect: 200 }));
+  if (newKey) {
+    await step('get a key', (ctx) => ctx.send({ path: `/v1/api-keys/${newKey.keyId}`, key, expect: 200 }));
+    await step('rename a key', (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/api-keys/${newKey.keyId}`,
+        key,
+        body: { name: 'Scenario key, renamed' },
+        expect: 200,
+      }),
+    );
+    await step('the new key works', (ctx) =>
+      ctx.send({ path: '/v1/api-keys/validate', key: newKey.apiKey, bearer: true, expect: 200 }),
+    );
+  }
+  await step('a read_only key reads', (ctx) =>
+    ctx.send({ path: '/v1/api-keys', key: fixtures.readOnly.key, expect: 200 }),
+  );
+
+  const contact = async (name: string, body: Json, bearer = false) =>
+    step(name, async (ctx) => {
+      const sent = await ctx.send({ method: 'POST', path: '/v1/contacts', key, bearer, body, expect: 201 });
+      created.note(sent.json);
+      return sent.json?.data as Json;
+    });
+  const ada = await contact('create a contact', { email: email('ada'), firstName: 'Ada', lastName: 'Lovelace' });
+  const grace = await contact('create a contact with null names, unsubscribed', {
+    email: email('grace'),
+    firstName: null,
+    lastName: null,
+    subscribed: false,
+  });
+  const alan = await contact('create a contact with an email only', { email: email('alan') }, true);
+  await step('page through contacts with a real cursor', async (ctx) => {
+    const first = await ctx.send({ path: '/v1/contacts?limit=2', key, expect: 200 });
+    const cursor = first.json?.meta?.nextCursor;
+    if (typeof cursor !== 'string') {
+      throw new Error(
+        `GET /v1/contacts?limit=2 gave no nextCursor after creating 3 contacts: ${first.text.slice(0, 200)}`,
+      );
+    }
+    await ctx.send({ path: `/v1/contacts?limit=2&cursor=${encodeURIComponent(cursor)}`, key, expect: 200 });
+  });
+  await step('list contacts, default page', (ctx) =>
+    ctx.send({ path: '/v1/contacts', key, bearer: true, expect: 200 }),
+  );
+  if (ada && grace && alan) {
+    await step('get a contact', (ctx) => ctx.send({ path: `/v1/contacts/${ada.contactId}`, key, expect: 200 }));
+    await step('update a contact, clearing a name', (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/contacts/${ada.contactId}`,
+        key,
+        body: { subscribed: false, lastName: null },
+        expect: 200,
+      }),
+    );
+    await step("change a contact's email", (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/contacts/${grace.contactId}`,
+        key,
+        bearer: true,
+        body: { email: email('grace.hopper') },
+        expect: 200,
+      }),
+    );
+    await step('delete a contact', (ctx) =>
+      ctx.send({ method: 'DELETE', path: `/v1/contacts/${alan.contactId}`, key, expect: 200 }),
+    );
+    // --- 404 and 409 on real resources. ------------------------------------------------------------
+    await step('404 update a deleted contact', (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/contacts/${alan.contactId}`,
+        key,
+        body: { subscribed: true },
+        expect: 404,
+      }),
+    );
+    await step('404 delete a deleted contact', (ctx) =>
+      ctx.send({ method: 'DELETE', path: `/v1/contacts/${alan.contactId}`, key, expect: 404 }),
+    );
+    await step('409 create a duplicate email, in other case', (ctx) =>
+      ctx.send({ method: 'POST', path: '/v1/contacts', key, body: { email: email('ada').toUpperCase() }, expect: 409 }),
+    );
+    await step("409 change an email to another contact's", (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/contacts/${grace.contactId}`,
+        key,
+        body: { email: email('ada') },
+        expect: 409,
+      }),
+    );
+  }
+  if (newKey) {
+    await step('revoke a key', (ctx) =>
+      ctx.send({ method: 'DELETE', path: `/v1/api-keys/${newKey.keyId}`, key, expect: 200 }),
+    );
+    await step('404 a revoked key is gone', (ctx) =>
+      ctx.send({ path: `/v1/api-keys/${newKey.keyId}`, key, bearer: true, expect: 404 }),
+    );
+    await step('404 rename a revoked key', (ctx) =>
+      ctx.send({
+        method: 'PATCH',
+        path: `/v1/api-keys/${newKey.keyId}`,
+        key,
+        body: { name: 'Too late' },
+        expect: 404,
+      }),
+    );
+  }
+  await step('404 an unknown contact id', (ctx) =>
+    ctx.send({ path: '/v1/contacts/ct_0000000000000000', key, expect: 404 }),
+  );
+
+  // --- 403: a read_only key writing. --------------------------------------------------------------
+  await step('403 a read_only key creates a contact', (ctx) =>
+    ctx.send({
+      method: 'POST',
+      path: '/v1/contacts',
+      key: fixtures.readOnly.key,
+      body: { email: email('blocked') },
+      expect: 403,
+    }),
+  );
+  await step('403 a read_only key revokes itself', (ctx) =>
+    ctx.send({
+      method: 'DELETE',
+      path: `/v1/api-keys/${fixtures.readOnly.keyId}`,
+      key: fixtures.readOnly.key,
+      bearer: true,
+      expect: 403,
+    }),
+  );
+
+  // --- Invalid on purpose: 413, 415, 422. -----------------------------------------------------------
+  const invalid = { intent: 'invalid' as const, key };
+  await step('413 a body over 100 KiB', (ctx) =>
+    ctx.send({
+      ...invalid,
+      method: 'POST',
+      path: '/v1/contacts',
+      body: { email: email('big'), firstName: 'x'.repeat(120 * 1024) },
+      expect: 413,
+    }),
+  );
+  await step('415 a text/plain body', (ctx) =>
+    ctx.send({
+      ...invalid,
+      method: 'POST',
+      path: '/v1/api-keys',
+      raw: 'name=Production API',
+      contentType: 'text/plain',
+      expect: 415,
+    }),
+  );
+  await step('422 an unknown field', (ctx) =>
+    ctx.send({
+      ...invalid,
+      method: 'POST',
+      path: '/v1/api-keys',
+      body: { name: 'Extra', scopes: ['all'] },
+      expect: 422,
+    }),
+  );
+  await step('422 a bad email', (ctx) =>
+    ctx.send({ ...invalid, method: 'POST', path: '/v1/contacts', body: { email: 'not-an-email' }, expect: 422 }),
+  );
+  await step('422 an empty contact patch', (ctx) =>
+    ctx.send({
+      ...invalid,
+      method: 'PATCH',
+      path: `/v1/contacts/${ada?.contactId ?? 'ct_0000000000000000'}`,
+      body: {},
+      expect: 422,
+    }),
+  );
+  await step('422 an unknown query parameter', (ctx) =>
+    ctx.send({ ...invalid, path: '/v1/api-keys?verbose=1', expect: 422 }),
+  );
+  await step('422 a cursor the server never issued', (ctx) =>
+    ctx.send({ path: '/v1/contacts?cursor=bm90LWEtY3Vyc29y', key, expect: 422 }),
+  );
+
+  // --- 401 and 405 once each here (Dredd has every 401 cause; failed attempts are limited per address). ---
+  await step('401 no credentials', (ctx) => ctx.send({ path: '/v1/contacts', intent: 'invalid', expect: 401 }));
+  await step('405 a method the path does not have', (ctx) =>
+    ctx.send({ method: 'PUT', path: '/v1/api-keys', key, body: { name: 'x' }, intent: 'invalid', expect: 405 }),
+  );
+
+  // --- 429: a key's own window, spent. ---------------------------------------------------------------
+  await step("429 a key's own window is spent", async (ctx) => {
+    await exhaustCappedKey(ctx, fixtures.capped.key);
+    await ctx.send({
+      method: 'POST',
+      path: '/v1/contacts',
+      key: fixtures.capped.key,
+      body: { email: email('late') },
+      expect: 429,
+    });
+  });
+  await step('rate-limit status with a spent key (not counted, 200)', (ctx) =>
+    ctx.send({ path: '/v1/rate-limit', key: fixtures.capped.key, bearer: true, expect: 200 }),
+  );
+}
+
+/** Makes the resources the edge values of a path with an id are sent to. */
+async function edgeTargets(book: CaseBook, fixtures: Fixtures, created: Created, runId: string) {
+  return book.run('edge-values', 'create a key and a contact to edit', async (ctx) => {
+    const keyData = await createKey(ctx, created, fixtures.admin, { name: `Edge key ${runId}` });
+    const contact = await ctx.send({
+      method: 'POST',
+      path: '/v1/contacts',
+      key: fixtures.admin,
+      body: { email: `edge.${runId}@example.com` },
+      expect: 201,
+    });
+    created.note(contact.json);
+    return { keyId: String(keyData.keyId), contactId: String(contact.json?.data?.contactId) };
+  });
+}
+
+function edgeRequest(edge: EdgeValue, ids: { keyId: string; contactId: string }, unique: () => string) {
+  const path = edge.operation.path.replace('{keyId}', ids.keyId).replace('{contactId}', ids.contactId);
+  if (edge.where === 'query') {
+    return { method: edge.operation.method, path: `${path}?${edge.field}=${String(edge.value)}`, body: undefined };
+  }
+  const body = exampleBody(edge.operation);
+  const properties = edge.operation.requestBody?.content?.['application/json']?.schema?.properties ?? {};
+  // Every other email gets a fresh value, so an accepted edge never collides with an existing contact.
+  for (const [name, schema] of Object.entries<Json>(properties)) {
+    if (name !== edge.field && name in body && schema?.format === 'email') {
+      body[name] = emailOfLength(40, unique());
+    }
+  }
+  body[edge.field] = edge.value;
+  return { method: edge.operation.method, path, body };
+}
+
+async function playEdgeValues({ book, fixtures, created, operations, runId }: ScenarioOptions): Promise<void> {
+  let n = 0;
+  const unique = () => `${runId}.${++n}`;
+  const edges = edgeValues(operations, unique);
+  const ids = await edgeTargets(book, fixtures, created, runId);
+  if (!ids) {
+    return;
+  }
+  for (const edge of edges) {
+    const { method, path, body } = edgeRequest(edge, ids, unique);
+    await book.run('edge-values', `${edge.operation.operationId}: ${edge.why}`, async (ctx) => {
+      const sent = await ctx.send({
+        method,
+        path,
+        key: fixtures.admin,
+        body,
+        intent: edge.accepted ? undefined : 'invalid',
+        expect: edge.accepted ? [200, 201] : 422,
+      });
+      created.note(sent.json);
+    });
+  }
+}
+
+async function playRequestIds({ book, fixtures, runId }: ScenarioOptions): Promise<void> {
+  const longest = `mrc-${runId}.longest:`.padEnd(LONGEST_REQUEST_ID_LENGTH, 'Az09._:-');
+  await book.run(
+    'scenario',
+    `a caller-supplied X-Request-Id of ${LONGEST_REQUEST_ID_LENGTH} characters is kept`,
+    (ctx) =>
+      ctx.send({ path: '/v1/contacts?cursor=bm90LWEtY3Vyc29y', key: fixtures.admin, requestId: longest, expect: 422 }),
+  );
+  await book.run('scenario', 'a caller-supplied X-Request-Id of 129 characters is replaced', (ctx) =>
+    ctx.send({ path: '/v1/api-keys/validate', key: fixtures.admin, requestId: `${longest}x`, expect: 200 }),
+  );
+  await book.run('scenario', 'a caller-supplied X-Request-Id with a space is replaced', (ctx) =>
+    ctx.send({ path: '/v1/health', key: fixtures.admin, requestId: `mrc-${runId} spaced`, expect: 200 }),
+  );
+}
+
+/** Outcomes only a cooperative server produces: forced through `Prefer` on a target that honours it. */
+async function playScenarioOnly({ book, fixtures, scenarios }: ScenarioOptions): Promise<void> {
+  const name = '401 an expired key';
+  if (!scenarios) {
+    book.needsScenarios(
+      'scenario',
+      name,
+      'a key only expires with time; forced with Prefer: code=401, example=expiredKey on a target that honours it',
+    );
+    return;
+  }
+  await book.run('scenario', name, (ctx) =>
+    ctx.send({
+      path: '/v1/api-keys/validate',
+      key: fixtures.admin,
+      headers: { Prefer: 'code=401, example=expiredKey' },
+      expect: 401,
+    }),
+  );
+}

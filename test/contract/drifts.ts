@@ -1,0 +1,368 @@
+// The drifts the contract run must catch on its own, in both directions: the server changed while the spec
+// stayed (a response rewritten by test/contract/drift-proxy.ts), and the spec changed while the server
+// stayed (a modified copy of the bundled spec). Each names the check classes expected to catch it; the
+// drift test asserts the run fails and that one of those classes is among its failures.
+import { eachObject, type HopRequest, type HopResponse, newRequestId } from './drift-proxy.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: spec documents are edited field by field.
+type Doc = any;
+
+interface DriftBase {
+  name: string;
+  /** What changed, as a reviewer would put it. */
+  description: string;
+  /** Check classes of the run (report.checks) any of which may catch it. */
+  caughtBy: string[];
+}
+
+export interface ServerDrift extends DriftBase {
+  kind: 'server';
+  apply(response: HopResponse, request: HopRequest): void;
+}
+
+export interface SpecDrift extends DriftBase {
+  kind: 'spec';
+  apply(doc: Doc): void;
+}
+
+export type Drift = ServerDrift | SpecDrift;
+
+const header = (response: HopResponse, name: string): string | undefined => {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+};
+
+function schema(doc: Doc, name: string): Doc {
+  const found = doc.components?.schemas?.[name];
+  if (!found) {
+    throw new Error(`the bundled spec has no schema ${name}: update this drift`);
+  }
+  return found;
+}
+
+function componentHeader(doc: Doc, name: string): Doc {
+  const found = doc.components?.headers?.[name];
+  if (!found) {
+    throw new Error(`the bundled spec has no header component ${name}: update this drift`);
+  }
+  return found;
+}
+
+/** The error-code table on ErrorCode, whichever extension carries it. */
+function errorTable(doc: Doc): Record<string, unknown> {
+  const errorCode = schema(doc, 'ErrorCode');
+  const table = errorCode['x-error-statuses'] ?? errorCode['x-error-codes'];
+  if (!table || Array.isArray(table)) {
+    throw new Error('the bundled spec has no error-code table on ErrorCode: update this drift');
+  }
+  return table;
+}
+
+export const SERVER_DRIFTS: ServerDrift[] = [
+  {
+    kind: 'server',
+    name: 'contact-extra-field',
+    description: 'every contact gains an undeclared field (`nickname`)',
+    caughtBy: ['undeclared-field'],
+    apply: (response) =>
+      eachObject(response.body, (o) => {
+        if ('contactId' in o && 'email' in o) {
+          o.nickname = 'Ada';
+        }
+      }),
+  },
+  {
+    kind: 'server',
+    name: 'key-hash-exposed',
+    description: "every key object carries the key's stored hash (`keyHash`)",
+    caughtBy: ['undeclared-field'],
+    apply: (response) =>
+      eachObject(response.body, (o) => {
+        if ('keyId' in o && 'keyPrefix' in o) {
+          o.keyHash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+        }
+      }),
+  },
+  {
+    kind: 'server',
+    name: 'duplicate-as-validation-error',
+    description: 'a 409 says VALIDATION_ERROR instead of DUPLICATE_RESOURCE',
+    caughtBy: ['error-code', 'dredd'],
+    apply: (response) => {
+      const error = (response.body as { error?: { code?: string } })?.error;
+      if (response.status === 409 && error) {
+        error.code = 'VALIDATION_ERROR';
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'reset-as-epoch',
+    description: 'X-RateLimit-Reset is sent as a Unix time instead of seconds from now',
+    caughtBy: ['reset-window', 'ratelimit-consistency'],
+    apply: (response) => {
+      const reset = header(response, 'x-ratelimit-reset');
+      if (reset !== undefined) {
+        response.headers['x-ratelimit-reset'] = String(Math.floor(Date.now() / 1000) + Number(reset));
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'policy-not-structured',
+    description: 'RateLimit-Policy writes windows as `w=60s`, which is not a structured field',
+    caughtBy: ['ratelimit-syntax'],
+    apply: (response) => {
+      const policy = header(response, 'ratelimit-policy');
+      if (policy !== undefined) {
+        response.headers['ratelimit-policy'] = policy.replace(/;w=(\d+)/g, ';w=$1s');
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'request-id-differs-from-meta',
+    description: "an error's X-Request-Id differs from its meta.requestId",
+    caughtBy: ['request-id'],
+    apply: (response) => {
+      if ((response.body as { meta?: { requestId?: string } })?.meta?.requestId !== undefined) {
+        response.headers['x-request-id'] = newRequestId();
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'timestamps-with-offset',
+    description: 'timestamps are written `+00:00` instead of `Z`',
+    caughtBy: ['utc-timestamp'],
+    apply: (response) => {
+      if (typeof response.body === 'object') {
+        response.body = JSON.parse(JSON.stringify(response.body).replace(/(T\d\d:\d\d:\d\d\.\d{3})Z"/g, '$1+00:00"'));
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'retry-after-shorter',
+    description: "a 429's Retry-After is 1 second whatever the window says",
+    caughtBy: ['retry-after'],
+    apply: (response) => {
+      if (response.status === 429) {
+        response.headers['retry-after'] = '1';
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'remaining-dropped-on-404',
+    description: '404s lose X-RateLimit-Remaining',
+    caughtBy: ['header-schema'],
+    apply: (response) => {
+      if (response.status === 404) {
+        delete response.headers['x-ratelimit-remaining'];
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'total-as-string',
+    description: 'meta.total is sent as a string',
+    caughtBy: ['body-schema', 'dredd'],
+    apply: (response) => {
+      const meta = (response.body as { meta?: { total?: unknown } })?.meta;
+      if (meta && typeof meta.total === 'number') {
+        meta.total = String(meta.total);
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'www-authenticate-dropped',
+    description: '401s lose WWW-Authenticate',
+    caughtBy: ['header-schema'],
+    apply: (response) => {
+      if (response.status === 401) {
+        delete response.headers['www-authenticate'];
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'created-as-200',
+    description: 'creates answer 200 instead of 201',
+    caughtBy: ['expectation', 'status', 'dredd'],
+    apply: (response) => {
+      if (response.status === 201) {
+        response.status = 200;
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'ratelimit-r-out-of-step',
+    description: "RateLimit's r says the window is full while X-RateLimit-Remaining says otherwise",
+    caughtBy: ['ratelimit-consistency'],
+    apply: (response) => {
+      const state = header(response, 'ratelimit');
+      const limit = header(response, 'x-ratelimit-limit');
+      if (state !== undefined && limit !== undefined && response.status !== 429) {
+        response.headers.ratelimit = state.replace(/;r=\d+/, `;r=${limit}`);
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'caller-request-id-ignored',
+    description: "the server always makes its own request id, ignoring the caller's",
+    caughtBy: ['request-id'],
+    apply: (response) => {
+      const id = newRequestId();
+      response.headers['x-request-id'] = id;
+      const meta = (response.body as { meta?: { requestId?: string } })?.meta;
+      if (meta?.requestId !== undefined) {
+        meta.requestId = id;
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'allow-dropped-on-405',
+    description: '405s lose Allow',
+    caughtBy: ['allow'],
+    apply: (response) => {
+      if (response.status === 405) {
+        delete response.headers.allow;
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'forbidden-as-not-found',
+    description: 'a read_only key writing gets 404 RESOURCE_NOT_FOUND instead of 403 FORBIDDEN',
+    caughtBy: ['expectation', 'dredd'],
+    apply: (response) => {
+      const error = (response.body as { error?: { code?: string } })?.error;
+      if (response.status === 403 && error) {
+        response.status = 404;
+        error.code = 'RESOURCE_NOT_FOUND';
+      }
+    },
+  },
+];
+
+export const SPEC_DRIFTS: SpecDrift[] = [
+  {
+    kind: 'spec',
+    name: 'first-name-narrowed',
+    description: 'firstName maxLength 100 → 50 in the requests and in Contact (the server accepts and echoes 100)',
+    caughtBy: ['expectation', 'body-schema'],
+    apply: (doc) => {
+      for (const name of ['CreateContactRequest', 'UpdateContactRequest', 'Contact']) {
+        schema(doc, name).properties.firstName.maxLength = 50;
+      }
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'last-name-narrowed-in-responses',
+    description: 'Contact.lastName maxLength 100 → 50 in responses only',
+    caughtBy: ['body-schema'],
+    apply: (doc) => {
+      schema(doc, 'Contact').properties.lastName.maxLength = 50;
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'request-id-uuid-only',
+    description: 'X-Request-Id narrowed to a UUID (the server keeps any sane caller-supplied id)',
+    caughtBy: ['request-id', 'header-schema'],
+    apply: (doc) => {
+      const xRequestId = componentHeader(doc, 'XRequestId');
+      xRequestId.schema.pattern = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'key-field-added',
+    description: 'ApiKey requires a `description` the server never sends',
+    caughtBy: ['body-schema', 'dredd'],
+    apply: (doc) => {
+      const apiKey = schema(doc, 'ApiKey');
+      apiKey.properties.description = { type: 'string' };
+      apiKey.required.push('description');
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'contact-field-undocumented',
+    description: 'Contact no longer documents `subscribed`, which the server still sends',
+    caughtBy: ['undeclared-field'],
+    apply: (doc) => {
+      const contact = schema(doc, 'Contact');
+      delete contact.properties.subscribed;
+      contact.required = contact.required.filter((field: string) => field !== 'subscribed');
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'error-table-changed',
+    description: 'the error-code table gives DUPLICATE_RESOURCE status 422 instead of 409',
+    caughtBy: ['error-code', 'dredd'],
+    apply: (doc) => {
+      const table = errorTable(doc);
+      const entry = table.DUPLICATE_RESOURCE;
+      table.DUPLICATE_RESOURCE = typeof entry === 'object' && entry !== null ? { ...entry, status: 422 } : 422;
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'limit-maximum-narrowed',
+    description: 'the `limit` query parameter maximum 100 → 50 (the server accepts 100)',
+    caughtBy: ['expectation'],
+    apply: (doc) => {
+      const limit = doc.components?.parameters?.Limit;
+      if (!limit) {
+        throw new Error('the bundled spec has no Limit parameter: update this drift');
+      }
+      limit.schema.maximum = 50;
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'expiration-days-narrowed',
+    description: 'expirationDays maximum 365 → 30 (the server accepts 365)',
+    caughtBy: ['expectation', 'request-valid'],
+    apply: (doc) => {
+      schema(doc, 'CreateApiKeyRequest').properties.expirationDays.maximum = 30;
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'conflict-undocumented',
+    description: 'creating a contact no longer documents 409 (the server answers it for a duplicate email)',
+    caughtBy: ['status'],
+    apply: (doc) => {
+      delete doc.paths['/v1/contacts'].post.responses['409'];
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'first-name-not-nullable',
+    description: 'Contact.firstName is no longer nullable (the server sends null for a contact without one)',
+    caughtBy: ['body-schema'],
+    apply: (doc) => {
+      schema(doc, 'Contact').properties.firstName.type = 'string';
+    },
+  },
+  {
+    kind: 'spec',
+    name: 'retry-after-as-http-date',
+    description: 'Retry-After documented as an HTTP-date (the server sends delay-seconds)',
+    caughtBy: ['header-schema'],
+    apply: (doc) => {
+      componentHeader(doc, 'RetryAfter').schema = { type: 'string', pattern: '^[A-Z][a-z]{2}, \\d{2} ' };
+    },
+  },
+];
+
+export const DRIFTS: Drift[] = [...SERVER_DRIFTS, ...SPEC_DRIFTS];

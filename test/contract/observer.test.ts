@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyViolation, startObserver } from '../../src/contract/observer.ts';
+import { BUNDLED_SPEC, listOperations, readSpec, type SpecOperation } from '../../src/contract/spec.ts';
+import { type ServerHandle, startServer } from '../../src/server/index.ts';
+
+const RULE = { pattern: /^[A-Za-z0-9._:-]+$/u, minLength: 1, maxLength: 128 };
+let operations: SpecOperation[];
+let server: ServerHandle;
+
+beforeAll(async () => {
+  operations = listOperations(await readSpec(BUNDLED_SPEC));
+  server = await startServer({
+    port: 0,
+    logLevel: 'silent',
+    plans: { tiny: { windows: [{ name: 'two-seconds', limit: 6, windowSeconds: 2 }] } },
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('contract observer', () => {
+  it("waits for the run's rate-limit pool to refill instead of tripping the target's limit", async () => {
+    // The plan refuses a burst: seven requests straight to the server get a 429.
+    const other = await server.createApiKey({ name: 'burst', organization: 'burst', plan: 'tiny' });
+    const direct = [];
+    for (let i = 0; i < 7; i++) {
+      direct.push(
+        (await fetch(`${server.url}/v1/api-keys/validate`, { headers: { 'X-API-Key': other.plaintext } })).status,
+      );
+    }
+    expect(direct).toContain(429);
+
+    const paced = await server.createApiKey({ name: 'paced', organization: 'paced', plan: 'tiny' });
+    const observer = await startObserver({ target: server.url, requestIdRule: RULE, operations });
+    observer.setPacedKey(paced.plaintext);
+    try {
+      const statuses = [];
+      for (let i = 0; i < 14; i++) {
+        const response = await fetch(`${observer.url}/v1/api-keys/validate`, {
+          headers: { 'X-API-Key': paced.plaintext, 'X-Request-Id': `paced-${i}` },
+        });
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual(Array(14).fill(200));
+      expect(observer.exchanges.flatMap((e) => e.findings)).toEqual([]);
+    } finally {
+      await observer.close();
+    }
+  }, 60_000);
+
+  it("checks a 405's Allow against the methods the spec documents for the path", async () => {
+    let allow = 'GET, POST';
+    const fake: Server = createServer((_req, res) => {
+      res.writeHead(405, { 'content-type': 'application/json', allow, 'x-request-id': 'r-1' });
+      res.end('{}');
+    });
+    await new Promise<void>((listening) => fake.listen(0, '127.0.0.1', listening));
+    const observer = await startObserver({
+      target: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+      requestIdRule: RULE,
+      operations,
+    });
+    try {
+      const put = () => fetch(`${observer.url}/v1/contacts`, { method: 'PUT', headers: { 'X-Request-Id': 'r-1' } });
+      await put();
+      expect(observer.exchanges[0]?.findings.filter((f) => f.check === 'allow')).toEqual([]);
+      allow = 'GET';
+      await put();
+      expect(observer.exchanges[1]?.findings.map((f) => f.check)).toContain('allow');
+      // The 405 declares the rate-limit headers too; the fake sends none.
+      expect(observer.exchanges[1]?.findings.map((f) => f.message)).toContain(
+        'required header X-RateLimit-Limit is missing',
+      );
+    } finally {
+      await observer.close();
+      fake.close();
+    }
+  });
+
+  it.each([
+    [{ location: ['response', 'body', 'data'], code: 'unevaluatedProperties', message: 'x' }, 'undeclared-field'],
+    [{ location: ['response', 'body', 'error', 'code'], code: 'enum', message: 'x' }, 'error-code'],
+    [
+      { location: ['response', 'body', 'data', 'createdAt'], code: 'pattern', message: 'must match pattern "Z$"' },
+      'utc-timestamp',
+    ],
+    [{ location: ['response', 'header'], code: 'required', message: 'x' }, 'header-schema'],
+    [{ location: ['response'], message: 'Unable to match the returned status code with those defined' }, 'status'],
+    [{ location: ['response', 'body', 'meta', 'total'], code: 'type', message: 'x' }, 'body-schema'],
+    [{ location: ['request', 'body'], code: 'type', message: 'x' }, 'request-valid'],
+  ])('classifies Prism violation %j as %s', (violation, want) => {
+    expect(classifyViolation(violation)).toBe(want);
+  });
+});
