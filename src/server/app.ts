@@ -7,6 +7,7 @@ import {
   type Authenticator,
   authenticatorFor,
   createAuthenticators,
+  graceHeaders,
   grants,
   limitSubjectOf,
   refusal,
@@ -14,6 +15,7 @@ import {
 } from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+import { runIdempotently } from './idempotency.ts';
 import { accessLog } from './logger.ts';
 import { BODY_TOO_LARGE, compileOperations, GENERATED_DIR, type OpenApiDocument } from './operations.ts';
 import { apiKeyHandlers } from './routes/api-keys.ts';
@@ -139,6 +141,13 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
       gate = await authenticate(req, res, guard.authenticator);
     }
     const principal = req.auth;
+    const grace = principal && graceHeaders(principal);
+    if (grace) {
+      // A rotated key in its grace period says so on every answer, errors included (Deprecation, Sunset).
+      for (const [name, value] of Object.entries(grace)) {
+        res.setHeader(name, value);
+      }
+    }
     const mode = operation?.rateLimit ?? 'count';
     if (principal && mode !== 'none') {
       const subject = limitSubjectOf(principal);
@@ -176,7 +185,11 @@ export function createApp(ctx: AppContext, spec: OpenApiDocument, options: AppOp
     if (checking) {
       await checking;
     }
-    await operation.handler(req, res, ctx);
+    if (operation.idempotent && principal) {
+      await runIdempotently(req, res, ctx, principal, () => operation.handler(req, res, ctx));
+    } else {
+      await operation.handler(req, res, ctx);
+    }
   }
 
   // Outside the contract, beside the API: the spec itself and its docs page.

@@ -14,6 +14,7 @@ import { openStore, type StoreConfig } from '../store/index.ts';
 import type { KeyAccess, Store } from '../store/types.ts';
 import { createApp } from './app.ts';
 import type { AppContext } from './context.ts';
+import { startIdempotencyPurge } from './idempotency.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   lastUsedFlushMs?: number;
   /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
   rateLimitStoreWaitMs?: number;
+  /** How often expired idempotency entries are deleted (default 10 minutes; they are also replaced on access). */
+  idempotencyPurgeMs?: number;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -95,6 +98,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
   };
+  const stopPurge = startIdempotencyPurge(store, context.clock, logger, options.idempotencyPurgeMs ?? 600_000);
   const app = createApp(context, loadSpec(), {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
@@ -135,6 +139,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
           server.close(() => done());
           server.closeAllConnections();
         });
+        stopPurge();
         await lastUsed.close();
         await unsubscribe();
         await limiter.close();

@@ -12,6 +12,9 @@ export const GENERATED_DIR = resolve(import.meta.dirname, '../../generated');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
+/** The request header an operation declares to be retried safely (lower case, as Node gives header names). */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
 /** How an operation spends from its caller's rate-limit windows (`x-rate-limit` in the spec). */
 export type RateLimitMode = 'count' | 'peek' | 'none';
 
@@ -51,6 +54,8 @@ export interface Operation {
   /** The effective security alternatives (the operation's, else the document's); empty for a public operation. */
   security: SecurityRequirement[];
   rateLimit: RateLimitMode;
+  /** Declares the `Idempotency-Key` header parameter: the pipeline's idempotency stage runs its handler. */
+  idempotent: boolean;
   /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
   checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
@@ -114,6 +119,7 @@ export function compileOperations(
         path,
         security,
         rateLimit: security.length === 0 ? 'none' : (op['x-rate-limit'] ?? 'count'),
+        idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === IDEMPOTENCY_KEY_HEADER),
         checkInput: inputCheck(op, parameters, validate, options.validateResponses ?? false),
         handler,
       });
