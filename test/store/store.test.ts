@@ -11,7 +11,6 @@ import { openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
 import { openPostgresDb, openPostgresStore } from '../../src/store/postgres.ts';
 import { createSqlStore } from '../../src/store/sql-store.ts';
 import {
-  type ApiKeyRecord,
   type ContactRecord,
   DuplicateApiKeyError,
   DuplicateEmailError,
