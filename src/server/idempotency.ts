@@ -41,9 +41,12 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Where an idempotency key lives: the caller's scope and the key's HMAC (the key itself is never stored). */
-export function idempotencyScope(serverSecret: string, principal: Principal, idempotencyKey: string): IdempotencyScope {
-  const scope = idempotencyScopeOf(principal);
-  return { ...scope, keyHash: keyedHash(serverSecret, ['idempotency-key', idempotencyKey]) };
+export function idempotencyScope(
+  serverSecret: string,
+  caller: { organizationId: string; principal: string },
+  idempotencyKey: string,
+): IdempotencyScope {
+  return { ...caller, keyHash: keyedHash(serverSecret, ['idempotency-key', idempotencyKey]) };
 }
 
 /** What makes two requests "the same request": method, path and query, and the JSON body compared as data. */
@@ -156,7 +159,7 @@ export async function runIdempotently(
     await handle();
     return;
   }
-  const scope = idempotencyScope(ctx.serverSecret, principal, header);
+  const scope = idempotencyScope(ctx.serverSecret, idempotencyScopeOf(principal), header);
   const fingerprint = requestFingerprint(ctx.serverSecret, req.method, req.originalUrl, req.body);
   const now = ctx.clock();
   const owner = randomUUID();
