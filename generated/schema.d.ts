@@ -135,6 +135,8 @@ export interface paths {
          *     repeats this. The key shares the organization's rate-limit pool; give it its own
          *     `rateLimit` (requests per minute) to cap it further. An organization holds at most 100
          *     active keys (revoked keys don't count): the 101st is refused with `409 KEY_LIMIT_REACHED`.
+         *     Send an `Idempotency-Key` (the TypeScript client does) so a retry of a create whose answer
+         *     was lost returns the same key instead of making a second one.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -220,6 +222,58 @@ export interface paths {
         patch: operations["renameApiKey"];
         trace?: never;
     };
+    "/v1/api-keys/{keyId}/rotate": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an API key
+         * @description Replaces the key with a new one without downtime. The new key inherits the old key's name,
+         *     access, per-key `rateLimit`, organization (so its plan and rate-limit pool) and expiry policy
+         *     (a key made to last N days is replaced by one lasting N days from now; a key that never
+         *     expires, by one that never expires). Its full secret is in `data.apiKey` of this response
+         *     and nowhere else, ever.
+         *
+         *     The old key keeps working for `gracePeriodMinutes` (default 1440, 24 hours; 0–10080), never
+         *     past its own original expiry, then answers 401 UNAUTHORIZED (expired) on every server
+         *     instance. `data.previousKey.expirationTs` is that moment. While in its grace period every
+         *     response to a request made with the old key carries `Deprecation` (when it was rotated) and
+         *     `Sunset` (when it stops), so your logs show the rotation before it bites.
+         *
+         *     A key is rotated once: rotating it again is 409 KEY_ALREADY_ROTATED, naming its replacement
+         *     (rotate that one instead). An expired key is 409 KEY_EXPIRED; a revoked key, like for every
+         *     key operation, is 404. Send an `Idempotency-Key` (the TypeScript client does) so a retry of a
+         *     rotation whose answer was lost gets the same new key back — and keep a grace period if you
+         *     rotate the key you are calling with, so the retry can still authenticate.
+         */
+        post: operations["rotateApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/contacts": {
         parameters: {
             query?: never;
@@ -246,7 +300,9 @@ export interface paths {
         put?: never;
         /**
          * Create a contact
-         * @description Adds a contact. Emails are unique per organization, compared case-insensitively; a duplicate is 409 DUPLICATE_RESOURCE.
+         * @description Adds a contact. Emails are unique per organization, compared case-insensitively; a duplicate
+         *     is 409 DUPLICATE_RESOURCE. Send an `Idempotency-Key` so a retried create replays its first
+         *     outcome instead of answering 409 for the contact it made.
          */
         post: operations["createContact"];
         delete?: never;
@@ -316,9 +372,13 @@ export interface components {
          *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; see `Allow`. |
          *     | `DUPLICATE_RESOURCE` | 409 | The resource already exists (for example a contact with that email). |
          *     | `KEY_LIMIT_REACHED` | 409 | The organization already has the most active API keys it may hold (100); revoke one first. |
+         *     | `IDEMPOTENCY_KEY_IN_USE` | 409 | A request with the same `Idempotency-Key` is still being processed; retry after `Retry-After` seconds with the same key. |
+         *     | `KEY_ALREADY_ROTATED` | 409 | The API key to rotate was rotated already; rotate its replacement (named in the message) instead. |
+         *     | `KEY_EXPIRED` | 409 | The API key to rotate has expired; create a new key instead. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than 100 KiB. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid (fields, unknown fields or unknown query parameters); `details` lists the messages per field. |
+         *     | `IDEMPOTENCY_KEY_REUSED` | 422 | The `Idempotency-Key` was used in the last 24 hours for a different request (method, path or body); send a new key. |
          *     | `RATE_LIMITED` | 429 | A rate-limit window is exhausted; wait `Retry-After` seconds. |
          *     | `HEADERS_TOO_LARGE` | 431 | The request line and headers are larger than 16 KiB, or there are more than 100 header fields. |
          *     | `SERVER_ERROR` | 500 | An unexpected error on our side; safe to retry idempotent requests. |
@@ -332,7 +392,7 @@ export interface components {
          *     header fields.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "IDEMPOTENCY_KEY_IN_USE" | "KEY_ALREADY_ROTATED" | "KEY_EXPIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description The body of every error response, whatever the status or route.
@@ -545,6 +605,25 @@ export interface components {
              */
             name: string;
         };
+        /** RotateApiKeyRequest */
+        RotateApiKeyRequest: {
+            /**
+             * @description How long the old key keeps working, in minutes: 0 (stops at once, e.g. after a leak) to
+             *     10080 (7 days). Default 1440 (24 hours). The old key never outlives its own original
+             *     expiry.
+             * @default 1440
+             * @example 1440
+             */
+            gracePeriodMinutes?: number;
+        };
+        /**
+         * RotatedApiKey
+         * @description The new key of a rotation, with its full secret (shown this once), and the key it replaces
+         *     as it is now: working until its new `expirationTs`, the end of the grace period.
+         */
+        RotatedApiKey: components["schemas"]["ApiKeyWithSecret"] & {
+            previousKey: components["schemas"]["ApiKey"];
+        };
         /**
          * Contact
          * @description A person your organization can email.
@@ -623,6 +702,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -678,6 +759,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 Allow: components["headers"]["Allow"];
                 [name: string]: unknown;
             };
@@ -685,7 +768,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description The request is well-formed but invalid (VALIDATION_ERROR); `details` maps each field to its messages. */
+        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request (IDEMPOTENCY_KEY_REUSED). */
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -694,6 +777,9 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -722,6 +808,8 @@ export interface components {
                  */
                 RateLimit: string;
                 "Retry-After": components["headers"]["RetryAfter"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -759,6 +847,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -774,6 +864,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -789,6 +881,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -808,6 +902,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -832,6 +928,9 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -855,6 +954,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -870,6 +971,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -877,11 +980,13 @@ export interface components {
             };
         };
         /**
-         * @description The organization already holds the most active API keys it may have, 100 (KEY_LIMIT_REACHED).
-         *     Revoked keys don't count; expired keys count until they are revoked. Revoke a key you no longer
-         *     use, then create the new one.
+         * @description The key can't be created now (409). `KEY_LIMIT_REACHED`: the organization already holds the
+         *     most active API keys it may have, 100 (revoked keys don't count; expired keys count until they
+         *     are revoked): revoke a key you no longer use, then create the new one. `IDEMPOTENCY_KEY_IN_USE`:
+         *     a request with the same `Idempotency-Key` is still being processed; nothing was done, retry
+         *     after `Retry-After` seconds with the same key.
          */
-        KeyLimitReached: {
+        KeyCreateConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -889,6 +994,10 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -904,6 +1013,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -919,6 +1030,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -934,6 +1047,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -953,6 +1068,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -972,6 +1089,9 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -987,6 +1107,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1001,6 +1123,60 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description The key was rotated. `data` is the new key — store `data.apiKey` now, it is never shown
+         *     again — and `data.previousKey` the old key, whose `expirationTs` is now the end of its grace
+         *     period.
+         */
+        ApiKeyRotated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["RotatedApiKey"];
+                    meta: {
+                        /** @constant */
+                        warning: "This API key will only be shown once. Please store it securely.";
+                    };
+                };
+            };
+        };
+        /**
+         * @description The key cannot be rotated: it was rotated already (KEY_ALREADY_ROTATED; rotate its
+         *     replacement instead) or it has expired (KEY_EXPIRED; create a new key). Or a request with the
+         *     same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE, with
+         *     `Retry-After`).
+         */
+        ApiKeyRotationConflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description A page of contacts. */
         ContactPage: {
             headers: {
@@ -1010,6 +1186,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1038,6 +1216,9 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1048,7 +1229,7 @@ export interface components {
                 };
             };
         };
-        /** @description The resource already exists (DUPLICATE_RESOURCE). */
+        /** @description The resource already exists (DUPLICATE_RESOURCE), or a request with the same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE, with `Retry-After`). */
         Conflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -1057,6 +1238,10 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1072,6 +1257,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1091,6 +1278,8 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1116,6 +1305,21 @@ export interface components {
          * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
          */
         XRequestId: string;
+        /**
+         * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+         *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+         *     for each new request and the same value on every retry of it (the value is taken as sent, so
+         *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+         *     scoped to your organization and the credential you call with; a retry with the same key and
+         *     the same request (method, path and JSON body) gets that outcome again, marked
+         *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+         *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+         *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+         *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+         *     retry with the same key.
+         * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+         */
+        IdempotencyKey: string;
         /**
          * @description The key's `keyId` (from the list or create response).
          * @example key_4f7a2c9d1e0b3a68
@@ -1191,6 +1395,19 @@ export interface components {
          */
         RateLimit: string;
         /**
+         * @description Present when the calling key has been rotated and is in its grace period (RFC 9745): the
+         *     moment it was rotated, as a Unix time (`@<seconds>`). The key keeps working until `Sunset`;
+         *     switch to its replacement before then.
+         * @example @1795343400
+         */
+        Deprecation: string;
+        /**
+         * @description Present with `Deprecation` when the calling key is in its grace period after a rotation
+         *     (RFC 8594): the HTTP date when it stops working and answers 401 UNAUTHORIZED (expired).
+         * @example Mon, 23 Nov 2026 10:30:00 GMT
+         */
+        Sunset: string;
+        /**
          * @description The authentication challenge (RFC 9110 §11.6.1). Always offers the Bearer scheme with
          *     `realm="mailroom"`; when credentials were sent but refused it adds `error="invalid_token"`
          *     and an `error_description` that says why (malformed, unknown, revoked, expired, conflicting).
@@ -1204,12 +1421,27 @@ export interface components {
          */
         Allow: string;
         /**
+         * @description `true` when this answer is the stored outcome of an earlier request with the same
+         *     `Idempotency-Key` (status and body as first sent; `X-Request-Id` and the rate-limit headers
+         *     are this request's). Absent on every other answer. Only operations that accept
+         *     `Idempotency-Key` replay.
+         * @example true
+         */
+        IdempotentReplayed: "true";
+        /**
          * @description Seconds to wait before sending another request (RFC 9110 delay-seconds; always a whole
          *     number ≥ 1, never an HTTP date). It is the time until every exhausted window has room again.
          *     Requests sent earlier are refused again and still count.
          * @example 42
          */
         RetryAfter: number;
+        /**
+         * @description On 409 `IDEMPOTENCY_KEY_IN_USE` only: seconds to wait before retrying the same request with
+         *     the same `Idempotency-Key` (RFC 9110 delay-seconds, a whole number ≥ 1). By then the first
+         *     request has usually finished and the retry gets its stored outcome.
+         * @example 1
+         */
+        IdempotencyRetryAfter: number;
     };
     pathItems: never;
 }
@@ -1362,6 +1594,21 @@ export interface operations {
                  * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
                  */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -1377,7 +1624,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
-            409: components["responses"]["KeyLimitReached"];
+            409: components["responses"]["KeyCreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1533,6 +1780,65 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    rotateApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateApiKeyRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["ApiKeyRotated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["ApiKeyRotationConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listContacts: {
         parameters: {
             query?: {
@@ -1588,6 +1894,21 @@ export interface operations {
                  * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
                  */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;

@@ -112,7 +112,8 @@ function listOperations(labels) {
 
 /**
  * Builds a rule that runs `check` on every operation under `paths`. `check` gets
- * `{ operation, location, path, method, label, secured, ctx, problem(detail, location) }` (`secured`: see isSecured);
+ * `{ operation, location, pathItem: { node, location }, path, method, label, secured, ctx, problem(detail, location) }`
+ * (`secured`: see isSecured);
  * a problem's message is
  * `<label> <detail>`, e.g. `GET /v1/contacts 404 response is missing header X-RateLimit-Reset`. Problems with the
  * same detail at the same location (a shared component) are merged into one that lists the other operations.
@@ -121,6 +122,7 @@ function operationRule(check) {
   return () => {
     let problems = new Map();
     let currentPath;
+    let currentPathItem;
     let root;
     return {
       Root: {
@@ -138,11 +140,13 @@ function operationRule(check) {
       },
       Paths: {
         PathItem: {
-          enter(_pathItem, ctx) {
+          enter(pathItem, ctx) {
             currentPath = String(ctx.key);
+            currentPathItem = { node: pathItem, location: ctx.location };
           },
           leave() {
             currentPath = undefined;
+            currentPathItem = undefined;
           },
           Operation(operation, ctx) {
             if (currentPath === undefined) {
@@ -160,7 +164,17 @@ function operationRule(check) {
               }
             };
             const secured = isSecured(operation, root);
-            check({ operation, location: ctx.location, path: currentPath, method, label, secured, ctx, problem });
+            check({
+              operation,
+              location: ctx.location,
+              pathItem: currentPathItem,
+              path: currentPath,
+              method,
+              label,
+              secured,
+              ctx,
+              problem,
+            });
           },
         },
       },
@@ -346,6 +360,55 @@ const responseExample = operationRule(({ operation, location, ctx, problem }) =>
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// mailroom/idempotency-key-responses
+
+/** Whether the operation (or its path item) declares the `Idempotency-Key` header parameter. */
+function declaresIdempotencyKey(operation, location, pathItem, ctx) {
+  const declared = [
+    ...(Array.isArray(pathItem?.node?.parameters)
+      ? pathItem.node.parameters.map((raw, i) => deref(ctx, raw, pathItem.location.child(['parameters', i])).node)
+      : []),
+    ...(Array.isArray(operation.parameters)
+      ? operation.parameters.map((raw, i) => deref(ctx, raw, location.child(['parameters', i])).node)
+      : []),
+  ];
+  return declared.some(
+    (parameter) =>
+      isObject(parameter) && parameter.in === 'header' && String(parameter.name).toLowerCase() === 'idempotency-key',
+  );
+}
+
+/**
+ * An operation that declares `Idempotency-Key` is run through the server's idempotency stage, which can answer 409
+ * IDEMPOTENCY_KEY_IN_USE (with Retry-After) and 422 IDEMPOTENCY_KEY_REUSED, and marks replays with
+ * Idempotent-Replayed: the operation must document all three.
+ */
+const idempotencyKeyResponses = operationRule(({ operation, location, pathItem, ctx, problem }) => {
+  if (!declaresIdempotencyKey(operation, location, pathItem, ctx)) {
+    return;
+  }
+  const responses = isObject(operation.responses) ? operation.responses : {};
+  for (const [status, code] of [
+    ['409', 'IDEMPOTENCY_KEY_IN_USE'],
+    ['422', 'IDEMPOTENCY_KEY_REUSED'],
+  ]) {
+    if (!Object.hasOwn(responses, status)) {
+      const at = isObject(operation.responses) ? location.child(['responses']).key() : location;
+      problem(`declares Idempotency-Key but is missing response ${status} (${code})`, at);
+    }
+  }
+  for (const { status, response, location: responseLocation } of responsesOf(operation, location, ctx)) {
+    const declared = headerNames(response);
+    if (/^2/.test(status) && !declared.has('idempotent-replayed')) {
+      problem(`${status} response is missing header Idempotent-Replayed`, headersLocation(response, responseLocation));
+    }
+    if (status === '409' && !declared.has('retry-after')) {
+      problem('409 response is missing header Retry-After', headersLocation(response, responseLocation));
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // The plugin
 
 const rules = {
@@ -394,6 +457,8 @@ const rules = {
   }),
 
   'response-example': responseExample,
+
+  'idempotency-key-responses': idempotencyKeyResponses,
 
   // The one table of error codes (x-error-codes, expanded at bundle time by the mailroom/error-codes decorator):
   // every code has a 4xx/5xx status and a `when`, no status serves two codes, and nothing it derives is hand-written.

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { issueApiKey } from '../keys/issue.ts';
+import { DEFAULT_GRACE_MINUTES, MAX_GRACE_MINUTES, rotateApiKey } from '../keys/rotate.ts';
 import { VERSION } from '../lib/version.ts';
 import {
   DEFAULT_FAILED_AUTH_WINDOW,
@@ -303,6 +304,52 @@ contractOptions(
     .description("check a deployment against the spec: Dredd, Prism's validating proxy and semantic header checks"),
 ).action(async (opts) => {
   process.exit(await contractAction(opts));
+});
+
+// keys rotate: a new key with the old one's settings; the old one keeps working for the grace period.
+withStoreOptions(
+  keys
+    .command('rotate')
+    .description('replace an API key with a new one; the old key keeps working for a grace period')
+    .argument('<keyId>', 'the key to rotate')
+    .option(
+      '--grace-minutes <n>',
+      `minutes the old key keeps working (0-${MAX_GRACE_MINUTES}; never past its own expiry)`,
+      integer('--grace-minutes', 0, MAX_GRACE_MINUTES),
+      DEFAULT_GRACE_MINUTES,
+    )
+    .option('--json', 'print JSON'),
+).action(async (keyId: string, opts) => {
+  const plans = loadPlans();
+  await withStore(storeSettings(opts), async (store, secret) => {
+    const result = await rotateApiKey(store, secret, {
+      organizationId: null,
+      keyId,
+      graceMinutes: opts.graceMinutes,
+      now: new Date(),
+    });
+    if (result.outcome === 'not_found') {
+      throw new SettingsError(`no active API key ${keyId}`);
+    }
+    if (result.outcome === 'already_rotated') {
+      throw new SettingsError(`${keyId} was already rotated; its replacement is ${result.successor}: rotate that one`);
+    }
+    if (result.outcome === 'expired') {
+      throw new SettingsError(`${keyId} expired at ${result.previous.expiresAt?.toISOString()}; create a new key`);
+    }
+    // Running servers drop the old key from their caches, so its shortened life holds on every instance.
+    await store.notifyKeyChange(result.previous.publicId);
+    const shown = { ...toApiKey(result.current, plans), apiKey: result.plaintext };
+    const previous = toApiKey(result.previous, plans);
+    if (opts.json) {
+      console.log(JSON.stringify({ ...shown, previousKey: previous }, null, 2));
+      return;
+    }
+    console.log(`Rotated ${keyId} "${shown.name}": its replacement is ${shown.keyId}.`);
+    console.log(`${keyId} keeps working until ${previous.expirationTs}.`);
+    console.log('New API key (shown once: store it now):');
+    console.log(result.plaintext);
+  });
 });
 
 try {

@@ -2,6 +2,7 @@ import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { paths } from '../../generated/schema.d.ts';
 import { type AuthScheme, authMiddleware } from './middleware/auth.ts';
 import { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
+import { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';
 import { createRateLimitTracker, rateLimitStateMiddleware } from './middleware/rate-limit-state.ts';
 import { requestIdMiddleware } from './middleware/request-id.ts';
 import { type RetryOptions, retryMiddleware } from './middleware/retry.ts';
@@ -17,6 +18,12 @@ export interface MailroomClientOptions {
   authScheme?: AuthScheme;
   /** Retry policy for 429, 503 and network errors; `false` sends every request once. */
   retry?: RetryOptions | false;
+  /**
+   * Send a fresh `Idempotency-Key` (a UUID) with every POST that has none, reused on the client's own retries, so a
+   * retried create is replayed rather than made twice (default true). `false` sends none: POSTs are then never retried
+   * after a 503 or a network error.
+   */
+  idempotencyKeys?: boolean;
   /** The fetch to send requests with (default: the global fetch). Retries use it too. */
   fetch?: (input: Request) => Promise<Response>;
   /** Called with the rate-limit state of every response that carries one, retried responses included. */
@@ -30,9 +37,10 @@ export type MailroomClient = Client<paths, 'application/json'> & {
 };
 
 /**
- * Creates the typed Mailroom client: every request carries the key and an `X-Request-Id`, 429 (and 503 and network
- * errors of idempotent methods) are retried with backoff that honours `Retry-After`, error bodies are always
- * well-formed envelopes, and `client.rateLimit` tracks the announced limits. Pair it with `unwrap`.
+ * Creates the typed Mailroom client: every request carries the key and an `X-Request-Id`, every POST an
+ * `Idempotency-Key`; 429 (and 503 and network errors of idempotent methods and of requests with an Idempotency-Key)
+ * are retried with backoff that honours `Retry-After`, error bodies are always well-formed envelopes, and
+ * `client.rateLimit` tracks the announced limits. Pair it with `unwrap`.
  */
 export function createMailroomClient(options: MailroomClientOptions): MailroomClient {
   if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') {
@@ -51,11 +59,13 @@ export function createMailroomClient(options: MailroomClientOptions): MailroomCl
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   // onRequest runs in this order and onResponse/onError in reverse: the retry middleware is innermost, so it copies
-  // the request after the key and id are set, and the others see only the final response of a retried call.
+  // the request after the key, the request id and the idempotency key are set, and the others see only the final
+  // response of a retried call.
   base.use(
     errorEnvelopeMiddleware(),
     rateLimitStateMiddleware(tracker),
     requestIdMiddleware(),
+    ...(options.idempotencyKeys === false ? [] : [idempotencyKeyMiddleware()]),
     authMiddleware(options.apiKey, options.authScheme),
   );
   let retry: Middleware | undefined;

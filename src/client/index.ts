@@ -12,6 +12,7 @@ export {
 } from './errors.ts';
 export { type AuthScheme, authMiddleware } from './middleware/auth.ts';
 export { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
+export { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';
 export {
   createRateLimitTracker,
   type RateLimitTracker,
@@ -20,6 +21,7 @@ export {
 export { requestIdMiddleware } from './middleware/request-id.ts';
 export {
   DEFAULT_RETRY,
+  isRepeatable,
   type RetryEvent,
   type RetryOptions,
   retryDelay,

@@ -7,6 +7,7 @@ import {
   type Authenticator,
   authenticatorFor,
   createAuthenticators,
+  graceHeaders,
   grants,
   limitSubjectOf,
   refusal,
@@ -15,6 +16,7 @@ import {
 } from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+import { runIdempotently } from './idempotency.ts';
 import { accessLog } from './logger.ts';
 import {
   BODY_NOT_JSON,
@@ -159,6 +161,13 @@ export function createApp(
       gate = await authenticate(req, res, guard.authenticator);
     }
     const principal = req.auth;
+    const grace = principal && graceHeaders(principal);
+    if (grace) {
+      // A rotated key in its grace period says so on every answer, errors included (Deprecation, Sunset).
+      for (const [name, value] of Object.entries(grace)) {
+        res.setHeader(name, value);
+      }
+    }
     // Sandbox scenarios: the outcome `Prefer: code=…` or `?__code=…` forces, produced at the stage that produces it.
     const forced = scenarios && match.operation ? scenarios.force(req, { ...match, principal, roles }) : undefined;
     if (forced?.stage === 'authenticate') {
@@ -210,7 +219,11 @@ export function createApp(
     if (forced?.stage === 'operation') {
       throw forced.error(req);
     }
-    await operation.handler(req, res, ctx);
+    if (operation.idempotent && principal) {
+      await runIdempotently(req, res, ctx, principal, () => operation.handler(req, res, ctx));
+    } else {
+      await operation.handler(req, res, ctx);
+    }
   }
 
   // Outside the contract, beside the API: the spec itself and its docs page.

@@ -89,6 +89,23 @@ export function limitSubjectOf(principal: Principal): LimitSubject {
   };
 }
 
+/** Whose idempotency keys a principal's requests use: its organization and the credential (a key id today). */
+export function idempotencyScopeOf(principal: Principal): { organizationId: string; principal: string } {
+  return { organizationId: principal.organizationId, principal: `key:${principal.key.keyId}` };
+}
+
+/**
+ * The headers that tell a caller its key is in the grace period of a rotation: `Deprecation` (RFC 9745, when it was
+ * rotated) and `Sunset` (RFC 8594, when it stops working). Undefined for any other key.
+ */
+export function graceHeaders(principal: Principal): Record<string, string> | undefined {
+  const { rotatedAt, expiresAt } = principal.key;
+  if (rotatedAt === null || expiresAt === null) {
+    return undefined;
+  }
+  return { Deprecation: `@${Math.floor(rotatedAt.getTime() / 1000)}`, Sunset: expiresAt.toUTCString() };
+}
+
 const API_KEY_REALM = 'Bearer realm="mailroom"';
 
 function refuse(message: string, invalidToken = true): Extract<Verdict, { ok: false }> {

@@ -17,6 +17,7 @@ import type { KeyAccess, Store } from '../store/types.ts';
 import { createApp, SANE_REQUEST_ID } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
+import { startIdempotencyPurge } from './idempotency.ts';
 import { createKeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
@@ -48,6 +49,8 @@ export interface ServerOptions {
   http?: Partial<EdgeLimits>;
   /** Sandbox scenarios: force any documented response with the mock's selectors (default off; never in production). */
   scenarios?: boolean;
+  /** How often expired idempotency entries are deleted (default 10 minutes; they are also replaced on access). */
+  idempotencyPurgeMs?: number;
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -106,6 +109,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   if (context.scenarios) {
     logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
   }
+  const stopPurge = startIdempotencyPurge(store, context.clock, logger, options.idempotencyPurgeMs ?? 600_000);
   const { app, operations } = createApp(context, loadSpec(), {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
@@ -166,6 +170,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
           server.close(() => done());
           server.closeAllConnections();
         });
+        stopPurge();
         await lastUsed.close();
         await unsubscribe();
         await limiter.close();

@@ -12,6 +12,9 @@ export const GENERATED_DIR = resolve(import.meta.dirname, '../../generated');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
+/** The request header an operation declares to be retried safely (lower case, as Node gives header names). */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
 /** How an operation spends from its caller's rate-limit windows (`x-rate-limit` in the spec). */
 export type RateLimitMode = 'count' | 'peek' | 'none';
 
@@ -53,6 +56,8 @@ export interface Operation {
   rateLimit: RateLimitMode;
   /** `Allow` of a 405 on the operation's path: the methods the spec declares there. */
   allow: string;
+  /** Declares the `Idempotency-Key` header parameter: the pipeline's idempotency stage runs its handler. */
+  idempotent: boolean;
   /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
   checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
@@ -122,6 +127,7 @@ export function compileOperations(
         security,
         rateLimit: security.length === 0 ? 'none' : (op['x-rate-limit'] ?? 'count'),
         allow,
+        idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === IDEMPOTENCY_KEY_HEADER),
         checkInput: inputCheck(op, parameters, validate, options.validateResponses ?? false),
         handler,
       });

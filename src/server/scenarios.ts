@@ -14,6 +14,7 @@ import {
 } from './authenticate.ts';
 import { ApiError, ERROR_STATUS, type ErrorCode, INVALID_DATA } from './errors.ts';
 import { headersTooLarge } from './http-edge.ts';
+import { idempotencyKeyInUse, idempotencyKeyReused } from './idempotency.ts';
 import {
   BODY_NOT_JSON,
   BODY_TOO_LARGE,
@@ -22,7 +23,7 @@ import {
   type Operation,
   unsupportedMediaType,
 } from './operations.ts';
-import { notFound as apiKeyNotFound } from './routes/api-keys.ts';
+import { notFound as apiKeyNotFound, keyAlreadyRotated, keyExpired } from './routes/api-keys.ts';
 import { notFound as contactNotFound } from './routes/contacts.ts';
 
 /**
@@ -149,6 +150,15 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       if (asked.example === 'keyLimitReached') {
         return raise(() => new KeyLimitError(MAX_ACTIVE_KEYS));
       }
+      if (asked.example === 'idempotencyKeyInUse') {
+        return fail(idempotencyKeyInUse());
+      }
+      if (asked.example === 'keyAlreadyRotated') {
+        return raise((req) => keyAlreadyRotated(String(req.params.keyId), 'key_0000000000000000'));
+      }
+      if (asked.example === 'keyExpired') {
+        return raise((req) => keyExpired(String(req.params.keyId), clock()));
+      }
       return asked.example === 'duplicateEmail'
         ? raise((req) => {
             // The email the request names, else the example's own words.
@@ -159,12 +169,14 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
     },
     413: () => fail(new ApiError('PAYLOAD_TOO_LARGE', BODY_TOO_LARGE)),
     415: () => fail(unsupportedMediaType('text/plain')),
-    422: ({ selection, status }) =>
-      fail(
-        new ApiError('VALIDATION_ERROR', INVALID_DATA, {
-          details: { [fieldOf(selection, 'code')]: [`asks for ${status} (a sandbox scenario)`] },
-        }),
-      ),
+    422: ({ selection, status, example }) =>
+      example === 'idempotencyKeyReused'
+        ? fail(idempotencyKeyReused())
+        : fail(
+            new ApiError('VALIDATION_ERROR', INVALID_DATA, {
+              details: { [fieldOf(selection, 'code')]: [`asks for ${status} (a sandbox scenario)`] },
+            }),
+          ),
     429: () => ({ stage: 'limit', decide: exhaustedDecision }),
     // Produced by the HTTP edge before the app; forced here with the edge's own words.
     431: () => fail(new ApiError('HEADERS_TOO_LARGE', headersTooLarge())),

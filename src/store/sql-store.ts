@@ -7,6 +7,7 @@ import {
   type Db,
   DuplicateApiKeyError,
   DuplicateEmailError,
+  type IdempotencyRecord,
   InvalidValueError,
   type KeyAccess,
   KeyLimitError,
@@ -116,6 +117,8 @@ interface KeyRow {
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  rotated_at: Date | null;
+  replaced_by: string | null;
 }
 
 interface KeyPlanRow extends KeyRow {
@@ -135,7 +138,7 @@ interface ContactRow {
 
 const ORGANIZATION_COLUMNS = 'organization_id, name, plan, created_at';
 const KEY_COLUMNS =
-  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.access, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at';
+  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.access, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.rotated_at, k.replaced_by';
 const KEY_PLAN_COLUMNS = `${KEY_COLUMNS}, o.plan`;
 const CONTACT_COLUMNS = 'contact_id, organization_id, email, first_name, last_name, subscribed, created_at, updated_at';
 
@@ -169,6 +172,41 @@ function toKey(row: KeyRow): ApiKeyRecord {
     expiresAt: toDateOrNull(row.expires_at),
     lastUsedAt: toDateOrNull(row.last_used_at),
     revokedAt: toDateOrNull(row.revoked_at),
+    rotatedAt: toDateOrNull(row.rotated_at),
+    replacedBy: row.replaced_by,
+  };
+}
+
+interface IdempotencyRow {
+  organization_id: string;
+  principal: string;
+  key_hash: string;
+  fingerprint: string;
+  state: 'in_flight' | 'done';
+  owner: string;
+  lease_expires_at: Date;
+  response_status: number | null;
+  response_sealed: Uint8Array | null;
+  created_at: Date;
+  expires_at: Date;
+}
+
+const IDEMPOTENCY_COLUMNS =
+  'organization_id, principal, key_hash, fingerprint, state, owner, lease_expires_at, response_status, response_sealed, created_at, expires_at';
+
+function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
+  return {
+    organizationId: row.organization_id,
+    principal: row.principal,
+    keyHash: row.key_hash,
+    fingerprint: row.fingerprint,
+    state: row.state,
+    owner: row.owner,
+    leaseExpiresAt: toDate(row.lease_expires_at),
+    responseStatus: row.response_status,
+    responseSealed: row.response_sealed,
+    createdAt: toDate(row.created_at),
+    expiresAt: toDate(row.expires_at),
   };
 }
 
@@ -369,6 +407,68 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
       return rows[0] ? toKeyWithPlan(rows[0]) : null;
     },
 
+    async rotateApiKey(organizationId, keyId, next, at, graceEndsAt) {
+      try {
+        return await db.transaction(async (tx) => {
+          // Locks the old key, so two concurrent rotations of it are one rotation and one already_rotated.
+          const { rows } = await tx.query<KeyPlanRow>(
+            `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
+             WHERE ($1::text IS NULL OR k.organization_id = $1::text) AND k.key_id = $2 AND k.revoked_at IS NULL
+             FOR UPDATE OF k`,
+            [organizationId, keyId],
+          );
+          const found = rows[0];
+          if (!found) {
+            return { outcome: 'not_found' } as const;
+          }
+          const previous = toKeyWithPlan(found);
+          if (previous.replacedBy !== null) {
+            return { outcome: 'already_rotated', previous, successor: previous.replacedBy } as const;
+          }
+          if (previous.expiresAt !== null && previous.expiresAt.getTime() <= at.getTime()) {
+            return { outcome: 'expired', previous } as const;
+          }
+          // The old key's expiry policy carries over: a key made to last N days is replaced by one lasting N days.
+          const lifetimeMs = previous.expiresAt ? previous.expiresAt.getTime() - previous.createdAt.getTime() : null;
+          const inserted = await tx.query<KeyRow>(
+            `INSERT INTO api_keys AS k
+               (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING ${KEY_COLUMNS}`,
+            [
+              next.keyId,
+              previous.organizationId,
+              previous.name,
+              next.publicId,
+              next.keyHash,
+              previous.access,
+              previous.rateLimit,
+              at,
+              lifetimeMs === null ? null : new Date(at.getTime() + lifetimeMs),
+            ],
+          );
+          // LEAST ignores NULL: a key that never expired now expires when the grace period ends.
+          const updated = await tx.query<KeyPlanRow>(
+            `UPDATE api_keys k SET rotated_at = $2, replaced_by = $3, expires_at = LEAST(k.expires_at, $4::timestamptz)
+             FROM organizations o
+             WHERE o.organization_id = k.organization_id AND k.key_id = $1
+             RETURNING ${KEY_PLAN_COLUMNS}`,
+            [previous.keyId, at, next.keyId, graceEndsAt],
+          );
+          return {
+            outcome: 'rotated',
+            previous: toKeyWithPlan(single(updated.rows)),
+            current: { ...toKey(single(inserted.rows)), plan: previous.plan },
+          } as const;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, KEY_UNIQUE_INDEXES)) {
+          throw new DuplicateApiKeyError('an API key with this keyId or publicId already exists', { cause: err });
+        }
+        throw err;
+      }
+    },
+
     async touchApiKeys(entries) {
       if (entries.length === 0) {
         return;
@@ -484,6 +584,68 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
         [organizationId, contactId],
       );
       return rows.length > 0;
+    },
+
+    async claimIdempotencyKey(entry) {
+      const scope = [entry.organizationId, entry.principal, entry.keyHash];
+      // A key whose entry was released between the insert and the read is simply claimed again.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        // Takes the key when it is free, expired (purge on access), or held by a request that died mid-way (its
+        // lease passed) for the same request; otherwise the WHERE fails and nothing is returned.
+        const { rows } = await db.query<{ owner: string }>(
+          `INSERT INTO idempotency_keys AS i
+             (organization_id, principal, key_hash, fingerprint, state, owner, lease_expires_at, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7, $8)
+           ON CONFLICT (organization_id, principal, key_hash) DO UPDATE SET
+             fingerprint = EXCLUDED.fingerprint, state = 'in_flight', owner = EXCLUDED.owner,
+             lease_expires_at = EXCLUDED.lease_expires_at, response_status = NULL, response_sealed = NULL,
+             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+           WHERE i.expires_at <= EXCLUDED.created_at
+              OR (i.state = 'in_flight' AND i.lease_expires_at <= EXCLUDED.created_at
+                  AND i.fingerprint = EXCLUDED.fingerprint)
+           RETURNING owner`,
+          [...scope, entry.fingerprint, entry.owner, entry.leaseExpiresAt, entry.at, entry.expiresAt],
+        );
+        if (rows[0]?.owner === entry.owner) {
+          return { claimed: true };
+        }
+        const held = await db.query<IdempotencyRow>(
+          `SELECT ${IDEMPOTENCY_COLUMNS} FROM idempotency_keys
+           WHERE organization_id = $1 AND principal = $2 AND key_hash = $3`,
+          scope,
+        );
+        if (held.rows[0]) {
+          return { claimed: false, existing: toIdempotencyRecord(held.rows[0]) };
+        }
+      }
+      throw new Error('idempotency key claim kept racing with releases');
+    },
+
+    async completeIdempotencyKey(scope, owner, response) {
+      const { rows } = await db.query<{ owner: string }>(
+        `UPDATE idempotency_keys SET state = 'done', response_status = $5, response_sealed = $6
+         WHERE organization_id = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'
+         RETURNING owner`,
+        [scope.organizationId, scope.principal, scope.keyHash, owner, response.status, response.sealed],
+      );
+      return rows.length > 0;
+    },
+
+    async releaseIdempotencyKey(scope, owner) {
+      await db.query(
+        `DELETE FROM idempotency_keys
+         WHERE organization_id = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'`,
+        [scope.organizationId, scope.principal, scope.keyHash, owner],
+      );
+    },
+
+    async purgeIdempotencyKeys(now) {
+      const { rows } = await db.query<{ n: number }>(
+        `WITH purged AS (DELETE FROM idempotency_keys WHERE expires_at <= $1 RETURNING 1)
+         SELECT count(*)::integer AS n FROM purged`,
+        [now],
+      );
+      return single(rows).n;
     },
 
     async ping() {

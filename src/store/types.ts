@@ -27,7 +27,49 @@ export interface ApiKeyRecord {
   expiresAt: Date | null;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** When the key was rotated (it then works until `expiresAt`, its grace period); null when never rotated. */
+  rotatedAt: Date | null;
+  /** The key that replaced it in a rotation, or null. */
+  replacedBy: string | null;
 }
+
+/** Fields of a new key; rotation and usage fields start empty. */
+export type NewApiKey = Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt' | 'rotatedAt' | 'replacedBy'>;
+
+/** What rotating a key produced, or why it could not be rotated. */
+export type RotationOutcome =
+  | { outcome: 'rotated'; previous: ApiKeyWithPlan; current: ApiKeyWithPlan }
+  /** No active (unrevoked) key with that id in the organization. */
+  | { outcome: 'not_found' }
+  /** Rotated before: `successor` is the key that replaced it. */
+  | { outcome: 'already_rotated'; previous: ApiKeyWithPlan; successor: string }
+  /** Expired at `previous.expiresAt`. */
+  | { outcome: 'expired'; previous: ApiKeyWithPlan };
+
+/** Who an idempotency key belongs to: an organization and the caller's principal within it. */
+export interface IdempotencyScope {
+  organizationId: string;
+  /** e.g. `key:key_4f7a2c9d1e0b3a68`. */
+  principal: string;
+  /** HMAC of the idempotency key (the key itself is never stored). */
+  keyHash: string;
+}
+
+/** A stored idempotency entry. */
+export interface IdempotencyRecord extends IdempotencyScope {
+  fingerprint: string;
+  state: 'in_flight' | 'done';
+  owner: string;
+  leaseExpiresAt: Date;
+  responseStatus: number | null;
+  /** iv || tag || ciphertext of the response body. */
+  responseSealed: Uint8Array | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** A claim on an idempotency key: taken (run the request) or the entry that holds it. */
+export type IdempotencyClaim = { claimed: true } | { claimed: false; existing: IdempotencyRecord };
 
 /** A key together with its organization's plan, which is what authentication needs in one lookup. */
 export interface ApiKeyWithPlan extends ApiKeyRecord {
@@ -83,10 +125,7 @@ export interface Store {
    * Stores a new key; throws DuplicateApiKeyError when its keyId or publicId is taken, and KeyLimitError when the
    * organization already has `maxActiveKeys` active (not revoked) keys — checked and inserted atomically.
    */
-  insertApiKey(
-    key: Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt'>,
-    options?: { maxActiveKeys?: number },
-  ): Promise<ApiKeyRecord>;
+  insertApiKey(key: NewApiKey, options?: { maxActiveKeys?: number }): Promise<ApiKeyRecord>;
   /** Any key (revoked or expired included: the caller decides why it fails) with its organization's plan. */
   findApiKeyByPublicId(publicId: string): Promise<ApiKeyWithPlan | null>;
   /** Active (not revoked) key of that organization, with plan. */
@@ -99,6 +138,19 @@ export interface Store {
   renameApiKey(organizationId: string, keyId: string, name: string): Promise<ApiKeyWithPlan | null>;
   /** Sets revokedAt; null when missing or already revoked. organizationId null = any organization (CLI). */
   revokeApiKey(organizationId: string | null, keyId: string, at: Date): Promise<ApiKeyWithPlan | null>;
+  /**
+   * Rotates an active key in one transaction: inserts `next` (its keyId, publicId and keyHash; name, access,
+   * rateLimit and organization copied from the old key, and an expiry as far from `at` as the old key's lifetime,
+   * if it had one), then marks the old key rotated with `expiresAt` = the earlier of its own expiry and `graceEndsAt`.
+   * `organizationId` null = any organization (CLI). Throws DuplicateApiKeyError when `next`'s ids are taken.
+   */
+  rotateApiKey(
+    organizationId: string | null,
+    keyId: string,
+    next: Pick<ApiKeyRecord, 'keyId' | 'publicId' | 'keyHash'>,
+    at: Date,
+    graceEndsAt: Date,
+  ): Promise<RotationOutcome>;
   /** Batch update of lastUsedAt (keeps the later of stored and given): one statement for the batch. */
   touchApiKeys(entries: { keyId: string; lastUsedAt: Date }[]): Promise<void>;
   /** All key rows ever (revoked included), used to detect a fresh store. */
@@ -123,6 +175,29 @@ export interface Store {
   ): Promise<ContactRecord | null>;
   /** True when a contact was deleted. */
   deleteContact(organizationId: string, contactId: string): Promise<boolean>;
+  /**
+   * Claims an idempotency key for a request: inserts an in_flight entry, or takes over one that expired or whose
+   * lease passed with the same fingerprint. Otherwise returns the entry that holds the key.
+   */
+  claimIdempotencyKey(
+    entry: IdempotencyScope & {
+      fingerprint: string;
+      owner: string;
+      at: Date;
+      leaseExpiresAt: Date;
+      expiresAt: Date;
+    },
+  ): Promise<IdempotencyClaim>;
+  /** Stores the outcome of the claimed request; false when `owner` no longer holds the claim. */
+  completeIdempotencyKey(
+    scope: IdempotencyScope,
+    owner: string,
+    response: { status: number; sealed: Uint8Array },
+  ): Promise<boolean>;
+  /** Drops an in_flight claim held by `owner` (its request failed on our side: a retry runs it again). */
+  releaseIdempotencyKey(scope: IdempotencyScope, owner: string): Promise<void>;
+  /** Deletes entries that expired at or before `now`; returns how many. */
+  purgeIdempotencyKeys(now: Date): Promise<number>;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;
   /** Broadcasts on channel 'mailroom_key_changes' that a key changed, with the publicId as payload. */

@@ -84,6 +84,23 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
       expect(meta.warning).toBe('This API key will only be shown once. Please store it securely.');
     });
 
+    test('rotates a key: a new secret shown once, and the old key with the end of its grace period', async () => {
+      const mailroom = client();
+      const target = await unwrap(mailroom.POST('/v1/api-keys', { body: { name: 'To rotate', expirationDays: 30 } }));
+
+      const { data: rotated, meta } = await unwrapEnvelope(
+        mailroom.POST('/v1/api-keys/{keyId}/rotate', {
+          params: { path: { keyId: target.keyId } },
+          body: { gracePeriodMinutes: 1440 },
+        }),
+      );
+
+      expect(rotated.apiKey).toMatch(API_KEY);
+      expect(rotated.name).toBe(rotated.previousKey.name);
+      expect(meta.warning).toBe('This API key will only be shown once. Please store it securely.');
+      expect(Date.parse(String(rotated.previousKey.expirationTs)) - Date.parse(rotated.createdAt)).toBe(86_400_000);
+    });
+
     test('reads the binding window into client.rateLimit and passes it to onRateLimit', async () => {
       const seen: RateLimitState[] = [];
       const mailroom = client({ onRateLimit: (state) => seen.push(state) });
@@ -164,6 +181,24 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
 
           expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
           expect(delays).toEqual([50, 100, 200]);
+        },
+      );
+
+      test.skipIf(!traits.canned)(
+        `a 409 IDEMPOTENCY_KEY_IN_USE on a create is retried after its Retry-After ${FORCED}`,
+        async () => {
+          const delays: number[] = [];
+          const mailroom = client({ retry: { ...recordWaits(delays), maxRetries: 2 } });
+
+          const error = await unwrap(
+            mailroom.POST('/v1/api-keys', {
+              body: { name: 'Busy' },
+              headers: { Prefer: 'code=409, example=idempotencyKeyInUse' },
+            }),
+          ).catch((e: unknown) => e);
+
+          expect(error).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE', status: 409 });
+          expect(delays).toEqual([1000, 1000]);
         },
       );
 
@@ -252,6 +287,27 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
           expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
           expect((error as MailroomError).requestId).toBe(result.response.headers.get('X-Request-Id'));
           expect((error as MailroomError).requestId).not.toBe('');
+        },
+      );
+
+      test.skipIf(traits.stateless)(
+        `a create sent again with its Idempotency-Key is replayed: one key, the same secret ${NOT_ON_PRISM}`,
+        async () => {
+          const admin = client();
+          const headers = { 'Idempotency-Key': crypto.randomUUID() };
+          const before = (await unwrap(admin.GET('/v1/api-keys'))).length;
+
+          const first = await admin.POST('/v1/api-keys', { body: { name: 'Exactly once' }, headers });
+          const again = await admin.POST('/v1/api-keys', { body: { name: 'Exactly once' }, headers });
+
+          expect(first.response.headers.get('Idempotent-Replayed')).toBeNull();
+          expect(again.response.headers.get('Idempotent-Replayed')).toBe('true');
+          expect(await unwrap(again)).toEqual(await unwrap(first));
+          expect(await unwrap(admin.GET('/v1/api-keys'))).toHaveLength(before + 1);
+          const reused = await unwrap(admin.POST('/v1/api-keys', { body: { name: 'Another' }, headers })).catch(
+            (e: unknown) => e,
+          );
+          expect(reused).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
         },
       );
 

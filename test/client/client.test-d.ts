@@ -78,6 +78,16 @@ describe('paths, parameters and bodies are checked', () => {
     // @ts-expect-error a rename takes only name
     client.PATCH('/v1/api-keys/{keyId}', { params: { path: { keyId: 'k' } }, body: { plan: 'pro' } });
   });
+
+  test('a rotation takes an optional body with a numeric grace period, and an Idempotency-Key header', () => {
+    client.POST('/v1/api-keys/{keyId}/rotate', { params: { path: { keyId: 'k' } } });
+    client.POST('/v1/api-keys/{keyId}/rotate', {
+      params: { path: { keyId: 'k' }, header: { 'Idempotency-Key': 'order-42' } },
+      body: { gracePeriodMinutes: 0 },
+    });
+    // @ts-expect-error gracePeriodMinutes is a number
+    client.POST('/v1/api-keys/{keyId}/rotate', { params: { path: { keyId: 'k' } }, body: { gracePeriodMinutes: '0' } });
+  });
 });
 
 describe('responses', () => {
@@ -87,6 +97,9 @@ describe('responses', () => {
       Flat<Schemas['ApiKeyWithSecret']>
     >();
     expectTypeOf(unwrap(client.GET('/v1/rate-limit'))).resolves.toEqualTypeOf<Schemas['RateLimitStatus']>();
+    const rotated = unwrap(client.POST('/v1/api-keys/{keyId}/rotate', { params: { path: { keyId: 'k' } } }));
+    expectTypeOf(rotated).resolves.toHaveProperty('apiKey').toEqualTypeOf<string>();
+    expectTypeOf(rotated).resolves.toHaveProperty('previousKey').toEqualTypeOf<Schemas['ApiKey']>();
     expectTypeOf(unwrap(client.GET('/livez'))).resolves.toEqualTypeOf<{ status: 'ok' }>();
   });
 

@@ -259,9 +259,14 @@ describe('retry on 503', () => {
     expect(server.requests).toHaveLength(4);
   });
 
-  test('does not retry a 503 for a POST: the database may have written before it timed out', async () => {
+  test('does not retry a 503 for a POST without an Idempotency-Key: the database may have written before it timed out', async () => {
     const server = await serve([fail(503, 'SERVICE_UNAVAILABLE', 'r503')]);
-    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits([]) });
+    const client = createMailroomClient({
+      baseUrl: server.url,
+      apiKey: KEY,
+      retry: recordedWaits([]),
+      idempotencyKeys: false,
+    });
 
     const error = await unwrap(client.POST('/v1/contacts', { body: { email: 'ada@example.com' } })).catch((e) => e);
 
@@ -338,9 +343,14 @@ describe('retry on network errors', () => {
     expect(server.requests).toHaveLength(4);
   });
 
-  test('does not retry a POST after a network error: it may have been processed', async () => {
+  test('does not retry a POST without an Idempotency-Key after a network error: it may have been processed', async () => {
     const server = await serve(['destroy', { status: 201, body: { success: true, data: {} } }]);
-    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits([]) });
+    const client = createMailroomClient({
+      baseUrl: server.url,
+      apiKey: KEY,
+      retry: recordedWaits([]),
+      idempotencyKeys: false,
+    });
 
     await expect(client.POST('/v1/api-keys', { body: { name: 'Once' } })).rejects.toThrow(TypeError);
     expect(server.requests).toHaveLength(1);
@@ -364,6 +374,94 @@ describe('retry on network errors', () => {
 
     expect(data).toEqual({ keyId: 'key_0', revoked: true });
     expect(server.requests.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const created = { status: 201, body: { success: true, data: { keyId: 'key_1' } } } as const;
+  const idempotencyKeys = (server: ScriptedServer) => server.requests.map((r) => r.headers['idempotency-key']);
+
+  test('every POST gets a fresh one, reused on its own retries; other methods get none', async () => {
+    const server = await serve([rateLimited('r1'), created, created, ok({})]);
+    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits([]) });
+
+    await unwrap(client.POST('/v1/api-keys', { body: { name: 'First' } }));
+    await unwrap(client.POST('/v1/api-keys', { body: { name: 'Second' } }));
+    await unwrap(client.GET('/v1/api-keys'));
+
+    const [first, retried, second, read] = idempotencyKeys(server);
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(retried).toBe(first);
+    expect(second).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).not.toBe(first);
+    expect(read).toBeUndefined();
+  });
+
+  test('a caller’s own Idempotency-Key is sent as given', async () => {
+    const server = await serve([created]);
+    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits([]) });
+
+    await unwrap(
+      client.POST('/v1/api-keys', { body: { name: 'Mine' }, headers: { 'Idempotency-Key': 'order-42-key' } }),
+    );
+
+    expect(idempotencyKeys(server)).toEqual(['order-42-key']);
+  });
+
+  test('a 503 on a POST with an Idempotency-Key is retried with backoff, with the same key', async () => {
+    const log: string[] = [];
+    const server = await serve([fail(503, 'SERVICE_UNAVAILABLE', 'r1'), created], log);
+    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits(log, 0.5) });
+
+    const data = await unwrap(client.POST('/v1/contacts', { body: { email: 'ada@example.com' } }));
+
+    expect(data).toEqual({ keyId: 'key_1' });
+    expect(log).toEqual(['send 1', 'sleep 125', 'send 2']);
+    const [first, second] = idempotencyKeys(server);
+    expect(second).toBe(first);
+    expect(server.requests.map((r) => JSON.parse(r.body))).toEqual([
+      { email: 'ada@example.com' },
+      { email: 'ada@example.com' },
+    ]);
+  });
+
+  test('a POST with an Idempotency-Key is retried after a dropped connection', async () => {
+    const server = await serve(['destroy', created]);
+    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits([]) });
+
+    expect(await unwrap(client.POST('/v1/api-keys', { body: { name: 'Once' } }))).toEqual({ keyId: 'key_1' });
+    const [first, second] = idempotencyKeys(server);
+    expect(second).toBe(first);
+  });
+
+  test('a 409 IDEMPOTENCY_KEY_IN_USE is retried after its Retry-After; a 409 without one is not', async () => {
+    const log: string[] = [];
+    const inUse = fail(409, 'IDEMPOTENCY_KEY_IN_USE', 'busy', { 'Retry-After': '1' });
+    const server = await serve([inUse, created, fail(409, 'DUPLICATE_RESOURCE', 'dup')], log);
+    const client = createMailroomClient({ baseUrl: server.url, apiKey: KEY, retry: recordedWaits(log) });
+
+    expect(await unwrap(client.POST('/v1/api-keys', { body: { name: 'Busy' } }))).toEqual({ keyId: 'key_1' });
+    await expect(unwrap(client.POST('/v1/contacts', { body: { email: 'ada@example.com' } }))).rejects.toMatchObject({
+      code: 'DUPLICATE_RESOURCE',
+      status: 409,
+    });
+
+    expect(log).toEqual(['send 1', 'sleep 1000', 'send 2', 'send 3']);
+  });
+
+  test('with idempotencyKeys: false no POST carries one, and a 409 with Retry-After is not retried', async () => {
+    const server = await serve([fail(409, 'IDEMPOTENCY_KEY_IN_USE', 'busy', { 'Retry-After': '1' }), created]);
+    const client = createMailroomClient({
+      baseUrl: server.url,
+      apiKey: KEY,
+      retry: recordedWaits([]),
+      idempotencyKeys: false,
+    });
+
+    await expect(unwrap(client.POST('/v1/api-keys', { body: { name: 'Plain' } }))).rejects.toMatchObject({
+      code: 'IDEMPOTENCY_KEY_IN_USE',
+    });
+    expect(idempotencyKeys(server)).toEqual([undefined]);
   });
 });
 

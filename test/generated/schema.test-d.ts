@@ -39,9 +39,18 @@ describe('generated types', () => {
       | '/v1/api-keys'
       | '/v1/api-keys/validate'
       | '/v1/api-keys/{keyId}'
+      | '/v1/api-keys/{keyId}/rotate'
       | '/v1/contacts'
       | '/v1/contacts/{contactId}'
     >();
+  });
+
+  test('every create accepts an optional Idempotency-Key header', () => {
+    expectTypeOf<operations['createApiKey']['parameters']['header']>().toEqualTypeOf<
+      { 'X-Request-Id'?: string; 'Idempotency-Key'?: string } | undefined
+    >();
+    expectTypeOf<NonNullable<operations['createContact']['parameters']['header']>>().toHaveProperty('Idempotency-Key');
+    expectTypeOf<NonNullable<operations['rotateApiKey']['parameters']['header']>>().toHaveProperty('Idempotency-Key');
   });
 
   test('the 429 response of an operation declares Retry-After', () => {

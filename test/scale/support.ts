@@ -186,9 +186,9 @@ export interface ApiResponse {
 export async function api(
   server: { url: string },
   path: string,
-  options: { key?: string; method?: string; body?: unknown } = {},
+  options: { key?: string; method?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<ApiResponse> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.key !== undefined) {
     headers.authorization = `Bearer ${options.key}`;
   }
@@ -240,6 +240,8 @@ export interface ClusterOptions {
   relayRedis?: boolean;
   /** Put a relay between these instances (by index) and PostgreSQL; true for all of them. */
   relayPostgres?: boolean | number[];
+  /** The instances' clock (default: real time), e.g. to move every instance past a key's expiry at once. */
+  clock?: () => Date;
 }
 
 export interface TestKey {
@@ -357,6 +359,7 @@ export function scaleSuite(): ScaleSuite {
           validateResponses: true,
           // Long on purpose: revocation must not rely on the cache TTL.
           keyCacheTtlMs: 600_000,
+          ...(options.clock ? { clock: options.clock } : {}),
         });
         servers.push(server);
         started.push(server);

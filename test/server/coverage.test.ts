@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
 import {
   type Body,
   type CallOptions,
@@ -7,6 +9,8 @@ import {
   expectError,
   fromNewAddress,
   newEmail,
+  SERVER_SECRET,
+  SPEC,
   SPEC_OPERATIONS,
   type SpecOperation,
   startTestServer,
@@ -31,6 +35,12 @@ const V1_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.startsWith('/v1/'))
 const BODY_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.method === 'POST' || op.method === 'PATCH');
 const WRITE_OPERATIONS = V1_OPERATIONS.filter((op) => op.method !== 'GET');
 const BY_ID_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.includes('{'));
+/** Operations that declare the Idempotency-Key header parameter (a `$ref` to the shared component). */
+const IDEMPOTENT_OPERATIONS = SPEC_OPERATIONS.filter((op) =>
+  JSON.stringify(
+    (SPEC.paths[op.path]?.[op.method.toLowerCase()] as { parameters?: unknown })?.parameters ?? [],
+  ).includes('#/components/parameters/IdempotencyKey'),
+);
 
 /** A valid body for each operation that takes one. */
 function validBody(op: SpecOperation): unknown {
@@ -41,6 +51,8 @@ function validBody(op: SpecOperation): unknown {
       return { name: 'renamed by coverage' };
     case 'createContact':
       return { email: newEmail('coverage') };
+    case 'rotateApiKey':
+      return { gracePeriodMinutes: 60 };
     case 'updateContact':
       return { subscribed: false };
     default:
@@ -93,7 +105,7 @@ describe('every operation × every documented status', () => {
   test('every operation answers its success status', async () => {
     for (const op of SPEC_OPERATIONS) {
       const ids = { keyId: keyToRead.keyId, contactId: contactToRead.contactId };
-      if (op.operationId === 'revokeApiKey') {
+      if (op.operationId === 'revokeApiKey' || op.operationId === 'rotateApiKey') {
         ids.keyId = (await server.newKey({ organization: full.organization })).keyId;
       }
       if (op.operationId === 'deleteContact') {
@@ -210,6 +222,76 @@ describe('every operation × every documented status', () => {
       409,
       'KEY_LIMIT_REACHED',
     );
+  });
+
+  test('every operation that accepts an Idempotency-Key answers 422 to its reuse and 409 while it is in flight', async () => {
+    expect(IDEMPOTENT_OPERATIONS.map((op) => op.operationId).sort()).toEqual([
+      'createApiKey',
+      'createContact',
+      'rotateApiKey',
+    ]);
+    const caller = { organizationId: full.organizationId, principal: `key:${full.keyId}` };
+    for (const op of IDEMPOTENT_OPERATIONS) {
+      const path = pathOf(op, { keyId: (await server.newKey({ organization: full.organization })).keyId });
+      const body = validBody(op);
+      const send = (idempotencyKey: string, sent: unknown = body) =>
+        server.call(op.method, path, {
+          key: full.plaintext,
+          body: sent,
+          headers: { 'Idempotency-Key': idempotencyKey },
+        });
+
+      const used = randomUUID();
+      const first = await send(used);
+      expect(first.status, first.text).toBeLessThan(300);
+      expect((await send(used)).headers.get('idempotent-replayed'), op.operationId).toBe('true');
+      // A different valid body: every field of these bodies is a string or a number.
+      const different = Object.fromEntries(
+        Object.entries(body as Record<string, string | number>).map(([name, value]) => [
+          name,
+          typeof value === 'number' ? value + 1 : `x${value}`,
+        ]),
+      );
+      expectError(await send(used, different), 422, 'IDEMPOTENCY_KEY_REUSED');
+
+      // Another instance is running the same request under another key: read the request's fingerprint from the
+      // entry the first one left, and claim the second key with it, as that instance would have.
+      const now = server.now();
+      const probe = await server.handle.store.claimIdempotencyKey({
+        ...idempotencyScope(SERVER_SECRET, caller, used),
+        fingerprint: '0'.repeat(64),
+        owner: 'probe',
+        at: now,
+        leaseExpiresAt: now,
+        expiresAt: now,
+      });
+      if (probe.claimed) {
+        throw new Error(`${op.operationId}: the first request left no entry`);
+      }
+      const running = randomUUID();
+      await server.handle.store.claimIdempotencyKey({
+        ...idempotencyScope(SERVER_SECRET, caller, running),
+        fingerprint: probe.existing.fingerprint,
+        owner: 'another instance',
+        at: now,
+        leaseExpiresAt: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),
+        expiresAt: new Date(now.getTime() + IDEMPOTENCY_RETENTION_MS),
+      });
+      const busy = await send(running);
+      expectError(busy, 409, 'IDEMPOTENCY_KEY_IN_USE');
+      expect(busy.headers.get('retry-after')).toBe('1');
+    }
+  });
+
+  test('rotating a key that was rotated already or has expired answers 409', async () => {
+    const rotated = await server.newKey({ organization: full.organization });
+    const rotate = (keyId: string) =>
+      server.call('POST', `/v1/api-keys/${keyId}/rotate`, { key: full.plaintext, body: { gracePeriodMinutes: 60 } });
+    expect((await rotate(rotated.keyId)).status).toBe(201);
+    expectError(await rotate(rotated.keyId), 409, 'KEY_ALREADY_ROTATED');
+    const expiring = await server.newKey({ organization: full.organization, expiresInDays: 1 });
+    server.advanceClock(86_400_000);
+    expectError(await rotate(expiring.keyId), 409, 'KEY_EXPIRED');
   });
 
   test('every counted operation answers 429 once the organization’s pool is exhausted', async () => {

@@ -166,7 +166,7 @@ describe('routing errors', () => {
   });
 
   test('an unknown route under /v1 is 404 for an authenticated caller, counted like any request', async () => {
-    for (const path of ['/v1/domains', '/v1', '/v1/contacts/ct_1/notes', '/v1/api-keys/key_1/rotate']) {
+    for (const path of ['/v1/domains', '/v1', '/v1/contacts/ct_1/notes', '/v1/api-keys/key_1/roll']) {
       const reply = await server.call('GET', path, { key: key.plaintext });
       expect(expectError(reply, 404, 'RESOURCE_NOT_FOUND').message).toBe(`No route GET ${path}`);
       expect(reply.rate).toBeDefined();

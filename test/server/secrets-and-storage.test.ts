@@ -52,6 +52,7 @@ afterAll(async () => {
 describe('the plaintext key is shown once and never again', () => {
   let server: TestServer;
   const later: Reply<unknown>[] = [];
+  const replays: Reply<Body<'createApiKey', 201>>[] = [];
 
   beforeAll(async () => {
     server = await startTestServer({ store: { kind: 'pglite', dataDir }, lastUsedFlushMs: 50 });
@@ -72,6 +73,22 @@ describe('the plaintext key is shown once and never again', () => {
     revokedKey = doomed.body.data;
     plaintexts.push(revokedKey.apiKey);
     later.push(await server.call('DELETE', `/v1/api-keys/${revokedKey.keyId}`, { key }));
+
+    // A create and a rotation sent with an Idempotency-Key store their answers (secrets included) for replay.
+    const idempotent = { key, headers: { 'Idempotency-Key': 'secrets-create-1' }, body: { name: 'made idempotently' } };
+    const idempotentKey = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', idempotent);
+    replays.push(await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', idempotent));
+    plaintexts.push(idempotentKey.body.data.apiKey);
+    const rotation = { key, headers: { 'Idempotency-Key': 'secrets-rotate-1' }, body: { gracePeriodMinutes: 5 } };
+    const path = `/v1/api-keys/${idempotentKey.body.data.keyId}/rotate`;
+    const rotated = await server.call<Body<'rotateApiKey', 201>>('POST', path, rotation);
+    replays.push(await server.call<Body<'rotateApiKey', 201>>('POST', path, rotation));
+    plaintexts.push(rotated.body.data.apiKey);
+    expect(replays.map((r) => [r.status, r.headers.get('idempotent-replayed')])).toEqual([
+      [201, 'true'],
+      [201, 'true'],
+    ]);
+    expect(replays.map((r) => r.body.data.apiKey)).toEqual([idempotentKey.body.data.apiKey, rotated.body.data.apiKey]);
 
     contact = (
       await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
@@ -191,9 +208,12 @@ describe('what was stored and logged', () => {
        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
     );
     expect(tables.map((t) => t.name)).toEqual(
-      expect.arrayContaining(['api_keys', 'contacts', 'organizations', 'schema_migrations']),
+      expect.arrayContaining(['api_keys', 'contacts', 'idempotency_keys', 'organizations', 'schema_migrations']),
     );
+    const { rows: stored } = await db.query<{ n: number }>('SELECT count(*)::integer AS n FROM idempotency_keys');
+    expect(stored[0]?.n).toBe(2);
     let rowCount = 0;
+    let byteaValues = 0;
     for (const { schema, name } of tables) {
       const { rows } = await db.query<{ row: string }>(
         `SELECT row_to_json(t)::text AS row FROM "${schema}"."${name}" t`,
@@ -201,9 +221,16 @@ describe('what was stored and logged', () => {
       rowCount += rows.length;
       for (const { row } of rows) {
         expect(leakedIn(row), `${name}: ${row}`).toEqual([]);
+        // row_to_json writes bytea as "\\x<hex>": read those bytes as text too, or a stored body would hide there.
+        for (const hex of row.matchAll(/"\\\\x([0-9a-f]*)"/g)) {
+          const bytes = Buffer.from(hex[1] ?? '', 'hex').toString('latin1');
+          expect(leakedIn(bytes), `${name}: bytea ${hex[0].slice(0, 40)}…`).toEqual([]);
+          byteaValues++;
+        }
       }
     }
     expect(rowCount).toBeGreaterThan(0);
+    expect(byteaValues).toBe(2);
   });
 
   test('api_keys.key_hash is the 64-hex keyed hash of the key, never the key', async () => {

@@ -358,8 +358,8 @@ function parseRateHeaders(headers: Headers, status: number): RateHeaders {
     expect(retryAfterText, 'Retry-After on a 429').toMatch(NON_NEGATIVE_INTEGER);
     expect(Number(retryAfterText), 'Retry-After ≥ 1').toBeGreaterThanOrEqual(1);
     expect(remaining, 'X-RateLimit-Remaining is 0 on a 429').toBe(0);
-  } else {
-    expect(retryAfterText, 'Retry-After only on a 429').toBeNull();
+  } else if (status !== 409) {
+    expect(retryAfterText, 'Retry-After only on a 429 (and a 409 IDEMPOTENCY_KEY_IN_USE)').toBeNull();
   }
   return { limit, remaining, reset, policy, binding, retryAfter: retryAfterText ? Number(retryAfterText) : undefined };
 }
@@ -454,6 +454,15 @@ export async function call<T = Envelope>(
   if (status === 401) {
     expect(response.headers.get('www-authenticate'), `WWW-Authenticate (${where})`).toMatch(/^Bearer realm="mailroom"/);
   }
+  if (status === 409 && response.headers.has('retry-after')) {
+    expect((parsed as ErrorBody).error.code, `Retry-After on a 409 (${where})`).toBe('IDEMPOTENCY_KEY_IN_USE');
+    expect(response.headers.get('retry-after'), `Retry-After on a 409 (${where})`).toMatch(/^[1-9]\d*$/);
+  }
+  const replayed = response.headers.get('idempotent-replayed');
+  expect(replayed === null || replayed === 'true', `Idempotent-Replayed is absent or true (${where})`).toBe(true);
+  const deprecation = response.headers.get('deprecation');
+  expect(deprecation === null || /^@\d+$/.test(deprecation), `Deprecation is @<seconds> (${where})`).toBe(true);
+  expect(response.headers.has('sunset'), `Sunset comes with Deprecation (${where})`).toBe(deprecation !== null);
   const matched = specPathOf(urlPath);
   if (status === 405) {
     const allow = response.headers.get('allow');

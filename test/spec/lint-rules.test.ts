@@ -22,6 +22,7 @@ const MAILROOM_RULES = [
   'mailroom/envelope',
   'mailroom/operation-basics',
   'mailroom/response-example',
+  'mailroom/idempotency-key-responses',
   'mailroom/error-codes',
 ] as const;
 
@@ -129,6 +130,16 @@ const brokenFixtures: BrokenFixture[] = [
     ruleId: 'mailroom/response-example',
     messages: [
       'GET /livez 200 response application/json has no named example under examples (a bare `example` has no name for Prefer: example=NAME)',
+    ],
+  },
+  {
+    name: 'an operation declaring Idempotency-Key without 409, 422 and Idempotent-Replayed is rejected by mailroom/idempotency-key-responses',
+    fixture: 'idempotency-key-without-409-422.yaml',
+    ruleId: 'mailroom/idempotency-key-responses',
+    messages: [
+      'GET /v1/contacts declares Idempotency-Key but is missing response 409 (IDEMPOTENCY_KEY_IN_USE)',
+      'GET /v1/contacts declares Idempotency-Key but is missing response 422 (IDEMPOTENCY_KEY_REUSED)',
+      'GET /v1/contacts 200 response is missing header Idempotent-Replayed',
     ],
   },
   {

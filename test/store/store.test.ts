@@ -11,10 +11,11 @@ import { openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
 import { openPostgresDb, openPostgresStore } from '../../src/store/postgres.ts';
 import { createSqlStore } from '../../src/store/sql-store.ts';
 import {
-  type ApiKeyRecord,
   type ContactRecord,
   DuplicateApiKeyError,
   DuplicateEmailError,
+  type IdempotencyScope,
+  type NewApiKey,
   type Store,
   StoreUnavailableError,
 } from '../../src/store/types.ts';
@@ -68,7 +69,7 @@ async function elapsedMs(work: Promise<unknown>): Promise<{ ms: number; error: u
 const T0 = Date.parse('2031-05-06T07:08:09.123Z');
 const at = (offsetMs: number) => new Date(T0 + offsetMs);
 
-function keyInput(organizationId: string, overrides: Partial<Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt'>> = {}) {
+function keyInput(organizationId: string, overrides: Partial<NewApiKey> = {}) {
   return {
     keyId: newId('key'),
     organizationId,
@@ -166,7 +167,7 @@ describe.each(backends)('store on $name', ({ open }) => {
         expiresAt: at(86_400_000),
       });
       const stored = await store.insertApiKey(input);
-      expect(stored).toEqual({ ...input, lastUsedAt: null, revokedAt: null });
+      expect(stored).toEqual({ ...input, lastUsedAt: null, revokedAt: null, rotatedAt: null, replacedBy: null });
       expect(await store.findApiKeyByPublicId(input.publicId)).toEqual({ ...stored, plan: 'pro' });
       expect(await store.findApiKeyByPublicId(randomString(8, LOWER_ALNUM))).toBeNull();
     });
@@ -278,6 +279,213 @@ describe.each(backends)('store on $name', ({ open }) => {
       await expect(store.insertApiKey(keyInput(org.organizationId, { publicId: key.publicId }))).rejects.toThrow(
         DuplicateApiKeyError,
       );
+    });
+  });
+
+  describe('key rotation', () => {
+    const nextKey = () => ({
+      keyId: newId('key'),
+      publicId: randomString(8, LOWER_ALNUM),
+      keyHash: randomBytes(32).toString('hex'),
+    });
+
+    it('inserts a successor with the old key’s settings and shortens the old key’s life to the grace period', async () => {
+      const org = await freshOrganization('pro');
+      const old = await store.insertApiKey(
+        keyInput(org.organizationId, {
+          name: 'Billing',
+          access: 'read_only',
+          rateLimit: 60,
+          createdAt: at(0),
+          expiresAt: at(30 * 86_400_000),
+        }),
+      );
+      const next = nextKey();
+      const result = await store.rotateApiKey(org.organizationId, old.keyId, next, at(1_000), at(61_000));
+      if (result.outcome !== 'rotated') {
+        throw new Error(`expected rotated, got ${result.outcome}`);
+      }
+      expect(result.current).toEqual({
+        ...next,
+        organizationId: org.organizationId,
+        name: 'Billing',
+        access: 'read_only',
+        rateLimit: 60,
+        plan: 'pro',
+        createdAt: at(1_000),
+        // The same 30-day lifetime, from now.
+        expiresAt: at(1_000 + 30 * 86_400_000),
+        lastUsedAt: null,
+        revokedAt: null,
+        rotatedAt: null,
+        replacedBy: null,
+      });
+      expect(result.previous).toEqual({
+        ...old,
+        plan: 'pro',
+        expiresAt: at(61_000),
+        rotatedAt: at(1_000),
+        replacedBy: next.keyId,
+      });
+      expect(await store.findApiKeyByPublicId(old.publicId)).toEqual(result.previous);
+      expect(await store.findApiKeyByPublicId(next.publicId)).toEqual(result.current);
+    });
+
+    it('never lets the grace period outlive the old key’s own expiry, and keeps a never-expiring policy', async () => {
+      const org = await freshOrganization();
+      const soon = await store.insertApiKey(keyInput(org.organizationId, { expiresAt: at(10_000) }));
+      const rotated = await store.rotateApiKey(org.organizationId, soon.keyId, nextKey(), at(1_000), at(3_600_000));
+      expect(rotated.outcome === 'rotated' && rotated.previous.expiresAt).toEqual(at(10_000));
+
+      const forever = await store.insertApiKey(keyInput(org.organizationId, { expiresAt: null }));
+      const again = await store.rotateApiKey(org.organizationId, forever.keyId, nextKey(), at(1_000), at(1_000));
+      expect(again.outcome === 'rotated' && again.previous.expiresAt).toEqual(at(1_000));
+      expect(again.outcome === 'rotated' && again.current.expiresAt).toBeNull();
+    });
+
+    it('refuses a second rotation, an expired key, a revoked key and another organization’s key', async () => {
+      const org = await freshOrganization();
+      const other = await freshOrganization();
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      const first = nextKey();
+      expect((await store.rotateApiKey(org.organizationId, key.keyId, first, at(1), at(100))).outcome).toBe('rotated');
+      expect(await store.rotateApiKey(org.organizationId, key.keyId, nextKey(), at(2), at(100))).toMatchObject({
+        outcome: 'already_rotated',
+        successor: first.keyId,
+      });
+
+      const expired = await store.insertApiKey(keyInput(org.organizationId, { expiresAt: at(5) }));
+      expect(await store.rotateApiKey(org.organizationId, expired.keyId, nextKey(), at(5), at(100))).toMatchObject({
+        outcome: 'expired',
+        previous: { keyId: expired.keyId, expiresAt: at(5) },
+      });
+
+      const revoked = await store.insertApiKey(keyInput(org.organizationId));
+      await store.revokeApiKey(org.organizationId, revoked.keyId, at(1));
+      expect(await store.rotateApiKey(org.organizationId, revoked.keyId, nextKey(), at(2), at(100))).toEqual({
+        outcome: 'not_found',
+      });
+
+      const foreign = await store.insertApiKey(keyInput(other.organizationId));
+      expect(await store.rotateApiKey(org.organizationId, foreign.keyId, nextKey(), at(2), at(100))).toEqual({
+        outcome: 'not_found',
+      });
+      expect((await store.rotateApiKey(null, foreign.keyId, nextKey(), at(2), at(100))).outcome).toBe('rotated');
+      // Refused rotations left nothing behind.
+      expect((await store.listApiKeys(org.organizationId)).map((k) => k.keyId).sort()).toEqual(
+        [key.keyId, first.keyId, expired.keyId].sort(),
+      );
+    });
+
+    it('rotates a key once when two rotations race, and rolls back a successor whose public id is taken', async () => {
+      const org = await freshOrganization();
+      const key = await store.insertApiKey(keyInput(org.organizationId));
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () => store.rotateApiKey(org.organizationId, key.keyId, nextKey(), at(1), at(100))),
+      );
+      expect(outcomes.map((o) => o.outcome).sort()).toEqual([
+        'already_rotated',
+        'already_rotated',
+        'already_rotated',
+        'already_rotated',
+        'rotated',
+      ]);
+
+      const spare = await store.insertApiKey(keyInput(org.organizationId));
+      const clash = { ...nextKey(), publicId: key.publicId };
+      await expect(store.rotateApiKey(org.organizationId, spare.keyId, clash, at(1), at(100))).rejects.toThrow(
+        DuplicateApiKeyError,
+      );
+      expect(await store.getApiKey(org.organizationId, spare.keyId)).toMatchObject({
+        rotatedAt: null,
+        expiresAt: null,
+      });
+    });
+  });
+
+  describe('idempotency keys', () => {
+    const HOUR = 3_600_000;
+    const sealed = new Uint8Array([0, 1, 2, 250, 255, 7]);
+    let org: string;
+
+    beforeAll(async () => {
+      org = (await freshOrganization()).organizationId;
+    });
+
+    const scope = (): IdempotencyScope => ({
+      organizationId: org,
+      principal: `key:${newId('key')}`,
+      keyHash: randomBytes(32).toString('hex'),
+    });
+    const claim = (where: IdempotencyScope, owner: string, now: number, fingerprint = 'a'.repeat(64)) =>
+      store.claimIdempotencyKey({
+        ...where,
+        fingerprint,
+        owner,
+        at: at(now),
+        leaseExpiresAt: at(now + 60_000),
+        expiresAt: at(now + 24 * HOUR),
+      });
+
+    it('gives a key to its first claimant, shows the others the entry, and stores the outcome once', async () => {
+      const where = scope();
+      expect(await claim(where, 'first', 0)).toEqual({ claimed: true });
+      expect(await claim(where, 'second', 10)).toMatchObject({
+        claimed: false,
+        existing: { ...where, state: 'in_flight', owner: 'first', responseStatus: null, responseSealed: null },
+      });
+      expect(await store.completeIdempotencyKey(where, 'second', { status: 201, sealed })).toBe(false);
+      expect(await store.completeIdempotencyKey(where, 'first', { status: 201, sealed })).toBe(true);
+      const done = await claim(where, 'third', 20);
+      expect(done).toMatchObject({ claimed: false, existing: { state: 'done', responseStatus: 201 } });
+      expect(done.claimed === false && Buffer.from(done.existing.responseSealed ?? [])).toEqual(Buffer.from(sealed));
+    });
+
+    it('scopes a key to the organization and the principal', async () => {
+      const where = scope();
+      expect(await claim(where, 'a', 0)).toEqual({ claimed: true });
+      expect(await claim({ ...where, principal: `${where.principal}x` }, 'b', 0)).toEqual({ claimed: true });
+      const otherOrg = (await freshOrganization()).organizationId;
+      expect(await claim({ ...where, organizationId: otherOrg }, 'c', 0)).toEqual({ claimed: true });
+    });
+
+    it('frees a released claim for the next request', async () => {
+      const where = scope();
+      await claim(where, 'failed', 0);
+      await store.releaseIdempotencyKey(where, 'someone else');
+      expect((await claim(where, 'retry', 1)).claimed).toBe(false);
+      await store.releaseIdempotencyKey(where, 'failed');
+      expect(await claim(where, 'retry', 2)).toEqual({ claimed: true });
+    });
+
+    it('lets a retry of the same request take over a claim whose lease passed, but not a different request', async () => {
+      const where = scope();
+      await claim(where, 'died', 0, 'a'.repeat(64));
+      expect((await claim(where, 'other request', 61_000, 'b'.repeat(64))).claimed).toBe(false);
+      expect((await claim(where, 'too early', 59_000, 'a'.repeat(64))).claimed).toBe(false);
+      expect(await claim(where, 'retry', 61_000, 'a'.repeat(64))).toEqual({ claimed: true });
+      expect(await store.completeIdempotencyKey(where, 'died', { status: 201, sealed })).toBe(false);
+    });
+
+    it('replaces an expired entry on access and purges expired entries', async () => {
+      const where = scope();
+      await claim(where, 'yesterday', 0, 'a'.repeat(64));
+      await store.completeIdempotencyKey(where, 'yesterday', { status: 201, sealed });
+      expect(await claim(where, 'today', 24 * HOUR, 'b'.repeat(64))).toEqual({ claimed: true });
+
+      const stale = scope();
+      await claim(stale, 'old', -48 * HOUR);
+      const fresh = scope();
+      await claim(fresh, 'new', 0);
+      expect(await store.purgeIdempotencyKeys(at(-1))).toBeGreaterThanOrEqual(1);
+      expect((await claim(stale, 'after purge', 1)).claimed).toBe(true);
+      expect((await claim(fresh, 'still held', 1)).claimed).toBe(false);
+    });
+
+    it('lets exactly one of many concurrent claims win', async () => {
+      const where = scope();
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => claim(where, `owner-${i}`, 0)));
+      expect(results.filter((r) => r.claimed)).toHaveLength(1);
     });
   });
 

@@ -1,7 +1,7 @@
 import type { Middleware } from 'openapi-fetch';
 import { parseRetryAfter } from '../rate-limit-headers.ts';
 
-/** One retry about to happen: after `response` (a 429 or 503) or `error` (a network error), waiting `delayMs`. */
+/** One retry about to happen: after `response` (a 429, 503 or 409) or `error` (a network error), waiting `delayMs`. */
 export interface RetryEvent {
   /** 1 for the first retry, 2 for the second, … */
   attempt: number;
@@ -37,12 +37,24 @@ export const DEFAULT_RETRY = {
   maxRetryAfterMs: 60_000,
 } as const satisfies RetryOptions;
 
-/** Statuses that are retried: 429 for every method (it was not processed); 503 only for idempotent methods, since a
- * database that timed out mid-write may have written. */
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+/**
+ * Statuses that are retried: 429 for every method (it was not processed); 503 only for requests that are safe to
+ * repeat (see {@link isRepeatable}), since a database that timed out mid-write may have written; 409 only with
+ * `Retry-After` on a request with an `Idempotency-Key` (IDEMPOTENCY_KEY_IN_USE: the first attempt is still running,
+ * and the retry gets its outcome).
+ */
+export const RETRY_STATUSES: ReadonlySet<number> = new Set([409, 429, 503]);
 
 /** Methods retried after a network error, where the request may or may not have reached the server (RFC 9110 §9.2.2). */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/**
+ * Whether sending the request twice has the effect of sending it once: an idempotent method, or a request with an
+ * `Idempotency-Key`, whose repeat the server answers with the first outcome.
+ */
+export function isRepeatable(request: Request): boolean {
+  return IDEMPOTENT_METHODS.has(request.method) || request.headers.has('Idempotency-Key');
+}
 
 /**
  * The wait before retry number `retry + 1` (`retry` counts from 0): full jitter, `random × min(maxDelayMs,
@@ -87,7 +99,8 @@ interface Pending {
 }
 
 /**
- * Retries 429 for every method, and 503 and network errors for idempotent methods, re-sending a copy of the request
+ * Retries 429 for every method, 503 and network errors for requests that are safe to repeat (an idempotent method or
+ * an `Idempotency-Key`), and a 409 IDEMPOTENCY_KEY_IN_USE after its `Retry-After`, re-sending a copy of the request
  * (taken in `onRequest`, so register it last: it must see the final headers) with the client's fetch. Waits
  * {@link retryDelay}; gives up after `maxRetries`, when `Retry-After` exceeds `maxRetryAfterMs`, or when the request's
  * signal aborts. Giving up returns the last response (the caller sees its error) or rethrows the last network error.
@@ -140,17 +153,19 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
       return undefined;
     }
     if (outcome.response === undefined) {
-      return IDEMPOTENT_METHODS.has(request.method) && !isAbort(outcome.error)
-        ? retryDelay(retries, undefined, config)
-        : undefined;
+      return isRepeatable(request) && !isAbort(outcome.error) ? retryDelay(retries, undefined, config) : undefined;
     }
-    if (!RETRY_STATUSES.has(outcome.response.status)) {
+    const { status, headers } = outcome.response;
+    if (!RETRY_STATUSES.has(status)) {
       return undefined;
     }
-    if (outcome.response.status === 503 && !IDEMPOTENT_METHODS.has(request.method)) {
+    if (status === 503 && !isRepeatable(request)) {
       return undefined;
     }
-    const retryAfterMs = parseRetryAfter(outcome.response.headers.get('Retry-After'));
+    if (status === 409 && !(request.headers.has('Idempotency-Key') && headers.has('Retry-After'))) {
+      return undefined;
+    }
+    const retryAfterMs = parseRetryAfter(headers.get('Retry-After'));
     if (retryAfterMs !== undefined && retryAfterMs > config.maxRetryAfterMs) {
       return undefined;
     }

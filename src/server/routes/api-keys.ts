@@ -1,4 +1,5 @@
 import { issueApiKey } from '../../keys/issue.ts';
+import { DEFAULT_GRACE_MINUTES, rotateApiKey } from '../../keys/rotate.ts';
 import { type AppContext, authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { toApiKey } from '../serialize.ts';
@@ -8,6 +9,22 @@ const SHOWN_ONCE = 'This API key will only be shown once. Please store it secure
 /** The 404 of a key id the caller's organization has no active key by. */
 export function notFound(keyId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No API key ${keyId} in this organization`);
+}
+
+/** The 409 for rotating a key that was rotated already: rotate its replacement. */
+export function keyAlreadyRotated(keyId: string, successor: string): ApiError {
+  return new ApiError(
+    'KEY_ALREADY_ROTATED',
+    `API key ${keyId} was already rotated; its replacement is ${successor}: rotate that one instead`,
+  );
+}
+
+/** The 409 for rotating a key that has expired: create a new one. */
+export function keyExpired(keyId: string, expiredAt: Date | null): ApiError {
+  return new ApiError(
+    'KEY_EXPIRED',
+    `API key ${keyId} expired at ${expiredAt?.toISOString()} and cannot be rotated: create a new key`,
+  );
 }
 
 /** Drops a changed key from this instance's cache now and tells the other instances to do the same. */
@@ -79,6 +96,37 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     }
     await keyChanged(ctx, key.publicId);
     send(res, 'renameApiKey', 200, { success: true, data: toApiKey(key, ctx.plans, ctx.lastUsed.pending(key.keyId)) });
+  },
+
+  async rotateApiKey(req, res, ctx) {
+    const auth = authOf(req);
+    const keyId = String(req.params.keyId);
+    const body = req.body as RequestBody<'rotateApiKey'> | undefined;
+    const result = await rotateApiKey(ctx.store, ctx.serverSecret, {
+      organizationId: auth.organizationId,
+      keyId,
+      graceMinutes: body?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES,
+      now: ctx.clock(),
+    });
+    switch (result.outcome) {
+      case 'not_found':
+        throw notFound(keyId);
+      case 'already_rotated':
+        throw keyAlreadyRotated(keyId, result.successor);
+      case 'expired':
+        throw keyExpired(keyId, result.previous.expiresAt);
+    }
+    // Every instance drops the old key from its cache, so its new expiry (the end of the grace) holds everywhere.
+    await keyChanged(ctx, result.previous.publicId);
+    send(res, 'rotateApiKey', 201, {
+      success: true,
+      data: {
+        ...toApiKey(result.current, ctx.plans),
+        apiKey: result.plaintext,
+        previousKey: toApiKey(result.previous, ctx.plans, ctx.lastUsed.pending(result.previous.keyId)),
+      },
+      meta: { warning: SHOWN_ONCE },
+    });
   },
 
   async revokeApiKey(req, res, ctx) {
