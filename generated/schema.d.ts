@@ -768,7 +768,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request (IDEMPOTENCY_KEY_REUSED). */
+        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages). */
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -777,7 +777,6 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
-                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 Deprecation: components["headers"]["Deprecation"];
                 Sunset: components["headers"]["Sunset"];
                 [name: string]: unknown;
@@ -1038,6 +1037,24 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /** @description The create is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request in the last 24 hours (IDEMPOTENCY_KEY_REUSED). */
+        CreateValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The key is valid. */
         KeyValidationOk: {
             headers: {
@@ -1229,8 +1246,8 @@ export interface components {
                 };
             };
         };
-        /** @description The resource already exists (DUPLICATE_RESOURCE), or a request with the same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE, with `Retry-After`). */
-        Conflict: {
+        /** @description A contact with that email already exists (DUPLICATE_RESOURCE), or a request with the same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE, with `Retry-After`). */
+        ContactCreateConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -1292,6 +1309,23 @@ export interface components {
                         deleted: true;
                     };
                 };
+            };
+        };
+        /** @description The resource already exists (DUPLICATE_RESOURCE), for example another contact has that email. */
+        Conflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
     };
@@ -1421,6 +1455,13 @@ export interface components {
          */
         Allow: string;
         /**
+         * @description Seconds to wait before sending another request (RFC 9110 delay-seconds; always a whole
+         *     number ≥ 1, never an HTTP date). It is the time until every exhausted window has room again.
+         *     Requests sent earlier are refused again and still count.
+         * @example 42
+         */
+        RetryAfter: number;
+        /**
          * @description `true` when this answer is the stored outcome of an earlier request with the same
          *     `Idempotency-Key` (status and body as first sent; `X-Request-Id` and the rate-limit headers
          *     are this request's). Absent on every other answer. Only operations that accept
@@ -1428,13 +1469,6 @@ export interface components {
          * @example true
          */
         IdempotentReplayed: "true";
-        /**
-         * @description Seconds to wait before sending another request (RFC 9110 delay-seconds; always a whole
-         *     number ≥ 1, never an HTTP date). It is the time until every exhausted window has room again.
-         *     Requests sent earlier are refused again and still count.
-         * @example 42
-         */
-        RetryAfter: number;
         /**
          * @description On 409 `IDEMPOTENCY_KEY_IN_USE` only: seconds to wait before retrying the same request with
          *     the same `Idempotency-Key` (RFC 9110 delay-seconds, a whole number ≥ 1). By then the first
@@ -1627,7 +1661,7 @@ export interface operations {
             409: components["responses"]["KeyCreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["CreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1833,8 +1867,9 @@ export interface operations {
             409: components["responses"]["ApiKeyRotationConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["CreateValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1924,10 +1959,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ContactCreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["CreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
