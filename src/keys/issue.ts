@@ -1,7 +1,8 @@
 import { newId } from '../lib/ids.ts';
-import type { ApiKeyRecord, KeyAccess, Store } from '../store/types.ts';
+import type { ApiKeyRecord, KeyAccess, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
 import { generateApiKey, hashApiKey } from './api-key.ts';
+import { generateUserToken, hashUserToken } from './user-token.ts';
 
 /** What a new key is made of. */
 export interface IssueApiKeyInput {
@@ -35,6 +36,35 @@ export async function issueApiKey(
         rateLimit: input.rateLimit ?? null,
         createdAt: input.now,
         expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,
+      });
+      return { plaintext, record };
+    } catch (error) {
+      if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {
+        throw error;
+      }
+    }
+  }
+}
+
+/** How long a user token works: 30 days from log-in (or sign-up); logging out ends it sooner. */
+export const USER_TOKEN_TTL_MS = 30 * DAY_MS;
+
+/** Creates a user token for `userId`, stores only its hash, and returns the plaintext once. */
+export async function issueUserToken(
+  store: Store,
+  serverSecret: string,
+  input: { userId: string; now: Date },
+): Promise<{ plaintext: string; record: UserTokenRecord }> {
+  for (let attempt = 0; ; attempt++) {
+    const { plaintext, publicId } = generateUserToken();
+    try {
+      const record = await store.insertUserToken({
+        tokenId: newId('tok'),
+        userId: input.userId,
+        publicId,
+        tokenHash: hashUserToken(plaintext, serverSecret),
+        createdAt: input.now,
+        expiresAt: new Date(input.now.getTime() + USER_TOKEN_TTL_MS),
       });
       return { plaintext, record };
     } catch (error) {
