@@ -12,8 +12,12 @@ export const GENERATED_DIR = resolve(import.meta.dirname, '../../generated');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
-/** How an operation spends from its caller's rate-limit windows (`x-rate-limit` in the spec). */
-export type RateLimitMode = 'count' | 'peek' | 'none';
+/**
+ * How an operation spends from rate-limit windows (`x-rate-limit` in the spec): `count` (the default for a secured
+ * operation) and `peek` use the caller's windows; `address` counts a public operation against the client address's
+ * window (sign-up, log-in); `none` (the default for a public operation) counts nothing.
+ */
+export type RateLimitMode = 'count' | 'peek' | 'address' | 'none';
 
 /** A minimal view of the bundled OpenAPI document: what the pipeline reads from it. */
 export interface OpenApiDocument {
@@ -51,6 +55,11 @@ export interface Operation {
   /** The effective security alternatives (the operation's, else the document's); empty for a public operation. */
   security: SecurityRequirement[];
   rateLimit: RateLimitMode;
+  /**
+   * Acts on the organization in its path (it declares the `organizationId` path parameter): a user-token caller must
+   * belong to it, or gets 404.
+   */
+  organizationScoped: boolean;
   /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
   checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
@@ -59,7 +68,7 @@ export interface Operation {
 /** The outcome of matching a request: its operation, or the 404/405 to answer after the namespace's security. */
 export type Match =
   | { operation: Operation; params: Record<string, string> }
-  | { operation: undefined; error: ApiError; security: SecurityRequirement[] };
+  | { operation: undefined; error: ApiError; security: SecurityRequirement[]; rateLimit: RateLimitMode };
 
 /** The spec compiled for the pipeline: every operation, matched once per request. */
 export interface OperationTable {
@@ -80,6 +89,8 @@ interface CompiledPath {
   allow: string;
   /** What a wrong method on this path is answered after: the security its operations share. */
   security: SecurityRequirement[];
+  /** How a wrong method on this path counts: as its operations do when they all count per address, else as a miss. */
+  rateLimit: RateLimitMode;
 }
 
 /**
@@ -113,7 +124,8 @@ export function compileOperations(
         method: method.toUpperCase(),
         path,
         security,
-        rateLimit: security.length === 0 ? 'none' : (op['x-rate-limit'] ?? 'count'),
+        rateLimit: op['x-rate-limit'] ?? (security.length === 0 ? 'none' : 'count'),
+        organizationScoped: parameters.some((p) => p.in === 'path' && p.name === 'organizationId'),
         checkInput: inputCheck(op, parameters, validate, options.validateResponses ?? false),
         handler,
       });
@@ -127,6 +139,7 @@ export function compileOperations(
       byMethod,
       allow: operations.map((o) => o.method).join(', '),
       security: sharedSecurity(operations),
+      rateLimit: operations.length > 0 && operations.every((o) => o.rateLimit === 'address') ? 'address' : 'count',
     });
   }
   // Literal paths first, so `/v1/api-keys/validate` wins over `/v1/api-keys/{keyId}`.
@@ -163,6 +176,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: namespaces.get(namespaceOf(urlPath)) ?? [],
+          rateLimit: 'count',
           error: new ApiError('RESOURCE_NOT_FOUND', `No route ${method} ${scrubKeys(urlPath)}`),
         };
       }
@@ -173,6 +187,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: candidate.security,
+          rateLimit: candidate.rateLimit,
           error: new ApiError(
             'METHOD_NOT_ALLOWED',
             `${method} is not allowed on ${scrubKeys(urlPath)}; allowed: ${candidate.allow}`,
