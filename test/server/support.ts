@@ -66,6 +66,8 @@ export interface SpecOperation {
   rateLimited: number[];
   /** The security scheme names its effective security requirement names (empty: public). */
   schemes: string[];
+  /** The roles its security requirement names (`write`, `owner`). */
+  roles: string[];
   /** Whether it takes a request body. */
   takesBody: boolean;
 }
@@ -92,6 +94,9 @@ export const SPEC_OPERATIONS: SpecOperation[] = Object.entries(SPEC.paths).flatM
         .filter(([, response]) => declaredHeaders(response).includes('x-ratelimit-limit'))
         .map(([status]) => Number(status)),
       schemes: [...new Set((op.security ?? SPEC.security ?? []).flatMap((alternative) => Object.keys(alternative)))],
+      roles: [
+        ...new Set((op.security ?? SPEC.security ?? []).flatMap((alternative) => Object.values(alternative).flat())),
+      ],
       takesBody: op.requestBody !== undefined,
     };
   }),
