@@ -898,7 +898,7 @@ export interface components {
              *     refused before any lookup and secret scanners can recognise one). Store it now.
              * @example mr_a1b2c3d4_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ
              */
-            apiKey: string;
+            apiKey: `mr_${string}`;
         };
         /**
          * KeyValidation
@@ -1069,7 +1069,7 @@ export interface components {
              *     so it is shown in this response only; log in again for another.
              * @example mru_k3m9p2x7_Vb7nQ2wE5rT8yU1iO4pA6sD9fG3hJ0kL15Fq2w
              */
-            token: string;
+            token: `mru_${string}`;
             /** @description When the token stops working (30 days after it was issued). */
             expiresAt: components["schemas"]["Timestamp"];
         };

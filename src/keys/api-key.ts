@@ -11,16 +11,19 @@ export { crc32 } from './credential.ts';
 /** Every key starts with this, so secret scanners can recognise a Mailroom key. */
 export const KEY_PREFIX = 'mr';
 
+/** An API key's text, as the generated types have it: `mr_<public id>_<secret>`. */
+export type ApiKeyText = `${typeof KEY_PREFIX}_${string}`;
+
 /** Why a presented key was refused before any lookup. */
 export type KeyFormatProblem = CredentialFormatProblem;
 
 /** The result of checking a presented key's shape and checksum. */
-export type ParsedApiKey = ParsedCredential;
+export type ParsedApiKey = ParsedCredential<typeof KEY_PREFIX>;
 
 const API_KEY = credentialFormat(KEY_PREFIX);
 
 /** Creates a new key: `mr_<8-char public id>_<32 random base62><6-char checksum>`. */
-export function generateApiKey(): { plaintext: string; publicId: string } {
+export function generateApiKey(): { plaintext: ApiKeyText; publicId: string } {
   return API_KEY.generate();
 }
 

@@ -9,20 +9,20 @@ const CHECKSUM_LENGTH = 6;
 export type CredentialFormatProblem = 'malformed' | 'checksum';
 
 /** The result of checking a presented credential's shape and checksum. */
-export type ParsedCredential =
-  | { ok: true; publicId: string; plaintext: string }
+export type ParsedCredential<P extends string = string> =
+  | { ok: true; publicId: string; plaintext: `${P}_${string}` }
   | { ok: false; problem: CredentialFormatProblem };
 
 /**
  * One kind of secret credential, `<prefix>_<8-char public id>_<32 random base62><6-char CRC-32>`: API keys (`mr`) and
  * user tokens (`mru`) share the design and differ only by prefix, so secret scanners and people tell them apart.
  */
-export interface CredentialFormat {
-  readonly prefix: string;
+export interface CredentialFormat<P extends string> {
+  readonly prefix: P;
   /** Creates a new credential with a fresh public id. */
-  generate(): { plaintext: string; publicId: string };
+  generate(): { plaintext: `${P}_${string}`; publicId: string };
   /** Checks a presented credential's shape and checksum without touching storage. */
-  parse(raw: string): ParsedCredential;
+  parse(raw: string): ParsedCredential<P>;
   /** Matches the credential anywhere in a text (global), for redaction. */
   readonly inText: RegExp;
 }
@@ -64,7 +64,7 @@ function checksumOf(body: string): string {
 }
 
 /** The format of credentials starting with `<prefix>_` (lowercase letters only). */
-export function credentialFormat(prefix: string): CredentialFormat {
+export function credentialFormat<P extends string>(prefix: P): CredentialFormat<P> {
   if (!/^[a-z]+$/.test(prefix)) {
     throw new TypeError(`a credential prefix is lowercase letters, got ${prefix}`);
   }
@@ -76,7 +76,7 @@ export function credentialFormat(prefix: string): CredentialFormat {
     generate() {
       const publicId = randomString(PUBLIC_ID_LENGTH, LOWER_ALNUM);
       const body = `${prefix}_${publicId}_${randomString(RANDOM_LENGTH)}`;
-      return { plaintext: `${body}${checksumOf(body)}`, publicId };
+      return { plaintext: `${body}${checksumOf(body)}` as `${P}_${string}`, publicId };
     },
     parse(raw) {
       const match = pattern.exec(raw);
@@ -87,7 +87,7 @@ export function credentialFormat(prefix: string): CredentialFormat {
       if (checksumOf(body) !== raw.slice(-CHECKSUM_LENGTH)) {
         return { ok: false, problem: 'checksum' };
       }
-      return { ok: true, publicId: match[1] as string, plaintext: raw };
+      return { ok: true, publicId: match[1] as string, plaintext: raw as `${P}_${string}` };
     },
     inText: new RegExp(`${prefix}_[a-z0-9]{${PUBLIC_ID_LENGTH}}_[A-Za-z0-9]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}`, 'g'),
   };

@@ -1,8 +1,8 @@
 import { newId } from '../lib/ids.ts';
 import type { ApiKeyRecord, KeyAccess, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
-import { generateApiKey, hashApiKey } from './api-key.ts';
-import { generateUserToken, hashUserToken } from './user-token.ts';
+import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
+import { generateUserToken, hashUserToken, type UserTokenText } from './user-token.ts';
 
 /** What a new key is made of. */
 export interface IssueApiKeyInput {
@@ -21,7 +21,7 @@ export async function issueApiKey(
   store: Store,
   serverSecret: string,
   input: IssueApiKeyInput,
-): Promise<{ plaintext: string; record: ApiKeyRecord }> {
+): Promise<{ plaintext: ApiKeyText; record: ApiKeyRecord }> {
   // A public id collision is astronomically rare (36^8), but retry rather than fail if it happens.
   for (let attempt = 0; ; attempt++) {
     const { plaintext, publicId } = generateApiKey();
@@ -54,7 +54,7 @@ export async function issueUserToken(
   store: Store,
   serverSecret: string,
   input: { userId: string; now: Date },
-): Promise<{ plaintext: string; record: UserTokenRecord }> {
+): Promise<{ plaintext: UserTokenText; record: UserTokenRecord }> {
   for (let attempt = 0; ; attempt++) {
     const { plaintext, publicId } = generateUserToken();
     try {
