@@ -58,13 +58,17 @@ const CREDENTIAL_PATTERN = /^\^([a-z]+)_\[a-z0-9\]\{8\}_\[A-Za-z0-9\]\{38\}\$$/;
  * instead of `string`: the client can then refuse one where the other is expected, at compile time.
  */
 function credentialType(schema) {
-  const prefix = schema.type === 'string' && typeof schema.pattern === 'string' && CREDENTIAL_PATTERN.exec(schema.pattern)?.[1];
+  const prefix =
+    schema.type === 'string' && typeof schema.pattern === 'string' && CREDENTIAL_PATTERN.exec(schema.pattern)?.[1];
   if (!prefix) {
     return undefined;
   }
   const { factory, SyntaxKind } = ts;
   return factory.createTemplateLiteralType(factory.createTemplateHead(`${prefix}_`), [
-    factory.createTemplateLiteralTypeSpan(factory.createKeywordTypeNode(SyntaxKind.StringKeyword), factory.createTemplateTail('')),
+    factory.createTemplateLiteralTypeSpan(
+      factory.createKeywordTypeNode(SyntaxKind.StringKeyword),
+      factory.createTemplateTail(''),
+    ),
   ]);
 }
 
