@@ -355,6 +355,403 @@ export interface paths {
         patch: operations["updateContact"];
         trace?: never;
     };
+    "/auth/signup": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign up
+         * @description Creates your account and, as on most platforms, a first organization that you own (named
+         *     after you: "Ada Lovelace's organization", or after your email without a name), then logs you
+         *     in: the answer carries a user token for `/auth` and `/organizations`. Create the
+         *     organization's first API key with `POST /organizations/{organizationId}/api-keys`.
+         *
+         *     Needs no credentials. Counted per client address (`x-rate-limit: address`, the `address`
+         *     window, 20 a minute by default, shared with log-in); every answer carries that window's
+         *     rate-limit headers. An email that already has an account (in any case) is 409.
+         */
+        post: operations["signUp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in
+         * @description Exchanges your email and password for a new user token (valid 30 days, until you log out).
+         *     An unknown email and a wrong password get the same 401, in about the same time, so the
+         *     answer never tells whether an email is registered.
+         *
+         *     Needs no credentials. Counted per client address (the `address` window, shared with
+         *     sign-up) and, for failed attempts, per email (the `account` window: 10 failed log-ins in 15
+         *     minutes, whether or not the email has an account); every answer carries both windows in
+         *     `RateLimit-Policy`, the binding one in the other headers.
+         */
+        post: operations["logIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out
+         * @description Revokes the user token you call with. It is refused from the next request on, on every
+         *     server instance. Other tokens of yours (other devices) keep working.
+         */
+        post: operations["logOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Show the signed-in user
+         * @description The user the token belongs to, and every organization they belong to with their role in it.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your organizations
+         * @description Every organization you belong to, with your role in each, oldest membership first.
+         */
+        get: operations["listOrganizations"];
+        put?: never;
+        /**
+         * Create an organization
+         * @description Creates an organization on the `free` plan; you become its owner. Names need not be unique.
+         */
+        post: operations["createOrganization"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an organization
+         * @description One of your organizations, with your role in it. Another organization's id answers 404, exactly as an id that does not exist.
+         */
+        get: operations["getOrganization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename an organization
+         * @description Changes the organization's name. Owners only (a member gets 403).
+         */
+        patch: operations["renameOrganization"];
+        trace?: never;
+    };
+    "/organizations/{organizationId}/api-keys": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an organization's API keys
+         * @description Every active key of the organization, oldest first, exactly as `GET /v1/api-keys` lists
+         *     them. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["listOrganizationApiKeys"];
+        put?: never;
+        /**
+         * Create an organization's API key
+         * @description Creates a key for the organization, as `POST /v1/api-keys` does: the full key is in
+         *     `data.apiKey` of this response and nowhere else, ever. This is how a dashboard (or you,
+         *     with curl) gets an organization's first key without holding one. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        post: operations["createOrganizationApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/api-keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an organization's API key
+         * @description One active key of the organization. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["getOrganizationApiKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an organization's API key
+         * @description Revokes the key: it stops working at once, on every server instance, and cannot be
+         *     restored. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        delete: operations["revokeOrganizationApiKey"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename an organization's API key
+         * @description Changes the key's name; the key itself is unchanged. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        patch: operations["renameOrganizationApiKey"];
+        trace?: never;
+    };
+    "/organizations/{organizationId}/members": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an organization's members
+         * @description Everyone who belongs to the organization, with their role, oldest first. Any member may list them.
+         */
+        get: operations["listMembers"];
+        put?: never;
+        /**
+         * Add a member
+         * @description Adds someone who has signed up, by email, as a `member` (default) or an `owner`. Owners only.
+         *     An email without an account is 404 (ask them to sign up first); someone who already belongs
+         *     is 409.
+         */
+        post: operations["addMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/members/{userId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The member's `userId` (from `GET /organizations/{organizationId}/members`).
+                 * @example usr_9a4c7e1b3d5f2a80
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member
+         * @description Removes a member from the organization. An owner may remove anyone; a member may remove only
+         *     themselves (leave), and gets 403 for anyone else. The last owner cannot leave (409
+         *     LAST_OWNER). The organization's API keys are not touched: keys belong to the organization.
+         */
+        delete: operations["removeMember"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role
+         * @description Makes a member an owner, or an owner a member. Owners only. Demoting the last owner (yourself
+         *     included) is 409 LAST_OWNER: make someone else owner first.
+         */
+        patch: operations["updateMember"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -366,15 +763,16 @@ export interface components {
          *     | code | status | when |
          *     |---|---|---|
          *     | `BAD_REQUEST` | 400 | The body is not valid JSON, or the request is not valid HTTP/1.1 (see below). |
-         *     | `UNAUTHORIZED` | 401 | Credentials are missing, malformed, unknown, revoked, expired or conflicting. |
-         *     | `FORBIDDEN` | 403 | The key is valid but may not do this (a `read_only` key writing). |
-         *     | `RESOURCE_NOT_FOUND` | 404 | No such resource in your organization, or no such route. |
+         *     | `UNAUTHORIZED` | 401 | Credentials are missing, malformed, unknown, revoked, expired or conflicting, or of the wrong kind (a user token on `/v1`, an API key on `/auth` or `/organizations`); a log-in with an unknown email or a wrong password. |
+         *     | `FORBIDDEN` | 403 | The credential is valid but may not do this (a `read_only` key writing, a member doing an owner's operation). |
+         *     | `RESOURCE_NOT_FOUND` | 404 | No such resource in your organization, no such organization among yours, or no such route. |
          *     | `METHOD_NOT_ALLOWED` | 405 | The path exists but not with this method; see `Allow`. |
-         *     | `DUPLICATE_RESOURCE` | 409 | The resource already exists (for example a contact with that email). |
+         *     | `DUPLICATE_RESOURCE` | 409 | The resource already exists (for example a contact with that email, an account, a member). |
          *     | `KEY_LIMIT_REACHED` | 409 | The organization already has the most active API keys it may hold (100); revoke one first. |
          *     | `IDEMPOTENCY_KEY_IN_USE` | 409 | A request with the same `Idempotency-Key` is still being processed; retry after `Retry-After` seconds with the same key. |
          *     | `KEY_ALREADY_ROTATED` | 409 | The API key to rotate was rotated already; rotate its replacement (named in the message) instead. |
          *     | `KEY_EXPIRED` | 409 | The API key to rotate has expired; create a new key instead. |
+         *     | `LAST_OWNER` | 409 | The change would leave an organization without an owner; make another member owner first. |
          *     | `PAYLOAD_TOO_LARGE` | 413 | The body is larger than 100 KiB. |
          *     | `UNSUPPORTED_MEDIA_TYPE` | 415 | The body is not `application/json`. |
          *     | `VALIDATION_ERROR` | 422 | The request is well-formed but invalid (fields, unknown fields or unknown query parameters); `details` lists the messages per field. |
@@ -392,7 +790,7 @@ export interface components {
          *     header fields.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "IDEMPOTENCY_KEY_IN_USE" | "KEY_ALREADY_ROTATED" | "KEY_EXPIRED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "RESOURCE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DUPLICATE_RESOURCE" | "KEY_LIMIT_REACHED" | "IDEMPOTENCY_KEY_IN_USE" | "KEY_ALREADY_ROTATED" | "KEY_EXPIRED" | "LAST_OWNER" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_ERROR" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "HEADERS_TOO_LARGE" | "SERVER_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description The body of every error response, whatever the status or route.
@@ -576,7 +974,7 @@ export interface components {
              *     refused before any lookup and secret scanners can recognise one). Store it now.
              * @example mr_a1b2c3d4_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ
              */
-            apiKey: string;
+            apiKey: `mr_${string}`;
         };
         /**
          * KeyValidation
@@ -674,6 +1072,164 @@ export interface components {
             lastName?: string | null;
             subscribed?: boolean;
         };
+        /** SignUpRequest */
+        SignUpRequest: {
+            /**
+             * Format: email
+             * @description Your email; it must not be registered yet (compared without case).
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description 10–256 characters, any you like (spaces and any script included). Stored only as a salted
+             *     scrypt hash; never logged, never returned.
+             * @example correct horse battery staple
+             */
+            password: string;
+            /**
+             * @description Your name; it also names your first organization ("Ada Lovelace's organization").
+             * @example Ada Lovelace
+             */
+            name?: string;
+        };
+        /**
+         * User
+         * @description A person with an account. The password is never returned (only a salted scrypt hash of it is stored).
+         */
+        User: {
+            /**
+             * @description Stable identifier of the user.
+             * @example usr_5e8b2d4f6a1c9e07
+             */
+            userId: string;
+            /**
+             * Format: email
+             * @description The email the user signed up with, as they wrote it (log-in ignores case).
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description The name the user gave at sign-up, or null.
+             * @example Ada Lovelace
+             */
+            name: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        /**
+         * MemberRole
+         * @description A member's role in an organization. `owner`: everything a member may do, plus renaming the
+         *     organization and adding, re-roling and removing members. `member`: sees the organization and
+         *     its members, and creates, renames and revokes its API keys. An organization always keeps at
+         *     least one owner.
+         * @enum {string}
+         */
+        MemberRole: "owner" | "member";
+        /**
+         * Organization
+         * @description An organization as one of its members sees it. It owns API keys (and contacts); all of its
+         *     keys share its plan's rate-limit pool. `role` is the caller's own role in it.
+         */
+        Organization: {
+            /**
+             * @description Stable identifier, used in `/organizations/{organizationId}`.
+             * @example org_7d3e9a1c5b2f8e40
+             */
+            organizationId: string;
+            /**
+             * @description Display name, 1–100 characters. Two organizations may have the same name.
+             * @example Acme Mail
+             */
+            name: string;
+            /**
+             * @description The plan that sets the rate limits of the organization's API keys (`free` for a new organization).
+             * @example free
+             */
+            plan: string;
+            role: components["schemas"]["MemberRole"];
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        /**
+         * UserSession
+         * @description A new user token, with the user and their organizations. Send the token as
+         *     `Authorization: Bearer <token>` to `/auth` and `/organizations`; it works there only (never on
+         *     `/v1`, which takes API keys), until `expiresAt` or until you log out.
+         */
+        UserSession: {
+            user: components["schemas"]["User"];
+            /** @description Oldest membership first; after sign-up, the one organization created for you. */
+            organizations: components["schemas"]["Organization"][];
+            /**
+             * @description The user token: `mru_`, an 8-character public id, `_`, then 38 characters of secret (32
+             *     random base62 characters and a 6-character CRC-32 checksum). Only a keyed hash is stored,
+             *     so it is shown in this response only; log in again for another.
+             * @example mru_k3m9p2x7_Vb7nQ2wE5rT8yU1iO4pA6sD9fG3hJ0kL15Fq2w
+             */
+            token: `mru_${string}`;
+            /** @description When the token stops working (30 days after it was issued). */
+            expiresAt: components["schemas"]["Timestamp"];
+        };
+        /** LogInRequest */
+        LogInRequest: {
+            /**
+             * Format: email
+             * @example ada@example.com
+             */
+            email: string;
+            /** @example correct horse battery staple */
+            password: string;
+        };
+        /**
+         * UserProfile
+         * @description The signed-in user and every organization they belong to, with their role in each.
+         */
+        UserProfile: {
+            user: components["schemas"]["User"];
+            /** @description Oldest membership first. */
+            organizations: components["schemas"]["Organization"][];
+        };
+        /**
+         * OrganizationNameRequest
+         * @description The name of a new organization, or the new name of one.
+         */
+        OrganizationNameRequest: {
+            /**
+             * @description 1–100 characters.
+             * @example Acme Mail
+             */
+            name: string;
+        };
+        /**
+         * Member
+         * @description A member of an organization, as the other members see them.
+         */
+        Member: {
+            /** @example usr_5e8b2d4f6a1c9e07 */
+            userId: string;
+            /**
+             * Format: email
+             * @example ada@example.com
+             */
+            email: string;
+            /** @example Ada Lovelace */
+            name: string | null;
+            role: components["schemas"]["MemberRole"];
+            joinedAt: components["schemas"]["Timestamp"];
+        };
+        /** AddMemberRequest */
+        AddMemberRequest: {
+            /**
+             * Format: email
+             * @description The email of someone who has signed up (compared without case).
+             * @example grace@example.com
+             */
+            email: string;
+            /** @default member */
+            role?: components["schemas"]["MemberRole"];
+        };
+        /** UpdateMemberRequest */
+        UpdateMemberRequest: {
+            role: components["schemas"]["MemberRole"];
+        };
     };
     responses: {
         /** @description The process is up. */
@@ -714,35 +1270,15 @@ export interface components {
                 };
             };
         };
-        /** @description Credentials are missing, malformed, unknown, revoked, expired or conflicting (UNAUTHORIZED). Failed attempts are limited per client address. */
+        /** @description The API key is missing, malformed, unknown, revoked, expired or conflicting, or a user token was sent instead (UNAUTHORIZED). Failed attempts are limited per client address. */
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
-                /**
-                 * @description On a 401 the binding window is the caller's address's `auth-failures` window (failed attempts allowed per minute).
-                 * @example 20
-                 */
-                "X-RateLimit-Limit": number;
-                /**
-                 * @description Failed attempts this address may still make in the `auth-failures` window.
-                 * @example 19
-                 */
-                "X-RateLimit-Remaining": number;
-                /**
-                 * @description Seconds until the `auth-failures` window resets.
-                 * @example 60
-                 */
-                "X-RateLimit-Reset": number;
-                /**
-                 * @description The `auth-failures` policy that applies to unauthenticated callers, in IETF draft syntax.
-                 * @example "auth-failures";q=20;w=60
-                 */
-                "RateLimit-Policy": string;
-                /**
-                 * @description The `auth-failures` window's state, in IETF draft syntax.
-                 * @example "auth-failures";r=19;t=60
-                 */
-                RateLimit: string;
+                "X-RateLimit-Limit": components["headers"]["FailedAuthXRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["FailedAuthXRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["FailedAuthXRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["FailedAuthRateLimitPolicy"];
+                RateLimit: components["headers"]["FailedAuthRateLimit"];
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
@@ -1328,6 +1864,335 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /** @description Signed up: your user, your first organization (you own it) and a user token for `/auth` and `/organizations`. */
+        UserSessionCreated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["UserSession"];
+                };
+            };
+        };
+        /** @description An account with this email already exists (DUPLICATE_RESOURCE): log in instead. */
+        DuplicateAccount: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Logged in: a new user token, with your user and organizations. */
+        UserSessionOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["UserSession"];
+                };
+            };
+        };
+        /** @description The email and password do not match an account (UNAUTHORIZED). The answer is the same, and takes as long, whether the email is unknown or the password wrong. Failed log-ins count against the email's `account` window. */
+        LoginFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Logged out: the calling token is revoked, on every server instance, before this answer. */
+        UserTokenRevoked: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        /** @constant */
+                        revoked: true;
+                    };
+                };
+            };
+        };
+        /** @description The user token is missing, malformed, unknown, revoked (logged out) or expired, or an API key was sent instead (UNAUTHORIZED). Failed attempts are limited per client address. */
+        UserTokenUnauthorized: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["FailedAuthXRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["FailedAuthXRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["FailedAuthXRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["FailedAuthRateLimitPolicy"];
+                RateLimit: components["headers"]["FailedAuthRateLimit"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The signed-in user and their organizations, with their role in each. */
+        UserProfileOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["UserProfile"];
+                };
+            };
+        };
+        /** @description The organizations you belong to, oldest membership first; `meta.total` is their number. */
+        OrganizationList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Organization"][];
+                    meta: {
+                        total: number;
+                    };
+                };
+            };
+        };
+        /** @description The organization is created, on the `free` plan, and you are its owner. */
+        OrganizationCreated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Organization"];
+                };
+            };
+        };
+        /** @description The organization, with your role in it. */
+        OrganizationOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Organization"];
+                };
+            };
+        };
+        /** @description No such organization among yours — it does not exist or you do not belong to it, which look the same — or no such key, member or account in it (RESOURCE_NOT_FOUND). */
+        OrganizationNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description You belong to the organization, but only an owner may do this (FORBIDDEN). */
+        NotOwner: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The organization's members, oldest first; `meta.total` is their number. */
+        MemberList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Member"][];
+                    meta: {
+                        total: number;
+                    };
+                };
+            };
+        };
+        /** @description The user is now a member of the organization. */
+        MemberAdded: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Member"];
+                };
+            };
+        };
+        /** @description The user already belongs to the organization (DUPLICATE_RESOURCE). */
+        AlreadyMember: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The member no longer belongs to the organization (their own API keys stay: keys belong to the organization). */
+        MemberRemoved: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        userId: string;
+                        /** @constant */
+                        removed: true;
+                    };
+                };
+            };
+        };
+        /** @description The change would leave the organization without an owner (LAST_OWNER): make another member owner first. */
+        LastOwner: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The member, with their new role. */
+        MemberOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["Member"];
+                };
+            };
+        };
     };
     parameters: {
         /**
@@ -1376,6 +2241,17 @@ export interface components {
          * @example ct_9a8b7c6d5e4f3a2b
          */
         ContactId: string;
+        /**
+         * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+         *     organization you do not belong to answers 404, exactly as one that does not exist.
+         * @example org_7d3e9a1c5b2f8e40
+         */
+        OrganizationId: string;
+        /**
+         * @description The member's `userId` (from `GET /organizations/{organizationId}/members`).
+         * @example usr_9a4c7e1b3d5f2a80
+         */
+        UserId: string;
     };
     requestBodies: never;
     headers: {
@@ -1390,10 +2266,12 @@ export interface components {
         /**
          * @description Number of requests allowed in the **binding window** — the most restrictive of the windows
          *     that apply to this request (the one with the fewest requests remaining; on a tie, the one
-         *     that resets last). Unit: requests. For an authenticated request the windows are the
+         *     that resets last). Unit: requests. For a request with an API key the windows are the
          *     organization's plan windows (for example a 1-second burst and a 60-second budget) plus the
-         *     key's own per-minute `rateLimit` when it has one; for a request that failed authentication
-         *     (or was refused before its credentials were read, such as a 431) it is the per-client-address
+         *     key's own per-minute `rateLimit` when it has one; with a user token, the user's `user`
+         *     window; for sign-up and log-in, the client address's `address` window (and for log-in the
+         *     email's `account` window of failed attempts); for a request that failed authentication (or was
+         *     refused before its credentials were read, such as a 431), the per-client-address
          *     `auth-failures` window.
          * @example 100
          */
@@ -1418,7 +2296,8 @@ export interface components {
          *     a Structured Fields list of `"name";q=<requests>;w=<window seconds>`. For example
          *     `"burst";q=10;w=1, "minute";q=100;w=60` is the free plan: at most 10 requests in any
          *     1-second window and 100 in any 60-second window. A key with its own `rateLimit` adds
-         *     `"key";q=<rateLimit>;w=60`.
+         *     `"key";q=<rateLimit>;w=60`. User-token requests show `"user";q=120;w=60`; a log-in shows
+         *     `"address";q=20;w=60, "account";q=10;w=900`.
          * @example "burst";q=10;w=1, "minute";q=100;w=60
          */
         RateLimitPolicy: string;
@@ -1441,6 +2320,31 @@ export interface components {
          * @example Mon, 23 Nov 2026 10:30:00 GMT
          */
         Sunset: string;
+        /**
+         * @description On a 401 the binding window is the caller's address's `auth-failures` window (failed attempts allowed per minute).
+         * @example 20
+         */
+        FailedAuthXRateLimitLimit: number;
+        /**
+         * @description Failed attempts this address may still make in the `auth-failures` window.
+         * @example 19
+         */
+        FailedAuthXRateLimitRemaining: number;
+        /**
+         * @description Seconds until the `auth-failures` window resets.
+         * @example 60
+         */
+        FailedAuthXRateLimitReset: number;
+        /**
+         * @description The `auth-failures` policy that applies to unauthenticated callers, in IETF draft syntax.
+         * @example "auth-failures";q=20;w=60
+         */
+        FailedAuthRateLimitPolicy: string;
+        /**
+         * @description The `auth-failures` window's state, in IETF draft syntax.
+         * @example "auth-failures";r=19;t=60
+         */
+        FailedAuthRateLimit: string;
         /**
          * @description The authentication challenge (RFC 9110 §11.6.1). Always offers the Bearer scheme with
          *     `realm="mailroom"`; when credentials were sent but refused it adds `error="invalid_token"`
@@ -2083,6 +2987,658 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    signUp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignUpRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["UserSessionCreated"];
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["DuplicateAccount"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    logIn: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogInRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["UserSessionOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["LoginFailed"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    logOut: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["UserTokenRevoked"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["UserProfileOk"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listOrganizations: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OrganizationList"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationNameRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["OrganizationCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OrganizationOk"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    renameOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationNameRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["OrganizationOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            403: components["responses"]["NotOwner"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listOrganizationApiKeys: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ApiKeyList"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createOrganizationApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKeyRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["ApiKeyCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrganizationApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ApiKeyOk"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeOrganizationApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ApiKeyRevoked"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    renameOrganizationApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameApiKeyRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["ApiKeyOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMembers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["MemberList"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    addMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddMemberRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["MemberAdded"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            403: components["responses"]["NotOwner"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["AlreadyMember"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The member's `userId` (from `GET /organizations/{organizationId}/members`).
+                 * @example usr_9a4c7e1b3d5f2a80
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["MemberRemoved"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            403: components["responses"]["NotOwner"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["LastOwner"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The member's `userId` (from `GET /organizations/{organizationId}/members`).
+                 * @example usr_9a4c7e1b3d5f2a80
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMemberRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["MemberOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            403: components["responses"]["NotOwner"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["LastOwner"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

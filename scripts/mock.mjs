@@ -109,6 +109,7 @@ function announce() {
       '  Try:',
       `    curl ${url}/v1/api-keys -H "X-API-Key: ${exampleKey}"`,
       `    curl -i ${url}/v1/contacts -H "Authorization: Bearer ${exampleKey}" -H "Prefer: code=429"`,
+      `    curl -X POST ${url}/auth/signup -H "Content-Type: application/json" -d '{"email":"ada@example.com","password":"correct horse battery staple"}'`,
       '',
       '  Stateless: any key passes, nothing is stored or rate-limited. Stateful sandbox: npm start.',
       '',

@@ -49,6 +49,15 @@ function isSecured(operation, root) {
 }
 
 /**
+ * Whether an operation's answers carry rate-limit headers: a secured operation's always (its caller's windows, or the
+ * address's failed-auth window), and a public one's when it declares `x-rate-limit: address` (counted per client
+ * address, as sign-up and log-in are).
+ */
+function isRateLimited(operation, secured) {
+  return secured || operation['x-rate-limit'] === 'address';
+}
+
+/**
  * Follows `$ref`s from `node`, which sits at `location`. Returns the target and where it lives; `node` is undefined
  * when a reference does not resolve (the built-in `no-unresolved-refs` reports that).
  */
@@ -112,8 +121,8 @@ function listOperations(labels) {
 
 /**
  * Builds a rule that runs `check` on every operation under `paths`. `check` gets
- * `{ operation, location, pathItem: { node, location }, path, method, label, secured, ctx, problem(detail, location) }`
- * (`secured`: see isSecured);
+ * `{ operation, location, pathItem: { node, location }, path, method, label, secured, limited, ctx,
+ * problem(detail, location) }` (`secured`: see isSecured; `limited`: see isRateLimited);
  * a problem's message is
  * `<label> <detail>`, e.g. `GET /v1/contacts 404 response is missing header X-RateLimit-Reset`. Problems with the
  * same detail at the same location (a shared component) are merged into one that lists the other operations.
@@ -164,6 +173,7 @@ function operationRule(check) {
               }
             };
             const secured = isSecured(operation, root);
+            const limited = isRateLimited(operation, secured);
             check({
               operation,
               location: ctx.location,
@@ -172,6 +182,7 @@ function operationRule(check) {
               method,
               label,
               secured,
+              limited,
               ctx,
               problem,
             });
@@ -182,11 +193,11 @@ function operationRule(check) {
   };
 }
 
-/** A rule that requires `headers` on every response whose status passes `appliesTo(status, secured)`. */
+/** A rule that requires `headers` on every response whose status passes `appliesTo(status, limited)`. */
 function requiredHeadersRule(headers, appliesTo) {
-  return operationRule(({ operation, location, secured, ctx, problem }) => {
+  return operationRule(({ operation, location, limited, ctx, problem }) => {
     for (const { status, response, location: responseLocation } of responsesOf(operation, location, ctx)) {
-      if (!appliesTo(status, secured)) {
+      if (!appliesTo(status, limited)) {
         continue;
       }
       const declared = headerNames(response);
@@ -412,12 +423,13 @@ const idempotencyKeyResponses = operationRule(({ operation, location, pathItem, 
 // The plugin
 
 const rules = {
-  'secured-declares-401-429': operationRule(({ operation, location, secured, problem }) => {
-    if (!secured) {
+  // A public operation counted per address (x-rate-limit: address) can be refused with 429 too, though never with 401.
+  'secured-declares-401-429': operationRule(({ operation, location, secured, limited, problem }) => {
+    if (!limited) {
       return;
     }
     const responses = isObject(operation.responses) ? operation.responses : {};
-    for (const status of ['401', '429']) {
+    for (const status of secured ? ['401', '429'] : ['429']) {
       if (!Object.hasOwn(responses, status)) {
         const at = isObject(operation.responses) ? location.child(['responses']).key() : location;
         problem(`is missing response ${status}`, at);
@@ -425,7 +437,7 @@ const rules = {
     }
   }),
 
-  'secured-rate-limit-headers': requiredHeadersRule(RATE_LIMIT_HEADERS, (_status, secured) => secured),
+  'secured-rate-limit-headers': requiredHeadersRule(RATE_LIMIT_HEADERS, (_status, limited) => limited),
 
   'request-id-header': requiredHeadersRule(['X-Request-Id'], () => true),
 

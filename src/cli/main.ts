@@ -107,7 +107,9 @@ const program = new Command()
 withStoreOptions(
   program
     .command('serve')
-    .description('run the reference server (prints its URL, docs URL and, on a fresh store, a first API key)')
+    .description(
+      'run the reference server (prints its URL, docs URL, how to sign up and, on a fresh store, a first API key)',
+    )
     .addOption(
       new Option('--port <port>', 'port to listen on')
         .env('MAILROOM_PORT')
@@ -188,6 +190,15 @@ withStoreOptions(
         '               (Prefer: code=503 / code=401, example=revokedKey / ?__code=429); never run this in production',
       );
     }
+    // Sign-up first, on every start: it is how a person (or a dashboard) gets an organization and its keys over HTTP.
+    console.log('\nSign up (you get a user token and an organization), then create an API key with the token:');
+    console.log(`  curl -X POST ${server.url}/auth/signup -H "Content-Type: application/json" \\`);
+    console.log(`    -d '{"email":"you@example.com","password":"a long password","name":"Your Name"}'`);
+    console.log(`  curl -X POST ${server.url}/organizations/ORGANIZATION_ID/api-keys \\`);
+    console.log(
+      `    -H "Authorization: Bearer USER_TOKEN" -H "Content-Type: application/json" -d '{"name":"My first key"}'`,
+    );
+    // A fresh store also gets a key of its own, for scripts and for trying /v1 without an account.
     if ((await server.store.countApiKeys()) === 0) {
       const first = await server.createApiKey({ name: 'First key', organization: 'default' });
       console.log('\nFirst API key for organization "default" (shown once: store it now):');

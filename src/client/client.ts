@@ -1,5 +1,6 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
-import type { paths } from '../../generated/schema.d.ts';
+import type { PathsByScheme, PublicPath } from '../../generated/credentials.d.ts';
+import type { components, paths } from '../../generated/schema.d.ts';
 import { type AuthScheme, authMiddleware } from './middleware/auth.ts';
 import { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
 import { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';
@@ -8,14 +9,25 @@ import { requestIdMiddleware } from './middleware/request-id.ts';
 import { type RetryOptions, retryMiddleware } from './middleware/retry.ts';
 import type { RateLimitState } from './rate-limit-headers.ts';
 
-/** Options of {@link createMailroomClient}. */
-export interface MailroomClientOptions {
+/** An API key's text, `mr_<public id>_<secret>`, as the spec's types have it (a create response's `apiKey`). */
+export type ApiKey = components['schemas']['ApiKeyWithSecret']['apiKey'];
+
+/** A user token's text, `mru_<public id>_<secret>`, as the spec's types have it (a session's `token`). */
+export type UserToken = components['schemas']['UserSession']['token'];
+
+/** `unknown` when `T` is not `Forbidden`, else `never`: `K & Not<K, UserToken>` refuses a user token for a key. */
+type Not<T, Forbidden> = T extends Forbidden ? never : unknown;
+
+/** The paths an API key opens (the spec's `bearerAuth` / `apiKeyHeader` operations), and the public ones. */
+export type ApiKeyPaths = Pick<paths, PathsByScheme['bearerAuth'] | PathsByScheme['apiKeyHeader'] | PublicPath>;
+
+/** The paths a user token opens (the spec's `userToken` operations), and the public ones (sign-up, log-in). */
+export type UserTokenPaths = Pick<paths, PathsByScheme['userToken'] | PublicPath>;
+
+/** What both clients share. */
+interface CommonOptions {
   /** Where the API is, e.g. `http://127.0.0.1:3000` (sandbox) or `http://127.0.0.1:4010` (mock). */
   baseUrl: string;
-  /** The API key, `mr_<public id>_<secret>`. */
-  apiKey: string;
-  /** The header that carries the key: `Authorization: Bearer` (default) or `X-API-Key`. */
-  authScheme?: AuthScheme;
   /** Retry policy for 429, 503 and network errors; `false` sends every request once. */
   retry?: RetryOptions | false;
   /**
@@ -30,44 +42,110 @@ export interface MailroomClientOptions {
   onRateLimit?: (state: RateLimitState) => void;
 }
 
-/** An openapi-fetch client typed by the Mailroom spec, plus the last rate-limit state it saw. */
-export type MailroomClient = Client<paths, 'application/json'> & {
+/** Options of {@link createMailroomClient}. `K` is the key's type: anything but a user token's. */
+export interface MailroomClientOptions<K extends string = string> extends CommonOptions {
+  /** The API key, `mr_<public id>_<secret>`. A user token (`mru_…`, or typed `UserToken`) is refused. */
+  apiKey: K & Not<K, UserToken>;
+  /** The header that carries the key: `Authorization: Bearer` (default) or `X-API-Key`. */
+  authScheme?: AuthScheme;
+}
+
+/** Options of {@link createMailroomAccountClient}. `T` is the token's type: anything but an API key's. */
+export interface MailroomAccountClientOptions<T extends string = string> extends CommonOptions {
+  /**
+   * The user token, `mru_<public id>_<secret>`, from sign-up or log-in; omit it to sign up or log in. An API key
+   * (`mr_…`, or typed `ApiKey`) is refused.
+   */
+  userToken?: T & Not<T, ApiKey>;
+}
+
+/** The last rate-limit state a client saw. */
+interface RateLimitView {
   /** The binding window from the last response with rate-limit headers, or null before the first one. */
   readonly rateLimit: RateLimitState | null;
-};
+}
+
+/** An openapi-fetch client for the API-key side of the spec (`/v1`), plus the last rate-limit state it saw. */
+export type MailroomClient = Client<ApiKeyPaths, 'application/json'> & RateLimitView;
+
+/** An openapi-fetch client for the account side (`/auth`, `/organizations`), plus the last rate-limit state it saw. */
+export type MailroomAccountClient = Client<UserTokenPaths, 'application/json'> & RateLimitView;
 
 /**
- * Creates the typed Mailroom client: every request carries the key and an `X-Request-Id`, every POST an
- * `Idempotency-Key`; 429 (and 503 and network errors of idempotent methods and of requests with an Idempotency-Key)
- * are retried with backoff that honours `Retry-After`, error bodies are always well-formed envelopes, and
- * `client.rateLimit` tracks the announced limits. Pair it with `unwrap`.
+ * Creates the typed Mailroom client for the API (`/v1`, with an API key): every request carries the key and an
+ * `X-Request-Id`, every POST an `Idempotency-Key`; 429 (and 503 and network errors of idempotent methods and of
+ * requests with an Idempotency-Key) are retried with backoff that honours `Retry-After`, error bodies are always
+ * well-formed envelopes, and `client.rateLimit` tracks the announced limits. Pair it with `unwrap`. Only the paths
+ * that take an API key type-check; a user token is refused.
  */
-export function createMailroomClient(options: MailroomClientOptions): MailroomClient {
-  if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') {
+export function createMailroomClient<K extends string>(options: MailroomClientOptions<K>): MailroomClient {
+  const apiKey: unknown = options.apiKey;
+  if (typeof apiKey !== 'string' || apiKey.trim() === '') {
     throw new TypeError('createMailroomClient: apiKey is required (for example process.env.MAILROOM_API_KEY)');
   }
-  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
-    throw new TypeError(`createMailroomClient: baseUrl must be an absolute URL, got ${String(options.baseUrl)}`);
+  if (apiKey.startsWith('mru_')) {
+    throw new TypeError(
+      'createMailroomClient: apiKey is a user token (mru_...), which works on /auth and /organizations only: use createMailroomAccountClient, or create an API key',
+    );
   }
   if (options.authScheme !== undefined && options.authScheme !== 'bearer' && options.authScheme !== 'x-api-key') {
     throw new TypeError(`createMailroomClient: authScheme must be 'bearer' or 'x-api-key'`);
   }
+  return buildClient<ApiKeyPaths>('createMailroomClient', options, authMiddleware(apiKey, options.authScheme));
+}
+
+/**
+ * Creates the typed Mailroom client for the account side (`/auth`, `/organizations`, with a user token), with the
+ * same retries, envelopes and rate-limit state as {@link createMailroomClient}. Without `userToken` it can sign up
+ * and log in; create another with the session's token for the rest. Only the paths that take a user token (and the
+ * public ones) type-check; an API key is refused.
+ */
+export function createMailroomAccountClient<T extends string>(
+  options: MailroomAccountClientOptions<T>,
+): MailroomAccountClient {
+  const userToken: unknown = options.userToken;
+  if (userToken !== undefined && (typeof userToken !== 'string' || userToken.trim() === '')) {
+    throw new TypeError('createMailroomAccountClient: userToken must be a non-empty string when given');
+  }
+  if (typeof userToken === 'string' && userToken.startsWith('mr_')) {
+    throw new TypeError(
+      'createMailroomAccountClient: userToken is an API key (mr_...), which works on /v1 only: use createMailroomClient',
+    );
+  }
+  return buildClient<UserTokenPaths>(
+    'createMailroomAccountClient',
+    options,
+    typeof userToken === 'string' ? authMiddleware(userToken, 'bearer') : undefined,
+  );
+}
+
+/** The client both factories build: the middleware chain below, and the credential's own middleware, if any. */
+function buildClient<P extends {}>(
+  factory: string,
+  options: CommonOptions,
+  credential: Middleware | undefined,
+): Client<P, 'application/json'> & RateLimitView {
+  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
+    throw new TypeError(`${factory}: baseUrl must be an absolute URL, got ${String(options.baseUrl)}`);
+  }
   const tracker = createRateLimitTracker(options.onRateLimit);
-  const base = createClient<paths, 'application/json'>({
+  const base = createClient<P, 'application/json'>({
     baseUrl: options.baseUrl,
     headers: { Accept: 'application/json' },
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   // onRequest runs in this order and onResponse/onError in reverse: the retry middleware is innermost, so it copies
-  // the request after the key, the request id and the idempotency key are set, and the others see only the final
-  // response of a retried call.
+  // the request after the credential, the request id and the idempotency key are set, and the others see only the
+  // final response of a retried call.
   base.use(
     errorEnvelopeMiddleware(),
     rateLimitStateMiddleware(tracker),
     requestIdMiddleware(),
     ...(options.idempotencyKeys === false ? [] : [idempotencyKeyMiddleware()]),
-    authMiddleware(options.apiKey, options.authScheme),
   );
+  if (credential !== undefined) {
+    base.use(credential);
+  }
   let retry: Middleware | undefined;
   if (options.retry !== false) {
     const userOnRetry = options.retry?.onRetry;

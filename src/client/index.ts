@@ -1,5 +1,16 @@
 export type { components, operations, paths } from '../../generated/schema.d.ts';
-export { createMailroomClient, type MailroomClient, type MailroomClientOptions } from './client.ts';
+export {
+  type ApiKey,
+  type ApiKeyPaths,
+  createMailroomAccountClient,
+  createMailroomClient,
+  type MailroomAccountClient,
+  type MailroomAccountClientOptions,
+  type MailroomClient,
+  type MailroomClientOptions,
+  type UserToken,
+  type UserTokenPaths,
+} from './client.ts';
 export {
   ERROR_CODES,
   type ErrorCode,

@@ -1,7 +1,8 @@
 import { newId } from '../lib/ids.ts';
-import type { ApiKeyRecord, KeyAccess, Store } from '../store/types.ts';
+import type { ApiKeyRecord, KeyAccess, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
-import { generateApiKey, hashApiKey } from './api-key.ts';
+import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
+import { generateUserToken, hashUserToken, type UserTokenText } from './user-token.ts';
 
 /** What a new key is made of. */
 export interface IssueApiKeyInput {
@@ -25,7 +26,7 @@ export async function issueApiKey(
   store: Store,
   serverSecret: string,
   input: IssueApiKeyInput,
-): Promise<{ plaintext: string; record: ApiKeyRecord }> {
+): Promise<{ plaintext: ApiKeyText; record: ApiKeyRecord }> {
   // A public id collision is astronomically rare (36^8), but retry rather than fail if it happens.
   for (let attempt = 0; ; attempt++) {
     const { plaintext, publicId } = generateApiKey();
@@ -44,6 +45,35 @@ export async function issueApiKey(
         },
         { maxActiveKeys: input.maxActiveKeys ?? MAX_ACTIVE_KEYS },
       );
+      return { plaintext, record };
+    } catch (error) {
+      if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {
+        throw error;
+      }
+    }
+  }
+}
+
+/** How long a user token works: 30 days from log-in (or sign-up); logging out ends it sooner. */
+export const USER_TOKEN_TTL_MS = 30 * DAY_MS;
+
+/** Creates a user token for `userId`, stores only its hash, and returns the plaintext once. */
+export async function issueUserToken(
+  store: Store,
+  serverSecret: string,
+  input: { userId: string; now: Date },
+): Promise<{ plaintext: UserTokenText; record: UserTokenRecord }> {
+  for (let attempt = 0; ; attempt++) {
+    const { plaintext, publicId } = generateUserToken();
+    try {
+      const record = await store.insertUserToken({
+        tokenId: newId('tok'),
+        userId: input.userId,
+        publicId,
+        tokenHash: hashUserToken(plaintext, serverSecret),
+        createdAt: input.now,
+        expiresAt: new Date(input.now.getTime() + USER_TOKEN_TTL_MS),
+      });
       return { plaintext, record };
     } catch (error) {
       if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {

@@ -1,6 +1,6 @@
 import { newId } from '../lib/ids.ts';
 import { DuplicateApiKeyError, type RotationOutcome, type Store } from '../store/types.ts';
-import { generateApiKey, hashApiKey } from './api-key.ts';
+import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
 
 /** The longest grace period a rotation may give the old key: 7 days, as Stripe allows. */
 export const MAX_GRACE_MINUTES = 10_080;
@@ -20,7 +20,7 @@ export interface RotateApiKeyInput {
 /** A rotation's outcome; when rotated, with the new key's plaintext (shown once, never stored). */
 export type RotateApiKeyResult =
   | Exclude<RotationOutcome, { outcome: 'rotated' }>
-  | (RotationOutcome & { outcome: 'rotated'; plaintext: string });
+  | (RotationOutcome & { outcome: 'rotated'; plaintext: ApiKeyText });
 
 /**
  * Replaces a key with a new one that inherits its name, access, per-key rate limit, organization (so its plan) and

@@ -65,3 +65,21 @@ export function exhaustedDecision(decision: LimitDecision): LimitDecision {
   const binding = selectBindingWindow(windows);
   return { allowed: false, windows, binding, retryAfterSeconds: Math.max(1, binding.resetSeconds) };
 }
+
+/**
+ * One decision from two made for the same request (a log-in counts against its address and its account): every
+ * window of both, admitted only if both admit, the later retry time, an outage if either store was down.
+ */
+export function combineDecisions(a: LimitDecision, b: LimitDecision): LimitDecision {
+  const windows = [...a.windows, ...b.windows];
+  const allowed = a.allowed && b.allowed;
+  const outage = Boolean(a.outage || b.outage);
+  const retry = Math.max(a.retryAfterSeconds ?? 0, b.retryAfterSeconds ?? 0);
+  return {
+    allowed,
+    windows,
+    binding: selectBindingWindow(windows),
+    retryAfterSeconds: allowed || outage ? null : retry || null,
+    ...(outage ? { outage } : {}),
+  };
+}

@@ -3,6 +3,9 @@ import { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { type LimitDecision, outageDecision, selectBindingWindow, type WindowState } from './decision.ts';
 import {
+  type AccountWindowName,
+  type AccountWindows,
+  DEFAULT_ACCOUNT_WINDOWS,
   DEFAULT_FAILED_AUTH_WINDOW,
   KEY_WINDOW_NAME,
   KEY_WINDOW_SECONDS,
@@ -14,13 +17,25 @@ import {
 
 export type { LimitDecision, WindowState };
 
-/** Who a request is counted against: its organization's pool (by plan) and, optionally, its key's own budget. */
-export interface LimitSubject {
+/** An API-key request: its organization's pool (by plan) and, optionally, its key's own budget. */
+export interface OrganizationSubject {
   organizationId: string;
   plan: string;
   keyId: string;
   keyRateLimit: number | null;
 }
+
+/**
+ * A request counted in one of the account windows instead: a user token's requests per user, public operations
+ * (sign-up, log-in) per client address, failed log-ins per account.
+ */
+export interface WindowSubject {
+  window: AccountWindowName;
+  id: string;
+}
+
+/** Who a request is counted against. */
+export type LimitSubject = OrganizationSubject | WindowSubject;
 
 /** Health of the counting store. */
 export interface RateLimiterHealth {
@@ -63,6 +78,8 @@ export type RateLimiterStoreOptions =
 export interface CreateRateLimiterOptions {
   plans: PlanTable;
   failedAuth?: WindowConfig;
+  /** The user, address and account windows (defaults: DEFAULT_ACCOUNT_WINDOWS). */
+  accountWindows?: Partial<AccountWindows>;
   store: RateLimiterStoreOptions;
   /** Called with Redis connection errors (they repeat while Redis is unreachable); e.g. log them. */
   onStoreError?: (error: Error) => void;
@@ -121,6 +138,10 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
     );
   }
   const failedAuth = store.window(failedAuthConfig, 'ip');
+  const accountWindows = new Map<AccountWindowName, CountedWindow>();
+  for (const [name, config] of Object.entries({ ...DEFAULT_ACCOUNT_WINDOWS, ...opts.accountWindows })) {
+    accountWindows.set(name as AccountWindowName, store.window(validateWindow(config, name), name));
+  }
   // Keys with their own rateLimit: one limiter per distinct value, created on first use.
   const keyWindows = new Map<number, CountedWindow>();
 
@@ -134,6 +155,13 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
   };
 
   const checksFor = (subject: LimitSubject): WindowCheck[] => {
+    if ('window' in subject) {
+      const window = accountWindows.get(subject.window);
+      if (window === undefined) {
+        throw new RangeError(`unknown account window ${subject.window}`);
+      }
+      return [{ window, id: subject.id }];
+    }
     const windows = planWindows.get(subject.plan);
     if (windows === undefined) {
       throw new UnknownPlanError(subject.plan);

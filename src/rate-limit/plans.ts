@@ -49,6 +49,25 @@ export const DEFAULT_PLANS: PlanTable = {
 /** Failed authentications allowed per client address: 20 per minute. */
 export const DEFAULT_FAILED_AUTH_WINDOW: WindowConfig = { name: FAILED_AUTH_WINDOW_NAME, limit: 20, windowSeconds: 60 };
 
+/** The windows of requests that are not counted against an organization's plan (see AccountWindows). */
+export type AccountWindowName = 'user' | 'address' | 'account';
+
+/**
+ * The account side's windows, each counted per subject: `user`, every request made with a user token, per user
+ * (wherever the user works, so belonging to many organizations adds no budget, and dashboard traffic never drains an
+ * organization's API pool); `address`, sign-up and log-in per client address; `account`, failed log-ins per email
+ * address (whether or not an account has it, so the window says nothing about which emails are registered).
+ */
+export type AccountWindows = Record<AccountWindowName, WindowConfig>;
+
+/** Default account windows: 120 user-token requests a minute per user, 20 sign-ups or log-ins a minute per address,
+ * 10 failed log-ins per account in 15 minutes. */
+export const DEFAULT_ACCOUNT_WINDOWS: AccountWindows = {
+  user: { name: 'user', limit: 120, windowSeconds: 60 },
+  address: { name: 'address', limit: 20, windowSeconds: 60 },
+  account: { name: 'account', limit: 10, windowSeconds: 900 },
+};
+
 /** Thrown for an invalid plan table; the message is one line naming the source, plan, window and field. */
 export class PlanConfigError extends Error {
   override name = 'PlanConfigError';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import type { LimitDecision } from '../rate-limit/decision.ts';
-import { describeRefusal, rateLimitHeaders } from '../rate-limit/headers.ts';
+import type { MembershipRecord } from '../store/types.ts';
+import { admit, admitNothing } from './admit.ts';
 import {
   type Authenticator,
   authenticatorFor,
@@ -15,9 +16,9 @@ import {
   unauthorized,
 } from './authenticate.ts';
 import type { AppContext, OperationHandler } from './context.ts';
-import { ApiError, type ErrorDetails, errorHandler, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+import { ApiError, type ErrorDetails, errorHandler } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
-import { accessLog } from './logger.ts';
+import { accessLog, scrubKeys } from './logger.ts';
 import {
   BODY_NOT_JSON,
   BODY_TOO_LARGE,
@@ -26,8 +27,10 @@ import {
   type OpenApiDocument,
   type OperationTable,
 } from './operations.ts';
-import { apiKeyHandlers } from './routes/api-keys.ts';
+import { accountHandlers } from './routes/accounts.ts';
+import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
+import { organizationHandlers } from './routes/organizations.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarios } from './scenarios.ts';
 
@@ -40,7 +43,14 @@ export interface AppOptions {
 }
 
 /** Every operation's handler, by the spec's operationId. */
-const HANDLERS: Record<string, OperationHandler> = { ...statusHandlers, ...apiKeyHandlers, ...contactHandlers };
+const HANDLERS: Record<string, OperationHandler> = {
+  ...statusHandlers,
+  ...apiKeyHandlers,
+  ...contactHandlers,
+  ...accountHandlers,
+  ...organizationHandlers,
+  ...organizationApiKeyHandlers,
+};
 
 /** What a caller's `X-Request-Id` must look like to be kept; anything else is replaced by a UUID. */
 export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -85,26 +95,13 @@ export function createApp(
   const readRawBody = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
   const log = ctx.logger.isLevelEnabled('info') ? accessLog(ctx.logger) : undefined;
 
-  /** Sets the decision's rate-limit headers, and refuses the request when the decision does. */
-  function admit(res: Response, decision: LimitDecision, what?: string): void {
-    for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
-      res.setHeader(name, value);
-    }
-    if (decision.outage) {
-      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
-    }
-    if (!decision.allowed) {
-      throw new ApiError('RATE_LIMITED', describeRefusal(decision, what));
-    }
-  }
-
   /**
    * Runs the authenticator. An address that keeps failing is refused with 429 before any lookup; each failure is
    * counted for the address, and its 401 (or anything thrown meanwhile) carries the address window's headers.
    * Returns the address window as it stood, for answers that fail before the caller's own windows are known.
    */
   async function authenticate(req: Request, res: Response, authenticator: Authenticator): Promise<LimitDecision> {
-    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddress(req);
     const gate = await ctx.limiter.checkFailedAuth(address);
     if (!gate.allowed) {
       admit(res, gate, 'failed authentication attempts from this address');
@@ -125,14 +122,16 @@ export function createApp(
     return gate;
   }
 
-  /** Headers of a decision on a response that is refused for another reason (no Retry-After); outages still 503. */
-  function admitNothing(res: Response, decision: LimitDecision): void {
-    for (const [name, value] of Object.entries(rateLimitHeaders(decision, false))) {
-      res.setHeader(name, value);
+  /**
+   * The user's membership of the organization in the path. Another organization's id answers the same 404 as one that
+   * does not exist, before any role is checked, so a non-member learns nothing about it.
+   */
+  async function membershipOf(userId: string, organizationId: string): Promise<MembershipRecord> {
+    const membership = await ctx.store.getMembership(userId, organizationId);
+    if (!membership) {
+      throw new ApiError('RESOURCE_NOT_FOUND', `No organization ${scrubKeys(organizationId)} among yours`);
     }
-    if (decision.outage) {
-      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
-    }
+    return membership;
   }
 
   /** Reads the whole body before anything runs, so a request whose framing fails never reaches a handler. */
@@ -176,8 +175,11 @@ export function createApp(
       }
       throw forced.error;
     }
-    const mode = operation?.rateLimit ?? 'count';
-    if (principal && mode !== 'none') {
+    const mode = operation ? operation.rateLimit : match.rateLimit;
+    if (mode === 'address') {
+      req.rateLimit = await ctx.limiter.consume({ window: 'address', id: clientAddress(req) });
+      admit(res, req.rateLimit, 'requests from this address');
+    } else if (principal && mode !== 'none') {
       const subject = limitSubjectOf(principal);
       const peek = mode === 'peek' || forced?.stage === 'limit';
       try {
@@ -201,6 +203,9 @@ export function createApp(
     }
     if (!operation) {
       throw match.error;
+    }
+    if (operation.organizationScoped && principal?.scheme === 'userToken') {
+      principal.membership = await membershipOf(principal.userId, match.params.organizationId ?? '');
     }
     for (const role of roles) {
       if (principal && !grants(principal, role)) {
@@ -254,6 +259,11 @@ export function createApp(
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;
+
+/** The client's address (X-Forwarded-For's when the server trusts a proxy): what per-address windows count. */
+function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
 
 /** Whether the request's framing announces a body (chunked, or a non-zero Content-Length). */
 function hasBody(req: Request): boolean {

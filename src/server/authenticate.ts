@@ -1,9 +1,10 @@
 import type { Request } from 'express';
-import { parseApiKey, verifyApiKey } from '../keys/api-key.ts';
+import { KEY_PREFIX, parseApiKey, verifyApiKey } from '../keys/api-key.ts';
+import { parseUserToken, USER_TOKEN_PREFIX, verifyUserToken } from '../keys/user-token.ts';
 import type { LimitSubject } from '../rate-limit/limiter.ts';
-import type { ApiKeyWithPlan } from '../store/types.ts';
+import type { ApiKeyWithPlan, MembershipRecord, UserTokenRecord } from '../store/types.ts';
 import { ApiError } from './errors.ts';
-import type { KeyCache } from './key-cache.ts';
+import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 
 /** One alternative of an operation's `security`: scheme name → required roles (e.g. `{ bearerAuth: ['write'] }`). */
@@ -17,8 +18,20 @@ export interface ApiKeyPrincipal {
   plan: string;
 }
 
-/** Whoever an authenticator admitted; routes read it with `authOf(req)`. */
-export type Principal = ApiKeyPrincipal;
+/** A person admitted by a user token (the `userToken` scheme). */
+export interface UserPrincipal {
+  scheme: 'userToken';
+  userId: string;
+  token: UserTokenRecord;
+  /**
+   * The user's membership of the organization in the path, for operations with an `organizationId` path parameter:
+   * set by the pipeline before roles are checked (a non-member never gets that far: 404).
+   */
+  membership?: MembershipRecord;
+}
+
+/** Whoever an authenticator admitted; routes read it with `authOf(req)` or `userOf(req)`. */
+export type Principal = ApiKeyPrincipal | UserPrincipal;
 
 /** An authenticator's answer: the principal, or why the credential is refused and the challenge for the 401. */
 export type Verdict = { ok: true; principal: Principal } | { ok: false; message: string; challenge: string };
@@ -31,6 +44,7 @@ export interface Authenticator {
 /** What the authenticators need. */
 export interface AuthenticatorDeps {
   keys: KeyCache;
+  tokens: TokenCache;
   serverSecret: string;
   clock: () => Date;
   lastUsed: LastUsedTracker;
@@ -43,7 +57,7 @@ export interface AuthenticatorDeps {
  */
 export function createAuthenticators(deps: AuthenticatorDeps): Record<string, Authenticator> {
   const apiKey = apiKeyAuthenticator(deps);
-  return { bearerAuth: apiKey, apiKeyHeader: apiKey };
+  return { bearerAuth: apiKey, apiKeyHeader: apiKey, userToken: userTokenAuthenticator(deps) };
 }
 
 /** The authenticator for an operation's security alternatives, and the roles the alternative it serves requires. */
@@ -62,13 +76,24 @@ export function authenticatorFor(
   throw new Error(`no authenticator for security ${JSON.stringify(security)}`);
 }
 
-/** Whether the principal holds a role an operation's security requirement names (`write`: may change resources). */
+/**
+ * Whether the principal holds a role an operation's security requirement names: for an API key `write` (may change
+ * resources: a `full` key); for a user token `owner` (owns the organization in the path).
+ */
 export function grants(principal: Principal, role: string): boolean {
+  if (principal.scheme === 'userToken') {
+    return role === 'owner' && principal.membership?.role === 'owner';
+  }
   return role === 'write' ? principal.key.access === 'full' : false;
 }
 
 /** Why the principal is refused an operation that needs `role` (the 403's message). */
 export function refusal(principal: Principal, role: string): string {
+  if (principal.scheme === 'userToken') {
+    return role === 'owner'
+      ? `Only an owner of this organization can do this; your role is ${principal.membership?.role ?? 'none'}`
+      : `This user lacks the ${role} role`;
+  }
   return role === 'write'
     ? `This API key is ${principal.key.access} and cannot modify resources`
     : `This API key lacks the ${role} role`;
@@ -76,11 +101,21 @@ export function refusal(principal: Principal, role: string): string {
 
 /** The principal as it would be without `role` (a sandbox scenario's 403 says what the real one would). */
 export function withoutRole(principal: Principal, role: string): Principal {
+  if (principal.scheme === 'userToken') {
+    const membership = principal.membership;
+    return role === 'owner' && membership ? { ...principal, membership: { ...membership, role: 'member' } } : principal;
+  }
   return role === 'write' ? { ...principal, key: { ...principal.key, access: 'read_only' } } : principal;
 }
 
-/** Who the principal's requests count against: its organization's pool (by plan) and its key's own budget. */
+/**
+ * Who the principal's requests count against: an API key's organization pool (by plan) and its key's own budget; a
+ * user token's `user` window, per user.
+ */
 export function limitSubjectOf(principal: Principal): LimitSubject {
+  if (principal.scheme === 'userToken') {
+    return { window: 'user', id: principal.userId };
+  }
   return {
     organizationId: principal.organizationId,
     plan: principal.plan,
@@ -89,8 +124,14 @@ export function limitSubjectOf(principal: Principal): LimitSubject {
   };
 }
 
-/** Whose idempotency keys a principal's requests use: its organization and the credential (a key id today). */
+/**
+ * Whose idempotency keys a principal's requests use: the organization acted on and the credential's principal (the
+ * key for an API key; the user for a user token, whose organization is the one in the path, if any).
+ */
 export function idempotencyScopeOf(principal: Principal): { organizationId: string; principal: string } {
+  if (principal.scheme === 'userToken') {
+    return { organizationId: principal.membership?.organizationId ?? '', principal: `user:${principal.userId}` };
+  }
   return { organizationId: principal.organizationId, principal: `key:${principal.key.keyId}` };
 }
 
@@ -99,6 +140,9 @@ export function idempotencyScopeOf(principal: Principal): { organizationId: stri
  * rotated) and `Sunset` (RFC 8594, when it stops working). Undefined for any other key.
  */
 export function graceHeaders(principal: Principal): Record<string, string> | undefined {
+  if (principal.scheme !== 'apiKey') {
+    return undefined;
+  }
   const { rotatedAt, expiresAt } = principal.key;
   if (rotatedAt === null || expiresAt === null) {
     return undefined;
@@ -109,8 +153,10 @@ export function graceHeaders(principal: Principal): Record<string, string> | und
 const API_KEY_REALM = 'Bearer realm="mailroom"';
 
 function refuse(message: string, invalidToken = true): Extract<Verdict, { ok: false }> {
+  // A header value is Latin-1 text without quotes to escape: keep the description to printable ASCII.
+  const description = message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
   const challenge = invalidToken
-    ? `${API_KEY_REALM}, error="invalid_token", error_description="${message.replace(/["\\]/g, "'")}"`
+    ? `${API_KEY_REALM}, error="invalid_token", error_description="${description}"`
     : API_KEY_REALM;
   return { ok: false, message, challenge };
 }
@@ -176,6 +222,9 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (!('raw' in presented)) {
         return presented;
       }
+      if (presented.raw.startsWith(`${USER_TOKEN_PREFIX}_`)) {
+        return refuse(TAKES_AN_API_KEY);
+      }
       const parsed = parseApiKey(presented.raw);
       if (!parsed.ok) {
         return parsed.problem === 'checksum' ? CREDENTIAL_REFUSALS.mistypedKey() : CREDENTIAL_REFUSALS.malformedKey();
@@ -193,6 +242,59 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
       }
       deps.lastUsed.mark(key.keyId, now);
       return { ok: true, principal: { scheme: 'apiKey', key, organizationId: key.organizationId, plan: key.plan } };
+    },
+  };
+}
+
+const TAKES_AN_API_KEY =
+  'This endpoint takes an API key (mr_...), not a user token: create a key with POST /organizations/{organizationId}/api-keys';
+const TAKES_A_USER_TOKEN =
+  'This endpoint takes a user token (mru_...) from POST /auth/login, not an API key: API keys work on /v1 only';
+
+/**
+ * `Authorization: Bearer <user token>`: checksum first, then the cached token and its keyed hash. An API key (in
+ * either header) is recognised by its prefix and refused with a message naming the credential this endpoint takes.
+ */
+function userTokenAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  return {
+    async verify(req) {
+      const authorization = req.headers.authorization;
+      if (authorization === undefined) {
+        const headerKey = req.headers['x-api-key'];
+        return typeof headerKey === 'string' && headerKey.trim() !== ''
+          ? refuse(TAKES_A_USER_TOKEN)
+          : refuse(
+              'Missing user token: send Authorization: Bearer <token> from POST /auth/login or POST /auth/signup',
+              false,
+            );
+      }
+      const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization);
+      if (!match) {
+        return refuse('Malformed Authorization header: expected "Bearer <token>"');
+      }
+      const raw = match[1] as string;
+      if (raw.startsWith(`${KEY_PREFIX}_`)) {
+        return refuse(TAKES_A_USER_TOKEN);
+      }
+      const parsed = parseUserToken(raw);
+      if (!parsed.ok) {
+        return refuse(
+          parsed.problem === 'checksum'
+            ? 'Malformed user token: the checksum does not match (mistyped or truncated?)'
+            : 'Malformed user token: expected mru_<8-character id>_<38-character secret>',
+        );
+      }
+      const token = await deps.tokens.get(parsed.publicId);
+      if (!token || !verifyUserToken(parsed.plaintext, token.tokenHash, deps.serverSecret)) {
+        return refuse('Unknown user token');
+      }
+      if (token.revokedAt) {
+        return refuse('The user token has been revoked (logged out): log in again');
+      }
+      if (token.expiresAt.getTime() <= deps.clock().getTime()) {
+        return refuse(`The user token expired at ${token.expiresAt.toISOString()}: log in again`);
+      }
+      return { ok: true, principal: { scheme: 'userToken', userId: token.userId, token } };
     },
   };
 }

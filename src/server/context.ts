@@ -1,11 +1,12 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { components, operations } from '../../generated/schema.d.ts';
+import type { PasswordHasher } from '../accounts/password.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
-import type { ApiKeyPrincipal } from './authenticate.ts';
-import type { KeyCache } from './key-cache.ts';
+import type { ApiKeyPrincipal, UserPrincipal } from './authenticate.ts';
+import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 
 /** Everything a route handler may use. */
@@ -13,6 +14,8 @@ export interface AppContext {
   store: Store;
   limiter: RateLimiter;
   keys: KeyCache;
+  tokens: TokenCache;
+  passwords: PasswordHasher;
   lastUsed: LastUsedTracker;
   plans: PlanTable;
   /** The per-address window for failed authentications. */
@@ -80,4 +83,28 @@ export function authOf(req: Request): ApiKeyPrincipal {
     throw new Error('route reached without an API-key principal');
   }
   return req.auth;
+}
+
+/** The user-token caller of a secured operation. */
+export function userOf(req: Request): UserPrincipal {
+  if (req.auth?.scheme !== 'userToken') {
+    throw new Error('route reached without a user-token principal');
+  }
+  return req.auth;
+}
+
+/**
+ * The organization an operation acts on: the API key's own (on `/v1`), or the one in the path that the user-token
+ * caller belongs to (set by the pipeline for operations with an `organizationId` path parameter). This is what lets
+ * one implementation serve `/v1/api-keys` and `/organizations/{organizationId}/api-keys`.
+ */
+export function organizationOf(req: Request): { organizationId: string; plan: string } {
+  const auth = req.auth;
+  if (auth?.scheme === 'apiKey') {
+    return { organizationId: auth.organizationId, plan: auth.plan };
+  }
+  if (auth?.membership) {
+    return { organizationId: auth.membership.organizationId, plan: auth.membership.plan };
+  }
+  throw new Error('route reached without an organization: no API key and no membership of the path’s organization');
 }

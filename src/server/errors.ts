@@ -2,7 +2,15 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { components } from '../../generated/schema.d.ts';
 import { ERROR_STATUS, type ErrorCode } from '../lib/error-codes.ts';
-import { DuplicateEmailError, InvalidValueError, KeyLimitError, StoreUnavailableError } from '../store/types.ts';
+import {
+  DuplicateEmailError,
+  DuplicateMemberError,
+  DuplicateUserError,
+  InvalidValueError,
+  KeyLimitError,
+  LastOwnerError,
+  StoreUnavailableError,
+} from '../store/types.ts';
 import { sendJson } from './context.ts';
 
 export { ERROR_STATUS, type ErrorCode };
@@ -59,6 +67,9 @@ const STORE_ERRORS: [new (...args: never[]) => Error, (err: Error) => ApiError][
   ],
   [DuplicateEmailError, (err) => new ApiError('DUPLICATE_RESOURCE', err.message)],
   [KeyLimitError, (err) => new ApiError('KEY_LIMIT_REACHED', err.message)],
+  [DuplicateUserError, (err) => new ApiError('DUPLICATE_RESOURCE', err.message)],
+  [DuplicateMemberError, (err) => new ApiError('DUPLICATE_RESOURCE', err.message)],
+  [LastOwnerError, (err) => new ApiError('LAST_OWNER', err.message)],
   [
     InvalidValueError,
     (err) => new ApiError('VALIDATION_ERROR', 'The given data was invalid', { details: { request: [err.message] } }),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createPasswordHasher, type ScryptCost } from '../accounts/password.ts';
 import { issueApiKey } from '../keys/issue.ts';
 import { VERSION } from '../lib/version.ts';
 import { rateLimitHeaders } from '../rate-limit/headers.ts';
@@ -11,14 +12,20 @@ import {
   type RateLimiterStoreOptions,
   waitUntilUp,
 } from '../rate-limit/limiter.ts';
-import { DEFAULT_FAILED_AUTH_WINDOW, DEFAULT_PLANS, type PlanTable, type WindowConfig } from '../rate-limit/plans.ts';
+import {
+  type AccountWindows,
+  DEFAULT_FAILED_AUTH_WINDOW,
+  DEFAULT_PLANS,
+  type PlanTable,
+  type WindowConfig,
+} from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
 import type { KeyAccess, Store } from '../store/types.ts';
 import { createApp, SANE_REQUEST_ID } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { startIdempotencyPurge } from './idempotency.ts';
-import { createKeyCache } from './key-cache.ts';
+import { createKeyCache, createTokenCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { loadSpec } from './operations.ts';
@@ -33,6 +40,10 @@ export interface ServerOptions {
   rateLimitStore?: RateLimiterStoreOptions;
   plans?: PlanTable;
   failedAuth?: WindowConfig;
+  /** The user, address and account windows (default DEFAULT_ACCOUNT_WINDOWS); any not given keeps its default. */
+  accountWindows?: Partial<AccountWindows>;
+  /** The scrypt cost of new password hashes (default DEFAULT_SCRYPT_COST; tests use a cheaper one). */
+  passwordCost?: ScryptCost;
   /** Keys are stored as HMAC-SHA256 under this secret; every instance sharing a database needs the same one. */
   serverSecret?: string;
   clock?: () => Date;
@@ -84,6 +95,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const limiter = createRateLimiter({
     plans,
     failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,
+    accountWindows: options.accountWindows,
     store: options.rateLimitStore ?? { kind: 'memory' },
     onStoreError: (err) => logger.warn({ err: { message: err.message } }, 'rate-limit store error'),
   });
@@ -91,12 +103,20 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger.warn('the rate-limit store is not reachable yet; applying the outage policy until it is');
   }
   const keys = createKeyCache(store, { ttlMs: options.keyCacheTtlMs ?? 60_000 });
-  const unsubscribe = await store.onKeyChange((publicId) => keys.invalidate(publicId));
+  const tokens = createTokenCache(store, { ttlMs: options.keyCacheTtlMs ?? 60_000 });
+  // One broadcast for revoked keys and logged-out tokens: a public id is dropped from both caches. The two kinds draw
+  // their ids independently, so a shared id (1 in 36^8) costs one extra lookup, never a wrong answer.
+  const unsubscribe = await store.onKeyChange((publicId) => {
+    keys.invalidate(publicId);
+    tokens.invalidate(publicId);
+  });
   const lastUsed = createLastUsedTracker(store, logger, options.lastUsedFlushMs ?? 1000);
   const context: AppContext = {
     store,
     limiter,
     keys,
+    tokens,
+    passwords: createPasswordHasher(options.passwordCost),
     lastUsed,
     plans,
     failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,

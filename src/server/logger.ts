@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 import { API_KEY_IN_TEXT, KEY_PREFIX } from '../keys/api-key.ts';
+import { USER_TOKEN_IN_TEXT, USER_TOKEN_PREFIX } from '../keys/user-token.ts';
 
 /** Log levels accepted by MAILROOM_LOG_LEVEL / --log-level. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -8,11 +9,20 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const KEY_MARK = `${KEY_PREFIX}_`;
+const TOKEN_MARK = `${USER_TOKEN_PREFIX}_`;
 
-/** Replaces anything shaped like an API key in a string, so a key pasted into a URL or a message never reaches a log. */
+/**
+ * Replaces anything shaped like an API key or a user token in a string, so a credential pasted into a URL or a message
+ * never reaches a log.
+ */
 export function scrubKeys(text: string): string {
-  // Every key contains "mr_": the regular expression only runs on the rare text that could hold one.
-  return text.includes(KEY_MARK) ? text.replace(API_KEY_IN_TEXT, 'mr_[REDACTED]') : text;
+  // Every key contains "mr_" and every token "mru_": the regular expressions only run on the rare text that could
+  // hold one.
+  let scrubbed = text.includes(KEY_MARK) ? text.replace(API_KEY_IN_TEXT, 'mr_[REDACTED]') : text;
+  if (scrubbed.includes(TOKEN_MARK)) {
+    scrubbed = scrubbed.replace(USER_TOKEN_IN_TEXT, 'mru_[REDACTED]');
+  }
+  return scrubbed;
 }
 
 /** Options shared by every Mailroom logger: credentials are redacted wherever they appear. */
@@ -31,6 +41,12 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
         '*.apiKey',
         'plaintext',
         '*.plaintext',
+        'token',
+        '*.token',
+        'password',
+        '*.password',
+        'passwordHash',
+        '*.passwordHash',
       ],
       censor: '[REDACTED]',
     },

@@ -15,8 +15,12 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 /** The request header an operation declares to be retried safely (lower case, as Node gives header names). */
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 
-/** How an operation spends from its caller's rate-limit windows (`x-rate-limit` in the spec). */
-export type RateLimitMode = 'count' | 'peek' | 'none';
+/**
+ * How an operation spends from rate-limit windows (`x-rate-limit` in the spec): `count` (the default for a secured
+ * operation) and `peek` use the caller's windows; `address` counts a public operation against the client address's
+ * window (sign-up, log-in); `none` (the default for a public operation) counts nothing.
+ */
+export type RateLimitMode = 'count' | 'peek' | 'address' | 'none';
 
 /** A minimal view of the bundled OpenAPI document: what the pipeline reads from it. */
 export interface OpenApiDocument {
@@ -58,6 +62,11 @@ export interface Operation {
   allow: string;
   /** Declares the `Idempotency-Key` header parameter: the pipeline's idempotency stage runs its handler. */
   idempotent: boolean;
+  /**
+   * Acts on the organization in its path (it declares the `organizationId` path parameter): a user-token caller must
+   * belong to it, or gets 404.
+   */
+  organizationScoped: boolean;
   /** Checks parameters and body against the spec; undefined (no promise) when the request carries nothing to check. */
   checkInput(req: Request, res: Response): Promise<void> | undefined;
   handler: OperationHandler;
@@ -66,7 +75,7 @@ export interface Operation {
 /** The outcome of matching a request: its operation, or the 404/405 to answer after the namespace's security. */
 export type Match =
   | { operation: Operation; params: Record<string, string> }
-  | { operation: undefined; error: ApiError; security: SecurityRequirement[] };
+  | { operation: undefined; error: ApiError; security: SecurityRequirement[]; rateLimit: RateLimitMode };
 
 /** The spec compiled for the pipeline: every operation, matched once per request. */
 export interface OperationTable {
@@ -89,6 +98,8 @@ interface CompiledPath {
   allow: string;
   /** What a wrong method on this path is answered after: the security its operations share. */
   security: SecurityRequirement[];
+  /** How a wrong method on this path counts: as its operations do when they all count per address, else as a miss. */
+  rateLimit: RateLimitMode;
 }
 
 /**
@@ -125,9 +136,10 @@ export function compileOperations(
         method: method.toUpperCase(),
         path,
         security,
-        rateLimit: security.length === 0 ? 'none' : (op['x-rate-limit'] ?? 'count'),
+        rateLimit: op['x-rate-limit'] ?? (security.length === 0 ? 'none' : 'count'),
         allow,
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === IDEMPOTENCY_KEY_HEADER),
+        organizationScoped: parameters.some((p) => p.in === 'path' && p.name === 'organizationId'),
         checkInput: inputCheck(op, parameters, validate, options.validateResponses ?? false),
         handler,
       });
@@ -141,6 +153,7 @@ export function compileOperations(
       byMethod,
       allow,
       security: sharedSecurity(operations),
+      rateLimit: operations.length > 0 && operations.every((o) => o.rateLimit === 'address') ? 'address' : 'count',
     });
   }
   // Literal paths first, so `/v1/api-keys/validate` wins over `/v1/api-keys/{keyId}`.
@@ -187,6 +200,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: namespaces.get(namespaceOf(urlPath)) ?? [],
+          rateLimit: 'count',
           error: routeNotFound(method, urlPath),
         };
       }
@@ -197,6 +211,7 @@ export function compileOperations(
         return {
           operation: undefined,
           security: candidate.security,
+          rateLimit: candidate.rateLimit,
           error: methodNotAllowed(method, urlPath, candidate.allow),
         };
       }

@@ -1,6 +1,6 @@
 import { maskApiKey } from '../keys/api-key.ts';
 import type { PlanConfig, PlanTable } from '../rate-limit/plans.ts';
-import type { ApiKeyRecord, ContactRecord } from '../store/types.ts';
+import type { ApiKeyRecord, ContactRecord, MemberRecord, MembershipRecord, UserRecord } from '../store/types.ts';
 import type { Schemas } from './context.ts';
 
 /** A plan's per-minute budget: its 60-second window, else its longest window scaled to a minute. */
@@ -48,5 +48,32 @@ export function toContact(contact: ContactRecord): Schemas['Contact'] {
     subscribed: contact.subscribed,
     createdAt: contact.createdAt.toISOString(),
     updatedAt: contact.updatedAt.toISOString(),
+  };
+}
+
+/** A user as the API shows them: never the password hash. */
+export function toUser(user: UserRecord): Schemas['User'] {
+  return { userId: user.userId, email: user.email, name: user.name, createdAt: user.createdAt.toISOString() };
+}
+
+/** An organization as one of its members sees it, with their role. */
+export function toOrganization(membership: MembershipRecord): Schemas['Organization'] {
+  return {
+    organizationId: membership.organizationId,
+    name: membership.name,
+    plan: membership.plan,
+    role: membership.role,
+    createdAt: membership.createdAt.toISOString(),
+  };
+}
+
+/** A member of an organization as the other members see them. */
+export function toMember(member: MemberRecord): Schemas['Member'] {
+  return {
+    userId: member.userId,
+    email: member.email,
+    name: member.name,
+    role: member.role,
+    joinedAt: member.joinedAt.toISOString(),
   };
 }

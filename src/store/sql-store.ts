@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
+import { accountStatements } from './sql-accounts.ts';
 import {
   type ApiKeyRecord,
   type ApiKeyWithPlan,
@@ -281,13 +282,15 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
   const acks = createAckWaiter(db, instanceId, options.ackTimeoutMs ?? 2000);
   return {
     kind: db.kind,
+    ...accountStatements(db),
 
     async ensureOrganization(name, plan) {
-      // One upsert so concurrent first requests cannot race; the no-op update makes RETURNING yield the row.
+      // One upsert so concurrent first requests cannot race; the no-op update makes RETURNING yield the row. Only
+      // organizations made by name (not by a user) have unique names: see migrations/002_accounts.sql.
       const { rows } = await db.query<OrganizationRow>(
         `INSERT INTO organizations (organization_id, name, plan, created_at)
          VALUES ($1, $2, coalesce($3::text, 'free'), $4)
-         ON CONFLICT (name) DO UPDATE SET plan = coalesce($3::text, organizations.plan)
+         ON CONFLICT (name) WHERE created_by IS NULL DO UPDATE SET plan = coalesce($3::text, organizations.plan)
          RETURNING ${ORGANIZATION_COLUMNS}`,
         [newId('org'), name, plan ?? null, new Date()],
       );

@@ -111,6 +111,58 @@ export interface ContactCursor {
   contactId: string;
 }
 
+/** A person who signed up. The password is kept only as a scrypt hash (see src/accounts/password.ts). */
+export interface UserRecord {
+  /** `usr_` + 16 lowercase alphanumerics. */
+  userId: string;
+  /** As given at sign-up; compared without case. */
+  email: string;
+  name: string | null;
+  /** PHC-style scrypt string; never leaves the server. */
+  passwordHash: string;
+  createdAt: Date;
+}
+
+/** A user token (from sign-up or log-in). Only the HMAC of the token text is kept. */
+export interface UserTokenRecord {
+  /** `tok_` + 16 lowercase alphanumerics. */
+  tokenId: string;
+  userId: string;
+  /** 8 lowercase alphanumerics: the lookup handle embedded in the token text. */
+  publicId: string;
+  /** Lowercase hex HMAC-SHA256 of the full token text. */
+  tokenHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+}
+
+/** What a member may do in an organization: owners manage it and its members, members manage its keys. */
+export type MemberRole = 'owner' | 'member';
+
+/** An organization as one of its members sees it: with that member's role. */
+export interface MembershipRecord extends OrganizationRecord {
+  role: MemberRole;
+  /** When the user joined (or created) the organization. */
+  joinedAt: Date;
+}
+
+/** A member of an organization as the other members see them. */
+export interface MemberRecord {
+  userId: string;
+  email: string;
+  name: string | null;
+  role: MemberRole;
+  joinedAt: Date;
+}
+
+/** What sign-up stores: the user and their first organization, which they own. */
+export interface SignUpInput {
+  user: Omit<UserRecord, 'createdAt'>;
+  organizationName: string;
+  at: Date;
+}
+
 /** Which back-end a store runs on. */
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -198,6 +250,36 @@ export interface Store {
   releaseIdempotencyKey(scope: IdempotencyScope, owner: string): Promise<void>;
   /** Deletes entries that expired at or before `now`; returns how many. */
   purgeIdempotencyKeys(now: Date): Promise<number>;
+  /** Creates the user, their first organization and their owner membership in one transaction; throws DuplicateUserError. */
+  createUser(input: SignUpInput): Promise<{ user: UserRecord; membership: MembershipRecord }>;
+  /** The user with this email (compared without case), or null. */
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+  /** The user, or null. */
+  getUser(userId: string): Promise<UserRecord | null>;
+  /** Stores a new user token; throws DuplicateApiKeyError when its tokenId or publicId is taken. */
+  insertUserToken(token: Omit<UserTokenRecord, 'revokedAt'>): Promise<UserTokenRecord>;
+  /** Any token (revoked or expired included: the caller decides why it fails). */
+  findUserTokenByPublicId(publicId: string): Promise<UserTokenRecord | null>;
+  /** Sets revokedAt; null when missing or already revoked. */
+  revokeUserToken(tokenId: string, at: Date): Promise<UserTokenRecord | null>;
+  /** The organizations the user belongs to, with their role, oldest membership first. */
+  listMemberships(userId: string): Promise<MembershipRecord[]>;
+  /** The user's membership of that organization, or null when they are not a member (or it does not exist). */
+  getMembership(userId: string, organizationId: string): Promise<MembershipRecord | null>;
+  /** Creates an organization (plan 'free') owned by the user. */
+  createOrganization(userId: string, name: string, at: Date): Promise<MembershipRecord>;
+  /** Renames an organization; null when it does not exist. */
+  renameOrganization(organizationId: string, name: string): Promise<OrganizationRecord | null>;
+  /** The members of the organization, oldest first. */
+  listMembers(organizationId: string): Promise<MemberRecord[]>;
+  /**
+   * Adds the user with this email; null when no user has it; throws DuplicateMemberError when they already belong.
+   */
+  addMember(organizationId: string, email: string, role: MemberRole, at: Date): Promise<MemberRecord | null>;
+  /** Changes a member's role; null when not a member; throws LastOwnerError when it would leave no owner. */
+  setMemberRole(organizationId: string, userId: string, role: MemberRole): Promise<MemberRecord | null>;
+  /** Removes a member; false when not a member; throws LastOwnerError when it would leave no owner. */
+  removeMember(organizationId: string, userId: string): Promise<boolean>;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;
   /** Broadcasts on channel 'mailroom_key_changes' that a key changed, with the publicId as payload. */
@@ -273,6 +355,33 @@ export class KeyLimitError extends Error {
   constructor(limit: number) {
     super(`This organization already has ${limit} active API keys, the most it may hold: revoke one first`);
     this.limit = limit;
+  }
+}
+
+/** Another user already signed up with this email (compared without case). */
+export class DuplicateUserError extends Error {
+  override readonly name = 'DuplicateUserError';
+
+  constructor(options?: ErrorOptions) {
+    super('An account with this email already exists', options);
+  }
+}
+
+/** The user is already a member of the organization. */
+export class DuplicateMemberError extends Error {
+  override readonly name = 'DuplicateMemberError';
+
+  constructor(email: string, options?: ErrorOptions) {
+    super(`${email} is already a member of this organization`, options);
+  }
+}
+
+/** The change would leave an organization without an owner. */
+export class LastOwnerError extends Error {
+  override readonly name = 'LastOwnerError';
+
+  constructor(options?: ErrorOptions) {
+    super('An organization must keep at least one owner: make another member owner first', options);
   }
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  createMailroomAccountClient,
   createMailroomClient,
   type MailroomClientOptions,
   MailroomError,
@@ -30,6 +31,7 @@ export interface LiveTarget {
 
 const KEY_PREFIX = /^mr_[a-z0-9]{8}_\*{4}$/;
 const API_KEY = /^mr_[a-z0-9]{8}_[A-Za-z0-9]{38}$/;
+const USER_TOKEN = /^mru_[a-z0-9]{8}_[A-Za-z0-9]{38}$/;
 const NOT_ON_PRISM = '(needs state: not on Prism)';
 const FORCED = '(forced with Prefer: code=…: the mock, or the sandbox with --scenarios)';
 
@@ -260,6 +262,60 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
           expect(error).toMatchObject({ code: 'SERVER_ERROR', status: 500 });
           expect((error as MailroomError).message).toContain('Quote request id');
           expect(delays).toEqual([]);
+        },
+      );
+    });
+
+    describe('accounts', () => {
+      const account = (userToken?: string) => createMailroomAccountClient({ baseUrl: target.url, userToken });
+      const email = () => `client-${Math.random().toString(36).slice(2, 10)}@example.com`;
+
+      test('signs up without a credential and gets a user token, a user and a first organization', async () => {
+        const session = await unwrap(
+          account().POST('/auth/signup', { body: { email: email(), password: 'correct horse battery staple' } }),
+        );
+
+        expect(session.token).toMatch(USER_TOKEN);
+        expect(session.organizations[0]?.role).toBe('owner');
+      });
+
+      test('with the user token, lists the organizations and their keys', async () => {
+        const session = await unwrap(
+          account().POST('/auth/signup', { body: { email: email(), password: 'correct horse battery staple' } }),
+        );
+        const me = account(session.token);
+        const { data: organizations, meta } = await unwrapEnvelope(me.GET('/organizations'));
+        expect(meta.total).toBe(organizations.length);
+        const organizationId = organizations[0]?.organizationId ?? '';
+        const keys = await unwrap(
+          me.GET('/organizations/{organizationId}/api-keys', { params: { path: { organizationId } } }),
+        );
+        for (const key of keys) {
+          expect(key.keyPrefix).toMatch(KEY_PREFIX);
+        }
+      });
+
+      test.skipIf(traits.stateless)(
+        `a key made with the user token works on /v1; after log-out the token is UNAUTHORIZED ${NOT_ON_PRISM}`,
+        async () => {
+          const session = await unwrap(
+            account().POST('/auth/signup', { body: { email: email(), password: 'correct horse battery staple' } }),
+          );
+          const me = account(session.token);
+          const organizationId = session.organizations[0]?.organizationId ?? '';
+          const created = await unwrap(
+            me.POST('/organizations/{organizationId}/api-keys', {
+              params: { path: { organizationId } },
+              body: { name: 'Made by a person' },
+            }),
+          );
+          const mailroom = createMailroomClient({ baseUrl: target.url, apiKey: created.apiKey });
+          expect(await unwrap(mailroom.GET('/v1/api-keys/validate'))).toMatchObject({ organizationId });
+
+          expect(await unwrap(me.POST('/auth/logout'))).toEqual({ revoked: true });
+          await expect(unwrap(me.GET('/auth/me'))).rejects.toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+          // The key belongs to the organization, not to the session.
+          expect(await unwrap(mailroom.GET('/v1/api-keys/validate'))).toMatchObject({ organizationId });
         },
       );
     });

@@ -1,12 +1,16 @@
 import { describe, expectTypeOf, test } from 'vitest';
 import {
+  type ApiKey,
   type components,
+  createMailroomAccountClient,
   createMailroomClient,
   type ErrorCode,
   type ErrorEnvelope,
+  type MailroomAccountClient,
   type MailroomClient,
   type MailroomError,
   type RateLimitState,
+  type UserToken,
   unwrap,
   unwrapEnvelope,
 } from '../../src/client/index.ts';
@@ -16,7 +20,11 @@ type Schemas = components['schemas'];
 type Flat<T> = { [K in keyof T]: T[K] };
 
 declare const client: MailroomClient;
+declare const account: MailroomAccountClient;
 declare const error: MailroomError;
+declare const userToken: UserToken;
+declare const apiKey: ApiKey;
+declare const fromEnvironment: string;
 
 describe('createMailroomClient', () => {
   test('takes baseUrl and apiKey, and a closed set of auth schemes', () => {
@@ -36,6 +44,69 @@ describe('createMailroomClient', () => {
     expectTypeOf<RateLimitState['resetAt']>().toEqualTypeOf<Date>();
     // @ts-expect-error rateLimit is read-only
     client.rateLimit = null;
+  });
+});
+
+describe('a user token and an API key cannot be passed for each other', () => {
+  test('the credentials are typed by their prefix, from the spec', () => {
+    expectTypeOf<ApiKey>().toEqualTypeOf<`mr_${string}`>();
+    expectTypeOf<UserToken>().toEqualTypeOf<`mru_${string}`>();
+  });
+
+  test('createMailroomClient takes any string as a key, but not a user token', () => {
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: apiKey });
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: fromEnvironment });
+    // @ts-expect-error a user token is not an API key
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: userToken });
+    // @ts-expect-error nor is a literal that looks like one
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'mru_k3m9p2x7_secret' });
+    // @ts-expect-error the account client's option is not the API client's
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', userToken });
+  });
+
+  test('createMailroomAccountClient takes a user token, or none, but not an API key', () => {
+    expectTypeOf(
+      createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken }),
+    ).toEqualTypeOf<MailroomAccountClient>();
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000' });
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: fromEnvironment });
+    // @ts-expect-error an API key is not a user token
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: apiKey });
+    // @ts-expect-error nor is a literal that looks like one
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: 'mr_a1b2c3d4_secret' });
+  });
+
+  test('what the account client returns feeds the right factory, and only that one', async () => {
+    const session = await unwrap(account.POST('/auth/login', { body: { email: 'ada@example.com', password: 'x' } }));
+    expectTypeOf(session.token).toEqualTypeOf<UserToken>();
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: session.token });
+    // @ts-expect-error the session's token is not an API key
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: session.token });
+
+    const created = await unwrap(
+      account.POST('/organizations/{organizationId}/api-keys', {
+        params: { path: { organizationId: 'org_7d3e9a1c5b2f8e40' } },
+        body: { name: 'Production API' },
+      }),
+    );
+    expectTypeOf(created.apiKey).toEqualTypeOf<ApiKey>();
+    createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: created.apiKey });
+    // @ts-expect-error the created key is not a user token
+    createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: created.apiKey });
+  });
+
+  test('each client offers only the paths its credential opens, and the public ones', () => {
+    account.GET('/organizations');
+    account.GET('/auth/me');
+    account.GET('/livez');
+    client.GET('/v1/api-keys');
+    client.GET('/livez');
+    // @ts-expect-error /v1 takes API keys, not user tokens
+    account.GET('/v1/api-keys');
+    // @ts-expect-error /organizations takes user tokens, not API keys
+    client.GET('/organizations');
+    // @ts-expect-error neither does /auth/me
+    client.GET('/auth/me');
   });
 });
 
@@ -98,7 +169,7 @@ describe('responses', () => {
     >();
     expectTypeOf(unwrap(client.GET('/v1/rate-limit'))).resolves.toEqualTypeOf<Schemas['RateLimitStatus']>();
     const rotated = unwrap(client.POST('/v1/api-keys/{keyId}/rotate', { params: { path: { keyId: 'k' } } }));
-    expectTypeOf(rotated).resolves.toHaveProperty('apiKey').toEqualTypeOf<string>();
+    expectTypeOf(rotated).resolves.toHaveProperty('apiKey').toEqualTypeOf<`mr_${string}`>();
     expectTypeOf(rotated).resolves.toHaveProperty('previousKey').toEqualTypeOf<Schemas['ApiKey']>();
     expectTypeOf(unwrap(client.GET('/livez'))).resolves.toEqualTypeOf<{ status: 'ok' }>();
   });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
+  createMailroomAccountClient,
   createMailroomClient,
   ERROR_CODES,
   errorCodeForStatus,
@@ -64,6 +65,47 @@ describe('auth', () => {
     [{ authScheme: 'basic' as 'bearer' }, "authScheme must be 'bearer' or 'x-api-key'"],
   ])('createMailroomClient refuses %o', (override, message) => {
     expect(() => createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: KEY, ...override })).toThrow(message);
+  });
+});
+
+const TOKEN = 'mru_k3m9p2x7_Vb7nQ2wE5rT8yU1iO4pA6sD9fG3hJ0kL15Fq2w';
+
+describe('the account client', () => {
+  test('sends the user token as Authorization: Bearer, and no X-API-Key', async () => {
+    const server = await serve(ok({ user: {}, organizations: [] }));
+    const account = createMailroomAccountClient({ baseUrl: server.url, userToken: TOKEN });
+
+    await unwrap(account.GET('/auth/me'));
+
+    expect(server.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(server.requests[0]?.headers['x-api-key']).toBeUndefined();
+  });
+
+  test('without a token it sends no credential, for sign-up and log-in', async () => {
+    const server = await serve(ok({}));
+    const account = createMailroomAccountClient({ baseUrl: server.url });
+
+    await unwrap(account.POST('/auth/login', { body: { email: 'ada@example.com', password: 'correct horse' } }));
+
+    expect(server.requests[0]?.headers.authorization).toBeUndefined();
+    expect(server.requests[0]?.headers['x-request-id']).toBeTypeOf('string');
+  });
+
+  test('a user token given to createMailroomClient, or an API key to createMailroomAccountClient, is refused', () => {
+    // The types refuse these too (client.test-d.ts); this is for callers without them, e.g. from JavaScript.
+    const asString = (value: string): string => value;
+    expect(() => createMailroomClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: asString(TOKEN) })).toThrow(
+      'createMailroomClient: apiKey is a user token (mru_...)',
+    );
+    expect(() => createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: asString(KEY) })).toThrow(
+      'createMailroomAccountClient: userToken is an API key (mr_...)',
+    );
+    expect(() => createMailroomAccountClient({ baseUrl: 'http://127.0.0.1:3000', userToken: '' })).toThrow(
+      'userToken must be a non-empty string',
+    );
+    expect(() => createMailroomAccountClient({ baseUrl: 'nope' })).toThrow(
+      'createMailroomAccountClient: baseUrl must be an absolute URL',
+    );
   });
 });
 

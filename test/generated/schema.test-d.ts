@@ -31,7 +31,7 @@ describe('generated types', () => {
     expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
   });
 
-  test('every /v1 path is typed and the probe is outside /v1', () => {
+  test('every path is typed: /v1, the account side and the probe', () => {
     expectTypeOf<keyof paths>().toEqualTypeOf<
       | '/livez'
       | '/v1/health'
@@ -42,6 +42,26 @@ describe('generated types', () => {
       | '/v1/api-keys/{keyId}/rotate'
       | '/v1/contacts'
       | '/v1/contacts/{contactId}'
+      | '/auth/signup'
+      | '/auth/login'
+      | '/auth/logout'
+      | '/auth/me'
+      | '/organizations'
+      | '/organizations/{organizationId}'
+      | '/organizations/{organizationId}/api-keys'
+      | '/organizations/{organizationId}/api-keys/{keyId}'
+      | '/organizations/{organizationId}/members'
+      | '/organizations/{organizationId}/members/{userId}'
+    >();
+  });
+
+  test('the key objects under an organization are the /v1 ones', () => {
+    type OrgKeys = operations['listOrganizationApiKeys']['responses'][200]['content']['application/json'];
+    type V1Keys = operations['listApiKeys']['responses'][200]['content']['application/json'];
+    expectTypeOf<OrgKeys>().toEqualTypeOf<V1Keys>();
+    type OrgCreated = operations['createOrganizationApiKey']['responses'][201]['content']['application/json'];
+    expectTypeOf<OrgCreated>().toEqualTypeOf<
+      operations['createApiKey']['responses'][201]['content']['application/json']
     >();
   });
 

@@ -135,6 +135,8 @@ interface Operation {
   /** The first named request-body example, for operations that take a body. */
   body: unknown;
   secured: boolean;
+  /** Takes a user token (the `userToken` scheme) rather than an API key. */
+  userToken: boolean;
   responses: ResponseCase[];
 }
 
@@ -235,6 +237,7 @@ function buildTable(): Operation[] {
         url: buildUrl(path, parameters),
         body: requestBodyExample(operationObject, pointer),
         secured: security.length > 0 && !security.some((requirement) => Object.keys(requirement).length === 0),
+        userToken: security.some((requirement) => 'userToken' in requirement),
         responses: [],
       };
       for (const [status, raw] of Object.entries(operationObject.responses ?? {})) {
@@ -331,7 +334,8 @@ function typedHeaderValue(value: string, schema: SchemaObject): unknown {
 // Requests.
 
 const exampleKey = 'mr_a1b2c3d4_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ';
-type Credentials = 'X-API-Key' | 'Bearer' | 'both' | 'none';
+const exampleToken = 'mru_k3m9p2x7_Vb7nQ2wE5rT8yU1iO4pA6sD9fG3hJ0kL15Fq2w';
+type Credentials = 'X-API-Key' | 'Bearer' | 'both' | 'user token' | 'none';
 
 interface Served {
   status: number;
@@ -364,6 +368,9 @@ async function call(prism: PrismHandle | undefined, operation: Operation, option
   if (options.credentials === 'Bearer' || options.credentials === 'both') {
     headers.authorization = `Bearer ${exampleKey}`;
   }
+  if (options.credentials === 'user token') {
+    headers.authorization = `Bearer ${exampleToken}`;
+  }
   if (options.prefer) {
     headers.prefer = options.prefer;
   }
@@ -388,8 +395,19 @@ async function call(prism: PrismHandle | undefined, operation: Operation, option
   return { status: response.status, headers: response.headers, text, body: parsed };
 }
 
-/** Alternates the two credential headers over the table so both are exercised everywhere. */
-const credentialsFor = (index: number): Credentials => (index % 2 === 0 ? 'X-API-Key' : 'Bearer');
+/**
+ * The credential an operation takes: a user token for the account side; for the API, the two key headers in turn
+ * over the table so both are exercised everywhere; nothing for a public operation.
+ */
+const credentialsFor = (operation: Operation, index: number): Credentials => {
+  if (!operation.secured) {
+    return 'none';
+  }
+  if (operation.userToken) {
+    return 'user token';
+  }
+  return index % 2 === 0 ? 'X-API-Key' : 'Bearer';
+};
 
 interface Violation {
   location?: string[];
@@ -578,7 +596,7 @@ describe.concurrent('every operation × documented status is served as documente
   responseCases.forEach((responseCase, index) => {
     it(`${responseCase.label} ${servedWith(responseCase.status)}`, async ({ expect: check }) => {
       const served = await call(mock, responseCase.operation, {
-        credentials: responseCase.operation.secured ? credentialsFor(index) : 'none',
+        credentials: credentialsFor(responseCase.operation, index),
         prefer: `code=${responseCase.status}`,
       });
       expectServed(check, served, responseCase);
@@ -592,7 +610,7 @@ describe.concurrent('every operation × documented status is served as documente
     await Promise.all(
       responseCases.map(async (responseCase, index) => {
         const served = await call(mock, responseCase.operation, {
-          credentials: responseCase.operation.secured ? credentialsFor(index) : 'none',
+          credentials: credentialsFor(responseCase.operation, index),
           prefer: `code=${responseCase.status}`,
         });
         for (const violation of violations(served)) {
@@ -611,7 +629,7 @@ describe.concurrent('Prefer: example=<name> selects each named example', () => {
     for (const [name] of responseCase.examples) {
       it(`${responseCase.label} with Prefer: example=${name} serves that example`, async ({ expect: check }) => {
         const served = await call(mock, responseCase.operation, {
-          credentials: responseCase.operation.secured ? credentialsFor(index) : 'none',
+          credentials: credentialsFor(responseCase.operation, index),
           prefer: `code=${responseCase.status}, example=${name}`,
         });
         expectServed(check, served, responseCase, name);
@@ -637,11 +655,30 @@ describe.concurrent('credentials', () => {
     }
   }
 
-  for (const operation of v1Operations) {
+  for (const operation of operations.filter((candidate) => candidate.secured)) {
     it(`${operation.label} without credentials gets 401 with the UNAUTHORIZED envelope`, async ({ expect: check }) => {
       const served = await call(mock, operation, { credentials: 'none' });
       expectServed(check, served, responseOf(operation, 401));
       check(served.body).toMatchObject({ success: false, error: { code: 'UNAUTHORIZED' } });
+    });
+  }
+
+  for (const operation of operations.filter((candidate) => candidate.userToken)) {
+    it(`${operation.label} answers its success example to a user token in Authorization: Bearer`, async ({
+      expect: check,
+    }) => {
+      const responseCase = successCase(operation);
+      check(responseCase, `${operation.label} declares a 2xx`).toBeDefined();
+      if (responseCase) {
+        expectServed(check, await call(mock, operation, { credentials: 'user token' }), responseCase);
+      }
+    });
+
+    it(`${operation.label} with only X-API-Key gets 401: the mock checks which header, not which credential`, async ({
+      expect: check,
+    }) => {
+      const served = await call(mock, operation, { credentials: 'X-API-Key' });
+      expectServed(check, served, responseOf(operation, 401));
     });
   }
 
@@ -655,8 +692,12 @@ describe.concurrent('credentials', () => {
     });
   }
 
-  it('only /livez is public', ({ expect: check }) => {
-    check(publicOperations.map((operation) => operation.label)).toEqual(['GET /livez']);
+  it('only /livez, sign-up and log-in are public', ({ expect: check }) => {
+    check(publicOperations.map((operation) => operation.label).sort()).toEqual([
+      'GET /livez',
+      'POST /auth/login',
+      'POST /auth/signup',
+    ]);
   });
 });
 
@@ -728,7 +769,7 @@ describe.concurrent('--dynamic generates bodies that validate against the respon
   responseCases.forEach((responseCase, index) => {
     it(`${responseCase.label} in dynamic mode is a valid envelope for its schema`, async ({ expect: check }) => {
       const served = await call(dynamicMock, responseCase.operation, {
-        credentials: responseCase.operation.secured ? credentialsFor(index) : 'none',
+        credentials: credentialsFor(responseCase.operation, index),
         prefer: `code=${responseCase.status}`,
       });
       check(served.status, served.text.slice(0, 300)).toBe(responseCase.status);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  combineDecisions,
   type LimitDecision,
   outageDecision,
   selectBindingWindow,
@@ -16,6 +17,46 @@ function window(name: string, limit: number, remaining: number, resetSeconds: nu
 function decision(windows: WindowState[], allowed = true, retryAfterSeconds: number | null = null): LimitDecision {
   return { allowed, windows, binding: selectBindingWindow(windows), retryAfterSeconds };
 }
+
+describe('combineDecisions', () => {
+  it.each([
+    {
+      case: 'both admit: the binding window is the one with fewer left',
+      a: decision([window('address', 20, 19, 60)]),
+      b: decision([window('account', 10, 4, 900, 900)]),
+      want: { allowed: true, binding: 'account', retryAfterSeconds: null, names: ['address', 'account'] },
+    },
+    {
+      case: 'one refuses: refused, with its retry time',
+      a: decision([window('address', 20, 0, 12)], false, 12),
+      b: decision([window('account', 10, 4, 900, 900)]),
+      want: { allowed: false, binding: 'address', retryAfterSeconds: 12, names: ['address', 'account'] },
+    },
+    {
+      case: 'both refuse: the later retry time',
+      a: decision([window('address', 20, 0, 12)], false, 12),
+      b: decision([window('account', 10, 0, 700, 900)], false, 700),
+      want: { allowed: false, binding: 'account', retryAfterSeconds: 700, names: ['address', 'account'] },
+    },
+  ])('$case', ({ a, b, want }) => {
+    const combined = combineDecisions(a, b);
+    expect({
+      allowed: combined.allowed,
+      binding: combined.binding.name,
+      retryAfterSeconds: combined.retryAfterSeconds,
+      names: combined.windows.map((w) => w.name),
+    }).toEqual(want);
+    expect(combined.outage).toBeUndefined();
+  });
+
+  it('an outage in either is an outage of both, with no retry time', () => {
+    const combined = combineDecisions(
+      decision([window('address', 20, 19, 60)]),
+      outageDecision([{ name: 'account', limit: 10, windowSeconds: 900 }]),
+    );
+    expect(combined).toMatchObject({ allowed: false, outage: true, retryAfterSeconds: null });
+  });
+});
 
 describe('selectBindingWindow', () => {
   it.each([

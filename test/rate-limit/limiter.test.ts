@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRateLimiter,
   type LimitDecision,
-  type LimitSubject,
+  type OrganizationSubject,
   type RateLimiter,
   type RateLimiterStoreOptions,
   UnknownPlanError,
@@ -38,10 +38,14 @@ const PLANS: PlanTable = {
   },
 };
 const FAILED_AUTH = { name: 'auth-failures', limit: 3, windowSeconds: 60 };
+const ACCOUNT_WINDOWS = {
+  user: { name: 'user', limit: L, windowSeconds: 60 },
+  address: { name: 'address', limit: 2, windowSeconds: 60 },
+};
 
 let sequence = 0;
 /** A fresh subject: unique org and key ids, so tests never share counts. */
-function subject(overrides: Partial<LimitSubject> = {}): LimitSubject {
+function subject(overrides: Partial<OrganizationSubject> = {}): OrganizationSubject {
   sequence += 1;
   return {
     organizationId: `org_${sequence}_${randomBytes(4).toString('hex')}`,
@@ -59,7 +63,11 @@ function address(): string {
 }
 
 /** Consumes `count` requests one after the other and returns how many were admitted. */
-async function consumeInSequence(limiter: RateLimiter, who: LimitSubject, count: number): Promise<number> {
+async function consumeInSequence(
+  limiter: RateLimiter,
+  who: Parameters<RateLimiter['consume']>[0],
+  count: number,
+): Promise<number> {
   let admitted = 0;
   for (let i = 0; i < count; i += 1) {
     if ((await limiter.consume(who)).allowed) {
@@ -127,7 +135,12 @@ describe.each([
   let limiter: RateLimiter;
 
   beforeAll(async () => {
-    limiter = createRateLimiter({ plans: PLANS, failedAuth: FAILED_AUTH, store: store() });
+    limiter = createRateLimiter({
+      plans: PLANS,
+      failedAuth: FAILED_AUTH,
+      accountWindows: ACCOUNT_WINDOWS,
+      store: store(),
+    });
     expect(await waitUntilUp(limiter)).toBe(true);
   });
 
@@ -271,6 +284,29 @@ describe.each([
     expect(blocked.retryAfterSeconds).toBeGreaterThanOrEqual(1);
     expect((await limiter.recordFailedAuth(ip)).allowed).toBe(false);
     expect((await limiter.checkFailedAuth(address())).allowed).toBe(true);
+  });
+
+  it('counts a user, an address and an account each in its own window, apart from organizations', async () => {
+    const user = { window: 'user' as const, id: `usr_${randomBytes(6).toString('hex')}` };
+    expect(await consumeInSequence(limiter, user, L + 2)).toBe(L);
+    const refused = await limiter.consume(user);
+    expect(refused.windows.map((w) => w.name)).toEqual(['user']);
+    expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // Another user, and an organization with the same id, are untouched.
+    expect((await limiter.consume({ window: 'user', id: `${user.id}-other` })).allowed).toBe(true);
+    expect((await limiter.consume(subject({ organizationId: user.id }))).allowed).toBe(true);
+
+    const ip = address();
+    expect(await consumeInSequence(limiter, { window: 'address', id: ip }, 3)).toBe(2);
+    // The account window keeps its default (10 failed log-ins in 15 minutes) when only the others are given.
+    const account = await limiter.peek({ window: 'account', id: ip });
+    expect(account.binding).toEqual({
+      name: 'account',
+      limit: 10,
+      remaining: 10,
+      resetSeconds: 900,
+      windowSeconds: 900,
+    });
   });
 
   it('rejects a plan missing from the table with UnknownPlanError', async () => {

@@ -120,8 +120,10 @@ describe('mailroom serve with PostgreSQL and Redis', () => {
         { MAILROOM_SERVER_SECRET: SECRET },
       );
       try {
-        // A fresh schema: the CLI ends its report with a first key and a curl line using it.
+        // A fresh schema: the CLI shows how to sign up first, then ends its report with a first key and a curl line.
         const out = await cli.waitForOutput(/Try it:\n.*\n/);
+        expect(out.indexOf('/auth/signup')).toBeGreaterThan(0);
+        expect(out.indexOf('/auth/signup')).toBeLessThan(out.indexOf('First API key'));
         expect(out).toContain(`Database:    PostgreSQL at ${pgHostAndPath}\n`);
         expect(out).toContain(`Rate limits: Redis (${redisHost}), fail-open on outage\n`);
 

@@ -17,6 +17,8 @@ export const PLANS: PlanTable = {
   tiny: { windows: [{ name: 'minute', limit: TINY_LIMIT, windowSeconds: 60 }] },
   // For the requests that drive a test (health polls, admin calls), so they never run into a limit themselves.
   roomy: { windows: [{ name: 'minute', limit: 100_000, windowSeconds: 60 }] },
+  // The plan of every organization a user creates (sign-up, POST /organizations).
+  free: { windows: [{ name: 'minute', limit: 100_000, windowSeconds: 60 }] },
 };
 
 export const SERVER_SECRET = 'same-secret-for-all-instances';
@@ -352,8 +354,12 @@ export function scaleSuite(): ScaleSuite {
             outagePolicy: options.outagePolicy ?? 'fail-open',
           },
           plans: PLANS,
-          // Every test request comes from 127.0.0.1: keep the failed-auth budget out of the way of revocation tests.
+          // Every test request comes from 127.0.0.1: keep the failed-auth budget out of the way of revocation tests,
+          // and the per-address window of sign-up and log-in too (the per-account and per-user ones keep defaults).
           failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: 1_000 },
+          accountWindows: { address: { name: 'address', limit: 1_000, windowSeconds: 60 } },
+          // Real scrypt at a lower cost than the default, so a file of log-ins stays quick on a loaded machine.
+          passwordCost: { logN: 12, r: 8, p: 1 },
           serverSecret: SERVER_SECRET,
           logLevel: 'silent',
           validateResponses: true,

@@ -18,10 +18,15 @@ const BODY_LIMIT = 100 * 1024;
 
 let server: TestServer;
 let key: TestKey;
+let userToken: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   key = await server.newKey();
+  const signedUp = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
+    body: { email: newEmail('errors'), password: 'correct horse battery staple' },
+  });
+  userToken = signedUp.body.data.token;
 });
 afterAll(async () => {
   await server?.close();
@@ -145,9 +150,16 @@ describe('routing errors', () => {
   const paths = [...new Set(SPEC_OPERATIONS.map((op) => op.path))];
 
   test.each(paths)('an undeclared method on %s is 405 with Allow', async (path) => {
-    const concrete = path.replace('{keyId}', 'key_0000000000000000').replace('{contactId}', 'ct_0000000000000000');
-    const declared = SPEC_OPERATIONS.filter((op) => op.path === path).map((op) => op.method);
-    const reply = await server.call('PUT', concrete, { key: key.plaintext, body: {} });
+    const concrete = path
+      .replace('{keyId}', 'key_0000000000000000')
+      .replace('{contactId}', 'ct_0000000000000000')
+      .replace('{organizationId}', 'org_0000000000000000')
+      .replace('{userId}', 'usr_0000000000000000');
+    const operations = SPEC_OPERATIONS.filter((op) => op.path === path);
+    const declared = operations.map((op) => op.method);
+    // The credential the path's operations take (the miss is answered after their security).
+    const credential = operations.some((op) => op.schemes.includes('userToken')) ? userToken : key.plaintext;
+    const reply = await server.call('PUT', concrete, { key: credential, body: {} });
     const error = expectError(reply, 405, 'METHOD_NOT_ALLOWED');
     expect(reply.headers.get('allow')).toBe(declared.join(', '));
     expect(error.message).toBe(`PUT is not allowed on ${concrete}; allowed: ${declared.join(', ')}`);

@@ -24,14 +24,19 @@ let logsOfClosedServers = '';
 /** Every plaintext key this file has seen; none may be stored, logged or shown again. */
 const plaintexts: string[] = [];
 
-/** The secret part of a key (after `mr_<public id>_`), which alone would be just as bad to leak. */
+/** Every user token and password this file has used; none may be stored, logged or shown again either. */
+const accountSecrets: string[] = [];
+
+/** The secret part of a key or token (after `mr_<public id>_` / `mru_<public id>_`): just as bad to leak. */
 function secretOf(plaintext: string): string {
-  return plaintext.slice('mr_12345678_'.length);
+  return plaintext.slice(plaintext.indexOf('_', plaintext.indexOf('_') + 1) + 1);
 }
 
 /** The plaintexts (or their secret parts) that occur in `text`. */
 function leakedIn(text: string): string[] {
-  return plaintexts.filter((key) => text.includes(key) || text.includes(secretOf(key)));
+  return [...plaintexts, ...accountSecrets].filter(
+    (secret) => text.includes(secret) || (/^mru?_/.test(secret) && text.includes(secretOf(secret))),
+  );
 }
 
 let handleKey: TestKey;
@@ -120,6 +125,45 @@ describe('the plaintext key is shown once and never again', () => {
   afterAll(async () => {
     await server?.close();
     logsOfClosedServers += server?.logs() ?? '';
+  });
+
+  const password = 'a password that must never be seen';
+  const accountReplies: Reply<unknown>[] = [];
+  let firstToken = '';
+
+  test('a user token is shown at sign-up and log-in, and nowhere after; the password never', async () => {
+    const email = newEmail('secret');
+    accountSecrets.push(password);
+    const signedUp = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', { body: { email, password } });
+    firstToken = signedUp.body.data.token;
+    accountSecrets.push(firstToken);
+    const loggedIn = await server.call<Body<'logIn', 200>>('POST', '/auth/login', { body: { email, password } });
+    const token = loggedIn.body.data.token;
+    accountSecrets.push(token);
+    for (const reply of [signedUp, loggedIn]) {
+      expect(reply.text).not.toContain(password);
+    }
+    const mistypedToken = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+    for (const [method, path, options] of [
+      ['GET', '/auth/me', { key: token }],
+      ['GET', `/auth/me?t=${token}`, { key: token }],
+      ['GET', '/organizations', { key: firstToken }],
+      ['GET', '/v1/api-keys', { key: token }],
+      ['GET', '/v1/api-keys', { key: token, scheme: 'x-api-key' }],
+      ['GET', `/organizations/${token}`, { key: token }],
+      ['GET', '/auth/me', { key: mistypedToken }],
+      ['POST', '/auth/login', { body: { email, password: `${password}!` } }],
+      ['POST', '/auth/login', { body: { email, password: 'short', extra: password } }],
+      ['POST', '/auth/signup', { body: { email, password } }],
+      ['POST', '/auth/logout', { key: token }],
+      ['GET', '/auth/me', { key: token }],
+    ] as const) {
+      accountReplies.push(await server.call(method, path, options));
+    }
+    expect(accountReplies.map((r) => r.status)).toEqual([200, 422, 200, 401, 401, 404, 401, 401, 422, 409, 200, 401]);
+    for (const reply of accountReplies) {
+      expect(leakedIn(reply.text), reply.text).toEqual([]);
+    }
   });
 
   test('the create response carries the full key, with the warning', async () => {
@@ -233,6 +277,19 @@ describe('what was stored and logged', () => {
     expect(byteaValues).toBe(2);
   });
 
+  test('user_tokens.token_hash is the keyed hash of a token and users.password_hash a salted scrypt hash', async () => {
+    const { rows: tokens } = await db.query<{ token_hash: string }>('SELECT token_hash FROM user_tokens');
+    expect(tokens.length).toBeGreaterThanOrEqual(2);
+    for (const { token_hash } of tokens) {
+      expect(token_hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const { rows: users } = await db.query<{ password_hash: string }>('SELECT password_hash FROM users');
+    expect(users.length).toBeGreaterThan(0);
+    for (const { password_hash } of users) {
+      expect(password_hash).toMatch(/^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    }
+  });
+
   test('api_keys.key_hash is the 64-hex keyed hash of the key, never the key', async () => {
     const { rows } = await db.query<{ public_id: string; key_hash: string }>(
       'SELECT public_id, key_hash FROM api_keys',
@@ -256,12 +313,19 @@ describe('what was stored and logged', () => {
       for (const plaintext of plaintexts) {
         expect(bytes.includes(secretOf(plaintext)), `${file} holds a key`).toBe(false);
       }
+      for (const secret of accountSecrets) {
+        const needle = /^mru_/.test(secret) ? secretOf(secret) : secret;
+        expect(bytes.includes(needle), `${file} holds a user token or a password`).toBe(false);
+      }
     }
   });
 
-  test('no log line contains a key, even one sent in a URL or in both headers', async () => {
+  test('no log line contains a key, a user token or a password, even one sent in a URL or in both headers', async () => {
     const lines = logsOfClosedServers.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(20);
+    expect(accountSecrets.length).toBeGreaterThanOrEqual(3);
+    // The token sent in a URL was logged, redacted.
+    expect(lines.some((line) => line.includes('/auth/me?t=mru_[REDACTED]'))).toBe(true);
     const leaking = lines.filter((line) => leakedIn(line).length > 0);
     expect(leaking).toEqual([]);
   });

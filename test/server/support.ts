@@ -7,7 +7,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { components, operations } from '../../generated/schema.d.ts';
-import type { PlanTable, WindowConfig } from '../../src/rate-limit/plans.ts';
+import type { ScryptCost } from '../../src/accounts/password.ts';
+import type { AccountWindows, PlanTable, WindowConfig } from '../../src/rate-limit/plans.ts';
 import { type CreateKeyOptions, type ServerHandle, type ServerOptions, startServer } from '../../src/server/index.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { openPgliteStore } from '../../src/store/index.ts';
@@ -34,12 +35,18 @@ export interface Envelope {
 
 interface SpecOperationObject {
   operationId?: string;
-  responses?: Record<string, unknown>;
+  responses?: Record<string, { $ref?: string; headers?: Record<string, unknown> }>;
+  requestBody?: unknown;
+  security?: Record<string, string[]>[];
 }
 
 interface SpecDocument {
   paths: Record<string, Record<string, SpecOperationObject | unknown>>;
-  components: { schemas: { ErrorCode: { 'x-error-statuses': Record<string, number> } } };
+  security?: Record<string, string[]>[];
+  components: {
+    schemas: { ErrorCode: { 'x-error-statuses': Record<string, number> } };
+    responses: Record<string, { headers?: Record<string, unknown> }>;
+  };
 }
 
 /** generated/openapi.json, the bundled contract. */
@@ -55,17 +62,42 @@ export interface SpecOperation {
   path: string;
   operationId: string;
   statuses: number[];
+  /** The statuses whose response declares the rate-limit headers. */
+  rateLimited: number[];
+  /** The security scheme names its effective security requirement names (empty: public). */
+  schemes: string[];
+  /** The roles its security requirement names (`write`, `owner`). */
+  roles: string[];
+  /** Whether it takes a request body. */
+  takesBody: boolean;
+}
+
+/** The headers a response of the bundled spec declares (following a $ref to components/responses). */
+function declaredHeaders(response: { $ref?: string; headers?: Record<string, unknown> }): string[] {
+  const resolved = response.$ref
+    ? SPEC.components.responses[response.$ref.replace('#/components/responses/', '')]
+    : response;
+  return Object.keys(resolved?.headers ?? {}).map((name) => name.toLowerCase());
 }
 
 /** Every operation of the spec. */
 export const SPEC_OPERATIONS: SpecOperation[] = Object.entries(SPEC.paths).flatMap(([path, item]) =>
   HTTP_METHODS.filter((m) => m in item).map((m) => {
     const op = item[m] as SpecOperationObject;
+    const responses = Object.entries(op.responses ?? {});
     return {
       method: m.toUpperCase(),
       path,
       operationId: String(op.operationId),
-      statuses: Object.keys(op.responses ?? {}).map(Number),
+      statuses: responses.map(([status]) => Number(status)),
+      rateLimited: responses
+        .filter(([, response]) => declaredHeaders(response).includes('x-ratelimit-limit'))
+        .map(([status]) => Number(status)),
+      schemes: [...new Set((op.security ?? SPEC.security ?? []).flatMap((alternative) => Object.keys(alternative)))],
+      roles: [
+        ...new Set((op.security ?? SPEC.security ?? []).flatMap((alternative) => Object.values(alternative).flat())),
+      ],
+      takesBody: op.requestBody !== undefined,
     };
   }),
 );
@@ -111,8 +143,12 @@ export function coverageKey(method: string, specPath: string, status: number): s
 // ---------------------------------------------------------------------------------------------------------------
 // Plans and server start-up.
 
-/** Plans for tests: `roomy` never trips, `tiny` trips at the 4th request, `steady` has one slow window to count on. */
+/**
+ * Plans for tests: `roomy` never trips, `tiny` trips at the 4th request, `steady` has one slow window to count on,
+ * `free` (the plan of every organization a user creates) is roomy too.
+ */
 export const PLANS: PlanTable = {
+  free: { windows: [{ name: 'minute', limit: 100000, windowSeconds: 60 }] },
   tiny: { windows: [{ name: 'minute', limit: 3, windowSeconds: 60 }] },
   roomy: {
     windows: [
@@ -125,6 +161,15 @@ export const PLANS: PlanTable = {
 
 /** A failed-auth window wide enough that a file's deliberate 401s never trip it. */
 export const LENIENT_FAILED_AUTH: WindowConfig = { name: 'auth-failures', limit: 1000, windowSeconds: 60 };
+
+/** Account windows wide enough that a file's sign-ups, log-ins and user-token calls never trip them by accident. */
+export const LENIENT_ACCOUNT_WINDOWS: Partial<AccountWindows> = {
+  user: { name: 'user', limit: 100_000, windowSeconds: 60 },
+  address: { name: 'address', limit: 1000, windowSeconds: 60 },
+};
+
+/** A cheaper scrypt cost than the default, so files that sign many users up stay quick (still real scrypt). */
+export const TEST_PASSWORD_COST: ScryptCost = { logN: 10, r: 8, p: 1 };
 
 /** The server secret of every test server (restarts must use the same one). */
 export const SERVER_SECRET = 'test-secret';
@@ -250,6 +295,8 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     store: { kind: 'pglite', dataDir: ownDataDir },
     plans: PLANS,
     failedAuth: LENIENT_FAILED_AUTH,
+    accountWindows: LENIENT_ACCOUNT_WINDOWS,
+    passwordCost: TEST_PASSWORD_COST,
     clock: now,
     logger: createLogger('info', sink),
     validateResponses: true,
@@ -314,7 +361,7 @@ export interface Reply<T> {
   body: T;
   text: string;
   requestId: string;
-  /** Present on every /v1 response. */
+  /** Present on every response the spec declares the rate-limit headers for (every /v1 one, and the account side). */
   rate: RateHeaders | undefined;
 }
 
@@ -444,12 +491,20 @@ export async function call<T = Envelope>(
   checkEnvelope(status, parsed, requestId);
 
   const urlPath = new URL(path, baseUrl).pathname;
-  const isV1 = urlPath === '/v1' || urlPath.startsWith('/v1/');
+  const matched = specPathOf(urlPath);
+  const operation = matched
+    ? SPEC_OPERATIONS.find((op) => op.path === matched.path && op.method === method.toUpperCase())
+    : undefined;
+  // Whether this answer must carry the rate-limit headers: as the spec declares for the operation's status; for a
+  // path or method the spec lacks, as the server's namespace does (every /v1 answer does; elsewhere when present).
+  const declared = operation
+    ? operation.rateLimited.includes(status)
+    : urlPath === '/v1' || urlPath.startsWith('/v1/') || response.headers.has('x-ratelimit-limit');
   let rate: RateHeaders | undefined;
-  if (isV1) {
+  if (declared) {
     rate = parseRateHeaders(response.headers, status);
   } else {
-    expect(response.headers.get('x-ratelimit-limit'), `no rate-limit headers outside /v1 (${where})`).toBeNull();
+    expect(response.headers.get('x-ratelimit-limit'), `no rate-limit headers undeclared (${where})`).toBeNull();
   }
   if (status === 401) {
     expect(response.headers.get('www-authenticate'), `WWW-Authenticate (${where})`).toMatch(/^Bearer realm="mailroom"/);
@@ -463,7 +518,6 @@ export async function call<T = Envelope>(
   const deprecation = response.headers.get('deprecation');
   expect(deprecation === null || /^@\d+$/.test(deprecation), `Deprecation is @<seconds> (${where})`).toBe(true);
   expect(response.headers.has('sunset'), `Sunset comes with Deprecation (${where})`).toBe(deprecation !== null);
-  const matched = specPathOf(urlPath);
   if (status === 405) {
     const allow = response.headers.get('allow');
     expect(allow, `Allow on a 405 (${where})`).not.toBeNull();
@@ -472,7 +526,6 @@ export async function call<T = Envelope>(
     }
   }
   if (matched) {
-    const operation = SPEC_OPERATIONS.find((op) => op.path === matched.path && op.method === method.toUpperCase());
     if (operation) {
       expect(operation.statuses, `${status} is documented for ${operation.operationId} (${where})`).toContain(status);
     }

@@ -50,6 +50,18 @@ const brokenFixtures: BrokenFixture[] = [
     messages: ['GET /auth/session is missing response 429'],
   },
   {
+    name: 'a public operation counted per client address (x-rate-limit: address) without a 429 is rejected',
+    fixture: 'address-limited-missing-429.yaml',
+    ruleId: 'mailroom/secured-declares-401-429',
+    messages: ['POST /auth/login is missing response 429'],
+  },
+  {
+    name: 'a public operation counted per client address is held to the rate-limit headers',
+    fixture: 'address-limited-200-missing-rate-limit-reset.yaml',
+    ruleId: 'mailroom/secured-rate-limit-headers',
+    messages: ['POST /auth/login 200 response is missing header X-RateLimit-Reset'],
+  },
+  {
     name: 'a secured response without X-RateLimit-Reset is rejected by mailroom/secured-rate-limit-headers',
     fixture: 'v1-200-missing-rate-limit-reset.yaml',
     ruleId: 'mailroom/secured-rate-limit-headers',

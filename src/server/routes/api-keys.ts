@@ -1,6 +1,6 @@
 import { issueApiKey } from '../../keys/issue.ts';
 import { DEFAULT_GRACE_MINUTES, rotateApiKey } from '../../keys/rotate.ts';
-import { type AppContext, authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
+import { type AppContext, authOf, type OperationHandler, organizationOf, type RequestBody, send } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { toApiKey } from '../serialize.ts';
 
@@ -33,10 +33,14 @@ async function keyChanged(ctx: AppContext, publicId: string): Promise<void> {
   await ctx.store.notifyKeyChange(publicId);
 }
 
-/** Handlers of the API key operations, by operationId. */
+/**
+ * Handlers of the API key operations, by operationId. Each serves its `/v1/api-keys` operation (the API key's
+ * organization) and its `/organizations/{organizationId}/api-keys` twin (the user's organization in the path): see
+ * `organizationOf`.
+ */
 export const apiKeyHandlers: Record<string, OperationHandler> = {
   async listApiKeys(req, res, ctx) {
-    const keys = await ctx.store.listApiKeys(authOf(req).organizationId);
+    const keys = await ctx.store.listApiKeys(organizationOf(req).organizationId);
     send(res, 'listApiKeys', 200, {
       success: true,
       data: keys.map((k) => toApiKey(k, ctx.plans, ctx.lastUsed.pending(k.keyId))),
@@ -45,10 +49,10 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
   },
 
   async createApiKey(req, res, ctx) {
-    const auth = authOf(req);
+    const organization = organizationOf(req);
     const body = req.body as RequestBody<'createApiKey'>;
     const { plaintext, record } = await issueApiKey(ctx.store, ctx.serverSecret, {
-      organizationId: auth.organizationId,
+      organizationId: organization.organizationId,
       name: body.name,
       expiresInDays: body.expirationDays,
       rateLimit: body.rateLimit,
@@ -57,7 +61,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     });
     send(res, 'createApiKey', 201, {
       success: true,
-      data: { ...toApiKey({ ...record, plan: auth.plan }, ctx.plans), apiKey: plaintext },
+      data: { ...toApiKey({ ...record, plan: organization.plan }, ctx.plans), apiKey: plaintext },
       meta: { warning: SHOWN_ONCE },
     });
   },
@@ -80,7 +84,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
 
   async getApiKey(req, res, ctx) {
     const keyId = String(req.params.keyId);
-    const key = await ctx.store.getApiKey(authOf(req).organizationId, keyId);
+    const key = await ctx.store.getApiKey(organizationOf(req).organizationId, keyId);
     if (!key) {
       throw notFound(keyId);
     }
@@ -90,7 +94,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
   async renameApiKey(req, res, ctx) {
     const keyId = String(req.params.keyId);
     const { name } = req.body as RequestBody<'renameApiKey'>;
-    const key = await ctx.store.renameApiKey(authOf(req).organizationId, keyId, name);
+    const key = await ctx.store.renameApiKey(organizationOf(req).organizationId, keyId, name);
     if (!key) {
       throw notFound(keyId);
     }
@@ -131,11 +135,20 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
 
   async revokeApiKey(req, res, ctx) {
     const keyId = String(req.params.keyId);
-    const key = await ctx.store.revokeApiKey(authOf(req).organizationId, keyId, ctx.clock());
+    const key = await ctx.store.revokeApiKey(organizationOf(req).organizationId, keyId, ctx.clock());
     if (!key) {
       throw notFound(keyId);
     }
     await keyChanged(ctx, key.publicId);
     send(res, 'revokeApiKey', 200, { success: true, data: { keyId: key.keyId, revoked: true } });
   },
+};
+
+/** The `/organizations/{organizationId}/api-keys` operations: the same handlers, by their own operationIds. */
+export const organizationApiKeyHandlers: Record<string, OperationHandler> = {
+  listOrganizationApiKeys: apiKeyHandlers.listApiKeys as OperationHandler,
+  createOrganizationApiKey: apiKeyHandlers.createApiKey as OperationHandler,
+  getOrganizationApiKey: apiKeyHandlers.getApiKey as OperationHandler,
+  renameOrganizationApiKey: apiKeyHandlers.renameApiKey as OperationHandler,
+  revokeOrganizationApiKey: apiKeyHandlers.revokeApiKey as OperationHandler,
 };

@@ -1,0 +1,27 @@
+import type { Response } from 'express';
+import type { LimitDecision } from '../rate-limit/decision.ts';
+import { describeRefusal, rateLimitHeaders } from '../rate-limit/headers.ts';
+import { ApiError, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+
+/** Sets the decision's rate-limit headers, and refuses the request (429, or 503 in an outage) when the decision does. */
+export function admit(res: Response, decision: LimitDecision, what?: string): void {
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
+    res.setHeader(name, value);
+  }
+  if (decision.outage) {
+    throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+  }
+  if (!decision.allowed) {
+    throw new ApiError('RATE_LIMITED', describeRefusal(decision, what));
+  }
+}
+
+/** Headers of a decision on a response that is refused for another reason (no Retry-After); outages still 503. */
+export function admitNothing(res: Response, decision: LimitDecision): void {
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision, false))) {
+    res.setHeader(name, value);
+  }
+  if (decision.outage) {
+    throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+  }
+}
