@@ -43,7 +43,7 @@ interface OperationObject {
   operationId?: string;
   security?: SecurityRequirement[];
   parameters?: ParameterObject[];
-  requestBody?: unknown;
+  requestBody?: { required?: boolean };
   'x-rate-limit'?: RateLimitMode;
   'x-eov-allow-unknown-query-parameters'?: boolean;
 }
@@ -306,6 +306,12 @@ function inputCheck(
     return check(req, res, hasQuery);
   };
   async function check(req: Request, res: Response, hasQuery: boolean): Promise<void> {
+    // The validator lets a missing body through when a JSON Content-Type is sent with nothing after it.
+    const announced = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const json = /^application\/([a-z0-9.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '');
+    if (op.requestBody?.required === true && json && !announced) {
+      throw new ApiError('BAD_REQUEST', BODY_EMPTY);
+    }
     if (hasQuery && numeric.length > 0) {
       const details: ErrorDetails = Object.create(null);
       for (const { name, pattern } of numeric) {
@@ -383,6 +389,9 @@ function inputError(err: unknown, req: Request): unknown {
   }
   return err;
 }
+
+/** The one message of a required body sent empty. */
+export const BODY_EMPTY = 'The request body is empty: send a JSON object';
 
 /** The one message of a 413. */
 export const BODY_TOO_LARGE = 'The request body exceeds the 100 KiB limit';

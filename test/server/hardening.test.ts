@@ -210,3 +210,21 @@ describe('text that is not valid Unicode is refused, not stored changed', () => 
     expect(reply.body.data.firstName).toBe('𝕬');
   });
 });
+
+describe('a required body sent empty', () => {
+  test('PATCH of a contact with a JSON Content-Type and no body is 400, and the contact is unchanged', async () => {
+    const contact = await newContact();
+    const reply = await server.call('PATCH', `/v1/contacts/${contact.contactId}`, { key: key.plaintext, raw: '' });
+    expect(expectError(reply, 400, 'BAD_REQUEST').message).toBe('The request body is empty: send a JSON object');
+    const stored = await server.call<Body<'getContact', 200>>('GET', `/v1/contacts/${contact.contactId}`, {
+      key: key.plaintext,
+    });
+    expect(stored.body.data).toEqual(contact);
+    expect(server.logs()).not.toContain('unhandled error');
+  });
+
+  test('POST of a contact with a JSON Content-Type and no body is 400', async () => {
+    const reply = await server.call('POST', '/v1/contacts', { key: key.plaintext, raw: '' });
+    expectError(reply, 400, 'BAD_REQUEST');
+  });
+});
