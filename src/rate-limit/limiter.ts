@@ -176,15 +176,52 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
     return checks;
   };
 
+  // Every authenticated request first peeks at its address's failed-authentication window. In memory, only this
+  // process records failures, so an address it has not seen fail within the window is known untouched without asking
+  // the store: the common case costs a map lookup. (With Redis another instance may have counted, so it always asks.)
+  const failedRecently = new Map<string, number>();
+  const untouched: LimitDecision = Object.freeze(
+    decisionOf(failedAuthConfig, { remaining: failedAuthConfig.limit, resetSeconds: failedAuthConfig.windowSeconds }),
+  );
+
   return {
     kind: store.kind,
     consume: async (subject) => evaluate(store, checksFor(subject), 'consume'),
     peek: async (subject) => evaluate(store, checksFor(subject), 'peek'),
-    checkFailedAuth: async (ip) => evaluate(store, [{ window: failedAuth, id: ip }], 'peek'),
-    recordFailedAuth: async (ip) => evaluate(store, [{ window: failedAuth, id: ip }], 'consume'),
+    checkFailedAuth: async (ip) => {
+      if (store.kind === 'memory') {
+        const until = failedRecently.get(ip);
+        if (until === undefined) {
+          return untouched;
+        }
+        if (until <= Date.now()) {
+          failedRecently.delete(ip);
+          return untouched;
+        }
+      }
+      return evaluate(store, [{ window: failedAuth, id: ip }], 'peek');
+    },
+    recordFailedAuth: async (ip) => {
+      if (store.kind === 'memory') {
+        if (failedRecently.size >= MAX_REMEMBERED_ADDRESSES) {
+          failedRecently.clear(); // the store still holds the counts: forgetting only costs lookups
+        }
+        failedRecently.set(ip, Date.now() + failedAuthConfig.windowSeconds * 1000);
+      }
+      return evaluate(store, [{ window: failedAuth, id: ip }], 'consume');
+    },
     health: () => store.health(),
     close: () => store.close(),
   };
+}
+
+/** Addresses remembered as having failed recently (memory store), before the memory is dropped and rebuilt. */
+const MAX_REMEMBERED_ADDRESSES = 100_000;
+
+/** A decision about one window in a given state, admitted. */
+function decisionOf(config: WindowConfig, state: { remaining: number; resetSeconds: number }): LimitDecision {
+  const window = { name: config.name, limit: config.limit, windowSeconds: config.windowSeconds, ...state };
+  return { allowed: true, windows: [window], binding: window, retryAfterSeconds: null };
 }
 
 /** Resolves true once `health()` says 'up' (false after `timeoutMs`), so a server can count in Redis from request one. */
