@@ -1,4 +1,5 @@
 import { newId } from '../lib/ids.ts';
+import { isUniqueViolation, single, toDate } from './rows.ts';
 import {
   type Db,
   DuplicateApiKeyError,
@@ -79,11 +80,6 @@ const USER_EMAIL_INDEX = 'users_email_key';
 const TOKEN_UNIQUE_INDEXES = new Set(['user_tokens_pkey', 'user_tokens_public_id_key']);
 const MEMBERSHIP_INDEX = 'memberships_pkey';
 
-// Both drivers parse timestamptz into Date; this only guards against a process-wide pg type parser override.
-function toDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(value);
-}
-
 function toUser(row: UserRow): UserRecord {
   return {
     userId: row.user_id,
@@ -119,26 +115,6 @@ function toMembership(row: MembershipRow): MembershipRecord {
 
 function toMember(row: MemberRow): MemberRecord {
   return { userId: row.user_id, email: row.email, name: row.name, role: row.role, joinedAt: toDate(row.joined_at) };
-}
-
-/** True when `err` is a unique violation (SQLSTATE 23505) of `index`; PGlite and pg errors both carry these fields. */
-function violates(err: unknown, index: string | ReadonlySet<string>): boolean {
-  if (typeof err !== 'object' || err === null) {
-    return false;
-  }
-  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-  if (code !== '23505' || typeof constraint !== 'string') {
-    return false;
-  }
-  return typeof index === 'string' ? constraint === index : index.has(constraint);
-}
-
-function first<T>(rows: T[]): T {
-  const row = rows[0];
-  if (row === undefined) {
-    throw new Error('expected one row, got none');
-  }
-  return row;
 }
 
 /**
@@ -201,10 +177,10 @@ export function accountStatements(db: Db): AccountStore {
             [user.userId, user.email, user.name, user.passwordHash, at],
           );
           const membership = await insertOrganization(tx, user.userId, organizationName, at);
-          return { user: toUser(first(rows)), membership };
+          return { user: toUser(single(rows)), membership };
         });
       } catch (err) {
-        if (violates(err, USER_EMAIL_INDEX)) {
+        if (isUniqueViolation(err, USER_EMAIL_INDEX)) {
           throw new DuplicateUserError({ cause: err });
         }
         throw err;
@@ -231,9 +207,9 @@ export function accountStatements(db: Db): AccountStore {
            RETURNING ${TOKEN_COLUMNS}`,
           [token.tokenId, token.userId, token.publicId, token.tokenHash, token.createdAt, token.expiresAt],
         );
-        return toToken(first(rows));
+        return toToken(single(rows));
       } catch (err) {
-        if (violates(err, TOKEN_UNIQUE_INDEXES)) {
+        if (isUniqueViolation(err, TOKEN_UNIQUE_INDEXES)) {
           throw new DuplicateApiKeyError('a user token with this tokenId or publicId already exists', { cause: err });
         }
         throw err;
@@ -315,7 +291,7 @@ export function accountStatements(db: Db): AccountStore {
         const row = rows[0];
         return row ? await memberOf(db, organizationId, row.user_id) : null;
       } catch (err) {
-        if (violates(err, MEMBERSHIP_INDEX)) {
+        if (isUniqueViolation(err, MEMBERSHIP_INDEX)) {
           throw new DuplicateMemberError(email, { cause: err });
         }
         throw err;

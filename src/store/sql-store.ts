@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
+import { isUniqueViolation, single, sqlStateOf, toDate, toDateOrNull } from './rows.ts';
 import { accountStatements } from './sql-accounts.ts';
 import {
   type ApiKeyRecord,
@@ -12,6 +13,7 @@ import {
   InvalidValueError,
   type KeyAccess,
   KeyLimitError,
+  type NewApiKey,
   type OrganizationRecord,
   type Queryable,
   type Store,
@@ -147,15 +149,6 @@ const CONTACT_COLUMNS = 'contact_id, organization_id, email, first_name, last_na
 const CONTACT_EMAIL_INDEX = 'contacts_organization_email_key';
 const KEY_UNIQUE_INDEXES = new Set(['api_keys_pkey', 'api_keys_public_id_key']);
 
-// Both drivers parse timestamptz into Date; this only guards against a process-wide pg type parser override.
-function toDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(value);
-}
-
-function toDateOrNull(value: Date | string | null): Date | null {
-  return value === null ? null : toDate(value);
-}
-
 function toOrganization(row: OrganizationRow): OrganizationRecord {
   return { organizationId: row.organization_id, name: row.name, plan: row.plan, createdAt: toDate(row.created_at) };
 }
@@ -228,22 +221,7 @@ function toContact(row: ContactRow): ContactRecord {
   };
 }
 
-/** True when `err` is a unique violation (SQLSTATE 23505) of one of `indexes`; PGlite and pg errors both carry these fields. */
-function isUniqueViolation(err: unknown, indexes: ReadonlySet<string>): boolean {
-  if (typeof err !== 'object' || err === null) {
-    return false;
-  }
-  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-  return code === '23505' && typeof constraint === 'string' && indexes.has(constraint);
-}
-
 const EMAIL_INDEXES: ReadonlySet<string> = new Set([CONTACT_EMAIL_INDEX]);
-
-/** SQLSTATE of a driver error (PGlite and pg errors both carry `code`), or ''. */
-function sqlStateOf(err: unknown): string {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : '';
-}
 
 async function mapDuplicateEmail<T>(work: Promise<T>, email: string): Promise<T> {
   try {
@@ -273,6 +251,28 @@ function withTypedErrors(db: Db): Db {
     listen: (...args) => db.listen(...args),
     close: () => db.close(),
   };
+}
+
+/** Inserts a key row (the create and the rotation share this one statement). */
+async function insertKeyRow(q: Queryable, key: NewApiKey): Promise<ApiKeyRecord> {
+  const { rows } = await q.query<KeyRow>(
+    `INSERT INTO api_keys AS k
+       (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     RETURNING ${KEY_COLUMNS}`,
+    [
+      key.keyId,
+      key.organizationId,
+      key.name,
+      key.publicId,
+      key.keyHash,
+      key.access,
+      key.rateLimit,
+      key.createdAt,
+      key.expiresAt,
+    ],
+  );
+  return toKey(single(rows));
 }
 
 /** The one Store implementation: every back-end runs exactly these statements through its `Db`. */
@@ -306,26 +306,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     },
 
     async insertApiKey(key, options = {}) {
-      const insert = async (q: Queryable) => {
-        const { rows } = await q.query<KeyRow>(
-          `INSERT INTO api_keys AS k
-             (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           RETURNING ${KEY_COLUMNS}`,
-          [
-            key.keyId,
-            key.organizationId,
-            key.name,
-            key.publicId,
-            key.keyHash,
-            key.access,
-            key.rateLimit,
-            key.createdAt,
-            key.expiresAt,
-          ],
-        );
-        return toKey(single(rows));
-      };
+      const insert = (q: Queryable) => insertKeyRow(q, key);
       const { maxActiveKeys } = options;
       try {
         if (maxActiveKeys === undefined) {
@@ -433,23 +414,17 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
           }
           // The old key's expiry policy carries over: a key made to last N days is replaced by one lasting N days.
           const lifetimeMs = previous.expiresAt ? previous.expiresAt.getTime() - previous.createdAt.getTime() : null;
-          const inserted = await tx.query<KeyRow>(
-            `INSERT INTO api_keys AS k
-               (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             RETURNING ${KEY_COLUMNS}`,
-            [
-              next.keyId,
-              previous.organizationId,
-              previous.name,
-              next.publicId,
-              next.keyHash,
-              previous.access,
-              previous.rateLimit,
-              at,
-              lifetimeMs === null ? null : new Date(at.getTime() + lifetimeMs),
-            ],
-          );
+          const inserted = await insertKeyRow(tx, {
+            keyId: next.keyId,
+            organizationId: previous.organizationId,
+            name: previous.name,
+            publicId: next.publicId,
+            keyHash: next.keyHash,
+            access: previous.access,
+            rateLimit: previous.rateLimit,
+            createdAt: at,
+            expiresAt: lifetimeMs === null ? null : new Date(at.getTime() + lifetimeMs),
+          });
           // LEAST ignores NULL: a key that never expired now expires when the grace period ends.
           const updated = await tx.query<KeyPlanRow>(
             `UPDATE api_keys k SET rotated_at = $2, replaced_by = $3, expires_at = LEAST(k.expires_at, $4::timestamptz)
@@ -461,7 +436,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
           return {
             outcome: 'rotated',
             previous: toKeyWithPlan(single(updated.rows)),
-            current: { ...toKey(single(inserted.rows)), plan: previous.plan },
+            current: { ...inserted, plan: previous.plan },
           } as const;
         });
       } catch (err) {
@@ -684,13 +659,4 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
       await db.close();
     },
   };
-}
-
-// For statements that always return exactly one row (INSERT ... RETURNING, count(*)).
-function single<T>(rows: T[]): T {
-  const row = rows[0];
-  if (row === undefined) {
-    throw new Error('expected one row, got none');
-  }
-  return row;
 }
