@@ -9,16 +9,19 @@ const rootUrl = `${pathToFileURL(root).href}/`;
 
 /** Components of the request path: project files by path, packages by name. First match wins. */
 const PROJECT_COMPONENTS = [
-  [/^src\/server\/authenticate|^src\/keys\//, 'authentication (parse, checksum, key cache, HMAC)'],
-  [/^src\/rate-limit\//, 'rate limiting (limiter, decision, headers)'],
-  [/^src\/server\/operations/, 'operation match and input check'],
-  [/^src\/server\/errors/, 'error handler (error envelope)'],
-  [/^src\/server\/app\.ts/, 'pipeline (request id, stages, body reading)'],
-  [/^src\/server\/last-used/, 'lastUsed tracker'],
-  [/^src\/server\/(routes|context|serialize)/, 'route handler'],
-  [/^src\/server\/logger/, 'logging (pino, access log)'],
-  [/^src\/server\/key-cache/, 'authentication (parse, checksum, key cache, HMAC)'],
-  [/^src\/store\//, 'store (PGlite)'],
+  [/^(?:src|dist)\/server\/authenticate|^(?:src|dist)\/keys\//, 'authentication (parse, checksum, key cache, HMAC)'],
+  [/^(?:src|dist)\/rate-limit\//, 'rate limiting (limiter, decision, headers)'],
+  [/^(?:src|dist)\/server\/operations/, 'operation match and input check'],
+  [/^(?:src|dist)\/server\/errors/, 'error handler (error envelope)'],
+  [/^(?:src|dist)\/server\/(app|admit)\.[jt]s/, 'pipeline (request id, stages, body reading)'],
+  [/^(?:src|dist)\/server\/http-edge/, 'HTTP edge (parser errors, header count)'],
+  [/^(?:src|dist)\/server\/(idempotency|scenarios)/, 'idempotency and scenarios stages'],
+  [/^(?:src|dist)\/server\/last-used/, 'lastUsed tracker'],
+  [/^(?:src|dist)\/server\/(routes|serialize)/, 'route handler'],
+  [/^(?:src|dist)\/server\/context/, 'response writing (sendJson and what Node does for it)'],
+  [/^(?:src|dist)\/server\/logger/, 'logging (pino, access log)'],
+  [/^(?:src|dist)\/server\/key-cache/, 'authentication (parse, checksum, key cache, HMAC)'],
+  [/^(?:src|dist)\/store\//, 'store (PGlite)'],
 ];
 const PACKAGE_COMPONENTS = [
   [/^(rate-limiter-flexible)$/, 'rate limiting (limiter, decision, headers)'],

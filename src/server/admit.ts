@@ -1,13 +1,11 @@
 import type { Response } from 'express';
 import type { LimitDecision } from '../rate-limit/decision.ts';
-import { describeRefusal, rateLimitHeaders } from '../rate-limit/headers.ts';
+import { describeRefusal, writeRateLimitHeaders } from '../rate-limit/headers.ts';
 import { ApiError, RATE_LIMIT_STORE_DOWN } from './errors.ts';
 
 /** Sets the decision's rate-limit headers, and refuses the request (429, or 503 in an outage) when the decision does. */
 export function admit(res: Response, decision: LimitDecision, what?: string): void {
-  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
-    res.setHeader(name, value);
-  }
+  writeRateLimitHeaders(res, decision);
   if (decision.outage) {
     throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
   }
@@ -18,9 +16,7 @@ export function admit(res: Response, decision: LimitDecision, what?: string): vo
 
 /** Headers of a decision on a response that is refused for another reason (no Retry-After); outages still 503. */
 export function admitNothing(res: Response, decision: LimitDecision): void {
-  for (const [name, value] of Object.entries(rateLimitHeaders(decision, false))) {
-    res.setHeader(name, value);
-  }
+  writeRateLimitHeaders(res, decision, false);
   if (decision.outage) {
     throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
   }
