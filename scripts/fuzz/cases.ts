@@ -1,6 +1,6 @@
 import type { Expectation, FuzzClass } from './classes.ts';
 import { caseSeed, createRng } from './random.ts';
-import type { FuzzSpec, Operation } from './spec.ts';
+import type { FuzzSpec, Operation, RowKind } from './spec.ts';
 
 /** A case before it is built: a class on an operation, with its number (which seeds its inputs). */
 export interface PlannedCase {
@@ -8,8 +8,8 @@ export interface PlannedCase {
   cls: FuzzClass;
   op: Operation;
   expect: Expectation;
-  /** The kind of row the path's id names, and whose (undefined: no row). */
-  row: { kind: 'contact' | 'key'; foreign: boolean } | undefined;
+  /** The kind of row the case aims at (the path's id, or what the operation spends), and whose (undefined: none). */
+  row: { kind: RowKind; foreign: boolean } | undefined;
 }
 
 /** How many cases, and how many of them may wait for the server's time limits. */
@@ -72,7 +72,7 @@ export function planCases(spec: FuzzSpec, classes: readonly FuzzClass[], options
       cls,
       op,
       expect: cls.expect(op, spec),
-      row: op.id && cls.row !== 'none' ? { kind: op.id.kind, foreign: cls.row === 'foreign' } : undefined,
+      row: op.row && cls.row !== 'none' ? { kind: op.row, foreign: cls.row === 'foreign' } : undefined,
     });
   }
   return planned;

@@ -41,8 +41,8 @@ export interface CaseResult {
   elapsedMs: number;
   /** A 2xx: whatever it asked for may have been done. */
   accepted: boolean;
-  /** The id a 201 answered with. */
-  createdId?: string;
+  /** The rows a 2xx says it created, as {@link Snapshot} keys (see {@link createdRows}). */
+  created: string[];
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -83,7 +83,13 @@ export function checkExchange(
   };
   const find = (kind: FindingKind, detail: string) => findings.push({ kind, ...about, detail });
   const response = exchange.response;
-  const result: CaseResult = { n: planned.n, status: response?.status, elapsedMs: exchange.elapsedMs, accepted: false };
+  const result: CaseResult = {
+    n: planned.n,
+    status: response?.status,
+    elapsedMs: exchange.elapsedMs,
+    accepted: false,
+    created: [],
+  };
 
   if (!response) {
     if (exchange.timedOut) {
@@ -157,12 +163,8 @@ export function checkExchange(
       }
     } else if (envelope.success !== true || !('data' in envelope)) {
       find('non-envelope', `${status} body is not a success envelope: ${JSON.stringify(envelope).slice(0, 160)}`);
-    } else if (status === 201) {
-      const data = envelope.data as Record<string, unknown> | undefined;
-      const id = data?.contactId ?? data?.keyId;
-      if (typeof id === 'string') {
-        result.createdId = id;
-      }
+    } else {
+      result.created = createdRows(planned.op.operationId, envelope.data, sentPath(chunks));
     }
   }
 
@@ -200,6 +202,67 @@ export function checkExchange(
   return { result, findings, undeclared };
 }
 
+/**
+ * The rows a successful answer says it created, as snapshot keys: a contact or key (`contacts:ct_…`, `api_keys:key_…`),
+ * a sign-up's user, organization and membership, an organization and the creator's membership (`memberships:org_…/`,
+ * any user), an added member (`memberships:org_…/usr_…`, the organization from the path), and the token a sign-up or
+ * log-in issued (`tokens-of:usr_…`: user tokens are stored under an id no answer shows).
+ */
+export function createdRows(operationId: string, data: unknown, path: string | undefined): string[] {
+  if (typeof data !== 'object' || data === null) {
+    return [];
+  }
+  const d = data as Record<string, unknown>;
+  const rows: string[] = [];
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const user = text((d.user as Record<string, unknown> | undefined)?.userId);
+  if (operationId === 'signUp' || operationId === 'logIn') {
+    if (user) {
+      rows.push(`tokens-of:${user}`);
+      if (operationId === 'signUp') {
+        rows.push(`users:${user}`);
+        for (const organization of Array.isArray(d.organizations) ? d.organizations : []) {
+          const id = text((organization as Record<string, unknown>).organizationId);
+          if (id) {
+            rows.push(`organizations:${id}`, `memberships:${id}/${user}`);
+          }
+        }
+      }
+    }
+    return rows;
+  }
+  if (operationId === 'createOrganization' && text(d.organizationId)) {
+    rows.push(`organizations:${d.organizationId}`, `memberships:${d.organizationId}/`);
+  }
+  if (operationId === 'addMember' && text(d.userId)) {
+    const organization = /^\/organizations\/([^/]+)\/members/.exec(path ?? '')?.[1];
+    rows.push(`memberships:${organization}/${d.userId}`);
+  }
+  if (text(d.contactId)) {
+    rows.push(`contacts:${d.contactId}`);
+  }
+  if (text(d.keyId) && !operationId.startsWith('revoke')) {
+    rows.push(`api_keys:${d.keyId}`);
+  }
+  return rows;
+}
+
+/** Whether a new row is one an accepted request created (`created`: every accepted answer's {@link createdRows}). */
+function wasCreated(row: string, value: string, created: ReadonlySet<string>): boolean {
+  if (created.has(row)) {
+    return true;
+  }
+  if (row.startsWith('memberships:')) {
+    // An organization's first membership is its creator's (the answer names the organization, not the member).
+    return created.has(`${row.slice(0, row.indexOf('/') + 1)}`);
+  }
+  if (row.startsWith('user_tokens:')) {
+    const { user_id: user } = JSON.parse(value) as { user_id?: string };
+    return created.has(`tokens-of:${user}`);
+  }
+  return false;
+}
+
 /** Where each seeded row came from: the case it was reserved for, if any. */
 export type RowOwners = Map<string, number>;
 
@@ -224,7 +287,7 @@ export function assessRows(
     }
     return n === undefined ? {} : { n };
   };
-  const created = new Set([...results.values()].flatMap((r) => (r.createdId ? [r.createdId] : [])));
+  const created = new Set([...results.values()].flatMap((r) => (r.accepted ? r.created : [])));
   for (const [row, value] of before) {
     const now = after.get(row);
     if (now === value) {
@@ -246,11 +309,13 @@ export function assessRows(
     });
   }
   for (const [row, value] of after) {
-    if (before.has(row) || created.has(row.slice(row.indexOf(':') + 1))) {
+    if (before.has(row) || wasCreated(row, value, created)) {
       continue;
     }
     const marker = markerPattern.exec(value)?.[1];
-    const n = marker === undefined ? undefined : Number(marker);
+    // A token names no case, but its user may be a case's own (a log-in's account).
+    const user = row.startsWith('user_tokens:') ? (JSON.parse(value) as { user_id?: string }).user_id : undefined;
+    const n = marker === undefined ? owners.get(`users:${user}`) : Number(marker);
     findings.push({
       kind: 'refused-yet-executed',
       ...aboutCase(n),

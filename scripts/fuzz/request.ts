@@ -21,6 +21,10 @@ export interface CaseKeys {
   expired: string;
   /** Well-formed, with a valid checksum, never issued. */
   unknown: string;
+  /** The user token of the organization's owner (what its user-token operations are called with). */
+  userToken: string;
+  /** A user token that was logged out. */
+  loggedOut: string;
 }
 
 /** Everything a class needs to build one case. */
@@ -54,7 +58,8 @@ export function chunksOf(built: Request | RawChunk[]): RawChunk[] {
   return Array.isArray(built) ? built : [render(built)];
 }
 
-const isAuth = (name: string) => /^(authorization|x-api-key)$/i.test(name);
+/** Whether a header carries credentials. */
+export const isAuth = (name: string) => /^(authorization|x-api-key)$/i.test(name);
 
 /** A copy with header `name` set to `value` (replacing any), or removed when `value` is undefined. */
 export function header(req: Request, name: string, value: string | undefined): Request {

@@ -14,9 +14,10 @@ import {
 import { allClasses, type FuzzClass, GROUPS } from './classes.ts';
 import { exchangeRaw, type RawChunk, type RawExchange } from './raw-http.ts';
 import { type CaseContext, chunksOf, type Request, validBody } from './request.ts';
-import { type Pod, type Seeded, seedStore, snapshotStore } from './seed.ts';
+import { type Pod, type RowCounts, type Seeded, seedStore, snapshotStore } from './seed.ts';
+import type { FuzzServerOptions } from './serve.ts';
 import { type ServerProcess, startServerProcess } from './server.ts';
-import { type FuzzSpec, loadFuzzSpec } from './spec.ts';
+import { type FuzzSpec, loadFuzzSpec, type RowKind } from './spec.ts';
 
 /** Options of a run. */
 export interface FuzzOptions {
@@ -89,22 +90,36 @@ export interface FuzzReport {
 
 const PLAN = 'fuzz';
 // Each organization holds at most 100 active keys: its two callers' keys, these rows, and room for the cases' creates.
-const ROWS_PER_POD = 80;
+const KEYS_PER_POD = 80;
+const ROW_KINDS: readonly RowKind[] = ['contact', 'key', 'organization', 'member', 'token', 'login'];
+/** The id a case puts in the path when it aims at no row (a made-up one, well-formed). */
+const MADE_UP_ID: Record<RowKind, string> = {
+  contact: 'ct_0000000000000000',
+  key: 'key_0000000000000000',
+  organization: 'org_0000000000000000',
+  member: 'usr_0000000000000000',
+  token: '',
+  login: '',
+};
 
-/** Assigns each case that needs one a seeded row of its own, and each case the organization whose key it uses. */
+/** Assigns each case that needs one a seeded row of its own, and each case the organization whose credentials it uses. */
 function assignRows(planned: readonly PlannedCase[]): {
   pods: number;
-  rowOf: Map<number, { pod: number; kind: 'contact' | 'key'; index: number }>;
+  rows: RowCounts;
+  rowOf: Map<number, { pod: number; kind: RowKind; index: number }>;
   podOf: Map<number, number>;
 } {
-  const counters = { contact: 0, key: 0 };
-  const needed = planned.filter((p) => p.row !== undefined);
-  const most = Math.max(
-    needed.filter((p) => p.row?.kind === 'contact').length,
-    needed.filter((p) => p.row?.kind === 'key').length,
-  );
-  const pods = Math.max(2, Math.ceil(most / ROWS_PER_POD));
-  const rowOf = new Map<number, { pod: number; kind: 'contact' | 'key'; index: number }>();
+  const needed = Object.fromEntries(ROW_KINDS.map((kind) => [kind, 0])) as RowCounts;
+  for (const p of planned) {
+    if (p.row) {
+      needed[p.row.kind]++;
+    }
+  }
+  // Keys bound the number of organizations; the other kinds are spread evenly over them.
+  const pods = Math.max(2, Math.ceil(needed.key / KEYS_PER_POD));
+  const rows = Object.fromEntries(ROW_KINDS.map((kind) => [kind, Math.ceil(needed[kind] / pods)])) as RowCounts;
+  const counters = Object.fromEntries(ROW_KINDS.map((kind) => [kind, 0])) as RowCounts;
+  const rowOf = new Map<number, { pod: number; kind: RowKind; index: number }>();
   const podOf = new Map<number, number>();
   for (const p of planned) {
     if (!p.row) {
@@ -112,12 +127,33 @@ function assignRows(planned: readonly PlannedCase[]): {
       continue;
     }
     const k = counters[p.row.kind]++;
-    const pod = Math.floor(k / ROWS_PER_POD);
-    rowOf.set(p.n, { pod, kind: p.row.kind, index: k % ROWS_PER_POD });
-    // A foreign row is aimed at with another organization's key.
+    const pod = Math.floor(k / rows[p.row.kind]);
+    rowOf.set(p.n, { pod, kind: p.row.kind, index: k % rows[p.row.kind] });
+    // A foreign row is aimed at with another organization's credentials.
     podOf.set(p.n, p.row.foreign ? (pod + 1) % pods : pod);
   }
-  return { pods, rowOf, podOf };
+  return { pods, rows, rowOf, podOf };
+}
+
+/** The row of `kind` at `index` in `pod`: its id (what the path names) and its key in a {@link Snapshot}. */
+function rowOfPod(pod: Pod, kind: RowKind, index: number): { id: string; snapshotKey: string } {
+  switch (kind) {
+    case 'contact':
+      return { id: pod.contacts[index] as string, snapshotKey: `contacts:${pod.contacts[index]}` };
+    case 'key':
+      return { id: pod.keys[index] as string, snapshotKey: `api_keys:${pod.keys[index]}` };
+    case 'organization':
+      return { id: pod.organizations[index] as string, snapshotKey: `organizations:${pod.organizations[index]}` };
+    case 'member':
+      return {
+        id: pod.members[index] as string,
+        snapshotKey: `memberships:${pod.organizationId}/${pod.members[index]}`,
+      };
+    case 'token':
+      return { id: '', snapshotKey: `user_tokens:${pod.tokens[index]?.tokenId}` };
+    case 'login':
+      return { id: '', snapshotKey: `users:${pod.logins[index]?.userId}` };
+  }
 }
 
 function contextFor(
@@ -126,26 +162,47 @@ function contextFor(
   seed: number,
   pod: Pod,
   seeded: Seeded,
+  row: { kind: RowKind; index: number; pod: Pod } | undefined,
   pathId: string,
   host: string,
 ): CaseContext {
   const marker = `fz-${seed}-${p.n}`;
   const op = p.op;
+  // What the operation needs beyond its schema: the credentials and body values of real, seeded rows.
+  let userToken = pod.user.token;
+  const fields: Record<string, unknown> = {};
+  if (row?.kind === 'token') {
+    userToken = row.pod.tokens[row.index]?.token as string;
+  } else if (op.row === 'token') {
+    userToken = seeded.loggedOut;
+  }
+  if (row?.kind === 'login') {
+    Object.assign(fields, { email: row.pod.logins[row.index]?.email, password: seeded.password });
+  }
+  if (op.operationId === 'addMember') {
+    fields.email = pod.addable;
+  }
   const valid = (): Request => {
     const headers: [string, string][] = [
       ['Host', host],
       ['X-Request-Id', marker],
     ];
-    if (op.v1) {
+    if (op.credential === 'apiKey') {
       headers.push(p.n % 2 === 0 ? ['X-API-Key', pod.full] : ['Authorization', `Bearer ${pod.full}`]);
+    } else if (op.credential === 'userToken') {
+      headers.push(['Authorization', `Bearer ${userToken}`]);
     }
     headers.push(['Connection', 'close']);
-    const target = op.id ? op.path.replace(`{${op.id.name}}`, pathId) : op.path;
+    let target = op.id ? op.path.replace(`{${op.id.name}}`, pathId) : op.path;
+    if (op.scoped) {
+      target = target.replace('{organizationId}', pod.organizationId);
+    }
     if (!op.body) {
       return { method: op.method, target, headers, body: undefined };
     }
     headers.push(['Content-Type', 'application/json']);
-    return { method: op.method, target, headers, body: Buffer.from(JSON.stringify(validBody(op.body, marker))) };
+    const json = { ...validBody(op.body, marker), ...fields };
+    return { method: op.method, target, headers, body: Buffer.from(JSON.stringify(json)) };
   };
   return {
     op,
@@ -158,6 +215,8 @@ function contextFor(
       revoked: seeded.revoked,
       expired: seeded.expired,
       unknown: seeded.unknown,
+      userToken,
+      loggedOut: seeded.loggedOut,
     },
     pathId,
     host,
@@ -200,34 +259,44 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now();
   let server: ServerProcess | undefined;
   try {
-    const { pods: podCount, rowOf, podOf } = assignRows(planned);
-    progress(`seeding ${podCount} organizations with ${podCount * ROWS_PER_POD} contacts and keys each way…`);
+    const { pods: podCount, rows, rowOf, podOf } = assignRows(planned);
+    progress(
+      `seeding ${podCount} organizations, each with ${ROW_KINDS.map((kind) => `${rows[kind]} ${kind}s`).join(', ')}…`,
+    );
     const seeded = await seedStore(dataDir, serverSecret, {
       pods: podCount,
-      contactsPerPod: ROWS_PER_POD,
-      keysPerPod: ROWS_PER_POD,
+      rows,
       plan: PLAN,
       prefix: `fuzz-${options.seed}`,
     });
     const owners: RowOwners = new Map();
-    const pathIdOf = (p: PlannedCase): string => {
+    /** The case's own row (recorded as its owner's), and the id its path names. */
+    const rowFor = (p: PlannedCase) => {
       const row = rowOf.get(p.n);
       if (!row) {
-        return p.op.id?.kind === 'key' ? 'key_0000000000000000' : 'ct_0000000000000000';
+        return { row: undefined, pathId: p.op.id ? MADE_UP_ID[p.op.id.kind] : '' };
       }
       const pod = seeded.pods[row.pod] as Pod;
-      const id = (row.kind === 'contact' ? pod.contacts : pod.keys)[row.index] as string;
-      owners.set(`${row.kind === 'contact' ? 'contacts' : 'api_keys'}:${id}`, p.n);
-      return id;
+      const { id, snapshotKey } = rowOfPod(pod, row.kind, row.index);
+      owners.set(snapshotKey, p.n);
+      return { row: { kind: row.kind, index: row.index, pod }, pathId: id };
     };
     const before = await snapshotStore(dataDir);
 
+    // Limits out of the way (this run is about input, not rate limiting): the API keys' plan, the organizations users
+    // create (on the `free` plan), failed authentications, and the account windows (per user token, per address for
+    // sign-up and log-in, per email for failed log-ins).
     const generous = { name: 'generous', limit: 1_000_000_000, windowSeconds: 60 };
-    const serverOptions = {
+    const serverOptions: FuzzServerOptions = {
       dataDir,
       serverSecret,
-      plans: { [PLAN]: { windows: [generous] } },
+      plans: { [PLAN]: { windows: [generous] }, free: { windows: [generous] } },
       failedAuth: { ...generous, name: 'auth-failures' },
+      accountWindows: {
+        user: { ...generous, name: 'user' },
+        address: { ...generous, name: 'address' },
+        account: { ...generous, name: 'account' },
+      },
       headersTimeoutMs: options.headersTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs,
     };
@@ -238,13 +307,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 
     const built = chosen.map((p) => {
       const pod = seeded.pods[podOf.get(p.n) ?? 0] as Pod;
-      const ctx = contextFor(p, spec, options.seed, pod, seeded, pathIdOf(p), host);
+      const { row, pathId } = rowFor(p);
+      const ctx = contextFor(p, spec, options.seed, pod, seeded, row, pathId, host);
       return { planned: p, chunks: chunksOf(p.cls.build(ctx)) };
     });
     // Rows reserved for cases that are not sent in this run (replays) are left out of the ownership check.
     for (const p of planned) {
       if (!chosen.includes(p)) {
-        pathIdOf(p);
+        rowFor(p);
       }
     }
 
@@ -336,6 +406,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         restartProblems.push(
           `a seeded key of ${pod.organizationId} answered ${validate.response?.status ?? 'nothing'}`,
         );
+      }
+      const me = await exchangeRaw(againTarget, [
+        `GET /auth/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${pod.user.token}\r\nConnection: close\r\n\r\n`,
+      ]);
+      if (me.response?.status !== 200) {
+        restartProblems.push(`the owner's token of ${pod.organizationId} answered ${me.response?.status ?? 'nothing'}`);
       }
     }
     await again.stop();

@@ -3,7 +3,7 @@
 // the log goes to stdout as JSON lines (the fuzz reads it for errors); the first line on fd 3 is `{ url, port }`.
 // SIGTERM closes the server and its stores, then exits.
 import { createWriteStream } from 'node:fs';
-import type { PlanTable, WindowConfig } from '../../src/rate-limit/plans.ts';
+import type { AccountWindows, PlanTable, WindowConfig } from '../../src/rate-limit/plans.ts';
 import { startServer } from '../../src/server/index.ts';
 import { createLogger } from '../../src/server/logger.ts';
 
@@ -13,6 +13,7 @@ export interface FuzzServerOptions {
   serverSecret: string;
   plans: PlanTable;
   failedAuth: WindowConfig;
+  accountWindows: AccountWindows;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
 }
@@ -29,6 +30,9 @@ const handle = await startServer({
   serverSecret: options.serverSecret,
   plans: options.plans,
   failedAuth: options.failedAuth,
+  accountWindows: options.accountWindows,
+  // Sign-ups hash passwords at the cost the tests use (the default takes ~100 ms and 32 MiB each).
+  passwordCost: { logN: 10, r: 8, p: 1 },
   logger: createLogger('info', process.stdout),
   // Responses are checked against the spec by the fuzz itself; the server runs as `mailroom serve` does.
   validateResponses: false,

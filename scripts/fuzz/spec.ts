@@ -29,6 +29,12 @@ export interface Param {
   schema: Schema;
 }
 
+/** The kinds of stored row a case can aim at (each case gets one of its own, seeded for it). */
+export type RowKind = 'contact' | 'key' | 'organization' | 'member' | 'token' | 'login';
+
+/** Which credential an operation takes, from its effective `security` (its own, else the root's), as the server reads it. */
+export type Credential = 'apiKey' | 'userToken' | 'none';
+
 /** One operation of the spec, as the fuzz uses it. */
 export interface Operation {
   method: string;
@@ -40,10 +46,20 @@ export interface Operation {
   params: Param[];
   /** The JSON request body's schema, resolved, when it takes one. */
   body: Schema | undefined;
-  /** Under /v1: needs a key, carries rate-limit headers. */
+  /** Whether the body is required (`requestBody.required`); an optional one may be left out. */
+  bodyRequired: boolean;
+  /** Under /v1: carries rate-limit headers. */
   v1: boolean;
-  /** The path's id parameter and the kind of row it names, if any. */
-  id: { name: string; kind: 'contact' | 'key' } | undefined;
+  /** The credential its security asks for: an API key (`bearerAuth`, `apiKeyHeader`), a user token, or none. */
+  credential: Credential;
+  /** The path's id parameter (its last one) and the kind of row it names, if any. */
+  id: { name: string; kind: RowKind } | undefined;
+  /** The path names an organization (`{organizationId}`) before its id: the caller's own organization goes there. */
+  scoped: boolean;
+  /** The kind of row a case of this operation aims at: the path's id, or what the operation spends or checks. */
+  row: RowKind | undefined;
+  /** Unknown query parameters are ignored (`x-eov-allow-unknown-query-parameters`), not refused. */
+  ignoresUnknownQuery: boolean;
   /** A write (anything but GET): a read_only key is refused. */
   write: boolean;
 }
@@ -63,6 +79,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 export const SPEC_FILE = fileURLToPath(new URL('../../generated/openapi.json', import.meta.url));
 
 interface RawDocument {
+  security?: Record<string, string[]>[];
   paths: Record<string, Record<string, unknown>>;
   components: Record<string, Record<string, unknown>> & {
     schemas: { ErrorCode: { 'x-error-statuses': Record<string, number> } };
@@ -94,6 +111,30 @@ function resolver(doc: RawDocument) {
   return resolve;
 }
 
+/** The row each path parameter names. */
+const ID_KINDS: Record<string, RowKind> = {
+  contactId: 'contact',
+  keyId: 'key',
+  organizationId: 'organization',
+  userId: 'member',
+};
+
+/**
+ * Operations without an id in the path that still spend a row of their own: log-out revokes the token it is called
+ * with (each case logs out a token seeded for it, never the one its organization's other cases use), and log-in
+ * checks an account's password and issues it a token (each case logs in to an account seeded for it).
+ */
+const OPERATION_ROWS: Record<string, RowKind> = { logOut: 'token', logIn: 'login' };
+
+/** The schemes the server authenticates, by name (src/server/authenticate.ts); anything else is an API key. */
+function credentialOf(security: readonly Record<string, string[]>[]): Credential {
+  const schemes = security.flatMap((requirement) => Object.keys(requirement));
+  if (schemes.length === 0) {
+    return 'none';
+  }
+  return schemes.every((scheme) => scheme === 'userToken') ? 'userToken' : 'apiKey';
+}
+
 /** Reads the operations, error statuses and path methods from the bundled spec. */
 export function loadFuzzSpec(file = SPEC_FILE): FuzzSpec {
   const doc = JSON.parse(readFileSync(file, 'utf8')) as RawDocument;
@@ -112,12 +153,22 @@ export function loadFuzzSpec(file = SPEC_FILE): FuzzSpec {
         operationId: string;
         parameters?: unknown[];
         requestBody?: unknown;
+        security?: Record<string, string[]>[];
+        'x-eov-allow-unknown-query-parameters'?: boolean;
         responses: Record<string, unknown>;
       };
       const params = [...shared, ...(resolve<Param[] | undefined>(op.parameters) ?? [])];
-      const body = resolve<{ content?: { 'application/json'?: { schema?: Schema } } } | undefined>(op.requestBody)
-        ?.content?.['application/json']?.schema;
-      const idParam = params.find((p) => p.in === 'path');
+      const requestBody = resolve<
+        { required?: boolean; content?: { 'application/json'?: { schema?: Schema } } } | undefined
+      >(op.requestBody);
+      const body = requestBody?.content?.['application/json']?.schema;
+      const pathParams = params.filter((p) => p.in === 'path');
+      const idParam = pathParams.at(-1);
+      const idKind = idParam ? ID_KINDS[idParam.name] : undefined;
+      if (idParam && !idKind) {
+        throw new Error(`${method.toUpperCase()} ${path}: the fuzz knows no row for path parameter ${idParam.name}`);
+      }
+      const credential = credentialOf(op.security ?? doc.security ?? []);
       operations.push({
         method: method.toUpperCase(),
         path,
@@ -125,8 +176,13 @@ export function loadFuzzSpec(file = SPEC_FILE): FuzzSpec {
         statuses: Object.keys(op.responses).map(Number),
         params,
         body,
+        bodyRequired: requestBody?.required === true,
         v1: path === '/v1' || path.startsWith('/v1/'),
-        id: idParam ? { name: idParam.name, kind: idParam.name === 'contactId' ? 'contact' : 'key' } : undefined,
+        credential,
+        id: idParam && idKind ? { name: idParam.name, kind: idKind } : undefined,
+        scoped: pathParams.length > 1 && pathParams[0]?.name === 'organizationId',
+        row: idKind ?? OPERATION_ROWS[op.operationId],
+        ignoresUnknownQuery: op['x-eov-allow-unknown-query-parameters'] === true,
         write: method !== 'get',
       });
     }

@@ -4,6 +4,7 @@ import {
   assessRows,
   type CaseResult,
   checkExchange,
+  createdRows,
   loggedErrors,
   sameRows,
   sentPath,
@@ -130,20 +131,32 @@ describe('checks of one answer', () => {
 });
 
 describe('checks of the stored rows', () => {
+  const signUp = {
+    user: { userId: 'usr_new' },
+    organizations: [{ organizationId: 'org_new', role: 'owner' }],
+    token: 'mru_x',
+  };
   const before = new Map([
     ['contacts:ct_a', '{"email":"a"}'],
     ['contacts:ct_b', '{"email":"b"}'],
     ['contacts:ct_c', '{"email":"c"}'],
   ]);
   const results = new Map<number, CaseResult>([
-    [1, { n: 1, status: 400, elapsedMs: 1, accepted: false }],
-    [2, { n: 2, status: 200, elapsedMs: 1, accepted: true }],
-    [3, { n: 3, status: 201, elapsedMs: 1, accepted: true, createdId: 'ct_new' }],
-    [4, { n: 4, status: 422, elapsedMs: 1, accepted: false }],
+    [1, { n: 1, status: 400, elapsedMs: 1, accepted: false, created: [] }],
+    [2, { n: 2, status: 200, elapsedMs: 1, accepted: true, created: [] }],
+    [3, { n: 3, status: 201, elapsedMs: 1, accepted: true, created: ['contacts:ct_new'] }],
+    [4, { n: 4, status: 422, elapsedMs: 1, accepted: false, created: [] }],
+    [5, { n: 5, status: 201, elapsedMs: 1, accepted: true, created: createdRows('signUp', signUp, '/auth/signup') }],
+    [6, { n: 6, status: 401, elapsedMs: 1, accepted: false, created: [] }],
+    [
+      7,
+      { n: 7, status: 201, elapsedMs: 1, accepted: true, created: ['organizations:org_made', 'memberships:org_made/'] },
+    ],
   ]);
   const owners = new Map([
     ['contacts:ct_a', 1],
     ['contacts:ct_b', 2],
+    ['users:usr_login', 6],
   ]);
   const assess = (after: Map<string, string>) =>
     assessRows(before, after, owners, results, new Map(), /fz-1-(\d+)/).map((f) => `${f.n ?? '?'} ${f.detail}`);
@@ -164,6 +177,30 @@ describe('checks of the stored rows', () => {
   test('a new row is fine when an accepted create answered with it, else tied to its case by the marker', () => {
     const after = new Map([...before, ['contacts:ct_new', '{}'], ['contacts:ct_sneaky', '{"email":"fz-1-4@x"}']]);
     expect(assess(after)).toEqual(['4 row contacts:ct_sneaky was created, yet the answer was 422']);
+  });
+
+  test('a sign-up creates its user, organization, membership and token; a refused one creates nothing', () => {
+    const after = new Map([
+      ...before,
+      ['users:usr_new', '{"email":"fz-1-5@example.com"}'],
+      ['organizations:org_new', '{}'],
+      ['memberships:org_new/usr_new', '{}'],
+      ['user_tokens:tok_new', '{"user_id":"usr_new"}'],
+      ['users:usr_sneaky', '{"email":"fz-1-4@example.com"}'],
+      ['organizations:org_made', '{}'],
+      ['memberships:org_made/usr_owner', '{}'],
+      ['memberships:org_other/usr_owner', '{}'],
+    ]);
+    expect(assess(after)).toEqual([
+      '4 row users:usr_sneaky was created, yet the answer was 422',
+      '? row memberships:org_other/usr_owner was created, yet no accepted request created it',
+    ]);
+  });
+
+  test('a token issued to an account whose log-in was refused is refused-yet-executed, tied to that case', () => {
+    expect(assess(new Map([...before, ['user_tokens:tok_x', '{"user_id":"usr_login"}']]))).toEqual([
+      '6 row user_tokens:tok_x was created, yet the answer was 401',
+    ]);
   });
 
   test('snapshots compare row by row', () => {
