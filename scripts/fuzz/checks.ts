@@ -48,7 +48,7 @@ export interface CaseResult {
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const NON_NEGATIVE_INTEGER = /^(0|[1-9][0-9]*)$/;
 const RATE_LIMIT_HEADERS = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'];
-const REQUEST_LINE = /^(?:\r?\n)*[!-~]+ ([!-~]+) HTTP\/\d\.\d\r?\n/;
+const REQUEST_LINE = /^(?:\r?\n)*[!-~]+ +([!-~]+) +HTTP\/\d\.\d\r?\n/;
 
 /** The path the server sees in the first request line of `chunks`, if it can be read as one. */
 export function sentPath(chunks: readonly RawChunk[]): string | undefined {

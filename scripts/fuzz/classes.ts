@@ -114,13 +114,25 @@ const inPieces = (text: string, size: number, pauseMs: number): RawChunk[] =>
     { pauseMs },
   ]).flat();
 const deep = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
-/** The valid body with its first free-text field (a string without a format) set to raw JSON text. */
+/**
+ * The body field a text class aims at: the first string without a format that the server stores. A password is
+ * hashed, never stored, so any text is a valid password (and a wrong one on log-in).
+ */
+const textField = (op: Operation): string | undefined =>
+  Object.entries(op.body?.properties ?? {}).find(
+    ([name, p]) => typesOf(p).includes('string') && p.format === undefined && name !== 'password',
+  )?.[0];
+/** The valid body with its text field (else a field `name`) set to raw JSON text. */
 const rawField = (x: CaseContext, jsonText: string): Request => {
   const valid = v(x);
-  const properties = Object.entries(x.op.body?.properties ?? {});
-  const [name] = properties.find(([, p]) => typesOf(p).includes('string') && p.format === undefined) ?? ['name'];
+  const name = textField(x.op) ?? 'name';
   const fields = { ...(JSON.parse(bodyText(valid)) as Record<string, unknown>), [name]: '\u0001raw\u0001' };
   return body(valid, Buffer.from(JSON.stringify(fields).replace('"\\u0001raw\\u0001"', jsonText), 'latin1'));
+};
+/** The valid body's JSON text with one more member (`"name":value`) before its closing brace. */
+const withMember = (x: CaseContext, member: string): string => {
+  const text = bodyText(v(x));
+  return text === '{}' ? `{${member}}` : `${text.slice(0, -1)},${member}}`;
 };
 /** A CL.TE smuggling attempt: a chunked body that ends early, followed by a DELETE of the case's own row. */
 const smuggle = (x: CaseContext, framing: string): RawChunk[] => {
@@ -244,7 +256,7 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('encoding', 'invalid UTF-8 inside a string', 'refuse', (x) => rawField(x, '"\u00ff\u00fe"'), withBody),
   c('encoding', 'a lone surrogate escape', 'refuse', (x) => rawField(x, '"a\\ud800b"'), withBody),
   c('encoding', 'an overlong UTF-8 sequence', 'refuse', (x) => rawField(x, '"\u00c0\u00af"'), withBody),
-  c('encoding', 'a NUL escape in a string', 422, (x) => rawField(x, '"a\\u0000b"'), withBody),
+  c('encoding', 'a NUL escape in a string', 422, (x) => rawField(x, '"a\\u0000b"'), { applies: (op) => textField(op) !== undefined }),
   c('encoding', 'a UTF-8 byte order mark', 'any', (x) => body(v(x), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bodyOf(x)])), withBody),
   c('encoding', 'a UTF-16 body', 'refuse', (x) => body(v(x), Buffer.from(bodyText(v(x)), 'utf16le')), withBody),
   c('encoding', 'a gzip body', 'accept', (x) => header(body(v(x), gzipSync(bodyOf(x))), 'Content-Encoding', 'gzip'), withBody),
@@ -254,8 +266,8 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('encoding', 'arrays nested 1,000 deep', 'refuse', (x) => rawField(x, deep(1000)), withBody),
   c('encoding', 'an object of 10,000 keys', 'refuse', (x) => body(v(x), JSON.stringify(Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])))), withBody),
   c('encoding', 'a duplicated key', 'any', (x) => body(v(x), `${bodyText(v(x)).slice(0, -1)},${bodyText(v(x)).slice(1)}`), withBody),
-  c('encoding', 'a __proto__ field', 422, (x) => body(v(x), `${bodyText(v(x)).slice(0, -1)},"__proto__":{"x":1}}`), withBody),
-  c('encoding', 'a constructor field', 422, (x) => body(v(x), `${bodyText(v(x)).slice(0, -1)},"constructor":{"prototype":1}}`), withBody),
+  c('encoding', 'a __proto__ field', 422, (x) => body(v(x), withMember(x, '"__proto__":{"x":1}')), withBody),
+  c('encoding', 'a constructor field', 422, (x) => body(v(x), withMember(x, '"constructor":{"prototype":1}')), withBody),
   c('encoding', 'a body over 100 KiB', 413, (x) => body(v(x), `{"pad":"${'p'.repeat(101 * 1024)}"}`), withBody),
   c('encoding', 'an empty body', (op) => (op.bodyRequired ? 'refuse' : 'accept'), (x) => body(v(x), ''), withBody),
   ...['null', '[]', '"text"', '42', 'true'].map((json) => c('encoding', `the body ${json}`, 'refuse', (x) => body(v(x), json), withBody)),
@@ -343,55 +355,54 @@ const boundMet = (op: Operation): Expectation =>
 function fieldClasses(spec: FuzzSpec): FuzzClass[] {
   const classes: FuzzClass[] = [];
   const bodyOps = spec.operations.filter((op) => op.body !== undefined);
-  // Body fields: one class per (schema, field, keyword); the class applies to every operation with that body schema.
-  const seen = new Set<string>();
+  // Body fields: one class per (field, keyword), applying to every operation whose own schema of that field has the
+  // keyword, and built from that schema (`password` has minLength 10 on sign-up but 1 on log-in).
+  const propertyOf = (op: Operation, name: string): Schema | undefined => op.body?.properties?.[name];
   for (const op of bodyOps) {
     const schema = op.body as Schema;
-    const key = JSON.stringify(schema);
-    if (seen.has(key)) {
-      continue;
-    }
-    seen.add(key);
-    const sameBody = (other: Operation) => JSON.stringify(other.body) === key;
-    for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    for (const name of Object.keys(schema.properties ?? {})) {
       for (const [keyword, appliesTo, values] of KEYWORD_VIOLATIONS) {
-        if (appliesTo(property)) {
-          classes.push(
-            c(
-              'schema',
-              `body.${name}: ${keyword} broken`,
-              422,
-              (x) => field(v(x), name, x.rng.pick(values(property))),
-              { applies: sameBody },
-            ),
-          );
+        if (!appliesTo(schema.properties?.[name] as Schema)) {
+          continue;
         }
+        const applies = (other: Operation) => {
+          const property = propertyOf(other, name);
+          return property !== undefined && appliesTo(property);
+        };
+        const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
+        classes.push(c('schema', `body.${name}: ${keyword} broken`, 422, build, { applies }));
       }
       for (const [keyword, appliesTo, values] of KEYWORD_BOUNDS) {
-        if (appliesTo(property)) {
-          classes.push(
-            c('schema', `body.${name}: ${keyword}`, boundMet, (x) => field(v(x), name, x.rng.pick(values(property))), {
-              applies: sameBody,
-            }),
-          );
+        if (!appliesTo(schema.properties?.[name] as Schema)) {
+          continue;
         }
+        const applies = (other: Operation) => {
+          const property = propertyOf(other, name);
+          return property !== undefined && appliesTo(property);
+        };
+        const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
+        classes.push(c('schema', `body.${name}: ${keyword}`, boundMet, build, { applies }));
       }
     }
     for (const name of schema.required ?? []) {
       classes.push(
-        c('schema', `body.${name}: required, missing`, 422, (x) => field(v(x), name, REMOVE), { applies: sameBody }),
+        c('schema', `body.${name}: required, missing`, 422, (x) => field(v(x), name, REMOVE), {
+          applies: (other) => other.body?.required?.includes(name) ?? false,
+        }),
       );
     }
     if (schema.additionalProperties === false) {
       classes.push(
         c('schema', 'body: additionalProperties, an unknown field', 422, (x) => field(v(x), 'unexpected', 1), {
-          applies: sameBody,
+          applies: (other) => other.body?.additionalProperties === false,
         }),
       );
     }
     if ((schema.minProperties ?? 0) > 0) {
       classes.push(
-        c('schema', 'body: minProperties, an empty object', 422, (x) => body(v(x), '{}'), { applies: sameBody }),
+        c('schema', 'body: minProperties, an empty object', 422, (x) => body(v(x), '{}'), {
+          applies: (other) => (other.body?.minProperties ?? 0) > 0,
+        }),
       );
     }
   }

@@ -152,7 +152,7 @@ export function validValue(schema: Schema, marker: string): unknown {
   return null;
 }
 
-/** A valid JSON body for an object schema: its required fields, then optional ones up to `minProperties`. */
+/** A valid JSON body for an object schema: its required fields, then optional ones up to `minProperties` (at least one). */
 export function validBody(schema: Schema, marker: string): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   const properties = schema.properties ?? {};
@@ -163,8 +163,9 @@ export function validBody(schema: Schema, marker: string): Record<string, unknow
   const optional = Object.entries(properties)
     .filter(([name]) => !(name in result))
     .sort(([, a], [, b]) => Number(a.format !== undefined) - Number(b.format !== undefined));
+  // At least one field: an optional body sent as `{}` would leave the classes that edit its fields nothing to edit.
   for (const [name, property] of optional) {
-    if (Object.keys(result).length >= (schema.minProperties ?? 0)) {
+    if (Object.keys(result).length >= Math.max(schema.minProperties ?? 0, 1)) {
       break;
     }
     result[name] = validValue(property, marker);
