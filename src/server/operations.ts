@@ -312,6 +312,11 @@ function inputCheck(
     if (op.requestBody?.required === true && json && !announced) {
       throw new ApiError('BAD_REQUEST', BODY_EMPTY);
     }
+    // The validator checks the media type of a required body only: an optional one sent as anything but JSON (or with
+    // no Content-Type) would be read as no body at all, its fields silently dropped.
+    if (op.requestBody !== undefined && announced && !json) {
+      throw unsupportedMediaType(req.get('content-type') ?? 'none');
+    }
     if (hasQuery && numeric.length > 0) {
       const details: ErrorDetails = Object.create(null);
       for (const { name, pattern } of numeric) {
