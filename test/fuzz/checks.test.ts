@@ -257,3 +257,29 @@ describe('the plan', () => {
     }
   });
 });
+
+describe('what the fuzz reads of each operation', () => {
+  const of = (operationId: string) => spec.operations.find((op) => op.operationId === operationId);
+
+  test("each operation's credential is its effective security's, as the server reads it", () => {
+    const byCredential = (credential: string) =>
+      spec.operations.filter((op) => op.credential === credential).map((op) => `${op.method} ${op.path}`);
+    expect(byCredential('none').sort()).toEqual(['GET /livez', 'POST /auth/login', 'POST /auth/signup']);
+    expect(byCredential('apiKey').every((name) => name.includes(' /v1'))).toBe(true);
+    expect(byCredential('userToken').every((name) => /^\w+ \/(auth|organizations)\b/.test(name))).toBe(true);
+  });
+
+  test('the row a case aims at: the last path parameter, its organization the caller’s own; log-out and log-in their own', () => {
+    expect(of('getOrganizationApiKey')).toMatchObject({ id: { name: 'keyId', kind: 'key' }, scoped: true });
+    expect(of('removeMember')).toMatchObject({ id: { name: 'userId', kind: 'member' }, scoped: true });
+    expect(of('renameOrganization')).toMatchObject({ id: { kind: 'organization' }, scoped: false });
+    expect(of('logOut')).toMatchObject({ id: undefined, row: 'token' });
+    expect(of('logIn')).toMatchObject({ id: undefined, row: 'login' });
+    expect(of('signUp')?.row).toBeUndefined();
+  });
+
+  test('an optional body is known as such', () => {
+    expect(of('rotateApiKey')?.bodyRequired).toBe(false);
+    expect(of('createContact')?.bodyRequired).toBe(true);
+  });
+});
