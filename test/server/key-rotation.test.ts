@@ -219,4 +219,20 @@ describe('keys that cannot be rotated', () => {
     const listed = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: admin.plaintext });
     expect(listed.body.data.find((k) => k.keyId === target.keyId)?.expirationTs).toBeNull();
   });
+
+  test('a body that is not JSON is 415, never read as no body (the default grace) — and nothing is rotated', async () => {
+    const admin = await server.newKey();
+    const target = await createKey(admin, { name: 'Target' });
+    for (const contentType of [null, 'text/plain', 'application/x-www-form-urlencoded']) {
+      const refused = await server.call('POST', `/v1/api-keys/${target.keyId}/rotate`, {
+        key: admin.plaintext,
+        raw: new TextEncoder().encode('{"gracePeriodMinutes":0}') as Uint8Array<ArrayBuffer>,
+        contentType,
+      });
+      expectError(refused, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    }
+    const listed = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: admin.plaintext });
+    expect(listed.body.data.find((k) => k.keyId === target.keyId)?.expirationTs).toBeNull();
+    expect(listed.body.data).toHaveLength(2); // the admin key and the target: no replacement was made
+  });
 });

@@ -340,7 +340,8 @@ export interface CallOptions {
   body?: unknown;
   /** Sent byte for byte (as application/json unless `contentType` says otherwise). */
   raw?: string | Uint8Array<ArrayBuffer>;
-  contentType?: string;
+  /** null: no Content-Type at all (fetch adds none to a Uint8Array body). */
+  contentType?: string | null;
   headers?: Record<string, string>;
 }
 
@@ -471,7 +472,7 @@ export async function call<T = Envelope>(
   } else if (options.body !== undefined) {
     body = JSON.stringify(options.body);
   }
-  if (body !== undefined || options.contentType !== undefined) {
+  if ((body !== undefined || options.contentType !== undefined) && options.contentType !== null) {
     headers['content-type'] = options.contentType ?? 'application/json';
   }
   Object.assign(headers, options.headers);
