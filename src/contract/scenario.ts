@@ -253,8 +253,22 @@ async function playFlows({ book, fixtures, created, runId }: ScenarioOptions): P
   );
 }
 
+/** The ids the edge values' paths take. */
+interface EdgeIds {
+  keyId: string;
+  contactId: string;
+  organizationId?: string;
+  organizationKeyId?: string;
+  userId?: string;
+}
+
 /** Makes the resources the edge values of a path with an id are sent to. */
-async function edgeTargets(book: CaseBook, fixtures: Fixtures, created: Created, runId: string) {
+async function edgeTargets(
+  book: CaseBook,
+  fixtures: Fixtures,
+  created: Created,
+  runId: string,
+): Promise<EdgeIds | undefined> {
   return book.run('edge-values', 'create a key and a contact to edit', async (ctx) => {
     const keyData = await createKey(ctx, created, fixtures.admin, { name: `Edge key ${runId}` });
     const contact = await ctx.send({
@@ -265,12 +279,34 @@ async function edgeTargets(book: CaseBook, fixtures: Fixtures, created: Created,
       expect: 201,
     });
     created.note(contact.json);
-    return { keyId: String(keyData.keyId), contactId: String(contact.json?.data?.contactId) };
+    const ids: EdgeIds = { keyId: String(keyData.keyId), contactId: String(contact.json?.data?.contactId) };
+    const users = fixtures.users;
+    if (users) {
+      ids.organizationId = users.owner.organizationId;
+      ids.userId = users.member.userId;
+      const orgKey = await ctx.send({
+        method: 'POST',
+        path: `/organizations/${users.owner.organizationId}/api-keys`,
+        key: users.coOwner.token,
+        bearer: true,
+        body: { name: `Edge organization key ${runId}` },
+        expect: 201,
+      });
+      ids.organizationKeyId = String(orgKey.json?.data?.keyId);
+    }
+    return ids;
   });
 }
 
-function edgeRequest(edge: EdgeValue, ids: { keyId: string; contactId: string }, unique: () => string) {
-  const path = edge.operation.path.replace('{keyId}', ids.keyId).replace('{contactId}', ids.contactId);
+function edgeRequest(edge: EdgeValue, ids: EdgeIds, unique: () => string) {
+  const template = edge.operation.path;
+  const path = template.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const value =
+      name === 'keyId' && template.includes('{organizationId}')
+        ? ids.organizationKeyId
+        : (ids as unknown as Record<string, string | undefined>)[name];
+    return encodeURIComponent(value ?? `unknown-${name}`);
+  });
   if (edge.where === 'query') {
     return { method: edge.operation.method, path: `${path}?${edge.field}=${String(edge.value)}`, body: undefined };
   }
@@ -286,6 +322,20 @@ function edgeRequest(edge: EdgeValue, ids: { keyId: string; contactId: string },
   return { method: edge.operation.method, path, body };
 }
 
+/** The security schemes an operation accepts. */
+const schemesOf = (operation: SpecOperation) => operation.security.flatMap((requirement) => Object.keys(requirement));
+
+/**
+ * What an accepted edge may answer besides 2xx: the statuses about state the edge value cannot arrange, never
+ * about input (a log-in's 401 for an email no account has, an added member's 404 for an email no one signed up
+ * with). Refusing the value itself is 422, and 400, 413 and 415 are other input errors.
+ */
+function acceptedStatuses(operation: SpecOperation): number[] {
+  const documented = Object.keys(operation.responses).map(Number);
+  const stateful = schemesOf(operation).length === 0 ? [401, 404] : [404];
+  return [200, 201, ...stateful.filter((status) => documented.includes(status))];
+}
+
 async function playEdgeValues({ book, fixtures, created, operations, runId }: ScenarioOptions): Promise<void> {
   let n = 0;
   const unique = () => `${runId}.${++n}`;
@@ -295,15 +345,28 @@ async function playEdgeValues({ book, fixtures, created, operations, runId }: Sc
     return;
   }
   for (const edge of edges) {
-    const { method, path, body } = edgeRequest(edge, ids, unique);
+    // A POST to an existing key changes it for good (a rotation): each accepted edge gets a fresh key.
+    const fresh =
+      edge.accepted && edge.operation.method === 'POST' && edge.operation.path.startsWith('/v1/api-keys/{keyId}')
+        ? await book.run('edge-values', `${edge.operation.operationId}: create a key for ${edge.why}`, (ctx) =>
+            createKey(ctx, created, fixtures.admin, { name: `Edge key ${unique()}` }),
+          )
+        : undefined;
+    const { method, path, body } = edgeRequest(edge, fresh ? { ...ids, keyId: String(fresh.keyId) } : ids, unique);
+    const schemes = schemesOf(edge.operation);
+    // The co-owner's token where the operation takes a user token (the owner's turns are Dredd's), no
+    // credentials where it takes none, else the caller's key.
+    const userToken = schemes.includes('userToken') ? fixtures.users?.coOwner.token : undefined;
+    const credential =
+      schemes.length === 0 ? {} : userToken ? { key: userToken, bearer: true } : { key: fixtures.admin };
     await book.run('edge-values', `${edge.operation.operationId}: ${edge.why}`, async (ctx) => {
       const sent = await ctx.send({
         method,
         path,
-        key: fixtures.admin,
+        ...credential,
         body,
         intent: edge.accepted ? undefined : 'invalid',
-        expect: edge.accepted ? [200, 201] : 422,
+        expect: edge.accepted ? acceptedStatuses(edge.operation) : 422,
       });
       created.note(sent.json);
     });
