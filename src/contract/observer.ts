@@ -167,8 +167,11 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     if (name === undefined || pool === undefined) {
       return;
     }
-    if (pool.remaining <= POOL_RESERVE && Date.now() < pool.resetAt) {
-      await sleep(pool.resetAt - Date.now() + 50);
+    // The address pool is this run's alone and counted here exactly; a key's pool may be shared with others.
+    const reserve = name === ADDRESS_POOL ? 0 : POOL_RESERVE;
+    if (pool.remaining <= reserve && Date.now() < pool.resetAt) {
+      // A second past the announced reset: X-RateLimit-Reset is whole seconds, and the window may end within the next.
+      await sleep(pool.resetAt - Date.now() + 1000);
     }
     if (Date.now() >= pool.resetAt) {
       pools.set(name, undefined);
