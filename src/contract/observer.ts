@@ -156,9 +156,20 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
   // (`x-rate-limit: address`: sign-up, log-in), as their last responses described them.
   const pools = new Map<string, Pool | undefined>();
   const ADDRESS_POOL = '\u0000address';
-  const addressScoped = (method: string, url: string) =>
-    matchOperation(options.operations, method, url)?.rateLimit === 'address';
   pools.set(ADDRESS_POOL, undefined);
+  // The client address's failed-authentication window, as the last 401 described it. When it is spent the target
+  // refuses every authenticated request from this address (429), so near its end everything waits for it.
+  let failures: Pool | undefined;
+  const FAILURES_RESERVE = 2;
+
+  async function paceFailures(): Promise<void> {
+    if (failures && failures.remaining <= FAILURES_RESERVE && Date.now() < failures.resetAt) {
+      await sleep(failures.resetAt - Date.now() + 1000);
+    }
+    if (failures && Date.now() >= failures.resetAt) {
+      failures = undefined;
+    }
+  }
   const exchanges: Exchange[] = [];
 
   /** Waits for the pool's window when too little is left, then counts this request against it. */
@@ -257,9 +268,11 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     }
     const sentRequestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined;
     const unpaced = req.headers[PACE_HEADER] === 'none';
+    const operation = matchOperation(options.operations, req.method ?? 'GET', req.url ?? '/');
+    const authenticated = operation === undefined || operation.security.length > 0;
     const poolName = unpaced
       ? undefined
-      : addressScoped(req.method ?? 'GET', req.url ?? '/')
+      : operation?.rateLimit === 'address'
         ? ADDRESS_POOL
         : credentialOf(req.headers);
     const exchange: Exchange = {
@@ -273,6 +286,9 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       findings: [],
       ms: 0,
     };
+    if (!unpaced && authenticated) {
+      await paceFailures();
+    }
     await pace(poolName);
     let response: { status: number; headers: IncomingHttpHeaders; body: Buffer };
     try {
@@ -300,6 +316,13 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     }
     exchange.status = response.status;
     notePool(poolName, response.status, response.headers);
+    if (response.status === 401 && authenticated && poolName !== ADDRESS_POOL) {
+      const remaining = Number(response.headers['x-ratelimit-remaining']);
+      const reset = Number(response.headers['x-ratelimit-reset']);
+      if (Number.isInteger(remaining) && Number.isInteger(reset)) {
+        failures = { remaining, resetAt: Date.now() + Math.max(reset, 1) * 1000 };
+      }
+    }
 
     const responseHeaders = lowerHeaders(response.headers);
     const contentType = responseHeaders['content-type'] ?? '';
