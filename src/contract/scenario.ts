@@ -27,6 +27,7 @@ export async function playScenario(options: ScenarioOptions): Promise<void> {
   // Edge values first: they are quick, and a spec narrowed below the server shows there.
   await playEdgeValues(options);
   await playFlows(options);
+  await playAccountFlows(options);
   await playRequestIds(options);
   await playScenarioOnly(options);
 }
@@ -260,6 +261,65 @@ interface EdgeIds {
   organizationId?: string;
   organizationKeyId?: string;
   userId?: string;
+}
+
+/**
+ * What a person does with a user token (the co-owner's: the owner's turns are Dredd's): who am I, a new
+ * organization renamed, a key of it made, read, renamed and revoked, its members listed. Nothing here signs up
+ * or logs in (those count against this address's small window; Dredd and the fixtures do them).
+ */
+async function playAccountFlows({ book, fixtures, runId }: ScenarioOptions): Promise<void> {
+  const users = fixtures.users;
+  if (!users) {
+    return;
+  }
+  const token = { key: users.coOwner.token, bearer: true };
+  const step = <T>(name: string, fn: (ctx: CaseContext) => Promise<T>) => book.run('scenario', name, fn);
+  await step('who am I (user token)', (ctx) => ctx.send({ path: '/auth/me', ...token, expect: 200 }));
+  await step('list my organizations', (ctx) => ctx.send({ path: '/organizations', ...token, expect: 200 }));
+  const organization = await step('create an organization and rename it', async (ctx) => {
+    const created = await ctx.send({
+      method: 'POST',
+      path: '/organizations',
+      ...token,
+      body: { name: `Scenario organization ${runId}` },
+      expect: 201,
+    });
+    const organizationId = String(created.json?.data?.organizationId);
+    await ctx.send({
+      method: 'PATCH',
+      path: `/organizations/${organizationId}`,
+      ...token,
+      body: { name: 'Scenario organization, renamed' },
+      expect: 200,
+    });
+    return organizationId;
+  });
+  if (!organization) {
+    return;
+  }
+  const keys = `/organizations/${organization}/api-keys`;
+  await step("an organization's key: create, read, rename, revoke", async (ctx) => {
+    const created = await ctx.send({
+      method: 'POST',
+      path: keys,
+      ...token,
+      body: { name: 'Scenario organization key', expirationDays: 30 },
+      expect: 201,
+    });
+    const keyId = String(created.json?.data?.keyId);
+    await ctx.send({ path: keys, ...token, expect: 200 });
+    await ctx.send({ path: `${keys}/${keyId}`, ...token, expect: 200 });
+    await ctx.send({ method: 'PATCH', path: `${keys}/${keyId}`, ...token, body: { name: 'Renamed' }, expect: 200 });
+    await ctx.send({ method: 'DELETE', path: `${keys}/${keyId}`, ...token, expect: 200 });
+    await ctx.send({ path: `${keys}/${keyId}`, ...token, expect: 404 });
+  });
+  await step("list an organization's members", (ctx) =>
+    ctx.send({ path: `/organizations/${organization}/members`, ...token, expect: 200 }),
+  );
+  await step("404 another person's organization", (ctx) =>
+    ctx.send({ path: `/organizations/${users.member.organizationId}`, ...token, expect: 404 }),
+  );
 }
 
 /** Makes the resources the edge values of a path with an id are sent to. */
