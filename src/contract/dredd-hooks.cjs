@@ -8,8 +8,16 @@
 // 110 KiB body for 413, PUT for 405, an invalid body or query for 422, a read_only key for 403, a key whose
 // own one-request-a-minute window is spent for 429. What only a cooperative server can produce (500, 503)
 // is forced with `Prefer: code=…` when the target honours it, and skipped as "needs scenarios" otherwise.
-// The 429 of the rate-limit status read (only a locked-out client address gets it) runs last, in a second
-// Dredd run, because locking out this address would refuse everything after it.
+// The 429 of the rate-limit status read (only a locked-out client address gets it) and the 429 of the
+// operations counted per client address (sign-up, log-in) run last, in a second Dredd run, because spending
+// this address's windows would refuse everything after them.
+//
+// Arrangements are by status and by the operation's security, never by path: an operation taking a user
+// token (the `userToken` scheme) gets one of the run's throwaway owners (or the member for 403, the user
+// whose own window is spent for 429), its path ids are real ones of the owners' organization, and a 404 is
+// another organization's id; an API-key operation gets the caller's key. Any operation's 400 is a malformed
+// JSON body (the server reads and checks every body, GET and DELETE included), its 431 an oversized header.
+// Each transaction of an operation that takes an Idempotency-Key sends a fresh one.
 //
 // Every request goes to the run's observer (Dredd's endpoint), which sends it through Prism's validating
 // proxy and checks header semantics; each carries an X-Request-Id naming its transaction. Response bodies
@@ -18,12 +26,15 @@
 //
 // MAILROOM_CONTRACT_CONTEXT names a JSON file written by the runner: { runId, phase ("main" | "lockout"),
 // strictSpec, journal, progress, created, scenarios, deferred: [transaction names], keys: { admin, readOnly,
-// capped, revoked, unknown }, observer }.
+// capped, revoked, unknown }, users?: { owner, coOwner, member, outsider, loggedOut, limited }, observer }.
 
 const { appendFileSync, readFileSync, writeFileSync } = require('node:fs');
 
 const ROUTE_HEADER = 'X-Contract-Route';
 const INTENT_HEADER = 'X-Contract-Intent';
+const PACE_HEADER = 'X-Contract-Pace';
+/** Over the 16 KiB a request head may have (the spec's 431). */
+const OVERSIZED_HEADER_BYTES = 17 * 1024;
 
 let hooks;
 try {
@@ -56,7 +67,12 @@ function registerHooks(hooks) {
   // ---------------------------------------------------------------------------------------------
   // HTTP to the target (through the observer) for arrangements; the transactions themselves are Dredd's.
 
-  async function call(transactionId, method, path, { key, headers = {}, body, direct = false, invalid = false } = {}) {
+  async function call(
+    transactionId,
+    method,
+    path,
+    { key, token, headers = {}, body, direct = false, invalid = false, unpaced = false } = {},
+  ) {
     counter += 1;
     const init = {
       method,
@@ -64,6 +80,12 @@ function registerHooks(hooks) {
     };
     if (key) {
       init.headers['X-API-Key'] = key;
+    }
+    if (token) {
+      init.headers.Authorization = `Bearer ${token}`;
+    }
+    if (unpaced) {
+      init.headers[PACE_HEADER] = 'none';
     }
     if (direct) {
       init.headers[ROUTE_HEADER] = 'direct';
@@ -115,6 +137,7 @@ function registerHooks(hooks) {
   // Shared resources for the error cases that need an existing id (created once, on first use).
   let fixtureKey;
   let fixtureContact;
+  let fixtureOrgKey;
   const fixtureKeyId = async (id) => {
     fixtureKey ??= createKey(id, { name: 'Contract run: Dredd fixture key' });
     return (await fixtureKey).keyId;
@@ -123,6 +146,49 @@ function registerHooks(hooks) {
     fixtureContact ??= createContact(id);
     return (await fixtureContact).contactId;
   };
+
+  // ---------------------------------------------------------------------------------------------
+  // The run's throwaway users (signed up by the runner) and their organization.
+
+  const users = context.users;
+  const needUsers = () => {
+    if (!users) {
+      throw new Error('arranging: the operation takes a user token, and the run has no users (no POST /auth/signup?)');
+    }
+    return users;
+  };
+  let ownerTurn = 0;
+  /** The owners of the organization take turns (each user has its own window). */
+  const anOwner = () => (ownerTurn++ % 2 === 0 ? needUsers().owner : needUsers().coOwner);
+
+  async function createOrgKey(id, user = needUsers().owner, body = { name: `Contract run: org key ${++counter}` }) {
+    const path = `/organizations/${user.organizationId}/api-keys`;
+    return (await expectCall(201, id, 'POST', path, { token: user.token, body })).data;
+  }
+  const fixtureOrgKeyId = async (id) => {
+    fixtureOrgKey ??= createOrgKey(id, needUsers().owner, { name: 'Contract run: Dredd organization key' });
+    return (await fixtureOrgKey).keyId;
+  };
+
+  /** Makes `user` a member of the owners' organization (already one is fine). */
+  async function ensureMember(id, user) {
+    const path = `/organizations/${needUsers().owner.organizationId}/members`;
+    const res = await call(id, 'POST', path, { token: needUsers().owner.token, body: { email: user.email } });
+    if (res.status !== 201 && res.status !== 409) {
+      throw new Error(`arranging: POST ${path} answered ${res.status}, expected 201 or 409: ${res.text.slice(0, 300)}`);
+    }
+  }
+
+  /** Removes `user` from the owners' organization (not one is fine). */
+  async function ensureNotMember(id, user) {
+    const path = `/organizations/${needUsers().owner.organizationId}/members/${user.userId}`;
+    const res = await call(id, 'DELETE', path, { token: needUsers().owner.token });
+    if (res.status !== 200 && res.status !== 404) {
+      throw new Error(
+        `arranging: DELETE ${path} answered ${res.status}, expected 200 or 404: ${res.text.slice(0, 300)}`,
+      );
+    }
+  }
 
   // ---------------------------------------------------------------------------------------------
   // The strict spec: the response schema of every transaction, as a JSON Schema Gavel (draft-07) reads.
@@ -146,6 +212,44 @@ function registerHooks(hooks) {
     return JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...schema });
   }
 
+  /**
+   * Dredd expects every header the response declares; a header the spec marks optional (`required` not true:
+   * Deprecation, Sunset, Idempotent-Replayed, …) is dropped from its expectations. Prism and the observer
+   * still check an optional header whenever it is sent.
+   */
+  function dropOptionalHeaders(transaction, operation, status) {
+    const declared = Object.entries(operation.responses?.[status]?.headers ?? {});
+    const expected = transaction.expected.headers ?? {};
+    for (const name of Object.keys(expected)) {
+      const header = declared.find(([declaredName]) => declaredName.toLowerCase() === name.toLowerCase())?.[1];
+      if (header && header.required !== true) {
+        delete expected[name];
+      }
+    }
+  }
+
+  /** The security schemes an operation accepts (its own requirement, else the document's). */
+  function schemesOf(operation) {
+    const requirements = Array.isArray(operation.security) ? operation.security : (spec.security ?? []);
+    return requirements.flatMap((requirement) => Object.keys(requirement));
+  }
+  /** `public` (no credentials), `user` (a user token) or `key` (an API key). */
+  function credentialKind(operation) {
+    const schemes = schemesOf(operation);
+    if (schemes.length === 0) {
+      return 'public';
+    }
+    return schemes.every((scheme) => spec.components?.securitySchemes?.[scheme]?.bearerFormat?.startsWith('mru_')) ||
+      schemes.includes('userToken')
+      ? 'user'
+      : 'key';
+  }
+  const takesIdempotencyKey = (transaction, operation) =>
+    [...(spec.paths?.[transaction.origin.resourceName]?.parameters ?? []), ...(operation.parameters ?? [])].some(
+      (parameter) => parameter?.in === 'header' && parameter?.name?.toLowerCase() === 'idempotency-key',
+    );
+  const organizationScoped = (transaction) => transaction.origin.resourceName.includes('{organizationId}');
+
   // ---------------------------------------------------------------------------------------------
   // Arranging one transaction.
 
@@ -160,8 +264,14 @@ function registerHooks(hooks) {
     }
   }
 
+  function clearCredentials(transaction) {
+    setHeader(transaction, 'Authorization', undefined);
+    setHeader(transaction, 'X-API-Key', undefined);
+  }
+
   /** Sends `key` in X-API-Key and Authorization: Bearer in turn. */
   function authenticate(transaction, key = keys.admin) {
+    clearCredentials(transaction);
     if (authTurn++ % 2 === 0) {
       setHeader(transaction, 'X-API-Key', key);
     } else {
@@ -169,13 +279,59 @@ function registerHooks(hooks) {
     }
   }
 
+  function useToken(transaction, user) {
+    clearCredentials(transaction);
+    setHeader(transaction, 'Authorization', `Bearer ${user.token}`);
+  }
+
+  /** Valid credentials of the kind the operation takes: the caller's key, an owner's token, or none. */
+  function credentials(transaction, operation, { user, key } = {}) {
+    const kind = credentialKind(operation);
+    if (kind === 'user') {
+      const who = user ?? anOwner();
+      useToken(transaction, who);
+      return who;
+    }
+    if (kind === 'key') {
+      authenticate(transaction, key);
+    }
+    return undefined;
+  }
+
   function setPath(transaction, path) {
     transaction.fullPath = path;
     transaction.request.uri = path;
   }
 
-  function setId(transaction, id) {
-    setPath(transaction, transaction.origin.resourceName.replace(/\{[^}]+\}/, encodeURIComponent(id)));
+  /** Fills every path parameter: `ids[name]` when given, else a real id the caller can see. */
+  async function fillIds(transaction, _operation, id, ids = {}) {
+    const template = transaction.origin.resourceName;
+    if (!/\{[^}]+\}/.test(template)) {
+      return;
+    }
+    const names = [...template.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
+    const values = {};
+    for (const name of names) {
+      if (ids[name] !== undefined) {
+        values[name] = ids[name];
+      } else if (name === 'organizationId') {
+        values[name] = needUsers().owner.organizationId;
+      } else if (name === 'userId') {
+        values[name] = needUsers().member.userId;
+      } else if (name === 'contactId') {
+        values[name] = await fixtureContactId(id);
+      } else if (name === 'keyId') {
+        values[name] = organizationScoped(transaction) ? await fixtureOrgKeyId(id) : await fixtureKeyId(id);
+      } else {
+        throw new Error(
+          `arranging: no value for the path parameter {${name}}: add one to src/contract/dredd-hooks.cjs`,
+        );
+      }
+    }
+    setPath(
+      transaction,
+      template.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponent(values[name])),
+    );
   }
 
   function setBody(transaction, body, contentType = 'application/json') {
@@ -183,18 +339,25 @@ function registerHooks(hooks) {
     setHeader(transaction, 'Content-Type', contentType);
   }
 
-  const invalidOnPurpose = (transaction) => setHeader(transaction, INTENT_HEADER, 'invalid');
-  const hasIdParam = (transaction) => /\{[^}]+\}/.test(transaction.origin.resourceName);
-  const isContactPath = (transaction) => transaction.origin.resourceName.startsWith('/v1/contacts');
-
-  /** Points a path with an id at a resource that exists, so the status under test isn't a masked 404. */
-  async function useExistingId(transaction, id) {
-    if (hasIdParam(transaction)) {
-      setId(transaction, isContactPath(transaction) ? await fixtureContactId(id) : await fixtureKeyId(id));
+  const exampleBodyOf = (transaction) => {
+    try {
+      return JSON.parse(transaction.request.body || '{}');
+    } catch {
+      return {};
     }
+  };
+
+  const invalidOnPurpose = (transaction) => setHeader(transaction, INTENT_HEADER, 'invalid');
+  const unpaced = (transaction) => setHeader(transaction, PACE_HEADER, 'none');
+  const freshIdempotencyKey = (id) => `${id}.idem.${++counter}`;
+
+  /** Valid credentials and real ids, so the status under test isn't a masked 401 or 404. */
+  async function validCaller(transaction, operation, id) {
+    credentials(transaction, operation);
+    await fillIds(transaction, operation, id);
   }
 
-  /** Each 401 cause, in turn; the expired key is a scenario step (only a cooperative server has one). */
+  /** Each 401 cause of an API-key operation, in turn; the expired key is a scenario step. */
   const FAILED_AUTH_CAUSES = [
     ['missing credentials', () => {}],
     ['malformed key', (t) => setHeader(t, 'X-API-Key', 'mr_not_a_key')],
@@ -216,7 +379,25 @@ function registerHooks(hooks) {
     ],
     ['not a Bearer credential', (t) => setHeader(t, 'Authorization', 'Basic dXNlcjpwYXNzd29yZA==')],
     ['malformed Bearer key', (t) => setHeader(t, 'Authorization', 'Bearer not-a-key')],
+    ...(users
+      ? [
+          [
+            'a user token where an API key is required',
+            (t) => setHeader(t, 'Authorization', `Bearer ${users.owner.token}`),
+          ],
+        ]
+      : []),
   ];
+
+  /** Each 401 cause of a user-token operation, in turn; the expired token is a scenario step. */
+  const FAILED_TOKEN_CAUSES = [
+    ['no token', () => {}],
+    ['an API key where a user token is required', (t) => setHeader(t, 'Authorization', `Bearer ${keys.admin}`)],
+    ['a malformed token', (t) => setHeader(t, 'Authorization', 'Bearer mru_not_a_token')],
+    ['a logged-out token', (t) => setHeader(t, 'Authorization', `Bearer ${needUsers().loggedOut}`)],
+    ['an API key in X-API-Key', (t) => setHeader(t, 'X-API-Key', keys.admin)],
+  ];
+  let failedTokenTurn = 0;
 
   /** Invalid input per operation: a query parameter for reads and deletes, a body for writes. */
   const INVALID_INPUT = {
@@ -225,6 +406,8 @@ function registerHooks(hooks) {
     renameApiKey: { body: { name: 'x'.repeat(101) }, why: 'name over 100 characters' },
     createContact: { body: { email: 'not-an-email', nickname: 'Ada' }, why: 'bad email format, unknown field' },
     updateContact: { body: {}, why: 'empty patch (minProperties 1)' },
+    signUp: { body: { email: 'not-an-email', password: 'short' }, why: 'bad email format, password under 10' },
+    updateMember: { body: { role: 'admin' }, why: 'a role outside the enum' },
   };
 
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
@@ -232,12 +415,43 @@ function registerHooks(hooks) {
   /** Spends the capped key's one request a minute, so its next request is refused. */
   async function exhaustCapped(id) {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await call(id, 'GET', '/v1/api-keys/validate', { key: keys.capped });
+      const res = await call(id, 'GET', '/v1/api-keys/validate', { key: keys.capped, unpaced: true });
       if (res.status === 429) {
         return;
       }
     }
     throw new Error('arranging: the key capped at 1 request a minute was never refused with 429');
+  }
+
+  /** Spends the limited user's own window (requests a minute per user), so its next request is refused. */
+  async function exhaustLimitedUser(id) {
+    const { limited } = needUsers();
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      const res = await call(id, 'GET', '/auth/me', { token: limited.token, direct: true, unpaced: true });
+      if (res.status === 429) {
+        return attempt + 1;
+      }
+      if (res.status !== 200) {
+        throw new Error(
+          `arranging: GET /auth/me answered ${res.status}, expected 200 then 429: ${res.text.slice(0, 200)}`,
+        );
+      }
+    }
+    throw new Error('arranging: 2000 requests and the limited user is still not refused');
+  }
+
+  /** Spends this client address's window of sign-ups and log-ins (invalid log-ins: nothing is created). */
+  async function exhaustAddressWindow(id) {
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      const res = await call(id, 'POST', '/auth/login', { body: {}, direct: true, invalid: true, unpaced: true });
+      if (res.status === 429) {
+        return attempt + 1;
+      }
+      if (res.status !== 422 && res.status !== 400) {
+        throw new Error(`arranging: an invalid log-in answered ${res.status}, expected 422 then 429`);
+      }
+    }
+    throw new Error('arranging: 2000 log-ins and this address is still not refused');
   }
 
   /** Fails authentication from this address until the target locks it out (429). */
@@ -247,6 +461,7 @@ function registerHooks(hooks) {
         headers: { 'X-API-Key': 'mr_not_a_key' },
         direct: true,
         invalid: true,
+        unpaced: true,
       });
       if (res.status === 429) {
         return attempt + 1;
@@ -258,21 +473,91 @@ function registerHooks(hooks) {
     throw new Error('arranging the lockout: 2000 failed authentications and this address is still not refused');
   }
 
+  /** Fills the limited user's organization to the key cap (once), and returns a key of it. */
+  let fullOrganization;
+  async function keyOfFullOrganization(id) {
+    fullOrganization ??= (async () => {
+      const { limited } = needUsers();
+      const path = `/organizations/${limited.organizationId}/api-keys`;
+      const listed = await expectCall(200, id, 'GET', path, { token: limited.token, unpaced: true });
+      const have = Number(listed.meta?.total ?? listed.data?.length ?? 0);
+      let first;
+      for (let n = have; n < KEY_CAP; n++) {
+        const data = (
+          await expectCall(201, id, 'POST', path, { token: limited.token, body: { name: `Cap ${n}` }, unpaced: true })
+        ).data;
+        first ??= data;
+      }
+      if (!first) {
+        throw new Error(`arranging: the organization already had ${have} keys and none of them is known to the run`);
+      }
+      return first.apiKey;
+    })();
+    return fullOrganization;
+  }
+  /** Keys an organization may hold (the spec's KEY_LIMIT_REACHED). */
+  const KEY_CAP = 100;
+
+  /** A body for `operation` with a string (else an integer) field changed: the same request in every other way. */
+  function changedBody(body) {
+    const changed = { ...body };
+    const field = Object.keys(changed).find(
+      (name) => typeof changed[name] === 'string' && !changed[name].includes('@'),
+    );
+    if (field) {
+      changed[field] = `${changed[field]} (changed)`.slice(0, 100);
+      return changed;
+    }
+    const number = Object.keys(changed).find((name) => Number.isInteger(changed[name]));
+    if (number) {
+      changed[number] = changed[number] === 0 ? 1 : 0;
+      return changed;
+    }
+    throw new Error('arranging: no field of the example body to change for IDEMPOTENCY_KEY_REUSED');
+  }
+
+  /** Bodies a create needs to succeed: a fresh email where the example has one. */
+  function freshened(body) {
+    const copy = { ...body };
+    for (const [name, value] of Object.entries(copy)) {
+      if (typeof value === 'string' && /^[^@\s]+@[^@\s]+$/.test(value)) {
+        copy[name] = uniqueEmail();
+      }
+    }
+    return copy;
+  }
+
+  /** Tokens of sign-ups and log-ins the transactions made, for the log-out case. */
+  const spareTokens = [];
+
   const arrangeByStatus = {
     async success(transaction, operation, id) {
       const opId = operation.operationId;
-      if (Array.isArray(operation.security) && operation.security.length === 0) {
+      const kind = credentialKind(operation);
+      if (kind === 'public') {
+        if (opId === 'signUp') {
+          setBody(transaction, { ...exampleBodyOf(transaction), email: uniqueEmail() });
+          return 'no credentials, a new email';
+        }
+        if (opId === 'logIn') {
+          const { owner } = needUsers();
+          setBody(transaction, { email: owner.email, password: owner.password });
+          return "the owner's email and password";
+        }
         return 'no credentials (the operation needs none)';
       }
+      if (kind === 'user') {
+        return arrangeUserSuccess(transaction, operation, id);
+      }
       authenticate(transaction);
-      if (['getApiKey', 'renameApiKey', 'revokeApiKey'].includes(opId)) {
+      if (['getApiKey', 'renameApiKey', 'revokeApiKey', 'rotateApiKey'].includes(opId)) {
         const created = await createKey(id);
-        setId(transaction, created.keyId);
+        await fillIds(transaction, operation, id, { keyId: created.keyId });
         return `a key created for it (${created.keyId})`;
       }
       if (['getContact', 'updateContact', 'deleteContact'].includes(opId)) {
         const created = await createContact(id);
-        setId(transaction, created.contactId);
+        await fillIds(transaction, operation, id, { contactId: created.contactId });
         return `a contact created for it (${created.contactId})`;
       }
       if (opId === 'createContact') {
@@ -294,12 +579,12 @@ function registerHooks(hooks) {
         setPath(transaction, `/v1/contacts?limit=1&cursor=${encodeURIComponent(first.meta.nextCursor)}`);
         return 'the second page, with a real cursor';
       }
+      await fillIds(transaction, operation, id);
       return 'valid credentials';
     },
 
-    async 400(transaction, _operation, id) {
-      authenticate(transaction);
-      await useExistingId(transaction, id);
+    async 400(transaction, operation, id) {
+      await validCaller(transaction, operation, id);
       setBody(transaction, '{"name": "unterminated');
       // Prism parses JSON bodies itself and would answer malformed JSON with its own 400.
       setHeader(transaction, ROUTE_HEADER, 'direct');
@@ -307,12 +592,26 @@ function registerHooks(hooks) {
       return 'malformed JSON body (sent past Prism)';
     },
 
-    async 401(transaction) {
-      setHeader(transaction, 'Authorization', undefined);
-      setHeader(transaction, 'X-API-Key', undefined);
-      const [cause, apply] = FAILED_AUTH_CAUSES[failedAuthTurn++ % FAILED_AUTH_CAUSES.length];
-      apply(transaction);
+    async 401(transaction, operation) {
+      clearCredentials(transaction);
       invalidOnPurpose(transaction);
+      const kind = credentialKind(operation);
+      let cause;
+      if (kind === 'public') {
+        // A log-in with a wrong password (any public operation that documents 401 takes credentials in its body).
+        const { owner } = needUsers();
+        setBody(transaction, { email: owner.email, password: `${owner.password} wrong` });
+        return 'a wrong password';
+      }
+      if (kind === 'user') {
+        const [why, apply] = FAILED_TOKEN_CAUSES[failedTokenTurn++ % FAILED_TOKEN_CAUSES.length];
+        apply(transaction);
+        cause = why;
+      } else {
+        const [why, apply] = FAILED_AUTH_CAUSES[failedAuthTurn++ % FAILED_AUTH_CAUSES.length];
+        apply(transaction);
+        cause = why;
+      }
       // Failed attempts are limited per client address: when the last 401 said none are left, wait.
       if (authWindow && authWindow.remaining <= 0 && Date.now() < authWindow.resetAt) {
         await sleep(authWindow.resetAt - Date.now() + 100);
@@ -320,33 +619,86 @@ function registerHooks(hooks) {
       return cause;
     },
 
-    async 403(transaction, _operation, id) {
+    async 403(transaction, operation, id) {
+      if (credentialKind(operation) === 'user') {
+        const { member, owner } = needUsers();
+        useToken(transaction, member);
+        // An owner's action; or, where members may act on themselves only (leaving), another member.
+        await fillIds(transaction, operation, id, { userId: owner.userId });
+        return "the organization's member (not an owner) acting on another member";
+      }
       authenticate(transaction, keys.readOnly);
-      await useExistingId(transaction, id);
+      await fillIds(transaction, operation, id);
       return 'a read_only key writing';
     },
 
-    async 404(transaction) {
-      authenticate(transaction);
-      setId(transaction, isContactPath(transaction) ? 'ct_0000000000000000' : 'key_0000000000000000');
+    async 404(transaction, operation, id) {
+      if (credentialKind(operation) === 'user' && organizationScoped(transaction)) {
+        credentials(transaction, operation, { user: needUsers().owner });
+        await fillIds(transaction, operation, id, { organizationId: needUsers().member.organizationId });
+        return "another organization's id (the member's own)";
+      }
+      credentials(transaction, operation);
+      await fillIds(transaction, operation, id, {
+        contactId: 'ct_0000000000000000',
+        keyId: 'key_0000000000000000',
+        userId: 'usr_0000000000000000',
+      });
       return 'an id that does not exist';
     },
 
-    async 405(transaction) {
-      if (transaction.origin.resourceName.startsWith('/v1')) {
-        authenticate(transaction);
-      }
+    async 405(transaction, operation, id) {
+      await validCaller(transaction, operation, id);
       transaction.request.method = 'PUT';
       invalidOnPurpose(transaction);
       return 'PUT, which no path supports';
     },
 
     async 409(transaction, operation, id) {
+      const opId = operation.operationId;
+      if (opId === 'signUp') {
+        setBody(transaction, { ...exampleBodyOf(transaction), email: needUsers().owner.email.toUpperCase() });
+        return "an account's email, in other case";
+      }
+      if (opId === 'addMember') {
+        await validCaller(transaction, operation, id);
+        setBody(transaction, { email: needUsers().member.email });
+        return 'an email already a member';
+      }
+      if (opId === 'updateMember' || opId === 'removeMember') {
+        const { coOwner } = needUsers();
+        useToken(transaction, coOwner);
+        await fillIds(transaction, operation, id, { organizationId: coOwner.organizationId, userId: coOwner.userId });
+        if (opId === 'updateMember') {
+          setBody(transaction, { role: 'member' });
+        }
+        return 'the last owner of an organization (the co-owner in its own) stepping down';
+      }
+      if (opId === 'rotateApiKey') {
+        authenticate(transaction);
+        const created = await createKey(id);
+        const path = `/v1/api-keys/${created.keyId}/rotate`;
+        const rotated = await expectCall(201, id, 'POST', path, {
+          key: keys.admin,
+          body: { gracePeriodMinutes: 0 },
+          headers: { 'Idempotency-Key': freshIdempotencyKey(id) },
+        });
+        if (rotated?.data?.keyId) {
+          noteCreated('key', rotated.data.keyId);
+        }
+        await fillIds(transaction, operation, id, { keyId: created.keyId });
+        return 'a key rotated already (rotated twice)';
+      }
+      if (opId === 'createApiKey') {
+        const key = await keyOfFullOrganization(id);
+        authenticate(transaction, key);
+        return `a key of an organization holding ${KEY_CAP} keys`;
+      }
       authenticate(transaction);
       const existing = await createContact(id);
-      if (operation.operationId === 'updateContact') {
+      if (opId === 'updateContact') {
         const other = await createContact(id);
-        setId(transaction, other.contactId);
+        await fillIds(transaction, operation, id, { contactId: other.contactId });
         setBody(transaction, { email: existing.email });
         return "another contact's email";
       }
@@ -354,25 +706,46 @@ function registerHooks(hooks) {
       return 'an existing email, in other case';
     },
 
-    async 413(transaction, _operation, id) {
-      authenticate(transaction);
-      await useExistingId(transaction, id);
+    async 413(transaction, operation, id) {
+      await validCaller(transaction, operation, id);
       setBody(transaction, { name: 'x'.repeat(110 * 1024) });
       invalidOnPurpose(transaction);
       return 'a 110 KiB body';
     },
 
-    async 415(transaction, _operation, id) {
-      authenticate(transaction);
-      await useExistingId(transaction, id);
+    async 415(transaction, operation, id) {
+      await validCaller(transaction, operation, id);
       setBody(transaction, 'name=Production API', 'text/plain');
       invalidOnPurpose(transaction);
       return 'a text/plain body';
     },
 
     async 422(transaction, operation, id) {
-      authenticate(transaction);
-      await useExistingId(transaction, id);
+      await validCaller(transaction, operation, id);
+      if (takesIdempotencyKey(transaction, operation) && credentialKind(operation) === 'key') {
+        // The same Idempotency-Key again with a different body: IDEMPOTENCY_KEY_REUSED.
+        if (operation.operationId === 'rotateApiKey') {
+          const created = await createKey(id);
+          await fillIds(transaction, operation, id, { keyId: created.keyId });
+        }
+        const idempotencyKey = freshIdempotencyKey(id);
+        const first = freshened(exampleBodyOf(transaction));
+        const credential = transaction.request.headers['X-API-Key'] ?? keys.admin;
+        const res = await expectCall(201, id, transaction.request.method, transaction.fullPath, {
+          key: credential,
+          body: first,
+          headers: { 'Idempotency-Key': idempotencyKey },
+        });
+        if (res?.data?.keyId) {
+          noteCreated('key', res.data.keyId);
+        }
+        if (res?.data?.contactId) {
+          noteCreated('contact', res.data.contactId);
+        }
+        setBody(transaction, changedBody(first));
+        setHeader(transaction, 'Idempotency-Key', idempotencyKey);
+        return 'an Idempotency-Key already used with a different body';
+      }
       invalidOnPurpose(transaction);
       const invalid = INVALID_INPUT[operation.operationId];
       if (invalid?.body) {
@@ -385,6 +758,7 @@ function registerHooks(hooks) {
     },
 
     async 429(transaction, operation, id) {
+      unpaced(transaction);
       if (operation.operationId === 'getRateLimitStatus') {
         if (context.scenarios) {
           authenticate(transaction);
@@ -395,9 +769,32 @@ function registerHooks(hooks) {
         authenticate(transaction);
         return `this client address locked out by ${attempts} failed authentications`;
       }
+      const kind = credentialKind(operation);
+      if (kind === 'public') {
+        await arrangeByStatus.success(transaction, operation, id);
+        const attempts = await exhaustAddressWindow(id);
+        return `this client address's window spent by ${attempts} log-ins`;
+      }
+      if (kind === 'user') {
+        const { limited } = needUsers();
+        await exhaustLimitedUser(id);
+        useToken(transaction, limited);
+        await fillIds(transaction, operation, id, { organizationId: limited.organizationId, userId: limited.userId });
+        return 'a user whose own window is spent';
+      }
       await exhaustCapped(id);
       authenticate(transaction, keys.capped);
+      await fillIds(transaction, operation, id);
       return 'a key whose own one-request-a-minute window is spent';
+    },
+
+    async 431(transaction, operation, id) {
+      await validCaller(transaction, operation, id);
+      setHeader(transaction, 'X-Contract-Padding', 'x'.repeat(OVERSIZED_HEADER_BYTES));
+      // Prism's own HTTP server would refuse the head before the target sees it.
+      setHeader(transaction, ROUTE_HEADER, 'direct');
+      invalidOnPurpose(transaction);
+      return `a ${OVERSIZED_HEADER_BYTES / 1024} KiB header`;
     },
 
     async forced(transaction, operation, id, status) {
@@ -406,6 +803,49 @@ function registerHooks(hooks) {
       return `forced with Prefer: code=${status}`;
     },
   };
+
+  /** A user-token operation's success: real ids of the owners' organization, members added or removed first. */
+  async function arrangeUserSuccess(transaction, operation, id) {
+    const opId = operation.operationId;
+    const { outsider, member } = needUsers();
+    if (opId === 'logOut') {
+      const token = spareTokens.pop();
+      if (token) {
+        useToken(transaction, { token });
+        return 'the token of a sign-up or log-in this run made';
+      }
+      const { owner } = needUsers();
+      const session = await expectCall(200, id, 'POST', '/auth/login', {
+        body: { email: owner.email, password: owner.password },
+      });
+      useToken(transaction, { token: session.data.token });
+      return "a token of the owner's, logged in for it";
+    }
+    const who = credentials(transaction, operation);
+    if (opId === 'revokeOrganizationApiKey') {
+      const created = await createOrgKey(id);
+      await fillIds(transaction, operation, id, { keyId: created.keyId });
+      return `an organization key created for it (${created.keyId})`;
+    }
+    if (opId === 'addMember') {
+      await ensureNotMember(id, outsider);
+      await fillIds(transaction, operation, id);
+      setBody(transaction, { email: outsider.email });
+      return 'an account not yet a member';
+    }
+    if (opId === 'removeMember') {
+      await ensureMember(id, outsider);
+      await fillIds(transaction, operation, id, { userId: outsider.userId });
+      return 'a member added for it';
+    }
+    if (opId === 'updateMember') {
+      await fillIds(transaction, operation, id, { userId: member.userId });
+      setBody(transaction, { role: 'member' });
+      return "the member's role, unchanged";
+    }
+    await fillIds(transaction, operation, id);
+    return `an owner's token (${who === needUsers().owner ? 'owner' : 'co-owner'})`;
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Hooks.
@@ -468,6 +908,11 @@ function registerHooks(hooks) {
       transaction.skip = false;
       setHeader(transaction, 'X-Request-Id', id);
       transaction.expected.bodySchema = responseSchema(operation, status);
+      dropOptionalHeaders(transaction, operation, status);
+      if (takesIdempotencyKey(transaction, operation)) {
+        // The spec's example value would make every create after the first a replay (or a reuse).
+        setHeader(transaction, 'Idempotency-Key', freshIdempotencyKey(id));
+      }
       if (transaction.origin.resourceName === '/v1/contacts' && transaction.request.method === 'GET') {
         setPath(transaction, '/v1/contacts?limit=20'); // not the example's made-up cursor
       }
@@ -518,6 +963,25 @@ function registerHooks(hooks) {
         actualStatus: real?.statusCode,
         message: transaction.test?.status === 'fail' ? transaction.test?.message : undefined,
       });
+    }
+    if (real && real.statusCode >= 200 && real.statusCode < 300 && !transaction.skip) {
+      let body;
+      try {
+        body = JSON.parse(real.body);
+      } catch {
+        body = undefined;
+      }
+      const data = body?.data;
+      if (typeof data?.token === 'string' && data?.user) {
+        spareTokens.push(data.token); // a sign-up's or log-in's session, for the log-out case
+      }
+      if (
+        typeof data?.keyId === 'string' &&
+        typeof data?.apiKey === 'string' &&
+        transaction.fullPath.startsWith('/v1/')
+      ) {
+        noteCreated('key', data.keyId); // a rotation's new key
+      }
     }
     if (real?.statusCode === 401) {
       const headers = Object.fromEntries(Object.entries(real.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));

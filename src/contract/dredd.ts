@@ -6,6 +6,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import type { Users } from './fixtures.ts';
 
 const require = createRequire(import.meta.url);
 const HOOKS = join(import.meta.dirname, 'dredd-hooks.cjs');
@@ -49,6 +50,8 @@ export interface HooksContext {
   scenarios: boolean;
   deferred: string[];
   keys: { admin: string; readOnly: string; capped: string; revoked: string; unknown: string };
+  /** The run's throwaway users, on a spec with accounts. */
+  users?: Users;
 }
 
 /** A Dredd run in progress. */

@@ -1,7 +1,10 @@
 // What the run needs on the target, made through the public API with the caller's key only: a read_only
 // key (403s, conflicting credentials), a key capped at one request a minute (429s), a revoked key (its
 // 401), a well-formed key the target never issued (unknown-key 401). Everything the run creates is
-// remembered and removed at the end.
+// remembered and removed at the end. On a spec with accounts (user tokens from POST /auth/signup), throwaway users
+// signed up for this run only: two owners of one organization, a member of it, an outsider (whose token is
+// logged out at once) and a user whose own windows the 429 cases spend.
+import { randomBytes } from 'node:crypto';
 import { generateApiKey } from '../keys/api-key.ts';
 import type { CaseBook, CaseContext } from './cases.ts';
 import type { Json } from './spec.ts';
@@ -17,6 +20,91 @@ export interface Fixtures {
   revoked: { key: string; keyId: string };
   /** Well-formed with a valid checksum, never issued. */
   unknown: string;
+  /** Throwaway users of this run, when the spec has accounts (`POST /auth/signup`). */
+  users?: Users;
+}
+
+/** A user signed up by the run: its token, its id and its own first organization. */
+export interface RunUser {
+  token: string;
+  userId: string;
+  email: string;
+  password: string;
+  /** The organization its sign-up made (it is that organization's only owner unless the run added others). */
+  organizationId: string;
+}
+
+/** The users of a run on a spec with accounts. */
+export interface Users {
+  /** Owns `owner.organizationId`, the organization the cases use. */
+  owner: RunUser;
+  /** A second owner of the owner's organization (the owner's token and this one take turns); sole owner of its own. */
+  coOwner: RunUser;
+  /** A plain member of the owner's organization (403 for an owner's action); its own organization is "another". */
+  member: RunUser;
+  /** Not in the owner's organization (added and removed by the member cases); its sign-up token is logged out. */
+  outsider: RunUser;
+  /** A token that was logged out. */
+  loggedOut: string;
+  /** A user whose own window the 429 cases spend (its organization is filled to the key cap by the 409 case). */
+  limited: RunUser;
+}
+
+const hasOperation = (operations: Array<{ operationId: string }>, id: string) =>
+  operations.some((op) => op.operationId === id);
+
+/** Signs up one throwaway user. */
+async function signUp(ctx: CaseContext, runId: string, role: string): Promise<RunUser> {
+  const email = `contract.${runId}.${role}@example.com`;
+  const password = `pw ${randomBytes(9).toString('base64url')}`;
+  const sent = await ctx.send({
+    method: 'POST',
+    path: '/auth/signup',
+    body: { email, password, name: `Contract ${role}` },
+    expect: 201,
+  });
+  const data = sent.json?.data;
+  return {
+    token: String(data?.token),
+    userId: String(data?.user?.userId),
+    email,
+    password,
+    organizationId: String(data?.organizations?.[0]?.organizationId),
+  };
+}
+
+/** The run's users: five sign-ups, two members added, one log-out. */
+async function arrangeUsers(book: CaseBook, runId: string): Promise<Users | undefined> {
+  return book.run(
+    'setup',
+    'sign up throwaway users: two owners of one organization, a member, an outsider',
+    async (ctx) => {
+      const owner = await signUp(ctx, runId, 'owner');
+      const coOwner = await signUp(ctx, runId, 'co-owner');
+      const member = await signUp(ctx, runId, 'member');
+      const outsider = await signUp(ctx, runId, 'outsider');
+      const limited = await signUp(ctx, runId, 'limited');
+      const members = `/organizations/${owner.organizationId}/members`;
+      await ctx.send({
+        method: 'POST',
+        path: members,
+        key: owner.token,
+        bearer: true,
+        body: { email: coOwner.email, role: 'owner' },
+        expect: 201,
+      });
+      await ctx.send({
+        method: 'POST',
+        path: members,
+        key: owner.token,
+        bearer: true,
+        body: { email: member.email, role: 'member' },
+        expect: 201,
+      });
+      await ctx.send({ method: 'POST', path: '/auth/logout', key: outsider.token, bearer: true, expect: 200 });
+      return { owner, coOwner, member, outsider, loggedOut: outsider.token, limited };
+    },
+  );
 }
 
 /** Keys and contacts the run created, removed in `cleanUp`. */
@@ -44,7 +132,12 @@ export async function createKey(ctx: CaseContext, created: Created, key: string,
 }
 
 /** Checks the caller's key and makes the fixtures; undefined when setup failed (the book says why). */
-export async function arrangeFixtures(book: CaseBook, admin: string, created: Created): Promise<Fixtures | undefined> {
+export async function arrangeFixtures(
+  book: CaseBook,
+  admin: string,
+  created: Created,
+  { runId, operations }: { runId: string; operations: Array<{ operationId: string }> },
+): Promise<Fixtures | undefined> {
   const caller = await book.run('setup', "the caller's key is valid and has full access", async (ctx) => {
     const sent = await ctx.send({ path: '/v1/api-keys/validate', key: admin, expect: 200 });
     if (sent.json?.data?.access !== 'full') {
@@ -74,6 +167,13 @@ export async function arrangeFixtures(book: CaseBook, admin: string, created: Cr
   if (!readOnly || !capped || !revoked) {
     return undefined;
   }
+  let users: Users | undefined;
+  if (hasOperation(operations, 'signUp') && hasOperation(operations, 'addMember')) {
+    users = await arrangeUsers(book, runId);
+    if (!users) {
+      return undefined;
+    }
+  }
   return {
     admin,
     organizationId: caller.organizationId,
@@ -81,6 +181,7 @@ export async function arrangeFixtures(book: CaseBook, admin: string, created: Cr
     capped,
     revoked,
     unknown: generateApiKey().plaintext,
+    users,
   };
 }
 

@@ -117,7 +117,8 @@ function checkRequestId(
     add('request-id', 'no X-Request-Id header');
     return;
   }
-  if (facts.sentRequestId !== undefined) {
+  // A 431 refuses a head too large to read: the caller's id is in what was never read, so a new one is right.
+  if (facts.sentRequestId !== undefined && facts.status !== 431) {
     const allowed = allowedRequestId(facts.sentRequestId, rule);
     if (allowed && id !== facts.sentRequestId) {
       add('request-id', `sent X-Request-Id ${facts.sentRequestId}, which the spec allows, got back ${id}`);

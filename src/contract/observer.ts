@@ -8,12 +8,16 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { checkDeclaredHeaders } from './declared-headers.ts';
 import { checkSemantics, type RequestIdRule, type SemanticCheck } from './header-semantics.ts';
-import type { SpecOperation } from './spec.ts';
+import { matchOperation, type SpecOperation } from './spec.ts';
 
 /** Control headers a run's clients set; the observer removes them before forwarding. */
 export const ROUTE_HEADER = 'x-contract-route';
 /** `invalid` marks a request that breaks the spec on purpose. */
 export const INTENT_HEADER = 'x-contract-intent';
+/** `none`: a request that spends a window on purpose (a 429 arrangement) is never held back by the pacing. */
+export const PACE_HEADER = 'x-contract-pace';
+/** The largest request head the observer accepts: room for the oversized headers of the 431 cases. */
+export const OBSERVER_MAX_HEADER_SIZE = 256 * 1024;
 
 /** The classes of what Prism reports about a response (and about requests meant to be valid). */
 export const PRISM_CHECKS = {
@@ -69,7 +73,7 @@ export interface Observer {
   url: string;
   /** Sends later requests through Prism (until set, or with the direct route, they go to the target). */
   setPrism(url: string): void;
-  /** The key whose responses describe the run's rate-limit pool. */
+  /** A credential (key or user token) whose responses describe a rate-limit pool the run must not trip. */
   setPacedKey(key: string): void;
   exchanges: Exchange[];
   close(): Promise<void>;
@@ -87,6 +91,11 @@ const HOP_BY_HOP = new Set([
   'host',
   'content-length',
 ]);
+
+interface Pool {
+  remaining: number;
+  resetAt: number;
+}
 
 // Requests to leave in the pool before waiting for it to refill: the run's phases send side by side.
 const POOL_RESERVE = 3;
@@ -143,29 +152,54 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 export async function startObserver(options: ObserverOptions): Promise<Observer> {
   const target = new URL(options.target);
   let prism: URL | undefined;
-  let pacedKey: string | undefined;
-  let pool: { remaining: number; resetAt: number } | undefined;
+  // Each paced credential's pool, and the client address's pool of the operations counted per address
+  // (`x-rate-limit: address`: sign-up, log-in), as their last responses described them.
+  const pools = new Map<string, Pool | undefined>();
+  const ADDRESS_POOL = '\u0000address';
+  pools.set(ADDRESS_POOL, undefined);
+  // The client address's failed-authentication window, as the last 401 described it. When it is spent the target
+  // refuses every authenticated request from this address (429), so near its end everything waits for it.
+  let failures: Pool | undefined;
+  const FAILURES_RESERVE = 2;
+
+  async function paceFailures(): Promise<void> {
+    if (failures && failures.remaining <= FAILURES_RESERVE && Date.now() < failures.resetAt) {
+      await sleep(failures.resetAt - Date.now() + 1000);
+    }
+    if (failures && Date.now() >= failures.resetAt) {
+      failures = undefined;
+    }
+  }
   const exchanges: Exchange[] = [];
 
-  async function pace(): Promise<void> {
-    if (pool && pool.remaining <= POOL_RESERVE && Date.now() < pool.resetAt) {
-      const wait = pool.resetAt - Date.now();
-      await sleep(wait + 50);
+  /** Waits for the pool's window when too little is left, then counts this request against it. */
+  async function pace(name: string | undefined): Promise<void> {
+    const pool = name === undefined ? undefined : pools.get(name);
+    if (name === undefined || pool === undefined) {
+      return;
     }
-    if (pool && Date.now() >= pool.resetAt) {
-      pool = undefined;
+    // The address pool is this run's alone and counted here exactly; a key's pool may be shared with others.
+    const reserve = name === ADDRESS_POOL ? 0 : POOL_RESERVE;
+    if (pool.remaining <= reserve && Date.now() < pool.resetAt) {
+      // A second past the announced reset: X-RateLimit-Reset is whole seconds, and the window may end within the next.
+      await sleep(pool.resetAt - Date.now() + 1000);
+    }
+    if (Date.now() >= pool.resetAt) {
+      pools.set(name, undefined);
+    } else {
+      pool.remaining -= 1; // requests sent side by side each take their share before any answers
     }
   }
 
-  function notePool(credential: string | undefined, status: number, headers: IncomingHttpHeaders): void {
-    if (credential === undefined || credential !== pacedKey || status === 401) {
+  function notePool(name: string | undefined, status: number, headers: IncomingHttpHeaders): void {
+    if (name === undefined || !pools.has(name) || status === 401) {
       return;
     }
     const remaining = Number(headers['x-ratelimit-remaining']);
     const reset = Number(headers['x-ratelimit-reset']);
     if (Number.isInteger(remaining) && Number.isInteger(reset)) {
       // A reset of 0 s still means "within this second": wait at least until the next one.
-      pool = { remaining, resetAt: Date.now() + Math.max(reset, 1) * 1000 };
+      pools.set(name, { remaining, resetAt: Date.now() + Math.max(reset, 1) * 1000 });
     }
   }
 
@@ -202,7 +236,7 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     });
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({ maxHeaderSize: OBSERVER_MAX_HEADER_SIZE }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -222,12 +256,25 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     const intent = req.headers[INTENT_HEADER] === 'invalid' ? 'invalid' : 'valid';
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name) && name !== ROUTE_HEADER && name !== INTENT_HEADER) {
+      if (
+        value !== undefined &&
+        !HOP_BY_HOP.has(name) &&
+        name !== ROUTE_HEADER &&
+        name !== INTENT_HEADER &&
+        name !== PACE_HEADER
+      ) {
         headers[name] = value;
       }
     }
     const sentRequestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined;
-    const credential = credentialOf(req.headers);
+    const unpaced = req.headers[PACE_HEADER] === 'none';
+    const operation = matchOperation(options.operations, req.method ?? 'GET', req.url ?? '/');
+    const authenticated = operation === undefined || operation.security.length > 0;
+    const poolName = unpaced
+      ? undefined
+      : operation?.rateLimit === 'address'
+        ? ADDRESS_POOL
+        : credentialOf(req.headers);
     const exchange: Exchange = {
       requestId: sentRequestId ?? '',
       method: req.method ?? 'GET',
@@ -239,7 +286,10 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       findings: [],
       ms: 0,
     };
-    await pace();
+    if (!unpaced && authenticated) {
+      await paceFailures();
+    }
+    await pace(poolName);
     let response: { status: number; headers: IncomingHttpHeaders; body: Buffer };
     try {
       response = await forward(
@@ -265,7 +315,14 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       };
     }
     exchange.status = response.status;
-    notePool(credential, response.status, response.headers);
+    notePool(poolName, response.status, response.headers);
+    if (response.status === 401 && authenticated && poolName !== ADDRESS_POOL) {
+      const remaining = Number(response.headers['x-ratelimit-remaining']);
+      const reset = Number(response.headers['x-ratelimit-reset']);
+      if (Number.isInteger(remaining) && Number.isInteger(reset)) {
+        failures = { remaining, resetAt: Date.now() + Math.max(reset, 1) * 1000 };
+      }
+    }
 
     const responseHeaders = lowerHeaders(response.headers);
     const contentType = responseHeaders['content-type'] ?? '';
@@ -378,7 +435,9 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       prism = new URL(url);
     },
     setPacedKey(key) {
-      pacedKey = key;
+      if (!pools.has(key)) {
+        pools.set(key, undefined);
+      }
     },
     exchanges,
     close: () =>

@@ -63,10 +63,18 @@ function requestIdRule(operations: SpecOperation[]): RequestIdRule {
   return {};
 }
 
-/** The Dredd transaction names of the status read's 429, which only a locked-out address gets. */
-function lockoutTransactions(operations: SpecOperation[]): string[] {
+/**
+ * The Dredd transactions that spend a window of this client address, so they run last: the status read's 429
+ * (only a locked-out address gets it) and the 429 of every operation counted per address (`x-rate-limit:
+ * address`: sign-up, log-in), which spends the address's window for every later sign-up and log-in.
+ */
+function lockoutTransactions(operations: SpecOperation[], scenarios: boolean): string[] {
   return operations
-    .filter((op) => op.operationId === 'getRateLimitStatus' && op.responses['429'])
+    .filter(
+      (op) =>
+        // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
+        ((op.operationId === 'getRateLimitStatus' && !scenarios) || op.rateLimit === 'address') && op.responses['429'],
+    )
     .map((op) => `${op.path} > ${op.summary} > 429 > application/json`);
 }
 
@@ -204,9 +212,17 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
       }
       prism = proxy;
       observer.setPrism(proxy.url);
-      fixtures = await arrangeFixtures(book as CaseBook, options.apiKey, created);
+      fixtures = await arrangeFixtures(book as CaseBook, options.apiKey, created, {
+        runId,
+        operations: strict.operations,
+      });
+      for (const user of Object.values(fixtures?.users ?? {})) {
+        if (typeof user === 'object' && user !== fixtures?.users?.limited && user !== fixtures?.users?.outsider) {
+          observer.setPacedKey(user.token);
+        }
+      }
     });
-    const deferred = probe.honoured ? [] : lockoutTransactions(strict.operations);
+    const deferred = lockoutTransactions(strict.operations, probe.honoured);
     const context = (phase: HooksContext['phase'], ready: Fixtures): HooksContext => ({
       ...hooksFiles,
       runId,
@@ -222,6 +238,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         revoked: ready.revoked.key,
         unknown: ready.unknown,
       },
+      users: ready.users,
     });
     if (fixtures && prism && !book.isAborted) {
       const ready = fixtures;

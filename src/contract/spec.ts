@@ -27,6 +27,8 @@ export interface SpecOperation {
   requestBody?: Json;
   /** Resolved parameters (path item and operation level). */
   parameters: Json[];
+  /** The operation's `x-rate-limit` (`address`: counted per client address, `peek`: not counted), if any. */
+  rateLimit?: string;
 }
 
 /** Reads a spec (YAML or JSON) from a file path or an http(s) URL. */
@@ -105,6 +107,7 @@ export function listOperations(doc: Json): SpecOperation[] {
         responses: op.responses ?? {},
         requestBody: op.requestBody,
         parameters,
+        rateLimit: typeof op['x-rate-limit'] === 'string' ? op['x-rate-limit'] : undefined,
       });
     }
   }

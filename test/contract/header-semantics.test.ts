@@ -26,6 +26,14 @@ describe('semantic header checks', () => {
     expect(checkSemantics(facts({}), RULE)).toEqual([]);
   });
 
+  it("accept a new X-Request-Id on a 431 (the head holding the caller's was never read), nowhere else", () => {
+    expect(checks(facts({ 'x-request-id': 'a-new-one' }, { status: 431 }))).toEqual([]);
+    expect(checks(facts({ 'x-request-id': 'a-new-one' }, { status: 400 }))).toEqual(['request-id']);
+    expect(
+      checks(facts({ 'x-request-id': 'a-new-one' }, { status: 431, body: { meta: { requestId: 'other' } } })),
+    ).toEqual(['request-id']);
+  });
+
   it.each<[string, Record<string, string | undefined>, Partial<ExchangeFacts>, string]>([
     ['Reset as a Unix time', { 'x-ratelimit-reset': '1796116449' }, {}, 'reset-window'],
     ['a window written w=60s', { 'ratelimit-policy': '"burst";q=10;w=1s' }, {}, 'ratelimit-syntax'],
