@@ -195,8 +195,9 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       }
       // The role the operation requires, else (an operation any member may call) what an owner may do there.
       const role = roles[0] ?? (example === 'ownerOnly' ? 'owner' : undefined);
+      // Worded when raised: by then the pipeline has read a user's membership of the organization in the path.
       return principal && role !== undefined
-        ? fail(new ApiError('FORBIDDEN', refusal(withoutRole(principal, role), role)))
+        ? raise(() => new ApiError('FORBIDDEN', refusal(withoutRole(principal, role), role)))
         : undefined;
     },
     404: ({ example, operation, params }) => {
