@@ -2090,7 +2090,10 @@ export interface components {
                 };
             };
         };
-        /** @description No such organization among yours — it does not exist or you do not belong to it, which look the same — or no such key, member or account in it (RESOURCE_NOT_FOUND). */
+        /**
+         * @description No such organization among yours: it does not exist or you do not belong to it, which look the
+         *     same (RESOURCE_NOT_FOUND).
+         */
         OrganizationNotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2107,6 +2110,21 @@ export interface components {
         };
         /** @description You belong to the organization, but only an owner may do this (FORBIDDEN). */
         NotOwner: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description No such organization among yours (it does not exist or you do not belong to it, which look the same), or no such key in it (RESOURCE_NOT_FOUND). */
+        OrganizationApiKeyNotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -2161,6 +2179,24 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description No such organization among yours (it does not exist or you do not belong to it, which look the
+         *     same), or no account has the email to add (RESOURCE_NOT_FOUND): they must sign up first.
+         */
+        NoSuchAccount: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The user already belongs to the organization (DUPLICATE_RESOURCE). */
         AlreadyMember: {
             headers: {
@@ -2197,6 +2233,39 @@ export interface components {
                         removed: true;
                     };
                 };
+            };
+        };
+        /**
+         * @description You belong to the organization as a member: you may remove yourself (leave), but only an owner
+         *     may remove someone else (FORBIDDEN).
+         */
+        CannotRemoveOthers: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description No such organization among yours (it does not exist or you do not belong to it, which look the same), or no such member in it (RESOURCE_NOT_FOUND). */
+        OrganizationMemberNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
         /** @description The change would leave the organization without an owner (LAST_OWNER): make another member owner first. */
@@ -3447,7 +3516,7 @@ export interface operations {
             200: components["responses"]["ApiKeyOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
@@ -3490,7 +3559,7 @@ export interface operations {
             200: components["responses"]["ApiKeyRevoked"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
@@ -3537,7 +3606,7 @@ export interface operations {
             200: components["responses"]["ApiKeyOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3620,7 +3689,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["NoSuchAccount"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["AlreadyMember"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3666,8 +3735,8 @@ export interface operations {
             200: components["responses"]["MemberRemoved"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            403: components["responses"]["CannotRemoveOthers"];
+            404: components["responses"]["OrganizationMemberNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["LastOwner"];
             422: components["responses"]["ValidationFailed"];
@@ -3716,7 +3785,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationMemberNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["LastOwner"];
             413: components["responses"]["PayloadTooLarge"];

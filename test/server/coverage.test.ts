@@ -321,7 +321,7 @@ describe('every operation × every documented status', () => {
     }
   });
 
-  test('every operation answers 400 to a malformed chunked body, those that take no body included', async () => {
+  test('every operation answers 400 to a body that is not JSON or a malformed chunked body, those that take no body included', async () => {
     for (const op of SPEC_OPERATIONS) {
       const credentials = credentialsFor(op);
       const lines = [
@@ -332,6 +332,15 @@ describe('every operation × every documented status', () => {
         'Content-Type: application/json',
         'Transfer-Encoding: chunked',
       ];
+      // Its other example: a body (with a Content-Length) that is not JSON, which a GET or a DELETE may carry too.
+      const notJson = await sendRaw(
+        `${lines.filter((l) => !l.startsWith('Transfer-Encoding')).join('\r\n')}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{"`,
+      );
+      expect(notJson.status, `${op.operationId}: ${notJson.body}`).toBe(400);
+      expect(JSON.parse(notJson.body).error, op.operationId).toEqual({
+        code: 'BAD_REQUEST',
+        message: 'The request body is not valid JSON',
+      });
       // A chunk size that is not hexadecimal: the framing is broken before any byte of the body is read.
       const reply = await sendRaw(`${lines.join('\r\n')}\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`);
       const what = `${op.operationId}: ${reply.status} ${reply.body}`;
