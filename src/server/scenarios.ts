@@ -122,9 +122,6 @@ interface Asked extends ScenarioRequest {
 
 type Producer = (asked: Asked) => Forced | undefined;
 
-/** Ids a forced 404 names where the path has none of its own (an organization's key or member). */
-const PLACEHOLDER_IDS: Record<string, string> = { keyId: 'key_0000000000000000', userId: 'usr_0000000000000000' };
-
 /** Methods tried, in order, for the method a forced 405 names: the first one the path does not declare. */
 const REFUSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'];
 
@@ -193,8 +190,7 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       if (example === 'othersMembership') {
         return fail(othersMembership());
       }
-      // The role the operation requires, else (an operation any member may call) what an owner may do there.
-      const role = roles[0] ?? (example === 'ownerOnly' ? 'owner' : undefined);
+      const role = roles[0];
       // Worded when raised: by then the pipeline has read a user's membership of the organization in the path.
       return principal && role !== undefined
         ? raise(() => new ApiError('FORBIDDEN', refusal(withoutRole(principal, role), role)))
@@ -207,9 +203,7 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       const named = example === undefined ? undefined : NOT_FOUND_BY_EXAMPLE[example];
       const parameter = named ?? [...operation.path.matchAll(/\{(\w+)\}/g)].at(-1)?.[1];
       const notFound = parameter === undefined ? undefined : NOT_FOUND_BY_PARAMETER[parameter];
-      return notFound && parameter !== undefined
-        ? fail(notFound(params[parameter] ?? PLACEHOLDER_IDS[parameter] ?? ''))
-        : undefined;
+      return notFound && parameter !== undefined ? fail(notFound(params[parameter] ?? '')) : undefined;
     },
     405: ({ operation }) => {
       const declared = operation.allow.split(', ');
