@@ -1270,6 +1270,29 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description The request is malformed (BAD_REQUEST): its body is not valid JSON, or its framing is broken
+         *     (a malformed chunked body, an invalid Content-Length, a body cut short). Any operation can
+         *     answer it, one that takes no body included, since any request can carry a malformed body.
+         *     A request refused at the HTTP layer was never authenticated: its rate-limit headers describe
+         *     the per-client-address `auth-failures` window, without counting the request in it.
+         */
+        BadRequest: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The API key is missing, malformed, unknown, revoked, expired or conflicting, or a user token was sent instead (UNAUTHORIZED). Failed attempts are limited per client address. */
         Unauthorized: {
             headers: {
@@ -1478,23 +1501,6 @@ export interface components {
                         warning: "This API key will only be shown once. Please store it securely.";
                     };
                 };
-            };
-        };
-        /** @description The body is not valid JSON (BAD_REQUEST). */
-        BadRequest: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
-                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
-                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
-                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
-                RateLimit: components["headers"]["RateLimit"];
-                Deprecation: components["headers"]["Deprecation"];
-                Sunset: components["headers"]["Sunset"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
         /** @description The key is valid but may not perform this operation (FORBIDDEN). */
@@ -1933,6 +1939,40 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /**
+         * @description A log-in rate-limit window is exhausted (RATE_LIMITED): the client address's `address`
+         *     window, or the email's `account` window of failed log-ins. Wait `Retry-After` seconds, then
+         *     retry; back off exponentially with jitter if it happens again.
+         */
+        LoginRateLimited: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                /**
+                 * @description Always the text `0` on a 429 (see `X-RateLimit-Remaining` on any response).
+                 * @example 0
+                 */
+                "X-RateLimit-Remaining": "0";
+                /**
+                 * @description Seconds until the exhausted binding window resets (see `X-RateLimit-Reset` on any response).
+                 * @example 42
+                 */
+                "X-RateLimit-Reset": number;
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                /**
+                 * @description The exhausted binding window, `r=0` (see `RateLimit` on any response).
+                 * @example "minute";r=0;t=42
+                 */
+                RateLimit: string;
+                "Retry-After": components["headers"]["RetryAfter"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description Logged out: the calling token is revoked, on every server instance, before this answer. */
         UserTokenRevoked: {
             headers: {
@@ -2050,7 +2090,10 @@ export interface components {
                 };
             };
         };
-        /** @description No such organization among yours — it does not exist or you do not belong to it, which look the same — or no such key, member or account in it (RESOURCE_NOT_FOUND). */
+        /**
+         * @description No such organization among yours: it does not exist or you do not belong to it, which look the
+         *     same (RESOURCE_NOT_FOUND).
+         */
         OrganizationNotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2067,6 +2110,21 @@ export interface components {
         };
         /** @description You belong to the organization, but only an owner may do this (FORBIDDEN). */
         NotOwner: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description No such organization among yours (it does not exist or you do not belong to it, which look the same), or no such key in it (RESOURCE_NOT_FOUND). */
+        OrganizationApiKeyNotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -2121,6 +2179,24 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description No such organization among yours (it does not exist or you do not belong to it, which look the
+         *     same), or no account has the email to add (RESOURCE_NOT_FOUND): they must sign up first.
+         */
+        NoSuchAccount: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The user already belongs to the organization (DUPLICATE_RESOURCE). */
         AlreadyMember: {
             headers: {
@@ -2157,6 +2233,39 @@ export interface components {
                         removed: true;
                     };
                 };
+            };
+        };
+        /**
+         * @description You belong to the organization as a member: you may remove yourself (leave), but only an owner
+         *     may remove someone else (FORBIDDEN).
+         */
+        CannotRemoveOthers: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description No such organization among yours (it does not exist or you do not belong to it, which look the same), or no such member in it (RESOURCE_NOT_FOUND). */
+        OrganizationMemberNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
         /** @description The change would leave the organization without an owner (LAST_OWNER): make another member owner first. */
@@ -2405,6 +2514,16 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["LivenessOk"];
+            /** @description The request is malformed (BAD_REQUEST), e.g. a malformed chunked body; the connection is closed. */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Only `GET` is supported (METHOD_NOT_ALLOWED). */
             405: {
                 headers: {
@@ -2452,6 +2571,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["HealthOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2481,6 +2601,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["RateLimitStatusOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2510,6 +2631,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyList"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2592,6 +2714,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["KeyValidationOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2627,6 +2750,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -2663,6 +2787,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyRevoked"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -2811,6 +2936,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ContactPage"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2899,6 +3025,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ContactOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -2935,6 +3062,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ContactDeleted"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -3022,6 +3150,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3056,7 +3185,8 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
-            429: components["responses"]["RateLimited"];
+            429: components["responses"]["LoginRateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3081,10 +3211,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["UserTokenRevoked"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3109,10 +3241,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["UserProfileOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3137,10 +3271,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OrganizationList"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3176,6 +3312,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3207,11 +3344,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OrganizationOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             404: components["responses"]["OrganizationNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3256,6 +3395,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3287,11 +3427,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyList"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             404: components["responses"]["OrganizationNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3335,6 +3477,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3371,11 +3514,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyOk"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3412,11 +3557,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["ApiKeyRevoked"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3459,12 +3606,13 @@ export interface operations {
             200: components["responses"]["ApiKeyOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3496,11 +3644,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["MemberList"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             404: components["responses"]["OrganizationNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3539,13 +3689,14 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["NoSuchAccount"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["AlreadyMember"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3582,13 +3733,15 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["MemberRemoved"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
-            403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            403: components["responses"]["CannotRemoveOthers"];
+            404: components["responses"]["OrganizationMemberNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["LastOwner"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3632,13 +3785,14 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             403: components["responses"]["NotOwner"];
-            404: components["responses"]["OrganizationNotFound"];
+            404: components["responses"]["OrganizationMemberNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["LastOwner"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
-import type { LimitDecision } from '../rate-limit/decision.ts';
+import { combineDecisions, type LimitDecision } from '../rate-limit/decision.ts';
+import type { WindowSubject } from '../rate-limit/limiter.ts';
 import type { MembershipRecord } from '../store/types.ts';
 import { admit, admitNothing } from './admit.ts';
 import {
@@ -30,7 +31,7 @@ import {
 import { accountHandlers } from './routes/accounts.ts';
 import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
-import { organizationHandlers } from './routes/organizations.ts';
+import { organizationHandlers, organizationNotFound } from './routes/organizations.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarios } from './scenarios.ts';
 
@@ -129,7 +130,7 @@ export function createApp(
   async function membershipOf(userId: string, organizationId: string): Promise<MembershipRecord> {
     const membership = await ctx.store.getMembership(userId, organizationId);
     if (!membership) {
-      throw new ApiError('RESOURCE_NOT_FOUND', `No organization ${scrubKeys(organizationId)} among yours`);
+      throw organizationNotFound(scrubKeys(organizationId));
     }
     return membership;
   }
@@ -177,8 +178,18 @@ export function createApp(
     }
     const mode = operation ? operation.rateLimit : match.rateLimit;
     if (mode === 'address') {
-      req.rateLimit = await ctx.limiter.consume({ window: 'address', id: clientAddress(req) });
-      admit(res, req.rateLimit, 'requests from this address');
+      const address: WindowSubject = { window: 'address', id: clientAddress(req) };
+      if (forced?.stage === 'limit') {
+        // A forced refusal reads the address's window (and any the scenario names) without counting.
+        let windows = await ctx.limiter.peek(address);
+        for (const subject of forced.also ?? []) {
+          windows = combineDecisions(windows, await ctx.limiter.peek(subject));
+        }
+        req.rateLimit = windows;
+        admit(res, forced.decide(windows), forced.what ?? ADDRESS_REQUESTS);
+      }
+      req.rateLimit = await ctx.limiter.consume(address);
+      admit(res, req.rateLimit, ADDRESS_REQUESTS);
     } else if (principal && mode !== 'none') {
       const subject = limitSubjectOf(principal);
       const peek = mode === 'peek' || forced?.stage === 'limit';
@@ -259,6 +270,9 @@ export function createApp(
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;
+
+/** What a 429 of the per-address window of sign-up and log-in says it counted. */
+const ADDRESS_REQUESTS = 'requests from this address';
 
 /** The client's address (X-Forwarded-For's when the server trusts a proxy): what per-address windows count. */
 function clientAddress(req: Request): string {

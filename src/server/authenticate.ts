@@ -152,6 +152,11 @@ export function graceHeaders(principal: Principal): Record<string, string> | und
 
 const API_KEY_REALM = 'Bearer realm="mailroom"';
 
+const TAKES_AN_API_KEY =
+  'This endpoint takes an API key (mr_...), not a user token: create a key with POST /organizations/{organizationId}/api-keys';
+const TAKES_A_USER_TOKEN =
+  'This endpoint takes a user token (mru_...) from POST /auth/login, not an API key: API keys work on /v1 only';
+
 function refuse(message: string, invalidToken = true): Extract<Verdict, { ok: false }> {
   // A header value is Latin-1 text without quotes to escape: keep the description to printable ASCII.
   const description = message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
@@ -176,6 +181,23 @@ export const CREDENTIAL_REFUSALS = {
   expiredKey: (expiredAt: Date) => refuse(`The API key expired at ${expiredAt.toISOString()}`),
   conflictingCredentials: () =>
     refuse('Conflicting credentials: Authorization and X-API-Key carry different keys; send one'),
+  userTokenNotAccepted: () => refuse(TAKES_AN_API_KEY),
+} satisfies Record<string, (at: Date) => Verdict>;
+
+/**
+ * Every reason a user token is refused (the `/auth` and `/organizations` operations), named as the spec's examples of
+ * their 401 are: the one place their words live.
+ */
+export const USER_TOKEN_REFUSALS = {
+  missingToken: () =>
+    refuse('Missing user token: send Authorization: Bearer <token> from POST /auth/login or POST /auth/signup', false),
+  apiKeyNotAccepted: () => refuse(TAKES_A_USER_TOKEN),
+  malformedAuthorization: () => refuse('Malformed Authorization header: expected "Bearer <token>"'),
+  malformedToken: () => refuse('Malformed user token: expected mru_<8-character id>_<38-character secret>'),
+  mistypedToken: () => refuse('Malformed user token: the checksum does not match (mistyped or truncated?)'),
+  unknownToken: () => refuse('Unknown user token'),
+  loggedOut: () => refuse('The user token has been revoked (logged out): log in again'),
+  expiredToken: (expiredAt: Date) => refuse(`The user token expired at ${expiredAt.toISOString()}: log in again`),
 } satisfies Record<string, (at: Date) => Verdict>;
 
 /** A refusal in the authenticator's form for a cause named elsewhere: `message`, with an invalid_token challenge. */
@@ -223,7 +245,7 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return presented;
       }
       if (presented.raw.startsWith(`${USER_TOKEN_PREFIX}_`)) {
-        return refuse(TAKES_AN_API_KEY);
+        return CREDENTIAL_REFUSALS.userTokenNotAccepted();
       }
       const parsed = parseApiKey(presented.raw);
       if (!parsed.ok) {
@@ -246,11 +268,6 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
   };
 }
 
-const TAKES_AN_API_KEY =
-  'This endpoint takes an API key (mr_...), not a user token: create a key with POST /organizations/{organizationId}/api-keys';
-const TAKES_A_USER_TOKEN =
-  'This endpoint takes a user token (mru_...) from POST /auth/login, not an API key: API keys work on /v1 only';
-
 /**
  * `Authorization: Bearer <user token>`: checksum first, then the cached token and its keyed hash. An API key (in
  * either header) is recognised by its prefix and refused with a message naming the credential this endpoint takes.
@@ -262,37 +279,32 @@ function userTokenAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (authorization === undefined) {
         const headerKey = req.headers['x-api-key'];
         return typeof headerKey === 'string' && headerKey.trim() !== ''
-          ? refuse(TAKES_A_USER_TOKEN)
-          : refuse(
-              'Missing user token: send Authorization: Bearer <token> from POST /auth/login or POST /auth/signup',
-              false,
-            );
+          ? USER_TOKEN_REFUSALS.apiKeyNotAccepted()
+          : USER_TOKEN_REFUSALS.missingToken();
       }
       const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization);
       if (!match) {
-        return refuse('Malformed Authorization header: expected "Bearer <token>"');
+        return USER_TOKEN_REFUSALS.malformedAuthorization();
       }
       const raw = match[1] as string;
       if (raw.startsWith(`${KEY_PREFIX}_`)) {
-        return refuse(TAKES_A_USER_TOKEN);
+        return USER_TOKEN_REFUSALS.apiKeyNotAccepted();
       }
       const parsed = parseUserToken(raw);
       if (!parsed.ok) {
-        return refuse(
-          parsed.problem === 'checksum'
-            ? 'Malformed user token: the checksum does not match (mistyped or truncated?)'
-            : 'Malformed user token: expected mru_<8-character id>_<38-character secret>',
-        );
+        return parsed.problem === 'checksum'
+          ? USER_TOKEN_REFUSALS.mistypedToken()
+          : USER_TOKEN_REFUSALS.malformedToken();
       }
       const token = await deps.tokens.get(parsed.publicId);
       if (!token || !verifyUserToken(parsed.plaintext, token.tokenHash, deps.serverSecret)) {
-        return refuse('Unknown user token');
+        return USER_TOKEN_REFUSALS.unknownToken();
       }
       if (token.revokedAt) {
-        return refuse('The user token has been revoked (logged out): log in again');
+        return USER_TOKEN_REFUSALS.loggedOut();
       }
       if (token.expiresAt.getTime() <= deps.clock().getTime()) {
-        return refuse(`The user token expired at ${token.expiresAt.toISOString()}: log in again`);
+        return USER_TOKEN_REFUSALS.expiredToken(token.expiresAt);
       }
       return { ok: true, principal: { scheme: 'userToken', userId: token.userId, token } };
     },

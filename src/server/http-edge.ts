@@ -34,8 +34,8 @@ import { scrubKeys } from './logger.ts';
 // Rate-limit headers: a request refused here was never authenticated (its credentials are not read), so it can't
 // be counted against an organization. The window that applies to an unauthenticated caller is the per-address
 // failed-authentication window, so `/v1` answers describe that window for the connecting address, as a 401 does,
-// without counting the request in it (`EdgeDeps.rateLimitHeadersFor`, wired in index.ts). Answers outside `/v1` carry
-// none, like every other answer there.
+// without counting the request in it (`EdgeDeps.rateLimitHeadersFor`, wired in index.ts). So do the answers on the
+// account paths that take a user token or are counted per address (sign-up, log-in); the liveness probe's carry none.
 
 /** Limits of the HTTP layer (the defaults suit the contract: a head of at most 16 KiB, bodies of at most 100 KiB). */
 export interface EdgeLimits {
@@ -109,6 +109,9 @@ function targetInPacket(packet: unknown): string | undefined {
   return REQUEST_LINE.exec(packet.subarray(0, 16 * 1024 + 64).toString('latin1'))?.[1];
 }
 
+/** The message of a 400 for a chunked body whose framing is broken (the spec's `malformedRequest` example). */
+export const CHUNKED_BODY_MALFORMED = 'The chunked request body is malformed';
+
 /** The message of a 431 for a head over `maxHeaderSize` bytes. */
 export function headersTooLarge(maxHeaderSize: number = DEFAULT_EDGE_LIMITS.maxHeaderSize): string {
   return `The request line and headers are larger than ${maxHeaderSize / 1024} KiB; send fewer or shorter headers or a shorter URL`;
@@ -146,7 +149,7 @@ function describeClientError(code: string | undefined, limits: EdgeLimits, inFli
     case 'HPE_INVALID_CHUNK_SIZE':
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
     case 'HPE_INVALID_EOF_STATE':
-      return ['BAD_REQUEST', 'The chunked request body is malformed'];
+      return ['BAD_REQUEST', CHUNKED_BODY_MALFORMED];
     default:
       return ['BAD_REQUEST', 'The request is not valid HTTP/1.1'];
   }

@@ -141,10 +141,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     requestIdFor: (given) => (given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID()),
     allowedMethods: (path) => operations.methodsOf(path),
     async rateLimitHeadersFor(path, address) {
-      // Only where the spec's security applies (a secured operation, or a miss in a secured namespace).
+      // Only where the spec's security applies (a secured operation, or a miss in a secured namespace), or where the
+      // path's operations are counted per address without credentials (sign-up, log-in).
       const match = path === undefined ? undefined : operations.match('GET', path);
       const security = match?.operation?.security ?? (match?.operation ? [] : match?.security);
-      if (path !== undefined && (security ?? []).length === 0) {
+      const perAddress =
+        (match?.operation?.rateLimit ?? (match?.operation ? undefined : match?.rateLimit)) === 'address';
+      if (path !== undefined && (security ?? []).length === 0 && !perAddress) {
         return {};
       }
       // Unauthenticated: the address's failed-authentication window, peeked (an outage shows it exhausted).

@@ -2,18 +2,27 @@ import type { Request } from 'express';
 import parsePreferHeader from 'parse-prefer-header';
 import { MAX_ACTIVE_KEYS } from '../keys/issue.ts';
 import { exhaustedDecision, type LimitDecision, outageDecision } from '../rate-limit/decision.ts';
-import { DuplicateEmailError, KeyLimitError, StoreUnavailableError } from '../store/types.ts';
+import type { WindowSubject } from '../rate-limit/limiter.ts';
+import {
+  DuplicateEmailError,
+  DuplicateMemberError,
+  DuplicateUserError,
+  KeyLimitError,
+  LastOwnerError,
+  StoreUnavailableError,
+} from '../store/types.ts';
 import {
   CREDENTIAL_REFUSALS,
   type Principal,
-  type RefusalCause,
   refusal,
   refuseCredential,
+  USER_TOKEN_REFUSALS,
   unauthorized,
+  type Verdict,
   withoutRole,
 } from './authenticate.ts';
 import { ApiError, ERROR_STATUS, type ErrorCode, INVALID_DATA } from './errors.ts';
-import { headersTooLarge } from './http-edge.ts';
+import { CHUNKED_BODY_MALFORMED, headersTooLarge } from './http-edge.ts';
 import { idempotencyKeyInUse, idempotencyKeyReused } from './idempotency.ts';
 import {
   BODY_NOT_JSON,
@@ -23,8 +32,10 @@ import {
   type Operation,
   unsupportedMediaType,
 } from './operations.ts';
+import { FAILED_LOG_INS, loginFailed } from './routes/accounts.ts';
 import { notFound as apiKeyNotFound, keyAlreadyRotated, keyExpired } from './routes/api-keys.ts';
 import { notFound as contactNotFound } from './routes/contacts.ts';
+import { memberNotFound, noSuchAccount, organizationNotFound, othersMembership } from './routes/organizations.ts';
 
 /**
  * Sandbox scenarios (`mailroom serve --scenarios`): the stateful server honours the Prism mock's own selectors —
@@ -58,7 +69,14 @@ export type Forced =
   /** A 401, answered once the real credential has been verified (a request without a valid one gets the real 401). */
   | { stage: 'authenticate'; error: ApiError }
   /** A refusal of the rate-limit stage (429, a rate-limit store outage's 503), decided on the caller's windows read without counting. */
-  | { stage: 'limit'; decide: (windows: LimitDecision) => LimitDecision }
+  | {
+      stage: 'limit';
+      decide: (windows: LimitDecision) => LimitDecision;
+      /** More windows read (never counted) with the caller's, e.g. log-in's `account` window of failed attempts. */
+      also?: WindowSubject[];
+      /** What the refusal says was counted, where the pipeline words it (log-in's failed attempts). */
+      what?: string;
+    }
   /** Any other error, raised where the handler would run, after every real stage has passed. */
   | { stage: 'operation'; error: (req: Request) => Error }
   /** A success status: the operation runs. */
@@ -111,7 +129,33 @@ const REFUSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'];
 const NOT_FOUND_BY_PARAMETER: Record<string, (id: string) => ApiError> = {
   keyId: apiKeyNotFound,
   contactId: contactNotFound,
+  organizationId: organizationNotFound,
+  userId: memberNotFound,
 };
+
+/** The 404 examples of the organization operations, by name: the path parameter whose resource is missing. */
+const NOT_FOUND_BY_EXAMPLE: Record<string, string> = {
+  organizationNotFound: 'organizationId',
+  apiKeyNotFound: 'keyId',
+  memberNotFound: 'userId',
+};
+
+/** A credential's refusal: its message and challenge. */
+type Refusal = Extract<Verdict, { ok: false }>;
+
+/** The account window a forced `tooManyLogIns` reads (never counts): the state of an email with no failed log-in. */
+const SCENARIO_ACCOUNT_WINDOW: WindowSubject = { window: 'account', id: 'sandbox-scenario' };
+
+/** The email a request's body names, if any. */
+function bodyEmail(req: Request): string | undefined {
+  const email = (req.body as { email?: unknown } | undefined)?.email;
+  return typeof email === 'string' ? email : undefined;
+}
+
+/** Whether an operation takes a user token (the account operations) rather than an API key. */
+function takesUserToken(operation: Operation): boolean {
+  return operation.security.some((alternative) => Object.hasOwn(alternative, 'userToken'));
+}
 
 /** Creates the scenario stage from the bundled spec: every operation's documented statuses and examples. */
 export function createScenarios(spec: OpenApiDocument, operations: readonly Operation[], clock: () => Date): Scenarios {
@@ -125,19 +169,39 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
 
   /** The outcome each documented error status forces, as the real pipeline produces it; undefined: see `fromExample`. */
   const byStatus: Record<number, Producer> = {
-    400: () => fail(new ApiError('BAD_REQUEST', BODY_NOT_JSON)),
-    401: ({ example }) =>
-      example !== undefined && Object.hasOwn(CREDENTIAL_REFUSALS, example)
-        ? { stage: 'authenticate', error: unauthorized(CREDENTIAL_REFUSALS[example as RefusalCause](clock())) }
-        : undefined,
-    403: ({ principal, roles }) => {
-      const role = roles[0];
-      return principal && role !== undefined
-        ? fail(new ApiError('FORBIDDEN', refusal(withoutRole(principal, role), role)))
+    // The edge's words for a broken framing (it answers before the app runs), else the body parser's.
+    400: ({ example }) =>
+      fail(new ApiError('BAD_REQUEST', example === 'malformedRequest' ? CHUNKED_BODY_MALFORMED : BODY_NOT_JSON)),
+    401: ({ example, operation }) => {
+      if (example === 'invalidCredentials') {
+        // Log-in's own refusal, raised where the handler would refuse the password.
+        return fail(loginFailed());
+      }
+      // The authenticator's own refusal of that cause, for the credential the operation takes.
+      const refusals: Record<string, (at: Date) => Refusal> = takesUserToken(operation)
+        ? USER_TOKEN_REFUSALS
+        : CREDENTIAL_REFUSALS;
+      const cause = example !== undefined && Object.hasOwn(refusals, example) ? refusals[example] : undefined;
+      return cause && operation.security.length > 0
+        ? { stage: 'authenticate', error: unauthorized(cause(clock())) }
         : undefined;
     },
-    404: ({ operation, params }) => {
-      const parameter = [...operation.path.matchAll(/\{(\w+)\}/g)].at(-1)?.[1];
+    403: ({ example, principal, roles }) => {
+      if (example === 'othersMembership') {
+        return fail(othersMembership());
+      }
+      const role = roles[0];
+      // Worded when raised: by then the pipeline has read a user's membership of the organization in the path.
+      return principal && role !== undefined
+        ? raise(() => new ApiError('FORBIDDEN', refusal(withoutRole(principal, role), role)))
+        : undefined;
+    },
+    404: ({ example, operation, params }) => {
+      if (example === 'noSuchAccount') {
+        return raise((req) => noSuchAccount(bodyEmail(req) ?? 'someone@example.com'));
+      }
+      const named = example === undefined ? undefined : NOT_FOUND_BY_EXAMPLE[example];
+      const parameter = named ?? [...operation.path.matchAll(/\{(\w+)\}/g)].at(-1)?.[1];
       const notFound = parameter === undefined ? undefined : NOT_FOUND_BY_PARAMETER[parameter];
       return notFound && parameter !== undefined ? fail(notFound(params[parameter] ?? '')) : undefined;
     },
@@ -159,6 +223,15 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
       if (asked.example === 'keyExpired') {
         return raise((req) => keyExpired(String(req.params.keyId), clock()));
       }
+      if (asked.example === 'duplicateAccount') {
+        return raise(() => new DuplicateUserError());
+      }
+      if (asked.example === 'alreadyMember') {
+        return raise((req) => new DuplicateMemberError(bodyEmail(req) ?? 'someone@example.com'));
+      }
+      if (asked.example === 'lastOwner') {
+        return raise(() => new LastOwnerError());
+      }
       return asked.example === 'duplicateEmail'
         ? raise((req) => {
             // The email the request names, else the example's own words.
@@ -177,7 +250,10 @@ export function createScenarios(spec: OpenApiDocument, operations: readonly Oper
               details: { [fieldOf(selection, 'code')]: [`asks for ${status} (a sandbox scenario)`] },
             }),
           ),
-    429: () => ({ stage: 'limit', decide: exhaustedDecision }),
+    429: ({ example }) =>
+      example === 'tooManyLogIns'
+        ? { stage: 'limit', decide: exhaustedDecision, also: [SCENARIO_ACCOUNT_WINDOW], what: FAILED_LOG_INS }
+        : { stage: 'limit', decide: exhaustedDecision },
     // Produced by the HTTP edge before the app; forced here with the edge's own words.
     431: () => fail(new ApiError('HEADERS_TOO_LARGE', headersTooLarge())),
     500: ({ status }) =>

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CHUNKED_BODY_MALFORMED } from '../../src/server/http-edge.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
 import {
   type Body,
@@ -122,6 +124,38 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
+
+/** (method, spec path, status) of the answers read off raw sockets, which `call` cannot send or record. */
+const exercisedRaw = new Set<string>();
+
+/** One answer read off a raw socket: its status, lower-cased headers and body. */
+interface RawReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Sends `request` as bytes on a new connection and reads the answer until the server closes the connection. */
+function sendRaw(request: string): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port: server.handle.port });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk) => received.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(received).toString('utf8');
+      const split = text.indexOf('\r\n\r\n');
+      const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: text.slice(split + 4) });
+    });
+    socket.write(request);
+  });
+}
 
 /** A valid body for each operation that takes one. */
 function validBody(op: SpecOperation): unknown {
@@ -285,6 +319,46 @@ describe('every operation × every documented status', () => {
       const reply = await callOperation(op, { headers: { 'x-padding': 'x'.repeat(17 * 1024) } });
       expectError(reply, 431, 'HEADERS_TOO_LARGE');
     }
+  });
+
+  test('every operation answers 400 to a body that is not JSON or a malformed chunked body, those that take no body included', async () => {
+    for (const op of SPEC_OPERATIONS) {
+      const credentials = credentialsFor(op);
+      const lines = [
+        `${op.method} ${pathOf(op, existingIds(op))} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        ...(credentials.key === undefined ? [] : [`Authorization: Bearer ${credentials.key}`]),
+        ...Object.entries(credentials.headers ?? {}).map(([name, value]) => `${name}: ${value}`),
+        'Content-Type: application/json',
+        'Transfer-Encoding: chunked',
+      ];
+      // Its other example: a body (with a Content-Length) that is not JSON, which a GET or a DELETE may carry too.
+      const notJson = await sendRaw(
+        `${lines.filter((l) => !l.startsWith('Transfer-Encoding')).join('\r\n')}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{"`,
+      );
+      expect(notJson.status, `${op.operationId}: ${notJson.body}`).toBe(400);
+      expect(JSON.parse(notJson.body).error, op.operationId).toEqual({
+        code: 'BAD_REQUEST',
+        message: 'The request body is not valid JSON',
+      });
+      // A chunk size that is not hexadecimal: the framing is broken before any byte of the body is read.
+      const reply = await sendRaw(`${lines.join('\r\n')}\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`);
+      const what = `${op.operationId}: ${reply.status} ${reply.body}`;
+      expect(reply.status, what).toBe(400);
+      expect(op.statuses, `400 is documented for ${op.operationId}`).toContain(400);
+      expect(reply.headers['content-type'], what).toMatch(/^application\/json\b/);
+      const body = JSON.parse(reply.body) as { success: boolean; error: { code: string; message: string } };
+      expect(body, what).toEqual({
+        success: false,
+        error: { code: 'BAD_REQUEST', message: CHUNKED_BODY_MALFORMED },
+        meta: { requestId: reply.headers['x-request-id'] },
+      });
+      // The rate-limit headers as the spec declares them for this operation's 400 (none on the probe).
+      expect('x-ratelimit-limit' in reply.headers, what).toBe(op.rateLimited.includes(400));
+      exercisedRaw.add(coverageKey(op.method, op.path, 400));
+    }
+    // One the spec documented no 400 for before the account operations were checked: a GET.
+    expect(exercisedRaw.has(coverageKey('GET', '/v1/health', 400))).toBe(true);
   });
 
   test('creating a key past the organization’s 100 active keys answers 409', async () => {
@@ -536,7 +610,8 @@ describe('every operation × every documented status', () => {
         const seen =
           status === 405
             ? exercised.some((e) => e.path === op.path && e.status === 405)
-            : exercisedResponses().has(coverageKey(op.method, op.path, status));
+            : exercisedResponses().has(coverageKey(op.method, op.path, status)) ||
+              exercisedRaw.has(coverageKey(op.method, op.path, status));
         if (!seen && NOT_REACHABLE[`${op.operationId} ${status}`] === undefined) {
           missing.push(`${op.operationId} (${op.method} ${op.path}) ${status}`);
         }

@@ -107,7 +107,10 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
   unsupportedMediaType: (r) => expect(message(r)).toMatch(/^Unsupported media type/),
   validationError: (r) => expect(Object.keys(errorOf(r).details ?? {}).length).toBeGreaterThan(0),
   rateLimited: (r) => {
-    expect(message(r)).toMatch(/^Too many requests: the \w+ window of \d+ is exhausted\. Retry after \d+ seconds?\.$/);
+    // Sign-up and log-in name what they count (requests from the address).
+    expect(message(r)).toMatch(
+      /^Too many requests( from this address)?: the \w+ window of \d+ is exhausted\. Retry after \d+ seconds?\.$/,
+    );
     expect(r.rate?.retryAfter, 'Retry-After is the exhausted binding window’s reset').toBe(r.rate?.reset);
   },
   serverError: (r) =>
@@ -117,6 +120,42 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
     expect(message(r)).toBe('The rate-limit store is unavailable. Retry with exponential backoff.');
     expect(r.rate?.remaining, 'the outage decision shows every window exhausted').toBe(0);
   },
+  malformedRequest: (r) => expect(message(r)).toBe('The chunked request body is malformed'),
+  userTokenNotAccepted: (r) =>
+    expect(message(r)).toMatch(/^This endpoint takes an API key \(mr_\.\.\.\), not a user token/),
+  missingToken: (r) => {
+    expect(message(r)).toMatch(/^Missing user token/);
+    expect(r.headers.get('www-authenticate')).toBe('Bearer realm="mailroom"');
+  },
+  apiKeyNotAccepted: (r) => expect(message(r)).toMatch(/^This endpoint takes a user token \(mru_\.\.\.\)/),
+  malformedToken: (r) => expect(message(r)).toMatch(/^Malformed user token: expected mru_/),
+  // Both log-out's success and the 401 of a token logged out.
+  loggedOut: (r) =>
+    r.status === 200
+      ? expect(r.body.data).toEqual({ revoked: true })
+      : expect(message(r)).toBe('The user token has been revoked (logged out): log in again'),
+  expiredToken: (r) => expect(message(r)).toMatch(/^The user token expired at \d{4}-\d\d-\d\dT[\d:.]+Z: log in again$/),
+  invalidCredentials: (r) => {
+    expect(message(r)).toBe('Invalid email or password');
+    expect(r.headers.get('www-authenticate')).toBe('Bearer realm="mailroom"');
+  },
+  tooManyLogIns: (r) => {
+    expect(message(r)).toMatch(
+      /^Too many failed log-ins for this account: the account window of \d+ is exhausted\. Retry after \d+ seconds?\.$/,
+    );
+    expect(r.rate?.binding.name).toBe('account');
+  },
+  duplicateAccount: (r) => expect(message(r)).toBe('An account with this email already exists'),
+  alreadyMember: (r) => expect(message(r)).toMatch(/^\S+@example\.com is already a member of this organization$/),
+  lastOwner: (r) =>
+    expect(message(r)).toBe('An organization must keep at least one owner: make another member owner first'),
+  organizationNotFound: (r) => expect(message(r)).toMatch(/^No organization org_[a-z0-9]{16} among yours$/),
+  apiKeyNotFound: (r) => expect(message(r)).toMatch(/^No API key key_[a-z0-9]{16} in this organization$/),
+  memberNotFound: (r) => expect(message(r)).toMatch(/^No member usr_[a-z0-9]{16} in this organization$/),
+  noSuchAccount: (r) =>
+    expect(message(r)).toMatch(/^No account with email \S+@example\.com: ask them to sign up first$/),
+  ownerOnly: (r) => expect(message(r)).toBe('Only an owner of this organization can do this; your role is member'),
+  othersMembership: (r) => expect(message(r)).toBe('Only an owner can remove another member; you may remove yourself'),
   healthy: (r) => expect(r.body.data).toMatchObject({ status: 'ok', scenarios: true }),
   degraded: (r) =>
     expect(r.body.data).toMatchObject({ status: 'degraded', stores: { rateLimiter: { status: 'degraded' } } }),
@@ -135,6 +174,45 @@ let full: TestKey;
 let readOnly: TestKey;
 let keyToRead: TestKey;
 let contactToRead: Body<'createContact', 201>['data'];
+type Session = Body<'signUp', 201>['data'];
+const PASSWORD = 'correct horse battery staple';
+/** Owns `organizationId`; `member` belongs to it as a member; `orgKeyId` is one of its keys. */
+let owner: Session;
+let member: Session;
+let organizationId: string;
+let orgKeyId: string;
+
+/** Signs a user up from an address of its own. */
+async function signUp(): Promise<Session> {
+  const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
+    headers: fromNewAddress(),
+    body: { email: newEmail('scenario-user'), password: PASSWORD },
+  });
+  expect(reply.status, reply.text).toBe(201);
+  return reply.body.data;
+}
+
+/** Adds a newly signed-up user to the owner's organization as a member; returns their user id. */
+async function newMember(): Promise<string> {
+  const joining = await signUp();
+  await server.call('POST', `/organizations/${organizationId}/members`, {
+    key: owner.token,
+    body: { email: joining.user.email },
+  });
+  return joining.user.userId;
+}
+
+/** A key of the owner's organization, made through the account API. */
+async function newOrganizationKey(name = 'spare'): Promise<string> {
+  const created = await server.call<Body<'createOrganizationApiKey', 201>>(
+    'POST',
+    `/organizations/${organizationId}/api-keys`,
+    { key: owner.token, body: { name } },
+  );
+  return created.body.data.keyId;
+}
+
+const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
 
 beforeAll(async () => {
   server = await startTestServer({ scenarios: true, trustProxy: true });
@@ -147,6 +225,13 @@ beforeAll(async () => {
       body: { email: newEmail('reader'), firstName: 'Ada', lastName: 'Lovelace' },
     })
   ).body.data;
+  [owner, member] = await Promise.all([signUp(), signUp()]);
+  organizationId = owner.organizations[0]?.organizationId ?? '';
+  await server.call('POST', `/organizations/${organizationId}/members`, {
+    key: owner.token,
+    body: { email: member.user.email },
+  });
+  orgKeyId = await newOrganizationKey('read by scenarios');
 });
 afterAll(async () => {
   await server?.close();
@@ -163,22 +248,92 @@ function validBody(op: SpecOperation): unknown {
       return { email: newEmail('scenario') };
     case 'updateContact':
       return { email: newEmail('scenario-update') };
+    case 'signUp':
+      return { email: newEmail('scenario-signup'), password: PASSWORD };
+    case 'logIn':
+      return { email: owner.user.email, password: PASSWORD };
+    case 'createOrganization':
+      return { name: 'Scenario Ltd' };
+    case 'renameOrganization':
+      return { name: 'Scenario Ltd renamed' };
+    case 'createOrganizationApiKey':
+      return { name: 'scenario' };
+    case 'renameOrganizationApiKey':
+      return { name: 'renamed by a scenario' };
+    case 'addMember':
+      // Someone who already belongs: a forced success is given a newcomer.
+      return { email: member.user.email };
+    case 'updateMember':
+      return { role: 'member' };
     default:
       return undefined;
   }
 }
 
+interface Ids {
+  keyId?: string;
+  contactId?: string;
+  userId?: string;
+}
+
+/** The credential an operation takes: the full key, the owner's user token, or none (public). */
+function credentialsFor(op: SpecOperation): CallOptions {
+  if (op.schemes.length === 0) {
+    return {};
+  }
+  return { key: takesUserToken(op) ? owner.token : full.plaintext };
+}
+
 /** Calls `op` as a well-behaved client would, by default on the resources the walk must leave alone. */
-function callOperation(op: SpecOperation, options: CallOptions, ids: { keyId?: string; contactId?: string } = {}) {
+function callOperation(op: SpecOperation, options: CallOptions, ids: Ids = {}) {
   const path = op.path
-    .replace('{keyId}', ids.keyId ?? keyToRead.keyId)
-    .replace('{contactId}', ids.contactId ?? contactToRead.contactId);
+    .replace('{keyId}', ids.keyId ?? (takesUserToken(op) ? orgKeyId : keyToRead.keyId))
+    .replace('{contactId}', ids.contactId ?? contactToRead.contactId)
+    .replace('{organizationId}', organizationId)
+    .replace('{userId}', ids.userId ?? member.user.userId);
   const body = validBody(op);
   return server.call<Record<string, unknown>>(op.method, path, {
-    ...(op.path === '/livez' ? {} : { key: full.plaintext }),
+    ...credentialsFor(op),
     ...(body === undefined ? {} : { body }),
     ...options,
   });
+}
+
+/** What a forced success of `op` needs of its own, when it uses something up or changes it. */
+async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: CallOptions }> {
+  const ids: Ids = {};
+  if (op.method !== 'GET' && op.path.includes('{keyId}')) {
+    ids.keyId = takesUserToken(op)
+      ? await newOrganizationKey()
+      : (await server.newKey({ organization: full.organization })).keyId;
+  }
+  if (op.method !== 'GET' && op.path.includes('{contactId}')) {
+    ids.contactId = await newContact();
+  }
+  if (op.method !== 'GET' && op.path.includes('{userId}')) {
+    ids.userId = await newMember();
+  }
+  switch (op.operationId) {
+    case 'logOut': {
+      const spare = await server.call<Body<'logIn', 200>>('POST', '/auth/login', {
+        headers: fromNewAddress(),
+        body: { email: owner.user.email, password: PASSWORD },
+      });
+      return { ids, options: { key: spare.body.data.token } };
+    }
+    case 'addMember':
+      return { ids, options: { body: { email: (await signUp()).user.email } } };
+    default:
+      return { ids, options: {} };
+  }
+}
+
+async function newContact(): Promise<string> {
+  const spare = await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
+    key: full.plaintext,
+    body: { email: newEmail('spare') },
+  });
+  return spare.body.data.contactId;
 }
 
 /** What a forced answer must show: the status, its code, the declared headers and the example's cause. */
@@ -198,10 +353,12 @@ function expectForced(reply: Reply<Record<string, unknown>>, forced: (typeof FOR
 }
 
 describe('every documented response can be forced on the sandbox', () => {
-  const snapshot: { keys?: unknown; contact?: unknown } = {};
+  const snapshot: { keys?: unknown; contact?: unknown; members?: unknown; orgKey?: unknown } = {};
 
   beforeAll(async () => {
     snapshot.keys = await listKeys();
+    snapshot.members = await listMembers();
+    snapshot.orgKey = await readOrganizationKey();
     snapshot.contact = (
       await server.call('GET', `/v1/contacts/${contactToRead.contactId}`, { key: full.plaintext })
     ).body.data;
@@ -212,15 +369,13 @@ describe('every documented response can be forced on the sandbox', () => {
     async (_id, op) => {
       for (const forced of FORCEABLE.filter((f) => f.op === op)) {
         const { status, example } = forced;
-        // A success runs the operation: one that changes a resource gets a resource of its own.
-        const ids: { keyId?: string; contactId?: string } = {};
-        if (status < 400 && op.method !== 'GET' && op.path.includes('{keyId}')) {
-          ids.keyId = (await server.newKey({ organization: full.organization })).keyId;
-        }
-        if (status < 400 && op.method !== 'GET' && op.path.includes('{contactId}')) {
-          ids.contactId = await newContact();
-        }
-        const viaHeader = await callOperation(op, { headers: { Prefer: `code=${status}, example=${example}` } }, ids);
+        // A success runs the operation: one that changes or uses up a resource gets a resource of its own.
+        const { ids, options } = status < 400 ? await arrangeSuccess(op) : { ids: {}, options: {} };
+        const viaHeader = await callOperation(
+          op,
+          { ...options, headers: { Prefer: `code=${status}, example=${example}` } },
+          ids,
+        );
         expectForced(viaHeader, forced);
         if (status >= 400) {
           const viaQuery = await callOperation(
@@ -240,6 +395,10 @@ describe('every documented response can be forced on the sandbox', () => {
 
   test('the forced errors changed no stored data', async () => {
     expect(await listKeys()).toEqual(snapshot.keys);
+    expect(await listMembers(), 'the owner and the member keep their roles').toEqual(snapshot.members);
+    expect(await readOrganizationKey(), 'the organization key every forced revoke and rename aimed at').toEqual(
+      snapshot.orgKey,
+    );
     const contact = await server.call('GET', `/v1/contacts/${contactToRead.contactId}`, { key: full.plaintext });
     expect(contact.body.data).toEqual(snapshot.contact);
     // The key every forced revoke and rename was aimed at still works under its own name.
@@ -249,20 +408,32 @@ describe('every documented response can be forced on the sandbox', () => {
     expect(read.body.data.name).toBe('test key');
   });
 
+  /** The owner's and the member's memberships (successes add and change members of their own). */
+  async function listMembers() {
+    const list = await server.call<Body<'listMembers', 200>>('GET', `/organizations/${organizationId}/members`, {
+      key: owner.token,
+    });
+    return list.body.data
+      .filter((m) => [owner.user.userId, member.user.userId].includes(m.userId))
+      .map((m) => ({ userId: m.userId, role: m.role }));
+  }
+
+  async function readOrganizationKey() {
+    const read = await server.call<Body<'getOrganizationApiKey', 200>>(
+      'GET',
+      `/organizations/${organizationId}/api-keys/${orgKeyId}`,
+      { key: owner.token },
+    );
+    const { lastUsed: _, ...key } = read.body.data;
+    return key;
+  }
+
   /** The keys the walk must leave alone (the ones successes create or revoke are their own), without `lastUsed`. */
   async function listKeys() {
     const list = await server.call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: full.plaintext });
     return list.body.data
       .filter((k) => [full.keyId, readOnly.keyId, keyToRead.keyId].includes(k.keyId))
       .map(({ lastUsed: _, ...key }) => key);
-  }
-
-  async function newContact(): Promise<string> {
-    const spare = await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
-      key: full.plaintext,
-      body: { email: newEmail('spare') },
-    });
-    return spare.body.data.contactId;
   }
 });
 
@@ -463,10 +634,14 @@ describe('selectors the operation does not document', () => {
   });
 });
 
-const CAUSES_401 = 'missingCredentials, malformedKey, revokedKey, expiredKey, conflictingCredentials';
+/** getHealth's 401 examples and statuses, as the bundled spec lists them. */
+const GET_HEALTH = SPEC_OPERATIONS.find((op) => op.operationId === 'getHealth') as SpecOperation;
+const CAUSES_401 = FORCEABLE.filter((f) => f.op === GET_HEALTH && f.status === 401)
+  .map((f) => f.example)
+  .join(', ');
 
 function notDocumented(status: number): string {
-  return `${status} is not a status getHealth documents; it documents 200, 401, 405, 422, 429, 431, 500, 503`;
+  return `${status} is not a status getHealth documents; it documents ${GET_HEALTH.statuses.join(', ')}`;
 }
 
 describe('without --scenarios', () => {

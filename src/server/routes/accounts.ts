@@ -8,7 +8,15 @@ import { type OperationHandler, type RequestBody, send, userOf } from '../contex
 import { ApiError } from '../errors.ts';
 import { toOrganization, toUser } from '../serialize.ts';
 
-const LOGIN_FAILED = 'Invalid email or password';
+/** What a refused log-in's 429 says it counted (the email's `account` window of failed attempts). */
+export const FAILED_LOG_INS = 'failed log-ins for this account';
+
+/** The 401 of a log-in with an unknown email or a wrong password: the same words for both. */
+export function loginFailed(): ApiError {
+  return new ApiError('UNAUTHORIZED', 'Invalid email or password', {
+    headers: { 'WWW-Authenticate': 'Bearer realm="mailroom"' },
+  });
+}
 const ORGANIZATION_SUFFIX = "'s organization";
 const MAX_ORGANIZATION_NAME = 100;
 
@@ -64,12 +72,12 @@ export const accountHandlers: Record<string, OperationHandler> = {
     }
     const account = accountWindow(email, ctx.serverSecret);
     const before = combineDecisions(address, await ctx.limiter.peek(account));
-    admit(res, before, 'failed log-ins for this account');
+    admit(res, before, FAILED_LOG_INS);
     const user = await ctx.store.findUserByEmail(email);
     const matches = await ctx.passwords.verify(password, user?.passwordHash ?? null);
     if (!user || !matches) {
       admitNothing(res, combineDecisions(address, await ctx.limiter.consume(account)));
-      throw new ApiError('UNAUTHORIZED', LOGIN_FAILED, { headers: { 'WWW-Authenticate': 'Bearer realm="mailroom"' } });
+      throw loginFailed();
     }
     const now = ctx.clock();
     const { plaintext, record } = await issueUserToken(ctx.store, ctx.serverSecret, { userId: user.userId, now });

@@ -11,8 +11,24 @@ function membershipOf(req: Parameters<OperationHandler>[0]) {
   return membership;
 }
 
-function memberNotFound(userId: string): ApiError {
+/** The 404 of a user id that is not a member of the organization. */
+export function memberNotFound(userId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No member ${userId} in this organization`);
+}
+
+/** The 404 of an organization that does not exist or is not the caller's (the same words for both). */
+export function organizationNotFound(organizationId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No organization ${organizationId} among yours`);
+}
+
+/** The 404 of adding a member by an email no account has. */
+export function noSuchAccount(email: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No account with email ${email}: ask them to sign up first`);
+}
+
+/** The 403 of a member (not an owner) removing someone else. */
+export function othersMembership(): ApiError {
+  return new ApiError('FORBIDDEN', 'Only an owner can remove another member; you may remove yourself');
 }
 
 /** Handlers of the organization and member operations, by operationId. Roles (`owner`) are checked by the pipeline. */
@@ -41,7 +57,7 @@ export const organizationHandlers: Record<string, OperationHandler> = {
     const { name } = req.body as RequestBody<'renameOrganization'>;
     const renamed = await ctx.store.renameOrganization(membership.organizationId, name);
     if (!renamed) {
-      throw new ApiError('RESOURCE_NOT_FOUND', `No organization ${membership.organizationId} among yours`);
+      throw organizationNotFound(membership.organizationId);
     }
     send(res, 'renameOrganization', 200, { success: true, data: toOrganization({ ...membership, ...renamed }) });
   },
@@ -55,7 +71,7 @@ export const organizationHandlers: Record<string, OperationHandler> = {
     const { email, role } = req.body as RequestBody<'addMember'>;
     const added = await ctx.store.addMember(membershipOf(req).organizationId, email, role ?? 'member', ctx.clock());
     if (!added) {
-      throw new ApiError('RESOURCE_NOT_FOUND', `No account with email ${email}: ask them to sign up first`);
+      throw noSuchAccount(email);
     }
     send(res, 'addMember', 201, { success: true, data: toMember(added) });
   },
@@ -75,7 +91,7 @@ export const organizationHandlers: Record<string, OperationHandler> = {
     const membership = membershipOf(req);
     const userId = String(req.params.userId);
     if (userId !== userOf(req).userId && membership.role !== 'owner') {
-      throw new ApiError('FORBIDDEN', 'Only an owner can remove another member; you may remove yourself');
+      throw othersMembership();
     }
     if (!(await ctx.store.removeMember(membership.organizationId, userId))) {
       throw memberNotFound(userId);
