@@ -361,27 +361,23 @@ function fieldClasses(spec: FuzzSpec): FuzzClass[] {
   for (const op of bodyOps) {
     const schema = op.body as Schema;
     for (const name of Object.keys(schema.properties ?? {})) {
-      for (const [keyword, appliesTo, values] of KEYWORD_VIOLATIONS) {
-        if (!appliesTo(schema.properties?.[name] as Schema)) {
-          continue;
+      // Each keyword broken (422) and each bound met exactly (accepted, unless the operation refuses by state).
+      const kinds: Array<[Violation[], string, Expectation | ((op: Operation) => Expectation)]> = [
+        [KEYWORD_VIOLATIONS, ' broken', 422],
+        [KEYWORD_BOUNDS, '', boundMet],
+      ];
+      for (const [violations, suffix, expect] of kinds) {
+        for (const [keyword, appliesTo, values] of violations) {
+          if (!appliesTo(schema.properties?.[name] as Schema)) {
+            continue;
+          }
+          const applies = (other: Operation) => {
+            const property = propertyOf(other, name);
+            return property !== undefined && appliesTo(property);
+          };
+          const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
+          classes.push(c('schema', `body.${name}: ${keyword}${suffix}`, expect, build, { applies }));
         }
-        const applies = (other: Operation) => {
-          const property = propertyOf(other, name);
-          return property !== undefined && appliesTo(property);
-        };
-        const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
-        classes.push(c('schema', `body.${name}: ${keyword} broken`, 422, build, { applies }));
-      }
-      for (const [keyword, appliesTo, values] of KEYWORD_BOUNDS) {
-        if (!appliesTo(schema.properties?.[name] as Schema)) {
-          continue;
-        }
-        const applies = (other: Operation) => {
-          const property = propertyOf(other, name);
-          return property !== undefined && appliesTo(property);
-        };
-        const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
-        classes.push(c('schema', `body.${name}: ${keyword}`, boundMet, build, { applies }));
       }
     }
     for (const name of schema.required ?? []) {
