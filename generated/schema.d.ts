@@ -593,6 +593,10 @@ export interface paths {
          * List an organization's API keys
          * @description Every active key of the organization, oldest first, exactly as `GET /v1/api-keys` lists
          *     them. The same operation as its `/v1/api-keys` twin, for the organization in the path, with a user token: any member may do it.
+         *     The organization holds at most 100 active keys (`409 KEY_LIMIT_REACHED`), counted with
+         *     those made under `/v1/api-keys`. Send an `Idempotency-Key` (the TypeScript client does) so a
+         *     retry of a create whose answer was lost returns the same key instead of making a second one;
+         *     keys are scoped to your user and the organization in the path.
          */
         get: operations["listOrganizationApiKeys"];
         put?: never;
@@ -3451,6 +3455,21 @@ export interface operations {
                  * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
                  */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -3473,9 +3492,10 @@ export interface operations {
             401: components["responses"]["UserTokenUnauthorized"];
             404: components["responses"]["OrganizationNotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["KeyCreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["CreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];

@@ -46,7 +46,10 @@ export interface Users {
   outsider: RunUser;
   /** A token that was logged out. */
   loggedOut: string;
-  /** A user whose own window the 429 cases spend (its organization is filled to the key cap by the 409 case). */
+  /**
+   * A user whose own window the 429 cases spend (its organization is filled to the key cap by the 409 case; the
+   * co-owner is a member of it).
+   */
   limited: RunUser;
 }
 
@@ -99,6 +102,16 @@ async function arrangeUsers(book: CaseBook, runId: string): Promise<Users | unde
         key: owner.token,
         bearer: true,
         body: { email: member.email, role: 'member' },
+        expect: 201,
+      });
+      // The co-owner is a member of the limited user's organization too: it creates a key there once the 409 case
+      // filled it (the limited user's own window is spent by the 429 cases).
+      await ctx.send({
+        method: 'POST',
+        path: `/organizations/${limited.organizationId}/members`,
+        key: limited.token,
+        bearer: true,
+        body: { email: coOwner.email, role: 'member' },
         expect: 201,
       });
       await ctx.send({ method: 'POST', path: '/auth/logout', key: outsider.token, bearer: true, expect: 200 });

@@ -377,19 +377,28 @@ describe('every operation × every documented status', () => {
     expect(IDEMPOTENT_OPERATIONS.map((op) => op.operationId).sort()).toEqual([
       'createApiKey',
       'createContact',
+      'createOrganizationApiKey',
       'rotateApiKey',
     ]);
-    const caller = { organizationId: full.organizationId, principal: `key:${full.keyId}` };
     for (const op of IDEMPOTENT_OPERATIONS) {
-      const path = pathOf(op, { keyId: (await server.newKey({ organization: full.organization })).keyId });
+      const ids =
+        op.operationId === 'rotateApiKey'
+          ? { keyId: (await server.newKey({ organization: full.organization })).keyId }
+          : existingIds(op);
+      const path = pathOf(op, ids);
       const body = validBody(op);
+      // Whose keys these are: the calling key in its organization, or the user in the organization of the path (the
+      // member, whose user window the other tests leave alone).
+      const caller = takesUserToken(op)
+        ? { organizationId, principal: `user:${member.user.userId}` }
+        : { organizationId: full.organizationId, principal: `key:${full.keyId}` };
+      const credentials = takesUserToken(op) ? { key: member.token } : credentialsFor(op);
       const send = (idempotencyKey: string, sent: unknown = body) =>
         server.call(op.method, path, {
-          key: full.plaintext,
+          ...credentials,
           body: sent,
-          headers: { 'Idempotency-Key': idempotencyKey },
+          headers: { ...credentials.headers, 'Idempotency-Key': idempotencyKey },
         });
-
       const used = randomUUID();
       const first = await send(used);
       expect(first.status, first.text).toBeLessThan(300);

@@ -282,3 +282,96 @@ describe('retention', () => {
     expect(later.body.data.name).toBe('Day two');
   });
 });
+
+describe('a create under a user token (POST /organizations/{organizationId}/api-keys)', () => {
+  type Session = Body<'signUp', 201>['data'];
+
+  async function signUp(): Promise<{ session: Session; orgId: string }> {
+    const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
+      body: { email: newEmail('user'), password: 'correct horse battery staple' },
+    });
+    expect(reply.status, reply.text).toBe(201);
+    return { session: reply.body.data, orgId: reply.body.data.organizations[0]?.organizationId ?? '' };
+  }
+
+  function postAsUser(token: string, orgId: string, idempotencyKey: string | undefined, options: CallOptions) {
+    return server.call<Created>('POST', `/organizations/${orgId}/api-keys`, {
+      key: token,
+      ...options,
+      headers: { ...options.headers, ...(idempotencyKey === undefined ? {} : { 'Idempotency-Key': idempotencyKey }) },
+    });
+  }
+
+  async function orgKeyCount(token: string, orgId: string): Promise<number> {
+    const list = await server.call<Body<'listOrganizationApiKeys', 200>>('GET', `/organizations/${orgId}/api-keys`, {
+      key: token,
+    });
+    return list.body.meta.total;
+  }
+
+  test('is replayed with the same secret, refused with 422 for another body, and makes one key', async () => {
+    const { session, orgId } = await signUp();
+    const key = randomUUID();
+    const first = await postAsUser(session.token, orgId, key, { body: { name: 'Once', expirationDays: 7 } });
+    expect(first.status, first.text).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+
+    const retry = await postAsUser(session.token, orgId, key, { body: { name: 'Once', expirationDays: 7 } });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.text).toBe(first.text);
+    expect(outcomeHeaders(retry)).toEqual(outcomeHeaders(first));
+
+    expectError(
+      await postAsUser(session.token, orgId, key, { body: { name: 'Another' } }),
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    // The same Idempotency-Key on /v1/api-keys, under a key of the organization, is another caller's.
+    const made = first.body.data;
+    const viaKey = await post(
+      '/v1/api-keys',
+      { plaintext: made.apiKey, keyId: made.keyId, organizationId: orgId, organization: '' },
+      key,
+      { body: { name: 'Once', expirationDays: 7 } },
+    );
+    expect(viaKey.status).toBe(201);
+    expect(viaKey.headers.get('idempotent-replayed')).toBeNull();
+    expect(await orgKeyCount(session.token, orgId)).toBe(2);
+    expect((await server.call('GET', '/v1/api-keys/validate', { key: first.body.data.apiKey })).status).toBe(200);
+  });
+
+  test('is scoped to the user and the organization in the path', async () => {
+    const { session, orgId } = await signUp();
+    const other = await server.call<Body<'createOrganization', 201>>('POST', '/organizations', {
+      key: session.token,
+      body: { name: 'Second' },
+    });
+    const otherId = other.body.data.organizationId;
+    const key = randomUUID();
+    const here = await postAsUser(session.token, orgId, key, { body: { name: 'Scoped' } });
+    const there = await postAsUser(session.token, otherId, key, { body: { name: 'Scoped' } });
+    expect(here.status).toBe(201);
+    expect(there.status).toBe(201);
+    expect(there.headers.get('idempotent-replayed')).toBeNull();
+    expect(there.body.data.keyId).not.toBe(here.body.data.keyId);
+  });
+
+  test('past the 100 active keys is 409 KEY_LIMIT_REACHED, and that answer is replayed', async () => {
+    const { session, orgId } = await signUp();
+    const first = await postAsUser(session.token, orgId, undefined, { body: { name: 'first' } });
+    expect(first.status, first.text).toBe(201);
+    for (let i = 1; i < 100; i++) {
+      expect((await postAsUser(session.token, orgId, undefined, { body: { name: `key ${i}` } })).status).toBe(201);
+    }
+    const key = randomUUID();
+    const refused = await postAsUser(session.token, orgId, key, { body: { name: 'one too many' } });
+    expect(expectError(refused, 409, 'KEY_LIMIT_REACHED').message).toBe(
+      'This organization already has 100 active API keys, the most it may hold: revoke one first',
+    );
+    const again = await postAsUser(session.token, orgId, key, { body: { name: 'one too many' } });
+    expectError(again, 409, 'KEY_LIMIT_REACHED');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await orgKeyCount(session.token, orgId)).toBe(100);
+  });
+});
