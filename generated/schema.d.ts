@@ -384,6 +384,12 @@ export interface paths {
          *     Needs no credentials. Counted per client address (`x-rate-limit: address`, the `address`
          *     window, 20 a minute by default, shared with log-in); every answer carries that window's
          *     rate-limit headers. An email that already has an account (in any case) is 409.
+         *
+         *     Send an `Idempotency-Key` (the TypeScript client does) so a retry of a sign-up whose answer
+         *     was lost returns the same account and user token instead of a 409. With no credential, the
+         *     key's scope is the key alone (anonymous): a retry must send the same body, password
+         *     included, to get the stored answer; any other body with that key is 422
+         *     `IDEMPOTENCY_KEY_REUSED`. Use a fresh random UUID for each sign-up.
          */
         post: operations["signUp"];
         delete?: never;
@@ -516,6 +522,9 @@ export interface paths {
         /**
          * Create an organization
          * @description Creates an organization on the `free` plan; you become its owner. Names need not be unique.
+         *     Send an `Idempotency-Key` (the TypeScript client does) so a retry of a create whose answer
+         *     was lost returns the same organization instead of making a second one; keys are scoped to
+         *     your user.
          */
         post: operations["createOrganization"];
         delete?: never;
@@ -1883,6 +1892,7 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -1893,8 +1903,8 @@ export interface components {
                 };
             };
         };
-        /** @description An account with this email already exists (DUPLICATE_RESOURCE): log in instead. */
-        DuplicateAccount: {
+        /** @description An account with this email already exists (DUPLICATE_RESOURCE; log in instead), or a sign-up with the same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE, with `Retry-After`). */
+        SignUpConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -1902,6 +1912,24 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request in the last 24 hours (IDEMPOTENCY_KEY_REUSED). */
+        AccountCreateValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -2065,6 +2093,7 @@ export interface components {
                 "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -2073,6 +2102,22 @@ export interface components {
                     success: true;
                     data: components["schemas"]["Organization"];
                 };
+            };
+        };
+        /** @description A request with the same `Idempotency-Key` is still being processed (IDEMPOTENCY_KEY_IN_USE); nothing was done, retry after `Retry-After` seconds with the same key. */
+        IdempotencyKeyInUse: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
         /** @description The organization, with your role in it. */
@@ -2322,7 +2367,8 @@ export interface components {
          *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
          *     for each new request and the same value on every retry of it (the value is taken as sent, so
          *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
-         *     scoped to your organization and the credential you call with; a retry with the same key and
+         *     scoped to your organization and the credential you call with (to your user when creating an
+         *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
          *     the same request (method, path and JSON body) gets that outcome again, marked
          *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
          *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
@@ -2663,7 +2709,8 @@ export interface operations {
                  *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
                  *     for each new request and the same value on every retry of it (the value is taken as sent, so
                  *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
-                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
                  *     the same request (method, path and JSON body) gets that outcome again, marked
                  *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
                  *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
@@ -2865,7 +2912,8 @@ export interface operations {
                  *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
                  *     for each new request and the same value on every retry of it (the value is taken as sent, so
                  *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
-                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
                  *     the same request (method, path and JSON body) gets that outcome again, marked
                  *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
                  *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
@@ -2968,7 +3016,8 @@ export interface operations {
                  *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
                  *     for each new request and the same value on every retry of it (the value is taken as sent, so
                  *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
-                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
                  *     the same request (method, path and JSON body) gets that outcome again, marked
                  *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
                  *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
@@ -3136,6 +3185,22 @@ export interface operations {
                  * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
                  */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -3149,10 +3214,10 @@ export interface operations {
             201: components["responses"]["UserSessionCreated"];
             400: components["responses"]["BadRequest"];
             405: components["responses"]["MethodNotAllowed"];
-            409: components["responses"]["DuplicateAccount"];
+            409: components["responses"]["SignUpConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["AccountCreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -3298,6 +3363,22 @@ export interface operations {
                  * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
                  */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -3312,9 +3393,10 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["IdempotencyKeyInUse"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
+            422: components["responses"]["AccountCreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -3460,7 +3542,8 @@ export interface operations {
                  *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
                  *     for each new request and the same value on every retry of it (the value is taken as sent, so
                  *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
-                 *     scoped to your organization and the credential you call with; a retry with the same key and
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
                  *     the same request (method, path and JSON body) gets that outcome again, marked
                  *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
                  *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409

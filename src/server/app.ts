@@ -235,7 +235,8 @@ export function createApp(
     if (forced?.stage === 'operation') {
       throw forced.error(req);
     }
-    if (operation.idempotent && principal) {
+    // A public operation (sign-up) runs idempotently too, in the anonymous scope.
+    if (operation.idempotent) {
       await runIdempotently(req, res, ctx, principal, () => operation.handler(req, res, ctx));
     } else {
       await operation.handler(req, res, ctx);

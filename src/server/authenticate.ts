@@ -126,9 +126,14 @@ export function limitSubjectOf(principal: Principal): LimitSubject {
 
 /**
  * Whose idempotency keys a principal's requests use: the organization acted on and the credential's principal (the
- * key for an API key; the user for a user token, whose organization is the one in the path, if any).
+ * key for an API key; the user for a user token, whose organization is the one in the path, if any: none, '', when
+ * creating an organization). Without a principal (a sign-up) the scope is anonymous: the idempotency key alone, and
+ * the request's fingerprint (its body included) decides whether a second request is a retry.
  */
-export function idempotencyScopeOf(principal: Principal): { organizationId: string; principal: string } {
+export function idempotencyScopeOf(principal: Principal | undefined): { organizationId: string; principal: string } {
+  if (principal === undefined) {
+    return { organizationId: '', principal: 'anonymous' };
+  }
   if (principal.scheme === 'userToken') {
     return { organizationId: principal.membership?.organizationId ?? '', principal: `user:${principal.userId}` };
   }

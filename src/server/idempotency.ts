@@ -168,7 +168,7 @@ export async function runIdempotently(
   req: Request,
   res: Response,
   ctx: AppContext,
-  principal: Principal,
+  principal: Principal | undefined,
   handle: () => Promise<void>,
 ): Promise<void> {
   const header = req.headers[IDEMPOTENCY_KEY_HEADER];

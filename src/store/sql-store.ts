@@ -172,7 +172,8 @@ function toKey(row: KeyRow): ApiKeyRecord {
 }
 
 interface IdempotencyRow {
-  organization_id: string;
+  /** NULL for a scope without an organization (a sign-up, a new organization); '' in the record. */
+  organization_id: string | null;
   principal: string;
   key_hash: string;
   fingerprint: string;
@@ -190,7 +191,7 @@ const IDEMPOTENCY_COLUMNS =
 
 function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
   return {
-    organizationId: row.organization_id,
+    organizationId: row.organization_id ?? '',
     principal: row.principal,
     keyHash: row.key_hash,
     fingerprint: row.fingerprint,
@@ -573,8 +574,8 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
         const { rows } = await db.query<{ owner: string }>(
           `INSERT INTO idempotency_keys AS i
              (organization_id, principal, key_hash, fingerprint, state, owner, lease_expires_at, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7, $8)
-           ON CONFLICT (organization_id, principal, key_hash) DO UPDATE SET
+           VALUES (NULLIF($1, ''), $2, $3, $4, 'in_flight', $5, $6, $7, $8)
+           ON CONFLICT ((COALESCE(organization_id, '')), principal, key_hash) DO UPDATE SET
              fingerprint = EXCLUDED.fingerprint, state = 'in_flight', owner = EXCLUDED.owner,
              lease_expires_at = EXCLUDED.lease_expires_at, response_status = NULL, response_sealed = NULL,
              created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
@@ -589,7 +590,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
         }
         const held = await db.query<IdempotencyRow>(
           `SELECT ${IDEMPOTENCY_COLUMNS} FROM idempotency_keys
-           WHERE organization_id = $1 AND principal = $2 AND key_hash = $3`,
+           WHERE COALESCE(organization_id, '') = $1 AND principal = $2 AND key_hash = $3`,
           scope,
         );
         if (held.rows[0]) {
@@ -602,7 +603,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     async completeIdempotencyKey(scope, owner, response) {
       const { rows } = await db.query<{ owner: string }>(
         `UPDATE idempotency_keys SET state = 'done', response_status = $5, response_sealed = $6
-         WHERE organization_id = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'
+         WHERE COALESCE(organization_id, '') = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'
          RETURNING owner`,
         [scope.organizationId, scope.principal, scope.keyHash, owner, response.status, response.sealed],
       );
@@ -612,7 +613,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     async releaseIdempotencyKey(scope, owner) {
       await db.query(
         `DELETE FROM idempotency_keys
-         WHERE organization_id = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'`,
+         WHERE COALESCE(organization_id, '') = $1 AND principal = $2 AND key_hash = $3 AND owner = $4 AND state = 'in_flight'`,
         [scope.organizationId, scope.principal, scope.keyHash, owner],
       );
     },

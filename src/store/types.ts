@@ -48,8 +48,9 @@ export type RotationOutcome =
 
 /** Who an idempotency key belongs to: an organization and the caller's principal within it. */
 export interface IdempotencyScope {
+  /** '' for a scope without an organization: a sign-up (anonymous) or creating an organization (a user). */
   organizationId: string;
-  /** e.g. `key:key_4f7a2c9d1e0b3a68`. */
+  /** e.g. `key:key_4f7a2c9d1e0b3a68`, `user:usr_4f7a2c9d1e0b3a68`, `anonymous`. */
   principal: string;
   /** HMAC of the idempotency key (the key itself is never stored). */
   keyHash: string;

@@ -377,8 +377,10 @@ describe('every operation × every documented status', () => {
     expect(IDEMPOTENT_OPERATIONS.map((op) => op.operationId).sort()).toEqual([
       'createApiKey',
       'createContact',
+      'createOrganization',
       'createOrganizationApiKey',
       'rotateApiKey',
+      'signUp',
     ]);
     for (const op of IDEMPOTENT_OPERATIONS) {
       const ids =
@@ -387,11 +389,16 @@ describe('every operation × every documented status', () => {
           : existingIds(op);
       const path = pathOf(op, ids);
       const body = validBody(op);
-      // Whose keys these are: the calling key in its organization, or the user in the organization of the path (the
-      // member, whose user window the other tests leave alone).
-      const caller = takesUserToken(op)
-        ? { organizationId, principal: `user:${member.user.userId}` }
-        : { organizationId: full.organizationId, principal: `key:${full.keyId}` };
+      // Whose keys these are: the calling key in its organization; the user in the organization of the path, or in
+      // none when creating one (the member, whose user window the other tests leave alone); no one for a sign-up.
+      const caller = isPublic(op)
+        ? { organizationId: '', principal: 'anonymous' }
+        : takesUserToken(op)
+          ? {
+              organizationId: op.path.includes('{organizationId}') ? organizationId : '',
+              principal: `user:${member.user.userId}`,
+            }
+          : { organizationId: full.organizationId, principal: `key:${full.keyId}` };
       const credentials = takesUserToken(op) ? { key: member.token } : credentialsFor(op);
       const send = (idempotencyKey: string, sent: unknown = body) =>
         server.call(op.method, path, {

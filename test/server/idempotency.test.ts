@@ -375,3 +375,114 @@ describe('a create under a user token (POST /organizations/{organizationId}/api-
     expect(await orgKeyCount(session.token, orgId)).toBe(100);
   });
 });
+
+describe('a sign-up with an Idempotency-Key (no credential: the key alone is the scope)', () => {
+  const PASSWORD = 'correct horse battery staple';
+
+  function signUp(idempotencyKey: string | undefined, body: Record<string, unknown>) {
+    return server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
+      body,
+      headers: idempotencyKey === undefined ? {} : { 'Idempotency-Key': idempotencyKey },
+    });
+  }
+
+  test('is replayed with the same user and user token, and makes one account', async () => {
+    const key = randomUUID();
+    const body = { email: newEmail('once'), password: PASSWORD, name: 'Ada Lovelace' };
+    const first = await signUp(key, body);
+    expect(first.status, first.text).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+
+    const retry = await signUp(key, body);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.text).toBe(first.text);
+    expect(retry.body.data.token).toBe(first.body.data.token);
+    // The replayed token is the real one, and there is one account: signing up again without the key is a 409.
+    const me = await server.call<Body<'getMe', 200>>('GET', '/auth/me', { key: retry.body.data.token });
+    expect(me.status, me.text).toBe(200);
+    expectError(await signUp(undefined, body), 409, 'DUPLICATE_RESOURCE');
+    expect(me.body.data.organizations).toHaveLength(1);
+  });
+
+  test('with another body (another email, or another password) is 422 IDEMPOTENCY_KEY_REUSED and creates no one', async () => {
+    const key = randomUUID();
+    const email = newEmail('first');
+    expect((await signUp(key, { email, password: PASSWORD })).status).toBe(201);
+    const other = newEmail('second');
+    expectError(await signUp(key, { email: other, password: PASSWORD }), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectError(await signUp(key, { email, password: `${PASSWORD}!` }), 422, 'IDEMPOTENCY_KEY_REUSED');
+    // Nobody signed up as the second email: it is still free.
+    expect((await signUp(undefined, { email: other, password: PASSWORD })).status).toBe(201);
+  });
+
+  test('replays a 409 DUPLICATE_RESOURCE too, and a 5xx-free retry after the duplicate keeps it', async () => {
+    const email = newEmail('taken');
+    expect((await signUp(undefined, { email, password: PASSWORD })).status).toBe(201);
+    const key = randomUUID();
+    expectError(await signUp(key, { email, password: PASSWORD }), 409, 'DUPLICATE_RESOURCE');
+    const retry = await signUp(key, { email, password: PASSWORD });
+    expectError(retry, 409, 'DUPLICATE_RESOURCE');
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+  });
+});
+
+describe('creating an organization with an Idempotency-Key (scoped to the user)', () => {
+  async function newUser(): Promise<Body<'signUp', 201>['data']> {
+    const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
+      body: { email: newEmail('founder'), password: 'correct horse battery staple' },
+    });
+    expect(reply.status, reply.text).toBe(201);
+    return reply.body.data;
+  }
+  const create = (token: string, key: string, name: string) =>
+    server.call<Body<'createOrganization', 201>>('POST', '/organizations', {
+      key: token,
+      body: { name },
+      headers: { 'Idempotency-Key': key },
+    });
+  const organizationsOf = async (token: string) =>
+    (await server.call<Body<'listOrganizations', 200>>('GET', '/organizations', { key: token })).body.data.length;
+
+  test('is replayed with the same organization, 422 for another name, and makes one', async () => {
+    const user = await newUser();
+    const key = randomUUID();
+    const first = await create(user.token, key, 'Acme Mail');
+    expect(first.status, first.text).toBe(201);
+    const retry = await create(user.token, key, 'Acme Mail');
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.text).toBe(first.text);
+    expectError(await create(user.token, key, 'Other Mail'), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await organizationsOf(user.token)).toBe(2);
+  });
+
+  test('is scoped to the user: another user with the same key creates their own', async () => {
+    const [one, two] = [await newUser(), await newUser()];
+    const key = randomUUID();
+    const a = await create(one.token, key, 'Shared name');
+    const b = await create(two.token, key, 'Shared name');
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.headers.get('idempotent-replayed')).toBeNull();
+    expect(b.body.data.organizationId).not.toBe(a.body.data.organizationId);
+  });
+
+  test('while the first is in flight is 409 IDEMPOTENCY_KEY_IN_USE', async () => {
+    const user = await newUser();
+    const key = randomUUID();
+    const now = server.now();
+    await server.handle.store.claimIdempotencyKey({
+      ...idempotencyScope(SERVER_SECRET, { organizationId: '', principal: `user:${user.user.userId}` }, key),
+      fingerprint: requestFingerprint(SERVER_SECRET, 'POST', '/organizations', { name: 'Busy' }),
+      owner: 'another instance',
+      at: now,
+      leaseExpiresAt: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),
+      expiresAt: new Date(now.getTime() + IDEMPOTENCY_RETENTION_MS),
+    });
+    const busy = await create(user.token, key, 'Busy');
+    expectError(busy, 409, 'IDEMPOTENCY_KEY_IN_USE');
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(await organizationsOf(user.token)).toBe(1);
+  });
+});

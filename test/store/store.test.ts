@@ -449,6 +449,25 @@ describe.each(backends)('store on $name', ({ open }) => {
       expect(await claim({ ...where, organizationId: otherOrg }, 'c', 0)).toEqual({ claimed: true });
     });
 
+    it('keeps scopes without an organization (a sign-up, a new organization) apart, stored and purged alike', async () => {
+      const none = { ...scope(), organizationId: '', principal: 'anonymous' };
+      expect(await claim(none, 'first', 0)).toEqual({ claimed: true });
+      expect(await claim(none, 'second', 1)).toMatchObject({
+        claimed: false,
+        existing: { organizationId: '', principal: 'anonymous', state: 'in_flight', owner: 'first' },
+      });
+      expect(await store.completeIdempotencyKey(none, 'first', { status: 201, sealed })).toBe(true);
+      // The same key hash under a user, or in an organization, is another entry.
+      expect(await claim({ ...none, principal: `user:${newId('usr')}` }, 'user', 2)).toEqual({ claimed: true });
+      expect(await claim({ ...none, organizationId: org }, 'in org', 2)).toEqual({ claimed: true });
+      const old = { ...scope(), organizationId: '', principal: 'anonymous' };
+      await claim(old, 'old', -48 * HOUR);
+      await store.releaseIdempotencyKey(none, 'first');
+      expect((await claim(none, 'after release of a done entry', 3)).claimed).toBe(false);
+      expect(await store.purgeIdempotencyKeys(at(-1))).toBeGreaterThanOrEqual(1);
+      expect(await claim(old, 'after purge', 4)).toEqual({ claimed: true });
+    });
+
     it('frees a released claim for the next request', async () => {
       const where = scope();
       await claim(where, 'failed', 0);
