@@ -11,6 +11,7 @@ import {
   expectError,
   fromNewAddress,
   newEmail,
+  PASSWORD,
   SERVER_SECRET,
   SPEC,
   SPEC_OPERATIONS,
@@ -18,6 +19,7 @@ import {
   startTestServer,
   type TestKey,
   type TestServer,
+  validBodyOf,
 } from './support.ts';
 
 // The contract suite: every operation × every status the spec documents for it, each produced for real over HTTP.
@@ -44,7 +46,6 @@ const MISSING_KEY_ID = 'key_0000000000000000';
 const MISSING_CONTACT_ID = 'ct_0000000000000000';
 const MISSING_ORGANIZATION_ID = 'org_0000000000000000';
 const MISSING_USER_ID = 'usr_0000000000000000';
-const PASSWORD = 'correct horse battery staple';
 const ADDRESS_LIMIT = 30;
 
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
@@ -158,37 +159,8 @@ function sendRaw(request: string): Promise<RawReply> {
 }
 
 /** A valid body for each operation that takes one. */
-function validBody(op: SpecOperation): unknown {
-  switch (op.operationId) {
-    case 'createApiKey':
-    case 'createOrganizationApiKey':
-      return { name: 'coverage' };
-    case 'renameApiKey':
-    case 'renameOrganizationApiKey':
-      return { name: 'renamed by coverage' };
-    case 'createContact':
-      return { email: newEmail('coverage') };
-    case 'updateContact':
-      return { subscribed: false };
-    case 'rotateApiKey':
-      return { gracePeriodMinutes: 60 };
-    case 'signUp':
-      return { email: newEmail('coverage'), password: PASSWORD };
-    case 'logIn':
-      return { email: owner.user.email, password: PASSWORD };
-    case 'createOrganization':
-      return { name: 'Coverage Ltd' };
-    case 'renameOrganization':
-      return { name: 'Coverage Ltd renamed' };
-    case 'addMember':
-      // Someone who already belongs: the answer is a 409, unless the test arranges a newcomer.
-      return { email: member.user.email };
-    case 'updateMember':
-      return { role: 'member' };
-    default:
-      return undefined;
-  }
-}
+const validBody = (op: SpecOperation): unknown =>
+  validBodyOf(op.operationId, 'coverage', { owner: owner.user.email, member: member.user.email });
 
 /** The operation's path with its parameters filled in (missing ids where `ids` has none). */
 function pathOf(op: SpecOperation, ids: Ids = {}): string {

@@ -12,12 +12,14 @@ import {
   expectError,
   fromNewAddress,
   newEmail,
+  PASSWORD,
   type Reply,
   SPEC_OPERATIONS,
   type SpecOperation,
   startTestServer,
   type TestKey,
   type TestServer,
+  validBodyOf,
 } from './support.ts';
 
 // Sandbox scenarios (`mailroom serve --scenarios`): every documented (operation, status, example) is forced through
@@ -175,7 +177,6 @@ let readOnly: TestKey;
 let keyToRead: TestKey;
 let contactToRead: Body<'createContact', 201>['data'];
 type Session = Body<'signUp', 201>['data'];
-const PASSWORD = 'correct horse battery staple';
 /** Owns `organizationId`; `member` belongs to it as a member; `orgKeyId` is one of its keys. */
 let owner: Session;
 let member: Session;
@@ -238,37 +239,8 @@ afterAll(async () => {
 });
 
 /** A valid body for each operation that takes one. */
-function validBody(op: SpecOperation): unknown {
-  switch (op.operationId) {
-    case 'createApiKey':
-      return { name: 'scenario' };
-    case 'renameApiKey':
-      return { name: 'renamed by a scenario' };
-    case 'createContact':
-      return { email: newEmail('scenario') };
-    case 'updateContact':
-      return { email: newEmail('scenario-update') };
-    case 'signUp':
-      return { email: newEmail('scenario-signup'), password: PASSWORD };
-    case 'logIn':
-      return { email: owner.user.email, password: PASSWORD };
-    case 'createOrganization':
-      return { name: 'Scenario Ltd' };
-    case 'renameOrganization':
-      return { name: 'Scenario Ltd renamed' };
-    case 'createOrganizationApiKey':
-      return { name: 'scenario' };
-    case 'renameOrganizationApiKey':
-      return { name: 'renamed by a scenario' };
-    case 'addMember':
-      // Someone who already belongs: a forced success is given a newcomer.
-      return { email: member.user.email };
-    case 'updateMember':
-      return { role: 'member' };
-    default:
-      return undefined;
-  }
-}
+const validBody = (op: SpecOperation): unknown =>
+  validBodyOf(op.operationId, 'scenario', { owner: owner.user.email, member: member.user.email });
 
 interface Ids {
   keyId?: string;
