@@ -18,7 +18,7 @@ const PROJECT_COMPONENTS = [
   [/^(?:src|dist)\/server\/(idempotency|scenarios)/, 'idempotency and scenarios stages'],
   [/^(?:src|dist)\/server\/last-used/, 'lastUsed tracker'],
   [/^(?:src|dist)\/server\/(routes|serialize)/, 'route handler'],
-  [/^(?:src|dist)\/server\/context/, 'response writing (sendJson and what Node does for it)'],
+  [/^(?:src|dist)\/server\/(?:send-json|context)/, 'response writing (sendJson and what Node does for it)'],
   [/^(?:src|dist)\/server\/logger/, 'logging (pino, access log)'],
   [/^(?:src|dist)\/server\/key-cache/, 'authentication (parse, checksum, key cache, HMAC)'],
   [/^(?:src|dist)\/store\//, 'store (PGlite)'],

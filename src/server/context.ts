@@ -1,4 +1,4 @@
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { components, operations } from '../../generated/schema.d.ts';
 import type { PasswordHasher } from '../accounts/password.ts';
@@ -8,6 +8,7 @@ import type { Store } from '../store/types.ts';
 import type { ApiKeyPrincipal, UserPrincipal } from './authenticate.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
+import { sendJson } from './send-json.ts';
 
 /** Everything a route handler may use. */
 export interface AppContext {
@@ -55,26 +56,6 @@ export function send<Op extends keyof operations, Status extends keyof operation
   body: ResponseBody<Op, Status>,
 ): void {
   sendJson(res, status, body);
-}
-
-const EXPRESS_JSON = express.response.json;
-
-/**
- * Writes a JSON response: the same bytes as Express's `res.json`, without its content negotiation and freshness
- * machinery, which costs more than the rest of a cached-key request. When something wraps `res.json` (the response
- * validator in tests), the response goes through it.
- */
-export function sendJson(res: Response, status: number, body: unknown): void {
-  // HEAD answers have no body to validate (and their spec responses declare none).
-  if (res.json !== EXPRESS_JSON && res.req.method !== 'HEAD') {
-    res.status(status).json(body);
-    return;
-  }
-  const json = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
 }
 
 /** The API-key caller of a secured operation; routes run only after the pipeline authenticated them. */

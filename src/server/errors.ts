@@ -11,7 +11,7 @@ import {
   LastOwnerError,
   StoreUnavailableError,
 } from '../store/types.ts';
-import { sendJson } from './context.ts';
+import { sendJson } from './send-json.ts';
 
 export { ERROR_STATUS, type ErrorCode };
 

@@ -3,9 +3,10 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { IdempotencyRecord, IdempotencyScope, Store } from '../store/types.ts';
 import { idempotencyScopeOf, type Principal } from './authenticate.ts';
-import { type AppContext, sendJson } from './context.ts';
+import type { AppContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { IDEMPOTENCY_KEY_HEADER } from './operations.ts';
+import { sendJson } from './send-json.ts';
 
 /** How long a request's outcome is kept for replay (the IETF draft leaves it to the server; Stripe keeps 24 hours). */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
