@@ -8,17 +8,17 @@ import {
   expectError,
   fromNewAddress,
   newEmail,
+  PASSWORD,
   type Reply,
+  type Session,
+  signUp as signUpAs,
   startTestServer,
   type TestServer,
 } from './support.ts';
 
 const DAY_MS = 86_400_000;
-const PASSWORD = 'correct horse battery staple';
 const TOKEN = /^mru_[a-z0-9]{8}_[A-Za-z0-9]{38}$/;
 const BARE_CHALLENGE = 'Bearer realm="mailroom"';
-
-type Session = Body<'signUp', 201>['data'];
 
 let server: TestServer;
 
@@ -46,13 +46,8 @@ function headerNames(reply: Reply<unknown>): string[] {
 }
 
 /** Signs a new user up and returns their session (user, first organization, token). */
-async function signUp(body: Record<string, unknown> = {}): Promise<Session> {
-  const reply = await call<Body<'signUp', 201>>('POST', '/auth/signup', {
-    body: { email: newEmail('user'), password: PASSWORD, name: 'Ada Lovelace', ...body },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.body.data;
-}
+const signUp = (body: Record<string, unknown> = {}): Promise<Session> =>
+  signUpAs(server, { body: { name: 'Ada Lovelace', ...body }, fromNewAddress: true });
 
 /** The first organization of a session (the one sign-up made). */
 function firstOrganization(session: Session): string {

@@ -13,9 +13,11 @@ import {
   newEmail,
   PASSWORD,
   SERVER_SECRET,
+  type Session,
   SPEC,
   SPEC_OPERATIONS,
   type SpecOperation,
+  signUp as signUpAs,
   startTestServer,
   type TestKey,
   type TestServer,
@@ -71,8 +73,6 @@ interface Ids {
   userId?: string;
 }
 
-type Session = Body<'signUp', 201>['data'];
-
 let server: TestServer;
 let full: TestKey;
 let readOnly: TestKey;
@@ -85,14 +85,7 @@ let organizationId: string;
 let orgKeyId: string;
 
 /** Signs a user up from an address of its own. */
-async function signUp(): Promise<Session> {
-  const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
-    headers: fromNewAddress(),
-    body: { email: newEmail('coverage'), password: PASSWORD },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.body.data;
-}
+const signUp = () => signUpAs(server, { tag: 'coverage', fromNewAddress: true });
 
 beforeAll(async () => {
   server = await startTestServer({

@@ -11,8 +11,11 @@ import {
   type CallOptions,
   expectError,
   newEmail,
+  PASSWORD,
   type Reply,
   SERVER_SECRET,
+  type Session,
+  signUp as signUpAs,
   startTestServer,
   type TestKey,
   type TestServer,
@@ -284,14 +287,9 @@ describe('retention', () => {
 });
 
 describe('a create under a user token (POST /organizations/{organizationId}/api-keys)', () => {
-  type Session = Body<'signUp', 201>['data'];
-
   async function signUp(): Promise<{ session: Session; orgId: string }> {
-    const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
-      body: { email: newEmail('user'), password: 'correct horse battery staple' },
-    });
-    expect(reply.status, reply.text).toBe(201);
-    return { session: reply.body.data, orgId: reply.body.data.organizations[0]?.organizationId ?? '' };
+    const session = await signUpAs(server);
+    return { session, orgId: session.organizations[0]?.organizationId ?? '' };
   }
 
   function postAsUser(token: string, orgId: string, idempotencyKey: string | undefined, options: CallOptions) {
@@ -377,8 +375,6 @@ describe('a create under a user token (POST /organizations/{organizationId}/api-
 });
 
 describe('a sign-up with an Idempotency-Key (no credential: the key alone is the scope)', () => {
-  const PASSWORD = 'correct horse battery staple';
-
   function signUp(idempotencyKey: string | undefined, body: Record<string, unknown>) {
     return server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
       body,

@@ -14,8 +14,10 @@ import {
   newEmail,
   PASSWORD,
   type Reply,
+  type Session,
   SPEC_OPERATIONS,
   type SpecOperation,
+  signUp as signUpAs,
   startTestServer,
   type TestKey,
   type TestServer,
@@ -176,7 +178,6 @@ let full: TestKey;
 let readOnly: TestKey;
 let keyToRead: TestKey;
 let contactToRead: Body<'createContact', 201>['data'];
-type Session = Body<'signUp', 201>['data'];
 /** Owns `organizationId`; `member` belongs to it as a member; `orgKeyId` is one of its keys. */
 let owner: Session;
 let member: Session;
@@ -184,14 +185,7 @@ let organizationId: string;
 let orgKeyId: string;
 
 /** Signs a user up from an address of its own. */
-async function signUp(): Promise<Session> {
-  const reply = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
-    headers: fromNewAddress(),
-    body: { email: newEmail('scenario-user'), password: PASSWORD },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.body.data;
-}
+const signUp = () => signUpAs(server, { tag: 'scenario-user', fromNewAddress: true });
 
 /** Adds a newly signed-up user to the owner's organization as a member; returns their user id. */
 async function newMember(): Promise<string> {
