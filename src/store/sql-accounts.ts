@@ -1,5 +1,5 @@
 import { newId } from '../lib/ids.ts';
-import { isUniqueViolation, single, toDate } from './rows.ts';
+import { isUniqueViolation, type OrganizationRow, single, toDate, toOrganization } from './rows.ts';
 import {
   type Db,
   DuplicateApiKeyError,
@@ -9,7 +9,6 @@ import {
   type MemberRecord,
   type MemberRole,
   type MembershipRecord,
-  type OrganizationRecord,
   type Queryable,
   type Store,
   type UserRecord,
@@ -53,11 +52,7 @@ interface TokenRow {
   revoked_at: Date | null;
 }
 
-interface MembershipRow {
-  organization_id: string;
-  name: string;
-  plan: string;
-  created_at: Date;
+interface MembershipRow extends OrganizationRow {
   role: MemberRole;
   joined_at: Date;
 }
@@ -103,14 +98,7 @@ function toToken(row: TokenRow): UserTokenRecord {
 }
 
 function toMembership(row: MembershipRow): MembershipRecord {
-  return {
-    organizationId: row.organization_id,
-    name: row.name,
-    plan: row.plan,
-    createdAt: toDate(row.created_at),
-    role: row.role,
-    joinedAt: toDate(row.joined_at),
-  };
+  return { ...toOrganization(row), role: row.role, joinedAt: toDate(row.joined_at) };
 }
 
 function toMember(row: MemberRow): MemberRecord {
@@ -255,19 +243,11 @@ export function accountStatements(db: Db): AccountStore {
     },
 
     async renameOrganization(organizationId, name) {
-      const { rows } = await db.query<Omit<MembershipRow, 'role' | 'joined_at'>>(
+      const { rows } = await db.query<OrganizationRow>(
         `UPDATE organizations SET name = $2 WHERE organization_id = $1 RETURNING organization_id, name, plan, created_at`,
         [organizationId, name],
       );
-      const row = rows[0];
-      return row
-        ? ({
-            organizationId: row.organization_id,
-            name: row.name,
-            plan: row.plan,
-            createdAt: toDate(row.created_at),
-          } satisfies OrganizationRecord)
-        : null;
+      return rows[0] ? toOrganization(rows[0]) : null;
     },
 
     async listMembers(organizationId) {

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
-import { isUniqueViolation, single, sqlStateOf, toDate, toDateOrNull } from './rows.ts';
+import {
+  isUniqueViolation,
+  type OrganizationRow,
+  single,
+  sqlStateOf,
+  toDate,
+  toDateOrNull,
+  toOrganization,
+} from './rows.ts';
 import { accountStatements } from './sql-accounts.ts';
 import {
   type ApiKeyRecord,
@@ -14,7 +22,6 @@ import {
   type KeyAccess,
   KeyLimitError,
   type NewApiKey,
-  type OrganizationRecord,
   type Queryable,
   type Store,
 } from './types.ts';
@@ -101,13 +108,6 @@ function createAckWaiter(db: Db, instanceId: string, timeoutMs: number) {
 /** Payload telling listeners to drop every cached key (notifications may have been missed). */
 export const ALL_KEYS = '*';
 
-interface OrganizationRow {
-  organization_id: string;
-  name: string;
-  plan: string;
-  created_at: Date;
-}
-
 interface KeyRow {
   key_id: string;
   organization_id: string;
@@ -148,10 +148,6 @@ const CONTACT_COLUMNS = 'contact_id, organization_id, email, first_name, last_na
 // Unique indexes whose violations are expected outcomes rather than bugs.
 const CONTACT_EMAIL_INDEX = 'contacts_organization_email_key';
 const KEY_UNIQUE_INDEXES = new Set(['api_keys_pkey', 'api_keys_public_id_key']);
-
-function toOrganization(row: OrganizationRow): OrganizationRecord {
-  return { organizationId: row.organization_id, name: row.name, plan: row.plan, createdAt: toDate(row.created_at) };
-}
 
 function toKey(row: KeyRow): ApiKeyRecord {
   return {
