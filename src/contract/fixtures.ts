@@ -87,33 +87,21 @@ async function arrangeUsers(book: CaseBook, runId: string): Promise<Users | unde
       const member = await signUp(ctx, runId, 'member');
       const outsider = await signUp(ctx, runId, 'outsider');
       const limited = await signUp(ctx, runId, 'limited');
-      const members = `/organizations/${owner.organizationId}/members`;
-      await ctx.send({
-        method: 'POST',
-        path: members,
-        key: owner.token,
-        bearer: true,
-        body: { email: coOwner.email, role: 'owner' },
-        expect: 201,
-      });
-      await ctx.send({
-        method: 'POST',
-        path: members,
-        key: owner.token,
-        bearer: true,
-        body: { email: member.email, role: 'member' },
-        expect: 201,
-      });
+      // `by` (an owner of its first organization) adds `who` to that organization.
+      const addMember = (by: typeof owner, who: typeof owner, role: 'owner' | 'member') =>
+        ctx.send({
+          method: 'POST',
+          path: `/organizations/${by.organizationId}/members`,
+          key: by.token,
+          bearer: true,
+          body: { email: who.email, role },
+          expect: 201,
+        });
+      await addMember(owner, coOwner, 'owner');
+      await addMember(owner, member, 'member');
       // The co-owner is a member of the limited user's organization too: it creates a key there once the 409 case
       // filled it (the limited user's own window is spent by the 429 cases).
-      await ctx.send({
-        method: 'POST',
-        path: `/organizations/${limited.organizationId}/members`,
-        key: limited.token,
-        bearer: true,
-        body: { email: coOwner.email, role: 'member' },
-        expect: 201,
-      });
+      await addMember(limited, coOwner, 'member');
       await ctx.send({ method: 'POST', path: '/auth/logout', key: outsider.token, bearer: true, expect: 200 });
       return { owner, coOwner, member, outsider, loggedOut: outsider.token, limited };
     },
