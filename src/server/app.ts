@@ -25,6 +25,7 @@ import {
   BODY_TOO_LARGE,
   compileOperations,
   GENERATED_DIR,
+  governingOf,
   type OpenApiDocument,
   type OperationTable,
 } from './operations.ts';
@@ -152,7 +153,7 @@ export function createApp(
   async function handle(req: Request, res: Response): Promise<void> {
     const match = table.match(req.method, req.path);
     const operation = match.operation;
-    const security = operation ? operation.security : match.security;
+    const { security, rateLimit: mode } = governingOf(match);
     let roles: string[] = [];
     let gate: LimitDecision | undefined;
     if (security.length > 0) {
@@ -176,7 +177,6 @@ export function createApp(
       }
       throw forced.error;
     }
-    const mode = operation ? operation.rateLimit : match.rateLimit;
     if (mode === 'address') {
       const address: WindowSubject = { window: 'address', id: clientAddress(req) };
       if (forced?.stage === 'limit') {

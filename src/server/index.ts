@@ -28,7 +28,7 @@ import { startIdempotencyPurge } from './idempotency.ts';
 import { createKeyCache, createTokenCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { loadSpec } from './operations.ts';
+import { governingOf, loadSpec } from './operations.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {
@@ -143,11 +143,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     async rateLimitHeadersFor(path, address) {
       // Only where the spec's security applies (a secured operation, or a miss in a secured namespace), or where the
       // path's operations are counted per address without credentials (sign-up, log-in).
-      const match = path === undefined ? undefined : operations.match('GET', path);
-      const security = match?.operation?.security ?? (match?.operation ? [] : match?.security);
-      const perAddress =
-        (match?.operation?.rateLimit ?? (match?.operation ? undefined : match?.rateLimit)) === 'address';
-      if (path !== undefined && (security ?? []).length === 0 && !perAddress) {
+      const governing = path === undefined ? undefined : governingOf(operations.match('GET', path));
+      if (governing && governing.security.length === 0 && governing.rateLimit !== 'address') {
         return {};
       }
       // Unauthenticated: the address's failed-authentication window, peeked (an outage shows it exhausted).

@@ -77,6 +77,14 @@ export type Match =
   | { operation: Operation; params: Record<string, string> }
   | { operation: undefined; error: ApiError; security: SecurityRequirement[]; rateLimit: RateLimitMode };
 
+/**
+ * What governs a matched request: the operation's own security and rate-limit mode, or, for a miss (404, 405), those of
+ * the path or namespace it fell in.
+ */
+export function governingOf(match: Match): { security: SecurityRequirement[]; rateLimit: RateLimitMode } {
+  return match.operation ?? match;
+}
+
 /** The spec compiled for the pipeline: every operation, matched once per request. */
 export interface OperationTable {
   match(method: string, urlPath: string): Match;
