@@ -10,6 +10,7 @@ import {
   exercisedResponses,
   expectError,
   fromNewAddress,
+  logIn,
   newEmail,
   PASSWORD,
   SERVER_SECRET,
@@ -211,13 +212,8 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
       );
       return { ids: { ...ids, keyId: spare.body.data.keyId }, options: {} };
     }
-    case 'logOut': {
-      const spare = await server.call<Body<'logIn', 200>>('POST', '/auth/login', {
-        headers: fromNewAddress(),
-        body: { email: owner.user.email, password: PASSWORD },
-      });
-      return { ids, options: { key: spare.body.data.token } };
-    }
+    case 'logOut':
+      return { ids, options: { key: await logIn(server, owner.user.email) } };
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
     case 'removeMember': {

@@ -11,8 +11,8 @@ import {
   ERROR_STATUSES,
   expectError,
   fromNewAddress,
+  logIn,
   newEmail,
-  PASSWORD,
   type Reply,
   type Session,
   SPEC_OPERATIONS,
@@ -280,13 +280,8 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
     ids.userId = await newMember();
   }
   switch (op.operationId) {
-    case 'logOut': {
-      const spare = await server.call<Body<'logIn', 200>>('POST', '/auth/login', {
-        headers: fromNewAddress(),
-        body: { email: owner.user.email, password: PASSWORD },
-      });
-      return { ids, options: { key: spare.body.data.token } };
-    }
+    case 'logOut':
+      return { ids, options: { key: await logIn(server, owner.user.email) } };
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
     default:

@@ -292,6 +292,16 @@ export async function signUp(
   return reply.body.data;
 }
 
+/** A new user token for `email` (logged in from an address of its own): a session to spend, e.g. on a log-out. */
+export async function logIn(server: Pick<TestServer, 'call'>, email: string): Promise<string> {
+  const reply = await server.call<Body<'logIn', 200>>('POST', '/auth/login', {
+    headers: fromNewAddress(),
+    body: { email, password: PASSWORD },
+  });
+  expect(reply.status, reply.text).toBe(200);
+  return reply.body.data.token;
+}
+
 /**
  * A valid body for each operation that takes one (undefined for the others), for walks over every operation. `tag`
  * marks what it creates; log-in is `owner`'s, and adding a member names `member`, who already belongs (a 409, unless
