@@ -1,16 +1,16 @@
 import type { Response } from 'express';
 import type { LimitDecision } from '../rate-limit/decision.ts';
 import { describeRefusal, writeRateLimitHeaders } from '../rate-limit/headers.ts';
-import { ApiError, RATE_LIMIT_STORE_DOWN } from './errors.ts';
+import { rateLimited, rateLimitStoreDown } from './errors.ts';
 
 /** Sets the decision's rate-limit headers, and refuses the request (429, or 503 in an outage) when the decision does. */
 export function admit(res: Response, decision: LimitDecision, what?: string): void {
   writeRateLimitHeaders(res, decision);
   if (decision.outage) {
-    throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+    throw rateLimitStoreDown();
   }
   if (!decision.allowed) {
-    throw new ApiError('RATE_LIMITED', describeRefusal(decision, what));
+    throw rateLimited(describeRefusal(decision, what));
   }
 }
 
@@ -18,6 +18,6 @@ export function admit(res: Response, decision: LimitDecision, what?: string): vo
 export function admitNothing(res: Response, decision: LimitDecision): void {
   writeRateLimitHeaders(res, decision, false);
   if (decision.outage) {
-    throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+    throw rateLimitStoreDown();
   }
 }

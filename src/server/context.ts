@@ -5,7 +5,7 @@ import type { PasswordHasher } from '../accounts/password.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
-import type { ApiKeyPrincipal, UserPrincipal } from './authenticate.ts';
+import type { ApiKeyPrincipal, UserPrincipal } from './credentials.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 import { sendJson } from './send-json.ts';
@@ -60,32 +60,31 @@ export function send<Op extends keyof operations, Status extends keyof operation
 
 /** The API-key caller of a secured operation; routes run only after the pipeline authenticated them. */
 export function authOf(req: Request): ApiKeyPrincipal {
-  if (req.auth?.scheme !== 'apiKey') {
+  const principal = req.caller?.principal;
+  if (principal?.scheme !== 'apiKey') {
     throw new Error('route reached without an API-key principal');
   }
-  return req.auth;
+  return principal;
 }
 
 /** The user-token caller of a secured operation. */
 export function userOf(req: Request): UserPrincipal {
-  if (req.auth?.scheme !== 'userToken') {
+  const principal = req.caller?.principal;
+  if (principal?.scheme !== 'userToken') {
     throw new Error('route reached without a user-token principal');
   }
-  return req.auth;
+  return principal;
 }
 
 /**
  * The organization an operation acts on: the API key's own (on `/v1`), or the one in the path that the user-token
- * caller belongs to (set by the pipeline for operations with an `organizationId` path parameter). This is what lets
- * one implementation serve `/v1/api-keys` and `/organizations/{organizationId}/api-keys`.
+ * caller belongs to (set by the authorize stage for operations with an `organizationId` path parameter). This is what
+ * lets one implementation serve `/v1/api-keys` and `/organizations/{organizationId}/api-keys`.
  */
 export function organizationOf(req: Request): { organizationId: string; plan: string } {
-  const auth = req.auth;
-  if (auth?.scheme === 'apiKey') {
-    return { organizationId: auth.organizationId, plan: auth.plan };
+  const organization = req.caller?.organization;
+  if (!organization) {
+    throw new Error('route reached without an organization: no API key and no membership of the path’s organization');
   }
-  if (auth?.membership) {
-    return { organizationId: auth.membership.organizationId, plan: auth.membership.plan };
-  }
-  throw new Error('route reached without an organization: no API key and no membership of the path’s organization');
+  return organization;
 }

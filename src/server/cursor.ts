@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ContactCursor } from '../store/types.ts';
-import { ApiError } from './errors.ts';
+import { type ApiError, invalidField } from './errors.ts';
 
 // A cursor is `<payload>.<tag>`: the payload is base64url JSON `{"c": createdAt, "i": contactId}` of the last contact
 // on a page, the tag a truncated HMAC-SHA256 of the organization id and the payload. A cursor the server did not
@@ -45,9 +45,7 @@ export function encodeCursor(serverSecret: string, organizationId: string, posit
 }
 
 function notACursor(): ApiError {
-  return new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
-    details: { 'query.cursor': ['is not a cursor returned by this API'] },
-  });
+  return invalidField('query.cursor', 'is not a cursor returned by this API');
 }
 
 /** Decodes a cursor from `encodeCursor` for the same organization; anything else is a 422 on `query.cursor`. */

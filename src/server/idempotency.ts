@@ -2,9 +2,9 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, ra
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { IdempotencyRecord, IdempotencyScope, Store } from '../store/types.ts';
-import { idempotencyScopeOf, type Principal } from './authenticate.ts';
+import { type Caller, idempotencyScopeOf } from './caller.ts';
 import type { AppContext } from './context.ts';
-import { ApiError } from './errors.ts';
+import { idempotencyKeyInUse, idempotencyKeyReused } from './errors.ts';
 import { IDEMPOTENCY_KEY_HEADER } from './operations.ts';
 import { sendJson } from './send-json.ts';
 
@@ -12,25 +12,6 @@ import { sendJson } from './send-json.ts';
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** How long a request may hold its key in flight before a retry may take it over (its instance died mid-way). */
 export const IDEMPOTENCY_LEASE_MS = 60_000;
-/** The 422 for an Idempotency-Key sent again with a different request. */
-export function idempotencyKeyReused(): ApiError {
-  return new ApiError(
-    'IDEMPOTENCY_KEY_REUSED',
-    'This Idempotency-Key was used for a different request (method, path or body) in the last 24 hours. Send a new key for a new request.',
-  );
-}
-
-/** The 409 for a retry that arrives while the first request with its Idempotency-Key still runs. */
-export function idempotencyKeyInUse(): ApiError {
-  return new ApiError(
-    'IDEMPOTENCY_KEY_IN_USE',
-    `A request with this Idempotency-Key is still being processed. Retry after ${IN_USE_RETRY_AFTER_SECONDS} second to get its outcome.`,
-    { headers: { 'Retry-After': String(IN_USE_RETRY_AFTER_SECONDS) } },
-  );
-}
-
-/** `Retry-After` of a 409 IDEMPOTENCY_KEY_IN_USE, in seconds: creates finish well within it. */
-export const IN_USE_RETRY_AFTER_SECONDS = 1;
 /** Marks a replayed answer. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
@@ -169,7 +150,7 @@ export async function runIdempotently(
   req: Request,
   res: Response,
   ctx: AppContext,
-  principal: Principal | undefined,
+  caller: Caller | undefined,
   handle: () => Promise<void>,
 ): Promise<void> {
   const header = req.headers[IDEMPOTENCY_KEY_HEADER];
@@ -177,7 +158,7 @@ export async function runIdempotently(
     await handle();
     return;
   }
-  const scope = idempotencyScope(ctx.serverSecret, idempotencyScopeOf(principal), header);
+  const scope = idempotencyScope(ctx.serverSecret, idempotencyScopeOf(caller), header);
   const fingerprint = requestFingerprint(ctx.serverSecret, req.method, req.originalUrl, req.body);
   const now = ctx.clock();
   const owner = randomUUID();

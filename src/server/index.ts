@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -21,14 +20,15 @@ import {
 } from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
 import type { KeyAccess, Store } from '../store/types.ts';
-import { createApp, SANE_REQUEST_ID } from './app.ts';
+import { createApp, requestIdFor } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { startIdempotencyPurge } from './idempotency.ts';
 import { createKeyCache, createTokenCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { governingOf, loadSpec } from './operations.ts';
+import { governingOf } from './operations.ts';
+import { loadSpec } from './spec.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {
@@ -138,7 +138,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const server = createEdgeServer(app, {
     logger,
     limits: options.http,
-    requestIdFor: (given) => (given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID()),
+    requestIdFor,
     allowedMethods: (path) => operations.methodsOf(path),
     async rateLimitHeadersFor(path, address) {
       // Only where the spec's security applies (a secured operation, or a miss in a secured namespace), or where the

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHUNKED_BODY_MALFORMED } from '../../src/server/http-edge.ts';
+import { CHUNKED_BODY_MALFORMED } from '../../src/server/errors.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
 import {
   type Body,

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiError } from '../../src/server/errors.ts';
-import { readSelection } from '../../src/server/scenarios.ts';
+import { readSelection } from '../../src/server/scenario-selection.ts';
 import { startPrism } from '../support/prism.ts';
 import {
   type Body,
@@ -540,8 +540,10 @@ describe('what a forced outcome goes through', () => {
 
   test('/livez needs no key to force its 405, and ignores selectors it cannot honour, as it ignores its query', async () => {
     const forced = await server.call('GET', '/livez', { headers: { Prefer: 'code=405' } });
-    expect(expectError(forced, 405, 'METHOD_NOT_ALLOWED').message).toBe('POST is not allowed on /livez; allowed: GET');
-    expect(forced.headers.get('allow')).toBe('GET');
+    expect(expectError(forced, 405, 'METHOD_NOT_ALLOWED').message).toBe(
+      'POST is not allowed on /livez; allowed: GET, HEAD',
+    );
+    expect(forced.headers.get('allow')).toBe('GET, HEAD');
     for (const path of ['/livez?__code=503', '/livez?__code=abc', '/livez?__code=405&__example=nope']) {
       expect((await server.call('GET', path)).status, path).toBe(200);
     }

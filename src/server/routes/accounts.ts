@@ -5,18 +5,9 @@ import { combineDecisions } from '../../rate-limit/decision.ts';
 import type { WindowSubject } from '../../rate-limit/limiter.ts';
 import { admit, admitNothing } from '../admit.ts';
 import { type OperationHandler, type RequestBody, send, userOf } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { FAILED_LOG_INS, loginFailed } from '../errors.ts';
 import { toOrganization, toUser } from '../serialize.ts';
 
-/** What a refused log-in's 429 says it counted (the email's `account` window of failed attempts). */
-export const FAILED_LOG_INS = 'failed log-ins for this account';
-
-/** The 401 of a log-in with an unknown email or a wrong password: the same words for both. */
-export function loginFailed(): ApiError {
-  return new ApiError('UNAUTHORIZED', 'Invalid email or password', {
-    headers: { 'WWW-Authenticate': 'Bearer realm="mailroom"' },
-  });
-}
 const ORGANIZATION_SUFFIX = "'s organization";
 const MAX_ORGANIZATION_NAME = 100;
 

@@ -1,31 +1,10 @@
 import { issueApiKey } from '../../keys/issue.ts';
 import { DEFAULT_GRACE_MINUTES, rotateApiKey } from '../../keys/rotate.ts';
 import { type AppContext, authOf, type OperationHandler, organizationOf, type RequestBody, send } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { apiKeyNotFound, keyAlreadyRotated, keyExpired } from '../errors.ts';
 import { toApiKey } from '../serialize.ts';
 
 const SHOWN_ONCE = 'This API key will only be shown once. Please store it securely.';
-
-/** The 404 of a key id the caller's organization has no active key by. */
-export function notFound(keyId: string): ApiError {
-  return new ApiError('RESOURCE_NOT_FOUND', `No API key ${keyId} in this organization`);
-}
-
-/** The 409 for rotating a key that was rotated already: rotate its replacement. */
-export function keyAlreadyRotated(keyId: string, successor: string): ApiError {
-  return new ApiError(
-    'KEY_ALREADY_ROTATED',
-    `API key ${keyId} was already rotated; its replacement is ${successor}: rotate that one instead`,
-  );
-}
-
-/** The 409 for rotating a key that has expired: create a new one. */
-export function keyExpired(keyId: string, expiredAt: Date | null): ApiError {
-  return new ApiError(
-    'KEY_EXPIRED',
-    `API key ${keyId} expired at ${expiredAt?.toISOString()} and cannot be rotated: create a new key`,
-  );
-}
 
 /** Drops a changed key from this instance's cache now and tells the other instances to do the same. */
 async function keyChanged(ctx: AppContext, publicId: string): Promise<void> {
@@ -86,7 +65,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     const keyId = String(req.params.keyId);
     const key = await ctx.store.getApiKey(organizationOf(req).organizationId, keyId);
     if (!key) {
-      throw notFound(keyId);
+      throw apiKeyNotFound(keyId);
     }
     send(res, 'getApiKey', 200, { success: true, data: toApiKey(key, ctx.plans, ctx.lastUsed.pending(key.keyId)) });
   },
@@ -96,7 +75,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     const { name } = req.body as RequestBody<'renameApiKey'>;
     const key = await ctx.store.renameApiKey(organizationOf(req).organizationId, keyId, name);
     if (!key) {
-      throw notFound(keyId);
+      throw apiKeyNotFound(keyId);
     }
     await keyChanged(ctx, key.publicId);
     send(res, 'renameApiKey', 200, { success: true, data: toApiKey(key, ctx.plans, ctx.lastUsed.pending(key.keyId)) });
@@ -114,7 +93,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     });
     switch (result.outcome) {
       case 'not_found':
-        throw notFound(keyId);
+        throw apiKeyNotFound(keyId);
       case 'already_rotated':
         throw keyAlreadyRotated(keyId, result.successor);
       case 'expired':
@@ -137,7 +116,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
     const keyId = String(req.params.keyId);
     const key = await ctx.store.revokeApiKey(organizationOf(req).organizationId, keyId, ctx.clock());
     if (!key) {
-      throw notFound(keyId);
+      throw apiKeyNotFound(keyId);
     }
     await keyChanged(ctx, key.publicId);
     send(res, 'revokeApiKey', 200, { success: true, data: { keyId: key.keyId, revoked: true } });

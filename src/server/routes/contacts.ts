@@ -1,6 +1,6 @@
 import { authOf, type OperationHandler, type RequestBody, send } from '../context.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
-import { ApiError } from '../errors.ts';
+import { contactNotFound, invalidField } from '../errors.ts';
 import { toContact } from '../serialize.ts';
 
 /** The page size: 20 by default, else a plain decimal 1–100 (no `1e1`, `0x10` or `Infinity`). */
@@ -11,16 +11,9 @@ export function parseLimit(raw: unknown): number {
   const text = String(raw);
   const limit = Number(text);
   if (!/^[0-9]{1,3}$/.test(text) || limit < 1 || limit > 100) {
-    throw new ApiError('VALIDATION_ERROR', 'The given data was invalid', {
-      details: { 'query.limit': ['must be a whole number from 1 to 100'] },
-    });
+    throw invalidField('query.limit', 'must be a whole number from 1 to 100');
   }
   return limit;
-}
-
-/** The 404 of a contact id the caller's organization has no contact by. */
-export function notFound(contactId: string): ApiError {
-  return new ApiError('RESOURCE_NOT_FOUND', `No contact ${contactId} in this organization`);
 }
 
 /** Handlers of the contact operations, by operationId. */
@@ -58,7 +51,7 @@ export const contactHandlers: Record<string, OperationHandler> = {
     const contactId = String(req.params.contactId);
     const contact = await ctx.store.getContact(authOf(req).organizationId, contactId);
     if (!contact) {
-      throw notFound(contactId);
+      throw contactNotFound(contactId);
     }
     send(res, 'getContact', 200, { success: true, data: toContact(contact) });
   },
@@ -68,7 +61,7 @@ export const contactHandlers: Record<string, OperationHandler> = {
     const patch = req.body as RequestBody<'updateContact'>;
     const contact = await ctx.store.updateContact(authOf(req).organizationId, contactId, patch, ctx.clock());
     if (!contact) {
-      throw notFound(contactId);
+      throw contactNotFound(contactId);
     }
     send(res, 'updateContact', 200, { success: true, data: toContact(contact) });
   },
@@ -76,7 +69,7 @@ export const contactHandlers: Record<string, OperationHandler> = {
   async deleteContact(req, res, ctx) {
     const contactId = String(req.params.contactId);
     if (!(await ctx.store.deleteContact(authOf(req).organizationId, contactId))) {
-      throw notFound(contactId);
+      throw contactNotFound(contactId);
     }
     send(res, 'deleteContact', 200, { success: true, data: { contactId, deleted: true } });
   },

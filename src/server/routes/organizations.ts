@@ -1,5 +1,5 @@
 import { type OperationHandler, type RequestBody, send, userOf } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { memberNotFound, noSuchAccount, organizationNotFound, othersMembership } from '../errors.ts';
 import { toMember, toOrganization } from '../serialize.ts';
 
 /** The caller's membership of the organization in the path (the pipeline resolved it, or answered 404). */
@@ -9,26 +9,6 @@ function membershipOf(req: Parameters<OperationHandler>[0]) {
     throw new Error('organization operation reached without a membership');
   }
   return membership;
-}
-
-/** The 404 of a user id that is not a member of the organization. */
-export function memberNotFound(userId: string): ApiError {
-  return new ApiError('RESOURCE_NOT_FOUND', `No member ${userId} in this organization`);
-}
-
-/** The 404 of an organization that does not exist or is not the caller's (the same words for both). */
-export function organizationNotFound(organizationId: string): ApiError {
-  return new ApiError('RESOURCE_NOT_FOUND', `No organization ${organizationId} among yours`);
-}
-
-/** The 404 of adding a member by an email no account has. */
-export function noSuchAccount(email: string): ApiError {
-  return new ApiError('RESOURCE_NOT_FOUND', `No account with email ${email}: ask them to sign up first`);
-}
-
-/** The 403 of a member (not an owner) removing someone else. */
-export function othersMembership(): ApiError {
-  return new ApiError('FORBIDDEN', 'Only an owner can remove another member; you may remove yourself');
 }
 
 /** Handlers of the organization and member operations, by operationId. Roles (`owner`) are checked by the pipeline. */

@@ -1,5 +1,5 @@
 import { authOf, type OperationHandler, send } from '../context.ts';
-import { ApiError, RATE_LIMIT_STORE_DOWN } from '../errors.ts';
+import { rateLimitStoreDown } from '../errors.ts';
 
 /** Handlers of the health and rate-limit operations, by operationId. */
 export const statusHandlers: Record<string, OperationHandler> = {
@@ -14,7 +14,7 @@ export const statusHandlers: Record<string, OperationHandler> = {
     // ping() throws StoreUnavailableError when the database is down, which the error handler turns into 503.
     await ctx.store.ping();
     if (limiter.status === 'down') {
-      throw new ApiError('SERVICE_UNAVAILABLE', RATE_LIMIT_STORE_DOWN);
+      throw rateLimitStoreDown();
     }
     send(res, 'getHealth', 200, {
       success: true,

@@ -1,0 +1,304 @@
+import type { Request, Response } from 'express';
+import { combineDecisions, type LimitDecision } from '../rate-limit/decision.ts';
+import type { LimitSubject } from '../rate-limit/limiter.ts';
+import { admit, admitNothing } from './admit.ts';
+import { type BodyFacts, bodyFactsOf, readBody } from './body.ts';
+import { actInOrganization, type Caller, callerOf, refusalOf } from './caller.ts';
+import type { AppContext } from './context.ts';
+import { type Authenticator, authenticatorFor, createAuthenticators, type SecurityRequirement } from './credentials.ts';
+import { organizationNotFound } from './errors.ts';
+import { runIdempotently } from './idempotency.ts';
+import { governingOf, type Match, type Operation, type OperationTable } from './operations.ts';
+
+// The life of one request, top to bottom (after app.ts has given it a request id). Each stage is a named function
+// over the request's `Exchange`, run once, in this order:
+//
+//   matchOperation   the spec's operation for the method and path, or the 404/405 to answer (operations.ts)
+//   authenticate     the credential its security names, verified into a caller (credentials.ts, caller.ts)
+//   limit            counted (or peeked, or per address) against the caller's windows (rate-limit/)
+//   refuseMiss       a path or method the spec doesn't have: 404 or 405, now that it is authenticated and counted
+//   authorize        a user's membership of the organization in the path, and the roles the security names
+//   readRequestBody  the whole body, checked and parsed (body.ts)
+//   checkInput       parameters and body against the spec (input-check.ts)
+//   run              the handler, through the idempotency stage when the operation declares Idempotency-Key
+//
+// Anything a stage throws goes to the one error handler (error-handler.ts). The sandbox's scenarios (scenarios.ts)
+// hook into the stages they force through `StageHooks`; without them the hooks do nothing.
+
+/** A refusal the limit stage makes instead of counting: decided on the windows read without counting them. */
+export interface ForcedRefusal {
+  decide(windows: LimitDecision): LimitDecision;
+  /** More windows read (never counted) with the caller's, e.g. log-in's `account` window of failed attempts. */
+  also?: LimitSubject[];
+  /** What the refusal says was counted (log-in's failed attempts). */
+  what?: string;
+}
+
+/** Where the sandbox's forced outcomes hook into the stages (scenarios.ts); each answers undefined to force nothing. */
+export interface StageHooks {
+  /** Once the caller is verified (or, on a public operation, not asked for): a 401 to answer instead. */
+  authenticated(exchange: Exchange): Error | undefined;
+  /** At the limit stage: a refusal to decide on the caller's windows instead of counting. */
+  limiting(exchange: Exchange): ForcedRefusal | undefined;
+  /** After every real check has passed, where the handler would run: an error to raise instead. */
+  running(exchange: Exchange): Error | undefined;
+}
+
+const NO_HOOKS: StageHooks = {
+  authenticated: () => undefined,
+  limiting: () => undefined,
+  running: () => undefined,
+};
+
+/** The authenticator of a security declaration and the roles it requires. */
+interface Guard {
+  authenticator: Authenticator;
+  roles: string[];
+}
+
+/** What every request's stages share: the context, the compiled spec, the authenticators and the hooks. */
+export interface Pipeline {
+  ctx: AppContext;
+  table: OperationTable;
+  hooks: StageHooks;
+  /** The authenticator and roles of a security declaration (an operation's, or a miss's path or namespace's). */
+  guardOf(security: SecurityRequirement[]): Guard;
+}
+
+/** One request on its way through the stages: what each stage found, read by the ones after it. */
+export interface Exchange {
+  readonly req: Request;
+  readonly res: Response;
+  readonly match: Match;
+  /** The operation, or undefined for a path or method the spec doesn't have (answered at `refuseMiss`). */
+  readonly operation: Operation | undefined;
+  /** Its path parameters, decoded (empty for a miss). */
+  readonly params: Record<string, string>;
+  /** The client's address (X-Forwarded-For's when the server trusts a proxy): what per-address windows count. */
+  readonly address: string;
+  /** What the headers say of the body (announced, JSON). */
+  readonly body: BodyFacts;
+  /** The roles the security requirement that admits the caller names (e.g. `write`, `owner`). */
+  roles: string[];
+  /** The verified caller; undefined on public operations. */
+  caller?: Caller;
+  /** The address's failed-authentication window as it stood: carried by answers that fail before `limit` counted. */
+  gate?: LimitDecision;
+}
+
+/** What a 429 of the per-address window of sign-up and log-in says it counted. */
+const ADDRESS_REQUESTS = 'requests from this address';
+
+/** The pipeline of a compiled spec, with the sandbox's hooks when scenarios are on. */
+export function createPipeline(ctx: AppContext, table: OperationTable, hooks: StageHooks = NO_HOOKS): Pipeline {
+  const authenticators = createAuthenticators(ctx);
+  // Chosen once per distinct security declaration (by identity); a miss's path or namespace gets its own on first use.
+  const guards = new Map<SecurityRequirement[], Guard>();
+  const guardOf = (security: SecurityRequirement[]): Guard => {
+    let guard = guards.get(security);
+    if (!guard) {
+      guard = authenticatorFor(authenticators, security);
+      guards.set(security, guard);
+    }
+    return guard;
+  };
+  // Every operation's now, so a spec naming a scheme no authenticator serves fails at start-up, not on a request.
+  for (const operation of table.operations) {
+    if (operation.security.length > 0) {
+      guardOf(operation.security);
+    }
+  }
+  return { ctx, table, hooks, guardOf };
+}
+
+/** One request's trip through the contract. */
+export async function handleRequest(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
+  const exchange = matchOperation(pipeline, req, res);
+  await authenticate(pipeline, exchange);
+  await limit(pipeline, exchange);
+  const operation = refuseMiss(exchange);
+  await authorize(pipeline, exchange, operation);
+  await readRequestBody(exchange);
+  await checkInput(exchange, operation);
+  await run(pipeline, exchange, operation);
+}
+
+/** Matches the request against the spec, once: the operation and its path parameters, or the miss to answer. */
+function matchOperation(pipeline: Pipeline, req: Request, res: Response): Exchange {
+  const match = pipeline.table.match(req.method, req.path);
+  if (match.operation) {
+    req.params = match.params;
+    req.specPath = match.operation.path;
+  }
+  return {
+    req,
+    res,
+    match,
+    operation: match.operation,
+    params: match.operation ? match.params : {},
+    address: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+    body: bodyFactsOf(req),
+    roles: [],
+  };
+}
+
+/**
+ * Verifies the credential the governing security names. An address that keeps failing is refused with 429 before
+ * any lookup; each failure is counted for the address, and its 401 (or anything thrown meanwhile) carries the address
+ * window's headers. The verified principal becomes the caller, whose notices (a rotated key's Deprecation and Sunset)
+ * every answer carries from here on, errors included.
+ */
+async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<void> {
+  const { ctx } = pipeline;
+  const { req, res, match } = exchange;
+  const { security } = governingOf(match);
+  if (security.length > 0) {
+    const guard = pipeline.guardOf(security);
+    exchange.roles = guard.roles;
+    const gate = await ctx.limiter.checkFailedAuth(exchange.address);
+    if (!gate.allowed) {
+      admit(res, gate, 'failed authentication attempts from this address');
+    }
+    exchange.gate = gate;
+    const verdict = await withGateHeaders(exchange, () => guard.authenticator.verify(req.headers));
+    if (!verdict.ok) {
+      admitNothing(res, await ctx.limiter.recordFailedAuth(exchange.address));
+      throw verdict.error;
+    }
+    exchange.caller = callerOf(verdict.principal);
+    req.caller = exchange.caller;
+    for (const [name, value] of Object.entries(exchange.caller.notices ?? {})) {
+      res.setHeader(name, value);
+    }
+  }
+  const forced = match.operation ? pipeline.hooks.authenticated(exchange) : undefined;
+  if (forced) {
+    throw refusedAtGate(exchange, forced);
+  }
+}
+
+/**
+ * Counts the request against the windows its operation's `x-rate-limit` mode names: the client address's (`address`:
+ * sign-up, log-in), else the caller's (`count`; `peek` reads them without counting and never refuses for them); a
+ * public operation (`none`) counts nothing. A forced refusal (sandbox) is decided on the same windows, read without
+ * counting, so forcing a 429 never makes the caller's next real request refused.
+ */
+async function limit(pipeline: Pipeline, exchange: Exchange): Promise<void> {
+  const { ctx, hooks } = pipeline;
+  const { req, res, caller } = exchange;
+  const { rateLimit: mode } = governingOf(exchange.match);
+  const byAddress = mode === 'address';
+  const subject: LimitSubject | undefined = byAddress
+    ? { window: 'address', id: exchange.address }
+    : mode !== 'none'
+      ? caller?.limitSubject
+      : undefined;
+  if (!subject) {
+    return;
+  }
+  const what = byAddress ? ADDRESS_REQUESTS : undefined;
+  const forced = exchange.operation ? hooks.limiting(exchange) : undefined;
+  if (forced) {
+    let windows = await withGateHeaders(exchange, () => ctx.limiter.peek(subject));
+    for (const also of forced.also ?? []) {
+      windows = combineDecisions(windows, await ctx.limiter.peek(also));
+    }
+    req.rateLimit = windows;
+    admit(res, forced.decide(windows), forced.what ?? what);
+  }
+  const peek = mode === 'peek';
+  const decision = await withGateHeaders(exchange, () =>
+    peek ? ctx.limiter.peek(subject) : ctx.limiter.consume(subject),
+  );
+  req.rateLimit = decision;
+  if (peek) {
+    // Reads the windows without counting, and never refuses for them: it is how a caller learns when to retry.
+    admitNothing(res, decision);
+  } else {
+    admit(res, decision, what);
+  }
+}
+
+/** A path or method the spec doesn't have: its 404 or 405, answered once authenticated and counted like any request. */
+function refuseMiss(exchange: Exchange): Operation {
+  if (!exchange.match.operation) {
+    throw exchange.match.error;
+  }
+  return exchange.match.operation;
+}
+
+/**
+ * What the caller may do here: a user token acting on the organization in the path must belong to it (another
+ * organization's id is the same 404 as one that does not exist, before any role is checked, so a non-member learns
+ * nothing about it); then every role the security requirement names.
+ */
+async function authorize(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
+  const { caller } = exchange;
+  if (!caller) {
+    return;
+  }
+  if (operation.organizationScoped && caller.principal.scheme === 'userToken') {
+    const organizationId = exchange.params.organizationId ?? '';
+    const membership = await pipeline.ctx.store.getMembership(caller.principal.userId, organizationId);
+    if (!membership) {
+      throw organizationNotFound(organizationId);
+    }
+    actInOrganization(caller, membership);
+  }
+  for (const role of exchange.roles) {
+    const refused = refusalOf(caller, role);
+    if (refused) {
+      throw refused;
+    }
+  }
+}
+
+/** Reads the whole body before anything runs, so a request whose framing fails never reaches a handler. */
+async function readRequestBody(exchange: Exchange): Promise<void> {
+  if (exchange.body.announced) {
+    await readBody(exchange.req, exchange.res, exchange.body);
+  }
+}
+
+/** Checks parameters and body against the operation's spec (skipped when there is nothing to check). */
+async function checkInput(exchange: Exchange, operation: Operation): Promise<void> {
+  const checking = operation.checkInput(exchange.req, exchange.res, exchange.body);
+  if (checking) {
+    await checking;
+  }
+}
+
+/** Runs the handler; an operation that declares Idempotency-Key (sign-up too, anonymously) runs it idempotently. */
+async function run(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
+  const forced = pipeline.hooks.running(exchange);
+  if (forced) {
+    throw forced;
+  }
+  const { ctx } = pipeline;
+  const { req, res } = exchange;
+  if (operation.idempotent) {
+    await runIdempotently(req, res, ctx, exchange.caller, () => operation.handler(req, res, ctx));
+  } else {
+    await operation.handler(req, res, ctx);
+  }
+}
+
+/**
+ * Runs `step`; if it throws before the caller's own windows are known, the answer carries the address's
+ * failed-authentication window (the one that applies to a caller not yet counted), as a 401 does.
+ */
+async function withGateHeaders<T>(exchange: Exchange, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw refusedAtGate(exchange, error);
+  }
+}
+
+/** `error`, answered with the address window's headers when the request passed the authentication gate. */
+function refusedAtGate(exchange: Exchange, error: unknown): unknown {
+  if (exchange.gate) {
+    admitNothing(exchange.res, exchange.gate);
+  }
+  return error;
+}
