@@ -2513,8 +2513,8 @@ export interface components {
          */
         WWWAuthenticate: string;
         /**
-         * @description The methods this path supports (RFC 9110 §10.2.1), comma-separated.
-         * @example GET, POST
+         * @description The methods this path supports (RFC 9110 §10.2.1), comma-separated, HEAD included wherever GET is.
+         * @example GET, HEAD, POST
          */
         Allow: string;
         /**
@@ -2579,8 +2579,8 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     /**
-                     * @description The only method the probe supports.
-                     * @example GET
+                     * @description The methods the probe supports (GET, and HEAD as everywhere GET is).
+                     * @example GET, HEAD
                      */
                     Allow: string;
                     [name: string]: unknown;

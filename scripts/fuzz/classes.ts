@@ -282,6 +282,7 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('query', 'a malformed percent-encoding', 'refuse', (x) => query(v(x), 'a=%ZZ'), v1),
   c('query', 'a hand-made cursor dated 0000-01-01', 422, (x) => query(v(x), `cursor=${Buffer.from('{"c":"0000-01-01T00:00:00.000Z","i":"ct_aaaaaaaaaaaaaaaa"}').toString('base64url')}`), cursors),
   c('query', 'a hand-made cursor of a plausible position', 422, (x) => query(v(x), `cursor=${Buffer.from(`{"c":"${new Date(x.rng.int(0, 2 ** 41)).toISOString()}","i":"ct_${'a'.repeat(16)}"}`).toString('base64url')}`), cursors),
+  c('query', 'a fragment after the target', 400, (x) => ({ ...v(x), target: `${v(x).target}#fragment` })),
   c('query', 'a query of 1,000 parameters', unknownQuery, (x) => query(v(x), Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'))),
 
   c('id', "another organization's row", 404, (x) => v(x), { ...withId, row: 'foreign' }),
@@ -292,8 +293,8 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('id', 'SQL in the id', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, "x'%20OR%20'1'%3D'1") }), { ...withId, row: 'none' }),
   c('id', 'a unicode id', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, encodeURIComponent('ct_ÿ€𝕬')) }), { ...withId, row: 'none' }),
   c('id', 'the id in upper case', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, x.pathId.toUpperCase()) }), withId),
-  c('id', 'a trailing slash', 'accept', (x) => ({ ...v(x), target: `${v(x).target}/` }), withId),
-  c('id', 'a doubled slash', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(/^(\/[^/]+)\//, '$1//') }), withId),
+  c('id', 'a trailing slash', 404, (x) => ({ ...v(x), target: `${v(x).target}/` }), withId),
+  c('id', 'a doubled slash', 404, (x) => ({ ...v(x), target: v(x).target.replace(/^(\/[^/]+)\//, '$1//') }), withId),
 ];
 
 // ---------------------------------------------------------------------------------------------------------------

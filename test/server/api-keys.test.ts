@@ -105,13 +105,26 @@ describe('the Cocoonmail example', () => {
     });
   });
 
-  test('the validate URL with a trailing slash answers the same', async () => {
+  // One rule for every path: matched exactly as the spec writes it. Neither near miss is served, and both are answered
+  // (and counted) like any other path the spec doesn't have in /v1, with a hint at the documented path.
+  test.each([
+    ['a trailing slash', '/v1/api-keys/validate/'],
+    ['an empty segment', '/v1//api-keys/validate'],
+  ])('the validate URL with %s is 404 naming the documented path, counted like any /v1 request', async (_, path) => {
     const key = await server.newKey();
-    const reply = await server.call<Body<'validateApiKey', 200>>('GET', '/v1/api-keys/validate/', {
-      key: key.plaintext,
-    });
-    expect(reply.status).toBe(200);
-    expect(reply.body.data.valid).toBe(true);
+    const before = await server.call('GET', '/v1/api-keys/validate', { key: key.plaintext });
+    const reply = await server.call('GET', path, { key: key.plaintext });
+    expect(expectError(reply, 404, 'RESOURCE_NOT_FOUND').message).toBe(
+      `No route GET ${path}; paths are matched exactly as documented: did you mean /v1/api-keys/validate?`,
+    );
+    expect(Number(reply.headers.get('x-ratelimit-remaining'))).toBe(
+      Number(before.headers.get('x-ratelimit-remaining')) - 1,
+    );
+  });
+
+  test('an unknown /v1 path without a credential is 401, never a hint at what exists', async () => {
+    const reply = await server.call('GET', '/v1/api-keys/validate/');
+    expect(expectError(reply, 401, 'UNAUTHORIZED').message).toMatch(/^Missing API key/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  allowOf,
   type Body,
   type CallOptions,
   call,
@@ -161,14 +162,14 @@ describe('routing errors', () => {
     const credential = operations.some((op) => op.schemes.includes('userToken')) ? userToken : key.plaintext;
     const reply = await server.call('PUT', concrete, { key: credential, body: {} });
     const error = expectError(reply, 405, 'METHOD_NOT_ALLOWED');
-    expect(reply.headers.get('allow')).toBe(declared.join(', '));
-    expect(error.message).toBe(`PUT is not allowed on ${concrete}; allowed: ${declared.join(', ')}`);
+    expect(reply.headers.get('allow')).toBe(allowOf(declared));
+    expect(error.message).toBe(`PUT is not allowed on ${concrete}; allowed: ${allowOf(declared)}`);
   });
 
-  test('POST /livez is 405 with Allow: GET, without a key and without rate-limit headers', async () => {
+  test('POST /livez is 405 with Allow: GET, HEAD, without a key and without rate-limit headers', async () => {
     const reply = await server.call('POST', '/livez');
     expectError(reply, 405, 'METHOD_NOT_ALLOWED');
-    expect(reply.headers.get('allow')).toBe('GET');
+    expect(reply.headers.get('allow')).toBe('GET, HEAD');
     expect(reply.rate).toBeUndefined();
   });
 

@@ -116,9 +116,16 @@ const PATH_MATCHERS: PathMatcher[] = Object.keys(SPEC.paths)
   .map((path) => ({
     path,
     methods: SPEC_OPERATIONS.filter((op) => op.path === path).map((op) => op.method),
-    pattern: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}/?$`),
+    pattern: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}$`),
   }))
   .sort((a, b) => Number(a.path.includes('{')) - Number(b.path.includes('{')));
+
+/** The `Allow` of a path whose operations are `methods`: those methods, and HEAD wherever GET is (RFC 9110). */
+export function allowOf(methods: string[]): string {
+  return methods
+    .flatMap((method) => (method === 'GET' && !methods.includes('HEAD') ? ['GET', 'HEAD'] : [method]))
+    .join(', ');
+}
 
 /** The spec path template a URL path belongs to (`/v1/contacts/ct_x` → `/v1/contacts/{contactId}`), if any. */
 export function specPathOf(urlPath: string): PathMatcher | undefined {
@@ -592,7 +599,7 @@ export async function call<T = Envelope>(
     const allow = response.headers.get('allow');
     expect(allow, `Allow on a 405 (${where})`).not.toBeNull();
     if (matched) {
-      expect(allow, 'Allow lists the methods the spec declares on the path').toBe(matched.methods.join(', '));
+      expect(allow, 'Allow lists the methods the spec declares on the path').toBe(allowOf(matched.methods));
     }
   }
   if (matched) {
