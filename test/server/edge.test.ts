@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { exchangeRaw, headerOf, type RawChunk, type RawExchange } from '../../scripts/fuzz/raw-http.ts';
+import { exchangeRaw, headerOf, type RawChunk, type RawExchange } from '../helpers/raw-http.ts';
 import {
   type Body,
   ERROR_STATUSES,
