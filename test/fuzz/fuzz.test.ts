@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { expect, test } from 'vitest';
-import { freshDataDir } from '../server/support.ts';
+import { freshDataDir } from '../helpers/data-dir.ts';
 import type { Finding, FindingKind } from './engine/checks.ts';
 import { allClasses } from './engine/classes.ts';
 import { formatReport } from './engine/report.ts';

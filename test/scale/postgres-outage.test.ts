@@ -1,15 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import {
-  type ApiResponse,
-  api,
-  type Cluster,
-  missingRateLimitHeaders,
-  note,
-  pollUntil,
-  type Relay,
-  scaleSuite,
-} from './support.ts';
+import { type ApiResponse, api, missingRateLimitHeaders, note, pollUntil } from './helpers/api.ts';
+import { type Cluster, scaleSuite } from './helpers/cluster.ts';
+import type { Relay } from './helpers/relay.ts';
 
 const suite = scaleSuite();
 

@@ -1,17 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import {
-  type ApiResponse,
-  api,
-  type Cluster,
-  missingRateLimitHeaders,
-  note,
-  type OutagePolicy,
-  pollUntil,
-  type Relay,
-  scaleSuite,
-  TINY_LIMIT,
-} from './support.ts';
+import { type ApiResponse, api, missingRateLimitHeaders, note, pollUntil } from './helpers/api.ts';
+import { type Cluster, type OutagePolicy, scaleSuite, TINY_LIMIT } from './helpers/cluster.ts';
+import type { Relay } from './helpers/relay.ts';
 
 const suite = scaleSuite();
 

@@ -3,30 +3,14 @@ import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHUNKED_BODY_MALFORMED } from '../../src/server/http-edge.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
-import {
-  type Body,
-  type CallOptions,
-  coverageKey,
-  exercisedResponses,
-  expectError,
-  fromNewAddress,
-  logIn,
-  newEmail,
-  PASSWORD,
-  SERVER_SECRET,
-  type Session,
-  SPEC,
-  SPEC_OPERATIONS,
-  type SpecOperation,
-  signUp as signUpAs,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  validBodyOf,
-} from './support.ts';
+import { fromNewAddress, logIn, newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { validBodyOf } from './helpers/bodies.ts';
+import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
+import { SERVER_SECRET, startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 
 // The contract suite: every operation × every status the spec documents for it, each produced for real over HTTP.
-// `call` (support.ts) records every checked response; the last test compares that record with the spec. Vitest runs
+// `call` (helpers/call.ts) records every checked response; the last test compares that record with the spec. Vitest runs
 // each test file in its own process, so this file produces every pair itself rather than relying on the others.
 
 const ONLY_A_BUG =

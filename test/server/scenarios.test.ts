@@ -4,25 +4,12 @@ import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiError } from '../../src/server/errors.ts';
 import { readSelection } from '../../src/server/scenarios.ts';
-import { startPrism } from '../support/prism.ts';
-import {
-  type Body,
-  type CallOptions,
-  ERROR_STATUSES,
-  expectError,
-  fromNewAddress,
-  logIn,
-  newEmail,
-  type Reply,
-  type Session,
-  SPEC_OPERATIONS,
-  type SpecOperation,
-  signUp as signUpAs,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  validBodyOf,
-} from './support.ts';
+import { startPrism } from '../helpers/prism.ts';
+import { fromNewAddress, logIn, newEmail, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { validBodyOf } from './helpers/bodies.ts';
+import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 
 // Sandbox scenarios (`mailroom serve --scenarios`): every documented (operation, status, example) is forced through
 // `Prefer` and through `?__code=&__example=`, and each answer is checked against the bundled spec, read here

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { type LintReport, type Problem, repoRoot, runRedocly } from './redocly-cli.ts';
+import { type LintReport, type Problem, repoRoot, runRedocly } from '../helpers/redocly-cli.ts';
 
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const pluginPath = path.join(repoRoot, 'openapi/plugins/mailroom-rules.js');
