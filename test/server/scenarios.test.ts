@@ -10,6 +10,7 @@ import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
+import { startWalk } from './helpers/walk.ts';
 
 // Sandbox scenarios (`mailroom serve --scenarios`): every documented (operation, status, example) is forced through
 // `Prefer` and through `?__code=&__example=`, and each answer is checked against the bundled spec, read here
@@ -197,23 +198,12 @@ async function newOrganizationKey(name = 'spare'): Promise<string> {
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
 
 beforeAll(async () => {
-  server = await startTestServer({ scenarios: true, trustProxy: true });
-  full = await server.newKey();
-  readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
-  keyToRead = await server.newKey({ organization: full.organization });
-  contactToRead = (
-    await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
-      key: full.plaintext,
-      body: { email: newEmail('reader'), firstName: 'Ada', lastName: 'Lovelace' },
-    })
-  ).body.data;
-  [owner, member] = await Promise.all([signUp(), signUp()]);
-  organizationId = owner.organizations[0]?.organizationId ?? '';
-  await server.call('POST', `/organizations/${organizationId}/members`, {
-    key: owner.token,
-    body: { email: member.user.email },
-  });
-  orgKeyId = await newOrganizationKey('read by scenarios');
+  ({ server, full, readOnly, keyToRead, contactToRead, owner, member, organizationId, orgKeyId } = await startWalk({
+    server: { scenarios: true },
+    tag: 'scenario-user',
+    orgKeyName: 'read by scenarios',
+    contact: { firstName: 'Ada', lastName: 'Lovelace' },
+  }));
 });
 afterAll(async () => {
   await server?.close();

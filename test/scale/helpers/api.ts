@@ -9,6 +9,11 @@ export interface ApiResponse {
   ms: number;
 }
 
+/** The longest wall time among `responses`, for the report (never asserted). */
+export function slowest(responses: readonly ApiResponse[]): number {
+  return Math.max(...responses.map((r) => r.ms));
+}
+
 /** One request to an instance; the key goes in `Authorization: Bearer`. */
 export async function api(
   server: { url: string },
