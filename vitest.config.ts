@@ -11,7 +11,7 @@ export default defineConfig({
     // Files stay independent: each has its own schema, Redis prefix, ports and organizations.
     maxWorkers: 2,
     // Builds dist/ first: the CLI and package tests run the compiled JavaScript, as users do.
-    globalSetup: ['test/support/build.ts'],
+    globalSetup: ['test/helpers/build.ts'],
     // The JSON report lets .ci/run print a plain 'N passed, N failed' closing line (the LTS run names its own file).
     reporters: ['default', ['json', { outputFile: process.env.MAILROOM_VITEST_JSON ?? 'test-output/vitest.json' }]],
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },

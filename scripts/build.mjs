@@ -11,6 +11,10 @@
 //
 // The client package's dependencies are derived, never hand-kept: every bare import its files make,
 // at the range the root package.json gives it. An import the root doesn't declare fails the build.
+//
+// Everything the build prints (progress, tsc's diagnostics, failures) goes to stderr: stdout belongs to the
+// command that ran it, and `npm pack --json` (whose `prepare` is this build) prints the JSON release tools parse
+// there. The build is a list of steps (STEPS, at the end); a new step is a function and a line in it.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,17 +27,14 @@ const clientPackage = join(dist, 'client-package');
 const require = createRequire(import.meta.url);
 const ts = require('typescript');
 
-function fail(message) {
-  console.error(`build: ${message}`);
-  process.exit(1);
+/** Writes a progress line to stderr (never stdout: see the header). */
+function report(message) {
+  process.stderr.write(`build: ${message}\n`);
 }
 
-const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-if (tsc.status !== 0) {
-  fail(`tsc -b tsconfig.build.json failed (exit ${tsc.status ?? tsc.signal})`);
+function fail(message) {
+  report(message);
+  process.exit(1);
 }
 
 /** Every file under `dir`, as paths relative to it. */
@@ -43,27 +44,49 @@ function listFiles(dir) {
     .map((entry) => relative(dir, join(entry.parentPath, entry.name)));
 }
 
-// tsc never deletes the output of a source that is gone; a stale module must not keep working.
-for (const file of listFiles(dist)) {
-  const source = /^(.*)\.(?:js|d\.ts)$/.exec(file)?.[1];
-  if (source && !file.startsWith('client-package') && !existsSync(join(root, 'src', `${source}.ts`))) {
-    rmSync(join(dist, file));
+/** src/ → dist/ with `tsc -b` (a no-op when nothing changed); its diagnostics, which tsc prints on stdout, to stderr. */
+function compile() {
+  const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: ['ignore', process.stderr, process.stderr],
+  });
+  if (tsc.status !== 0) {
+    fail(`tsc -b tsconfig.build.json failed (exit ${tsc.status ?? tsc.signal})`);
   }
 }
 
-// Files the modules read next to themselves: the store's SQL migrations (src/store/migrate.ts) and CommonJS
-// files handed to other programs as they are (the contract run's Dredd hooks).
-rmSync(join(dist, 'store', 'migrations'), { recursive: true, force: true });
-for (const file of listFiles(join(root, 'src')).filter((name) => name.endsWith('.sql') || name.endsWith('.cjs'))) {
-  cpSync(join(root, 'src', file), join(dist, file));
+/** tsc never deletes the output of a source that is gone; a stale module must not keep working. */
+function removeStaleOutput() {
+  for (const file of listFiles(dist)) {
+    const source = /^(.*)\.(?:js|d\.ts)$/.exec(file)?.[1];
+    if (source && !file.startsWith('client-package') && !existsSync(join(root, 'src', `${source}.ts`))) {
+      rmSync(join(dist, file));
+    }
+  }
 }
-// bin/mailroom.js says "src/ changed since the last build" when a source is newer than dist/.tsbuildinfo. tsc -b
-// leaves that file alone when no TypeScript changed, so a build after editing only a migration or the Dredd hooks
-// (copied just above) would keep the warning: mark the build as done now.
-const buildInfo = join(dist, '.tsbuildinfo');
-if (existsSync(buildInfo)) {
-  const now = new Date();
-  utimesSync(buildInfo, now, now);
+
+/**
+ * Files the modules read next to themselves: the store's SQL migrations (src/store/migrate.ts) and CommonJS files
+ * handed to other programs as they are (the contract run's Dredd hooks).
+ */
+function copyDataFiles() {
+  rmSync(join(dist, 'store', 'migrations'), { recursive: true, force: true });
+  for (const file of listFiles(join(root, 'src')).filter((name) => name.endsWith('.sql') || name.endsWith('.cjs'))) {
+    cpSync(join(root, 'src', file), join(dist, file));
+  }
+}
+
+/**
+ * bin/mailroom.js says "src/ changed since the last build" when a source is newer than dist/.tsbuildinfo. tsc -b
+ * leaves that file alone when no TypeScript changed, so a build after editing only a migration or the Dredd hooks
+ * (copied by copyDataFiles) would keep the warning: mark the build as done now.
+ */
+function markBuilt() {
+  const buildInfo = join(dist, '.tsbuildinfo');
+  if (existsSync(buildInfo)) {
+    const now = new Date();
+    utimesSync(buildInfo, now, now);
+  }
 }
 
 /**
@@ -102,31 +125,41 @@ function clientClosure() {
   return { files: [...files].sort(), packages: [...packages].sort() };
 }
 
-const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const closure = clientClosure();
-const dependencies = {};
-for (const name of closure.packages) {
-  const range = rootManifest.dependencies?.[name];
-  if (!range) {
-    fail(`the client imports '${name}', which is not in package.json's dependencies`);
+/** dist/client-package/: the client's files, its README, and a manifest with the derived dependencies. */
+function stageClientPackage() {
+  const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const closure = clientClosure();
+  const dependencies = {};
+  for (const name of closure.packages) {
+    const range = rootManifest.dependencies?.[name];
+    if (!range) {
+      fail(`the client imports '${name}', which is not in package.json's dependencies`);
+    }
+    // A library's users share one copy of a dependency: allow compatible releases rather than pin one.
+    dependencies[name] = /^\d/.test(range) ? `^${range}` : range;
   }
-  // A library's users share one copy of a dependency: allow compatible releases rather than pin one.
-  dependencies[name] = /^\d/.test(range) ? `^${range}` : range;
+
+  rmSync(clientPackage, { recursive: true, force: true });
+  mkdirSync(clientPackage, { recursive: true });
+  for (const file of closure.files) {
+    cpSync(join(root, file), join(clientPackage, file));
+  }
+  const template = join(root, 'scripts', 'client-package');
+  cpSync(join(template, 'README.md'), join(clientPackage, 'README.md'));
+  const manifest = JSON.parse(readFileSync(join(template, 'package.json'), 'utf8'));
+  writeFileSync(
+    join(clientPackage, 'package.json'),
+    `${JSON.stringify({ name: manifest.name, version: rootManifest.version, ...manifest, engines: rootManifest.engines, dependencies }, null, 2)}\n`,
+  );
+  report(
+    `dist/ and dist/client-package/ (${manifest.name}@${rootManifest.version}: ${closure.files.length} files, ` +
+      `depends on ${Object.keys(dependencies).join(', ') || 'nothing'})`,
+  );
 }
 
-rmSync(clientPackage, { recursive: true, force: true });
-mkdirSync(clientPackage, { recursive: true });
-for (const file of closure.files) {
-  cpSync(join(root, file), join(clientPackage, file));
+/** The build, in order. */
+const STEPS = [compile, removeStaleOutput, copyDataFiles, markBuilt, stageClientPackage];
+
+for (const step of STEPS) {
+  step();
 }
-const template = join(root, 'scripts', 'client-package');
-cpSync(join(template, 'README.md'), join(clientPackage, 'README.md'));
-const manifest = JSON.parse(readFileSync(join(template, 'package.json'), 'utf8'));
-writeFileSync(
-  join(clientPackage, 'package.json'),
-  `${JSON.stringify({ name: manifest.name, version: rootManifest.version, ...manifest, engines: rootManifest.engines, dependencies }, null, 2)}\n`,
-);
-console.log(
-  `build: dist/ and dist/client-package/ (${manifest.name}@${rootManifest.version}: ${closure.files.length} files, ` +
-    `depends on ${Object.keys(dependencies).join(', ') || 'nothing'})`,
-);

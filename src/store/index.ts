@@ -17,6 +17,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
 export { loadMigrations, type Migration, migrate } from './migrate.ts';
 export { openPgliteDb, openPgliteStore } from './pglite.ts';
 export { openPostgresDb, openPostgresStore } from './postgres.ts';
-export { ALL_KEYS, createSqlStore, KEY_CHANGES_CHANNEL } from './sql-store.ts';
+export { ALL_KEYS, KEY_CHANGES_CHANNEL } from './sql-key-changes.ts';
+export { createSqlStore } from './sql-store.ts';
 export * from './types.ts';
 export type { PgliteStoreOptions, PostgresStoreOptions };

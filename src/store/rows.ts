@@ -1,5 +1,4 @@
 // What every SQL module of the store needs to read rows and driver errors, written once.
-import type { OrganizationRecord } from './types.ts';
 
 // Both drivers parse timestamptz into Date; this only guards against a process-wide pg type parser override.
 /** A timestamp column as a Date. */
@@ -10,18 +9,6 @@ export function toDate(value: Date | string): Date {
 /** A nullable timestamp column as a Date or null. */
 export function toDateOrNull(value: Date | string | null): Date | null {
   return value === null ? null : toDate(value);
-}
-
-/** An `organizations` row, as both SQL modules read it. */
-export interface OrganizationRow {
-  organization_id: string;
-  name: string;
-  plan: string;
-  created_at: Date;
-}
-
-export function toOrganization(row: OrganizationRow): OrganizationRecord {
-  return { organizationId: row.organization_id, name: row.name, plan: row.plan, createdAt: toDate(row.created_at) };
 }
 
 /** The one row of a statement that always returns exactly one (INSERT ... RETURNING, count(*)). */

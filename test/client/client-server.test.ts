@@ -1,6 +1,6 @@
 import { DEFAULT_PLANS } from '../../src/rate-limit/plans.ts';
 import { startServer } from '../../src/server/index.ts';
-import { describeClientBehaviour } from './behaviour.ts';
+import { describeClientBehaviour } from './helpers/behaviour.ts';
 
 describeClientBehaviour({ name: 'reference server with --scenarios', stateless: false, canned: true }, async () => {
   const server = await startServer({

@@ -9,7 +9,7 @@ import {
   unwrap,
   unwrapEnvelope,
 } from '../../src/client/index.ts';
-import { fail, ok, type ScriptedReply, type ScriptedServer, startScriptedServer } from './scripted-server.ts';
+import { fail, ok, type ScriptedReply, type ScriptedServer, startScriptedServer } from './helpers/scripted-server.ts';
 
 const KEY = 'mr_a1b2c3d4_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ';
 const OTHER_KEY = 'mr_k9m8n7p6_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { createMailroomClient, MailroomError, type RetryOptions, unwrap } from '../../src/client/index.ts';
-import { fail, ok, type ScriptedReply, type ScriptedServer, startScriptedServer } from './scripted-server.ts';
+import { fail, ok, type ScriptedReply, type ScriptedServer, startScriptedServer } from './helpers/scripted-server.ts';
 
 const KEY = 'mr_a1b2c3d4_Xk3PqR7sT1uVwY9zA2bC4dE6fG8hJ0kL1mN3pQ';
 const servers: ScriptedServer[] = [];

@@ -311,6 +311,44 @@ describe('the docs page at /docs in Chromium', () => {
     }
   });
 
+  test('shows every column of every introduction table at 1280 px wide, the credential comparison included', async () => {
+    const viewport = page.viewportSize();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    try {
+      const comparison = page
+        .locator('#api-content table')
+        .filter({ has: page.locator('thead th', { hasText: /^user token$/ }) })
+        .first();
+      await comparison.scrollIntoViewIfNeeded();
+      await expectVisible(comparison);
+      const screenshot = join(outDir, 'accounts-1280.png');
+      await page.screenshot({ path: screenshot });
+      // biome-ignore lint/suspicious/noConsole: the screenshot's path is part of the test's output
+      console.info(`accounts table screenshot (1280 px): ${relative(root, screenshot)}`);
+
+      // Redoc wraps each table in a sideways-scrolling box that shows no scrollbar until scrolled: a column past the
+      // box's right edge is simply cut off. Every header cell must lie within its box.
+      const tables = await page.locator('#api-content .md-table-wrapper').evaluateAll((wrappers) =>
+        wrappers.map((wrapper) => {
+          const box = wrapper.getBoundingClientRect();
+          const cells = Array.from(wrapper.querySelectorAll('thead th'));
+          return {
+            header: cells.map((th) => th.textContent?.trim() ?? '').join(' | '),
+            cut: cells
+              .filter((th) => th.getBoundingClientRect().right > box.right + 0.5)
+              .map((th) => th.textContent?.trim() ?? ''),
+          };
+        }),
+      );
+      expect(tables.length).toBeGreaterThanOrEqual(markdownTableHeaders(spec.info.description ?? '').length);
+      expect(tables.filter((table) => table.cut.length > 0)).toEqual([]);
+    } finally {
+      if (viewport) {
+        await page.setViewportSize(viewport);
+      }
+    }
+  });
+
   test('lists every error code in the introduction’s error table', async () => {
     const codes = spec.components.schemas.ErrorCode?.enum ?? [];
     expect(codes.length).toBeGreaterThan(0);

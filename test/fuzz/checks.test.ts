@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { planCases } from '../../scripts/fuzz/cases.ts';
+import type { RawExchange } from '../helpers/raw-http.ts';
+import { planCases } from './engine/cases.ts';
 import {
   assessRows,
   type CaseResult,
@@ -8,10 +9,9 @@ import {
   loggedErrors,
   sameRows,
   sentPath,
-} from '../../scripts/fuzz/checks.ts';
-import { allClasses, type Expectation, GROUPS } from '../../scripts/fuzz/classes.ts';
-import type { RawExchange } from '../../scripts/fuzz/raw-http.ts';
-import { loadFuzzSpec } from '../../scripts/fuzz/spec.ts';
+} from './engine/checks.ts';
+import { allClasses, type Expectation, GROUPS } from './engine/classes.ts';
+import { loadFuzzSpec } from './engine/spec.ts';
 
 // The fuzz's own checks must be able to fail: each is fed an answer that breaks exactly one rule.
 

@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { expect, test } from 'vitest';
-import type { Finding, FindingKind } from '../../scripts/fuzz/checks.ts';
-import { allClasses } from '../../scripts/fuzz/classes.ts';
-import { formatReport } from '../../scripts/fuzz/report.ts';
-import { DEFAULT_FUZZ_OPTIONS, runFuzz } from '../../scripts/fuzz/run.ts';
-import { loadFuzzSpec } from '../../scripts/fuzz/spec.ts';
-import { freshDataDir } from '../server/support.ts';
+import { freshDataDir } from '../helpers/data-dir.ts';
+import type { Finding, FindingKind } from './engine/checks.ts';
+import { allClasses } from './engine/classes.ts';
+import { formatReport } from './engine/report.ts';
+import { DEFAULT_FUZZ_OPTIONS, runFuzz } from './engine/run.ts';
+import { loadFuzzSpec } from './engine/spec.ts';
 
 // The seeded ~1,000-request run of `npm run fuzz` (the full run is 10,000): a real server process, every class of
 // input at least once, every operation, stored rows checked after the run and after a restart.

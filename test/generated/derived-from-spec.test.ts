@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { ERROR_CODES, ERROR_STATUS } from '../../src/lib/error-codes.ts';
 import { VERSION } from '../../src/lib/version.ts';
-import { runRedocly } from '../spec/redocly-cli.ts';
+import { runRedocly } from '../helpers/redocly-cli.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const readYaml = (file: string) => parse(readFileSync(join(root, file), 'utf8'));

@@ -9,7 +9,7 @@ import ajvFormats from 'ajv-formats';
 import type { ExpectStatic } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type PrismHandle, startPrism } from '../support/prism.ts';
+import { type PrismHandle, startPrism } from '../helpers/prism.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const specPath = join(root, 'generated', 'openapi.yaml');

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, deleteRedisKeys, PG_URL, REDIS_URL, scaleSuite, withAdmin } from './support.ts';
+import { api } from './helpers/api.ts';
+import { deleteRedisKeys, PG_URL, REDIS_URL, scaleSuite, withAdmin } from './helpers/cluster.ts';
 
 const suite = scaleSuite();
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import { api, type Cluster, note, scaleSuite, withAdmin } from './support.ts';
+import { api, note } from './helpers/api.ts';
+import { type Cluster, scaleSuite, withAdmin } from './helpers/cluster.ts';
 
 const suite = scaleSuite();
 const MINUTE_MS = 60_000;

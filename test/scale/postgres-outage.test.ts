@@ -1,22 +1,14 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import {
-  type ApiResponse,
-  api,
-  type Cluster,
-  missingRateLimitHeaders,
-  note,
-  pollUntil,
-  type Relay,
-  scaleSuite,
-} from './support.ts';
+import { type ApiResponse, api, missingRateLimitHeaders, note, pollUntil, slowest } from './helpers/api.ts';
+import { scaleSuite } from './helpers/cluster.ts';
+import { duringOutage, relayedPair } from './helpers/outage.ts';
+import type { Relay } from './helpers/relay.ts';
 
 const suite = scaleSuite();
 
 // Guards, not measurements: the store's default query/connect timeout is 2 s; a hung request fails the test.
 const OUTAGE_TEST_TIMEOUT_MS = 25_000;
-
-const slowest = (responses: ApiResponse[]) => Math.max(...responses.map((r) => r.ms));
 
 function expectDatabaseUnavailable(res: ApiResponse): void {
   expect(res.status).toBe(503);
@@ -46,22 +38,13 @@ function waitForDatabase(servers: ServerHandle[], key: string): Promise<number> 
 }
 
 describe('PostgreSQL outage', () => {
-  let cluster: Cluster;
-  let relay: Relay;
-  let a: ServerHandle;
-  let b: ServerHandle;
-
-  beforeAll(async () => {
-    cluster = await suite.startCluster({ instances: 2, relayPostgres: true });
-    relay = cluster.pgRelay as Relay;
-    [a, b] = cluster.servers as [ServerHandle, ServerHandle];
-  });
+  const pair = relayedPair(suite, { relayPostgres: true }, (cluster) => cluster.pgRelay);
 
   /** A key both instances have already looked up (cached), and one created but never presented (not cached). */
   async function keys(): Promise<{ known: string; unseen: string }> {
-    const known = (await cluster.newKey('roomy', 'known')).plaintext;
-    const unseen = (await cluster.newKey('roomy', 'unseen')).plaintext;
-    for (const server of [a, b]) {
+    const known = (await pair.cluster.newKey('roomy', 'known')).plaintext;
+    const unseen = (await pair.cluster.newKey('roomy', 'unseen')).plaintext;
+    for (const server of [pair.a, pair.b]) {
       expect((await api(server, '/v1/contacts', { key: known })).status).toBe(200);
     }
     return { known, unseen };
@@ -70,9 +53,9 @@ describe('PostgreSQL outage', () => {
   it(
     'answers 503 in the envelope to requests that need the database, stays up, and recovers by itself',
     async () => {
+      const { a, b } = pair;
       const { known, unseen } = await keys();
-      await relay.stop();
-      try {
+      await duringOutage(pair.relay, 'stop', async () => {
         for (const server of [a, b]) {
           // A cached key still authenticates, but listing contacts needs a query.
           const list = await api(server, '/v1/contacts', { key: known });
@@ -87,9 +70,7 @@ describe('PostgreSQL outage', () => {
           expect((await api(server, '/v1/api-keys/validate', { key: known })).status).toBe(200);
           note(`PostgreSQL refused: 503 in ${list.ms} ms (cached key), ${lookup.ms} ms (key lookup)`);
         }
-      } finally {
-        await relay.resume();
-      }
+      });
       const recoveredInMs = await waitForDatabase([a, b], known);
       note(`PostgreSQL refused: requests succeed again ${recoveredInMs} ms after the relay returned`);
       for (const server of [a, b]) {
@@ -105,9 +86,9 @@ describe('PostgreSQL outage', () => {
   it(
     'answers 503 within the store timeout when PostgreSQL stops answering, and recovers by itself',
     async () => {
+      const { a, b } = pair;
       const { known, unseen } = await keys();
-      await relay.blackhole();
-      try {
+      await duringOutage(pair.relay, 'blackhole', async () => {
         // More concurrent requests than the pool has connections (10): waiting for a connection is bounded too.
         const responses = await Promise.all([
           ...Array.from({ length: 12 }, (_, i) => api(i % 2 === 0 ? a : b, '/v1/contacts', { key: known })),
@@ -119,9 +100,7 @@ describe('PostgreSQL outage', () => {
         }
         expect((await api(a, '/livez')).status).toBe(200);
         note(`PostgreSQL silent: 14 concurrent requests all 503, slowest ${slowest(responses)} ms`);
-      } finally {
-        await relay.resume();
-      }
+      });
       const recoveredInMs = await waitForDatabase([a, b], known);
       note(`PostgreSQL silent: requests succeed again ${recoveredInMs} ms after the partition healed`);
       expect((await api(b, '/v1/contacts', { key: unseen })).status).toBe(200);
@@ -142,15 +121,12 @@ describe('an instance cut off from PostgreSQL while a key is revoked elsewhere',
       const target = await cluster.newKey('roomy', 'target', admin.organization);
       expect((await api(b, '/v1/api-keys/validate', { key: target.plaintext })).status).toBe(200);
 
-      await relay.stop();
-      try {
+      await duringOutage(relay, 'stop', async () => {
         // Revoked through A; the NOTIFY never reaches B, whose LISTEN connection is down.
         const revoked = await api(a, `/v1/api-keys/${target.keyId}`, { key: admin.plaintext, method: 'DELETE' });
         expect(revoked.status).toBe(200);
         expect((await api(a, '/v1/api-keys/validate', { key: target.plaintext })).status).toBe(401);
-      } finally {
-        await relay.resume();
-      }
+      });
       // Back online, B must drop what it may have missed (keyCacheTtlMs is 10 minutes).
       const refusedAfterMs = await pollUntil(
         'B refusing the key revoked while it was cut off',

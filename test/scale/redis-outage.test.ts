@@ -1,17 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import {
-  type ApiResponse,
-  api,
-  type Cluster,
-  missingRateLimitHeaders,
-  note,
-  type OutagePolicy,
-  pollUntil,
-  type Relay,
-  scaleSuite,
-  TINY_LIMIT,
-} from './support.ts';
+import { type ApiResponse, api, missingRateLimitHeaders, note, pollUntil, slowest } from './helpers/api.ts';
+import { type OutagePolicy, scaleSuite, TINY_LIMIT } from './helpers/cluster.ts';
+import { duringOutage, type RelayedPair, relayedPair } from './helpers/outage.ts';
+import type { Relay } from './helpers/relay.ts';
 
 const suite = scaleSuite();
 
@@ -21,7 +13,10 @@ const RECOVERY_TEST_TIMEOUT_MS = 30_000;
 
 const count = (responses: ApiResponse[], status: number) => responses.filter((r) => r.status === status).length;
 const statuses = (responses: ApiResponse[]) => [...new Set(responses.map((r) => r.status))].sort();
-const slowest = (responses: ApiResponse[]) => Math.max(...responses.map((r) => r.ms));
+
+/** Two instances with the outage `policy` and a relay in front of Redis (registers the describe block's beforeAll). */
+const redisPair = (policy: OutagePolicy) =>
+  relayedPair(suite, { outagePolicy: policy, relayRedis: true }, (cluster) => cluster.redisRelay);
 
 /**
  * `n` GET /v1/contacts with `key` over `servers`, started 5 ms apart, taking Redis away (`relay.stop()`) when the
@@ -42,6 +37,17 @@ async function burstAcrossOutage(servers: ServerHandle[], key: string, relay: Re
   );
   await (stopping ?? relay.stop());
   return responses;
+}
+
+/** A burst of a roomy key across the moment Redis goes away on both instances; then Redis back and seen up on both. */
+async function burstThroughOutage(pair: RelayedPair): Promise<ApiResponse[]> {
+  const key = await pair.cluster.newKey('roomy');
+  try {
+    return await burstAcrossOutage([pair.a, pair.b], key.plaintext, pair.relay);
+  } finally {
+    await pair.relay.resume();
+    await waitForRedis([pair.a, pair.b], pair.admin);
+  }
 }
 
 /** `n` concurrent GET /v1/contacts with `key`, alternating over `servers`. */
@@ -81,26 +87,26 @@ async function waitForRedis(servers: ServerHandle[], key: string): Promise<numbe
   );
 }
 
+/** Runs `work` while Redis is silent (a partition), then waits until both instances see it up again. */
+async function duringPartition(pair: RelayedPair, policy: OutagePolicy, work: () => Promise<void>): Promise<void> {
+  await duringOutage(pair.relay, 'blackhole', work);
+  const recoveredInMs = await waitForRedis([pair.a, pair.b], pair.admin);
+  note(`${policy}: Redis up again ${recoveredInMs} ms after the partition healed`);
+}
+
 /**
  * Shared by both policies: takes Redis away, lets every instance see the outage, brings it back, and proves that the
  * instances count in Redis, together, again: 3L concurrent requests of a fresh tiny organization admit exactly L.
  */
-async function expectSharedLimitsAfterRecovery(
-  cluster: Cluster,
-  relay: Relay,
-  policy: OutagePolicy,
-  admin: string,
-): Promise<void> {
+async function expectSharedLimitsAfterRecovery(pair: RelayedPair, policy: OutagePolicy): Promise<void> {
+  const { cluster } = pair;
   const { servers } = cluster;
   const key = await cluster.newKey('tiny');
-  await relay.stop();
-  try {
+  await duringOutage(pair.relay, 'stop', async () => {
     const during = await burst(servers, key.plaintext, servers.length);
     expect(statuses(during)).toEqual([policy === 'fail-open' ? 200 : 503]);
-  } finally {
-    await relay.resume();
-  }
-  const recoveredInMs = await waitForRedis(servers, admin);
+  });
+  const recoveredInMs = await waitForRedis(servers, pair.admin);
   note(`${policy}: Redis reported up on both instances ${recoveredInMs} ms after the relay returned`);
 
   const fresh = await cluster.newKey('tiny');
@@ -112,31 +118,14 @@ async function expectSharedLimitsAfterRecovery(
 }
 
 describe('Redis outage with the fail-open policy', () => {
-  let cluster: Cluster;
-  let relay: Relay;
-  let a: ServerHandle;
-  let b: ServerHandle;
-  let admin: string;
-
-  beforeAll(async () => {
-    cluster = await suite.startCluster({ instances: 2, outagePolicy: 'fail-open', relayRedis: true });
-    relay = cluster.redisRelay as Relay;
-    [a, b] = cluster.servers as [ServerHandle, ServerHandle];
-    admin = (await cluster.newKey('roomy', 'admin')).plaintext;
-  });
+  const pair = redisPair('fail-open');
 
   it(
     'keeps answering every request of a burst during which Redis goes away',
     async () => {
-      const key = await cluster.newKey('roomy');
-      try {
-        const responses = await burstAcrossOutage([a, b], key.plaintext, relay);
-        expect(statuses(responses)).toEqual([200]);
-        note(`fail-open: burst of 40 across the outage, slowest ${slowest(responses)} ms`);
-      } finally {
-        await relay.resume();
-        await waitForRedis([a, b], admin);
-      }
+      const responses = await burstThroughOutage(pair);
+      expect(statuses(responses)).toEqual([200]);
+      note(`fail-open: burst of 40 across the outage, slowest ${slowest(responses)} ms`);
     },
     OUTAGE_TEST_TIMEOUT_MS,
   );
@@ -144,9 +133,9 @@ describe('Redis outage with the fail-open policy', () => {
   it(
     'limits each instance in memory to the plan while Redis is unreachable, and reports degraded',
     async () => {
-      const key = await cluster.newKey('tiny');
-      await relay.stop();
-      try {
+      const { a, b, admin } = pair;
+      const key = await pair.cluster.newKey('tiny');
+      await duringOutage(pair.relay, 'stop', async () => {
         for (const server of [a, b]) {
           const health = await healthOf(server, admin);
           expect(health.status).toBe(200);
@@ -173,9 +162,7 @@ describe('Redis outage with the fail-open policy', () => {
             `fail-open, Redis refused: ${TINY_LIMIT + 5} requests on one instance, slowest ${slowest(responses)} ms`,
           );
         }
-      } finally {
-        await relay.resume();
-      }
+      });
     },
     OUTAGE_TEST_TIMEOUT_MS,
   );
@@ -183,7 +170,7 @@ describe('Redis outage with the fail-open policy', () => {
   it(
     'counts in Redis again, shared by both instances, once Redis returns, without a restart',
     async () => {
-      await expectSharedLimitsAfterRecovery(cluster, relay, 'fail-open', admin);
+      await expectSharedLimitsAfterRecovery(pair, 'fail-open');
     },
     RECOVERY_TEST_TIMEOUT_MS,
   );
@@ -191,60 +178,38 @@ describe('Redis outage with the fail-open policy', () => {
   it(
     'serves from memory too when Redis stops answering instead of refusing connections',
     async () => {
-      const key = await cluster.newKey('tiny');
-      await relay.blackhole();
-      try {
-        const health = await healthOf(a, admin);
+      const key = await pair.cluster.newKey('tiny');
+      await duringPartition(pair, 'fail-open', async () => {
+        const health = await healthOf(pair.a, pair.admin);
         expect(health.status).toBe(200);
         expect(health.body.data.stores.rateLimiter).toEqual({ kind: 'redis', status: 'degraded' });
-        const responses = await burst([a], key.plaintext, TINY_LIMIT + 1);
+        const responses = await burst([pair.a], key.plaintext, TINY_LIMIT + 1);
         expect({ admitted: count(responses, 200), refused: count(responses, 429) }).toEqual({
           admitted: TINY_LIMIT,
           refused: 1,
         });
         note(`fail-open, Redis silent: ${TINY_LIMIT + 1} requests, slowest ${slowest(responses)} ms`);
-      } finally {
-        await relay.resume();
-      }
-      const recoveredInMs = await waitForRedis([a, b], admin);
-      note(`fail-open: Redis up again ${recoveredInMs} ms after the partition healed`);
+      });
     },
     RECOVERY_TEST_TIMEOUT_MS,
   );
 });
 
 describe('Redis outage with the fail-closed policy', () => {
-  let cluster: Cluster;
-  let relay: Relay;
-  let a: ServerHandle;
-  let b: ServerHandle;
-  let admin: string;
-
-  beforeAll(async () => {
-    cluster = await suite.startCluster({ instances: 2, outagePolicy: 'fail-closed', relayRedis: true });
-    relay = cluster.redisRelay as Relay;
-    [a, b] = cluster.servers as [ServerHandle, ServerHandle];
-    admin = (await cluster.newKey('roomy', 'admin')).plaintext;
-  });
+  const pair = redisPair('fail-closed');
 
   it(
     'answers every request of a burst during which Redis goes away, admitted or 503',
     async () => {
-      const key = await cluster.newKey('roomy');
-      try {
-        const responses = await burstAcrossOutage([a, b], key.plaintext, relay);
-        expect(responses.length).toBe(40);
-        expect(responses.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
-        for (const res of responses.filter((r) => r.status === 503)) {
-          expectServiceUnavailable(res);
-        }
-        note(
-          `fail-closed: burst of 40 across the outage: ${count(responses, 200)} x 200, ${count(responses, 503)} x 503, slowest ${slowest(responses)} ms`,
-        );
-      } finally {
-        await relay.resume();
-        await waitForRedis([a, b], admin);
+      const responses = await burstThroughOutage(pair);
+      expect(responses.length).toBe(40);
+      expect(responses.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
+      for (const res of responses.filter((r) => r.status === 503)) {
+        expectServiceUnavailable(res);
       }
+      note(
+        `fail-closed: burst of 40 across the outage: ${count(responses, 200)} x 200, ${count(responses, 503)} x 503, slowest ${slowest(responses)} ms`,
+      );
     },
     OUTAGE_TEST_TIMEOUT_MS,
   );
@@ -252,22 +217,19 @@ describe('Redis outage with the fail-closed policy', () => {
   it(
     'answers 503 SERVICE_UNAVAILABLE in the envelope while Redis is unreachable, and stays up',
     async () => {
-      const key = await cluster.newKey('tiny');
-      await relay.stop();
-      try {
-        for (const server of [a, b]) {
+      const key = await pair.cluster.newKey('tiny');
+      await duringOutage(pair.relay, 'stop', async () => {
+        for (const server of [pair.a, pair.b]) {
           const responses = await burst([server], key.plaintext, 3);
           for (const res of responses) {
             expectServiceUnavailable(res);
           }
           note(`fail-closed, Redis refused: 503 in at most ${slowest(responses)} ms`);
-          expectServiceUnavailable(await healthOf(server, admin));
+          expectServiceUnavailable(await healthOf(server, pair.admin));
           // The process is up and says so.
           expect((await api(server, '/livez')).status).toBe(200);
         }
-      } finally {
-        await relay.resume();
-      }
+      });
     },
     OUTAGE_TEST_TIMEOUT_MS,
   );
@@ -275,17 +237,14 @@ describe('Redis outage with the fail-closed policy', () => {
   it(
     'sends the rate-limit headers the spec requires with its 503',
     async () => {
-      const key = await cluster.newKey('tiny');
-      await relay.stop();
-      try {
-        const res = await api(a, '/v1/contacts', { key: key.plaintext });
+      const key = await pair.cluster.newKey('tiny');
+      await duringOutage(pair.relay, 'stop', async () => {
+        const res = await api(pair.a, '/v1/contacts', { key: key.plaintext });
         expectServiceUnavailable(res);
         // ServiceUnavailable.yaml marks X-RateLimit-*, RateLimit-Policy and RateLimit as required on every 503.
         expect(missingRateLimitHeaders(res)).toEqual([]);
         expect(res.headers.get('x-ratelimit-remaining')).toBe('0');
-      } finally {
-        await relay.resume();
-      }
+      });
     },
     OUTAGE_TEST_TIMEOUT_MS,
   );
@@ -293,7 +252,7 @@ describe('Redis outage with the fail-closed policy', () => {
   it(
     'counts in Redis again, shared by both instances, once Redis returns, without a restart',
     async () => {
-      await expectSharedLimitsAfterRecovery(cluster, relay, 'fail-closed', admin);
+      await expectSharedLimitsAfterRecovery(pair, 'fail-closed');
     },
     RECOVERY_TEST_TIMEOUT_MS,
   );
@@ -301,20 +260,15 @@ describe('Redis outage with the fail-closed policy', () => {
   it(
     'answers 503 within the command timeout when Redis stops answering instead of refusing connections',
     async () => {
-      const key = await cluster.newKey('tiny');
-      await relay.blackhole();
-      try {
-        const responses = await burst([a, b], key.plaintext, 4);
+      const key = await pair.cluster.newKey('tiny');
+      await duringPartition(pair, 'fail-closed', async () => {
+        const responses = await burst([pair.a, pair.b], key.plaintext, 4);
         for (const res of responses) {
           expectServiceUnavailable(res);
         }
         note(`fail-closed, Redis silent: 503 in at most ${slowest(responses)} ms`);
-        expect((await healthOf(a, admin)).status).toBe(503);
-      } finally {
-        await relay.resume();
-      }
-      const recoveredInMs = await waitForRedis([a, b], admin);
-      note(`fail-closed: Redis up again ${recoveredInMs} ms after the partition healed`);
+        expect((await healthOf(pair.a, pair.admin)).status).toBe(503);
+      });
     },
     RECOVERY_TEST_TIMEOUT_MS,
   );

@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../src/server/index.ts';
-import { api, type Cluster, note, type Relay, scaleSuite, TINY_LIMIT } from './support.ts';
+import { api, note } from './helpers/api.ts';
+import { type Cluster, scaleSuite, TINY_LIMIT } from './helpers/cluster.ts';
+import type { Relay } from './helpers/relay.ts';
 
 const suite = scaleSuite();
 

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LOWER_ALNUM, randomString } from '../../src/lib/ids.ts';
 import type { ServerHandle } from '../../src/server/index.ts';
-import { api, type Cluster, note, scaleSuite } from './support.ts';
+import { api, note } from './helpers/api.ts';
+import { type Cluster, scaleSuite } from './helpers/cluster.ts';
 
 const suite = scaleSuite();
 const PASSWORD = 'correct horse battery staple';

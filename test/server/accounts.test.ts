@@ -1,20 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateApiKey } from '../../src/keys/api-key.ts';
 import { generateUserToken } from '../../src/keys/user-token.ts';
-import {
-  type Body,
-  type CallOptions,
-  type Envelope,
-  expectError,
-  fromNewAddress,
-  newEmail,
-  PASSWORD,
-  type Reply,
-  type Session,
-  signUp as signUpAs,
-  startTestServer,
-  type TestServer,
-} from './support.ts';
+import { fromNewAddress, newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import type { Body, Envelope } from './helpers/spec.ts';
 
 const DAY_MS = 86_400_000;
 const TOKEN = /^mru_[a-z0-9]{8}_[A-Za-z0-9]{38}$/;

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Body, expectError, newOrganization, startTestServer, type TestServer } from './support.ts';
+import { expectError } from './helpers/call.ts';
+import { newOrganization, startTestServer, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
 
 const DAY_MS = 86_400_000;
 const SHOWN_ONCE = 'This API key will only be shown once. Please store it securely.';

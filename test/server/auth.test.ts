@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateApiKey } from '../../src/keys/api-key.ts';
-import {
-  type Body,
-  type CallOptions,
-  type Envelope,
-  expectError,
-  fromNewAddress,
-  newOrganization,
-  type Reply,
-  startTestServer,
-  type TestServer,
-} from './support.ts';
+import { fromNewAddress } from './helpers/accounts.ts';
+import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { newOrganization, startTestServer, type TestServer } from './helpers/server.ts';
+import type { Body, Envelope } from './helpers/spec.ts';
 
 const DAY_MS = 86_400_000;
 const BARE_CHALLENGE = 'Bearer realm="mailroom"';

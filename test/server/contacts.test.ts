@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  type Body,
-  expectError,
-  newEmail,
-  type Reply,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-} from './support.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
 
 type Contact = Body<'getContact', 200>['data'];
 

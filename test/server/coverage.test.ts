@@ -3,30 +3,15 @@ import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHUNKED_BODY_MALFORMED } from '../../src/server/errors.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
-import {
-  type Body,
-  type CallOptions,
-  coverageKey,
-  exercisedResponses,
-  expectError,
-  fromNewAddress,
-  logIn,
-  newEmail,
-  PASSWORD,
-  SERVER_SECRET,
-  type Session,
-  SPEC,
-  SPEC_OPERATIONS,
-  type SpecOperation,
-  signUp as signUpAs,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  validBodyOf,
-} from './support.ts';
+import { fromNewAddress, logIn, newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { validBodyOf } from './helpers/bodies.ts';
+import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
+import { SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
+import { startWalk } from './helpers/walk.ts';
 
 // The contract suite: every operation × every status the spec documents for it, each produced for real over HTTP.
-// `call` (support.ts) records every checked response; the last test compares that record with the spec. Vitest runs
+// `call` (helpers/call.ts) records every checked response; the last test compares that record with the spec. Vitest runs
 // each test file in its own process, so this file produces every pair itself rather than relying on the others.
 
 const ONLY_A_BUG =
@@ -89,32 +74,14 @@ let orgKeyId: string;
 const signUp = () => signUpAs(server, { tag: 'coverage', fromNewAddress: true });
 
 beforeAll(async () => {
-  server = await startTestServer({
-    trustProxy: true,
-    failedAuth: { name: 'auth-failures', limit: 20, windowSeconds: 60 },
-    accountWindows: { address: { name: 'address', limit: ADDRESS_LIMIT, windowSeconds: 60 } },
-  });
-  full = await server.newKey();
-  readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
-  keyToRead = await server.newKey({ organization: full.organization });
-  contactToRead = (
-    await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
-      key: full.plaintext,
-      body: { email: newEmail('reader') },
-    })
-  ).body.data;
-  [owner, member] = await Promise.all([signUp(), signUp()]);
-  organizationId = owner.organizations[0]?.organizationId ?? '';
-  await server.call('POST', `/organizations/${organizationId}/members`, {
-    key: owner.token,
-    body: { email: member.user.email },
-  });
-  orgKeyId = (
-    await server.call<Body<'createOrganizationApiKey', 201>>('POST', `/organizations/${organizationId}/api-keys`, {
-      key: owner.token,
-      body: { name: 'read by coverage' },
-    })
-  ).body.data.keyId;
+  ({ server, full, readOnly, keyToRead, contactToRead, owner, member, organizationId, orgKeyId } = await startWalk({
+    server: {
+      failedAuth: { name: 'auth-failures', limit: 20, windowSeconds: 60 },
+      accountWindows: { address: { name: 'address', limit: ADDRESS_LIMIT, windowSeconds: 60 } },
+    },
+    tag: 'coverage',
+    orgKeyName: 'read by coverage',
+  }));
 });
 afterAll(async () => {
   await server?.close();

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../src/server/cursor.ts';
 import { ApiError } from '../../src/server/errors.ts';
-import { type Body, expectError, newEmail, startTestServer, type TestKey, type TestServer } from './support.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { expectError } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
 
 const SECRET = 'cursor-test-secret';
 const ORG = 'org_aaaaaaaaaaaaaaaa';

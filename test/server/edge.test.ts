@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { exchangeRaw, headerOf, type RawChunk, type RawExchange } from '../../scripts/fuzz/raw-http.ts';
-import {
-  type Body,
-  ERROR_STATUSES,
-  type ErrorBody,
-  LENIENT_FAILED_AUTH,
-  newEmail,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-} from './support.ts';
+import { exchangeRaw, headerOf, type RawChunk, type RawExchange } from '../helpers/raw-http.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { LENIENT_FAILED_AUTH, startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, ERROR_STATUSES, type ErrorBody } from './helpers/spec.ts';
 
 // What Node's HTTP layer used to answer by itself (a bare status line, no body, no request id), sent over raw sockets
 // because fetch can't send most of it. Every answer must be the contract's envelope with a request id, a JSON

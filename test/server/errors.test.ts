@@ -1,18 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  allowOf,
-  type Body,
-  type CallOptions,
-  call,
-  type ErrorBody,
-  expectError,
-  newEmail,
-  SPEC_OPERATIONS,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-} from './support.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { type CallOptions, call, expectError } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { allowOf, type Body, type ErrorBody, SPEC_OPERATIONS } from './helpers/spec.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const BODY_LIMIT = 100 * 1024;

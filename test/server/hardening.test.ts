@@ -3,15 +3,10 @@
 // valid Unicode is refused instead of being stored changed.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  type Body,
-  expectError,
-  newEmail,
-  SPEC_OPERATIONS,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-} from './support.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { expectError } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, SPEC_OPERATIONS } from './helpers/spec.ts';
 
 let server: TestServer;
 let key: TestKey;

@@ -6,21 +6,11 @@ import {
   idempotencyScope,
   requestFingerprint,
 } from '../../src/server/idempotency.ts';
-import {
-  type Body,
-  type CallOptions,
-  expectError,
-  newEmail,
-  PASSWORD,
-  type Reply,
-  SERVER_SECRET,
-  type Session,
-  signUp as signUpAs,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  waitFor,
-} from './support.ts';
+import { newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { SERVER_SECRET, startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
+import { waitFor } from './helpers/wait.ts';
 
 type Created = Body<'createApiKey', 201>;
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Body, expectError, type Reply, startTestServer, type TestKey, type TestServer } from './support.ts';
+import { expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;

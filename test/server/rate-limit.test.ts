@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateApiKey } from '../../src/keys/api-key.ts';
-import { type Body, expectError, newEmail, type Reply, startTestServer, type TestServer } from './support.ts';
+import { newEmail } from './helpers/accounts.ts';
+import { expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
 
 let server: TestServer;
 

@@ -4,25 +4,13 @@ import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiError } from '../../src/server/errors.ts';
 import { readSelection } from '../../src/server/scenario-selection.ts';
-import { startPrism } from '../support/prism.ts';
-import {
-  type Body,
-  type CallOptions,
-  ERROR_STATUSES,
-  expectError,
-  fromNewAddress,
-  logIn,
-  newEmail,
-  type Reply,
-  type Session,
-  SPEC_OPERATIONS,
-  type SpecOperation,
-  signUp as signUpAs,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  validBodyOf,
-} from './support.ts';
+import { startPrism } from '../helpers/prism.ts';
+import { fromNewAddress, logIn, newEmail, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { validBodyOf } from './helpers/bodies.ts';
+import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
+import { startWalk } from './helpers/walk.ts';
 
 // Sandbox scenarios (`mailroom serve --scenarios`): every documented (operation, status, example) is forced through
 // `Prefer` and through `?__code=&__example=`, and each answer is checked against the bundled spec, read here
@@ -210,23 +198,12 @@ async function newOrganizationKey(name = 'spare'): Promise<string> {
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
 
 beforeAll(async () => {
-  server = await startTestServer({ scenarios: true, trustProxy: true });
-  full = await server.newKey();
-  readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
-  keyToRead = await server.newKey({ organization: full.organization });
-  contactToRead = (
-    await server.call<Body<'createContact', 201>>('POST', '/v1/contacts', {
-      key: full.plaintext,
-      body: { email: newEmail('reader'), firstName: 'Ada', lastName: 'Lovelace' },
-    })
-  ).body.data;
-  [owner, member] = await Promise.all([signUp(), signUp()]);
-  organizationId = owner.organizations[0]?.organizationId ?? '';
-  await server.call('POST', `/organizations/${organizationId}/members`, {
-    key: owner.token,
-    body: { email: member.user.email },
-  });
-  orgKeyId = await newOrganizationKey('read by scenarios');
+  ({ server, full, readOnly, keyToRead, contactToRead, owner, member, organizationId, orgKeyId } = await startWalk({
+    server: { scenarios: true },
+    tag: 'scenario-user',
+    orgKeyName: 'read by scenarios',
+    contact: { firstName: 'Ada', lastName: 'Lovelace' },
+  }));
 });
 afterAll(async () => {
   await server?.close();

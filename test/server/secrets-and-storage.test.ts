@@ -4,17 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hashApiKey } from '../../src/keys/api-key.ts';
 import { openPgliteDb } from '../../src/store/index.ts';
 import type { Db } from '../../src/store/types.ts';
-import {
-  type Body,
-  freshDataDir,
-  newEmail,
-  type Reply,
-  SERVER_SECRET,
-  startTestServer,
-  type TestKey,
-  type TestServer,
-  waitFor,
-} from './support.ts';
+import { freshDataDir } from '../helpers/data-dir.ts';
+import { newEmail } from './helpers/accounts.ts';
+import type { Reply } from './helpers/call.ts';
+import { SERVER_SECRET, startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
+import type { Body } from './helpers/spec.ts';
+import { waitFor } from './helpers/wait.ts';
 
 // One data directory lives through the whole file: a first server creates keys and a contact and sends keys every
 // way a client might, a second server is started on the same directory, and finally the directory itself is read.

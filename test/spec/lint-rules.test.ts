@@ -1,4 +1,4 @@
-// The project's spec-lint rules (scripts/redocly/mailroom-rules.js, enabled in the root redocly.yaml), each proven
+// The project's spec-lint rules (openapi/plugins/mailroom-rules.js, enabled in the root redocly.yaml), each proven
 // able to fail: every fixture in ./fixtures is good.yaml with one convention broken, linted by the real Redocly CLI
 // with the root redocly.yaml, so a rule that is missing, renamed or turned off there makes these tests fail.
 import { readFileSync } from 'node:fs';
@@ -6,10 +6,10 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { type LintReport, type Problem, repoRoot, runRedocly } from './redocly-cli.ts';
+import { type LintReport, type Problem, repoRoot, runRedocly } from '../helpers/redocly-cli.ts';
 
 const configPath = path.join(repoRoot, 'redocly.yaml');
-const pluginPath = path.join(repoRoot, 'scripts/redocly/mailroom-rules.js');
+const pluginPath = path.join(repoRoot, 'openapi/plugins/mailroom-rules.js');
 const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 const MAILROOM_RULES = [

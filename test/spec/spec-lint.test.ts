@@ -3,7 +3,7 @@
 // failure message as `severity rule file:line:col pointer message`.
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { type LintReport, type Problem, repoRoot, runRedocly } from './redocly-cli.ts';
+import { type LintReport, type Problem, repoRoot, runRedocly } from '../helpers/redocly-cli.ts';
 
 const configPath = path.join(repoRoot, 'redocly.yaml');
 const specPath = 'openapi/openapi.yaml';

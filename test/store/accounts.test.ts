@@ -12,7 +12,7 @@ import {
   type Store,
   type UserRecord,
 } from '../../src/store/types.ts';
-import { PG_URL, withAdmin } from '../support/postgres.ts';
+import { PG_URL, withAdmin } from '../helpers/postgres.ts';
 
 const RUN = randomString(8, LOWER_ALNUM);
 const schemas: string[] = [];

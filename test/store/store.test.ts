@@ -19,7 +19,7 @@ import {
   type Store,
   StoreUnavailableError,
 } from '../../src/store/types.ts';
-import { PG_URL, withAdmin } from '../support/postgres.ts';
+import { PG_URL, withAdmin } from '../helpers/postgres.ts';
 
 // Port 1 on loopback: nothing listens there, so connections are refused at once.
 const DEAD_URL = 'postgres://postgres@127.0.0.1:1/test';

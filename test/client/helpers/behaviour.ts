@@ -8,7 +8,7 @@ import {
   type RetryOptions,
   unwrap,
   unwrapEnvelope,
-} from '../../src/client/index.ts';
+} from '../../../src/client/index.ts';
 
 /** What a target can do, known before it starts (tests are skipped on this basis, with the reason in their name). */
 export interface TargetTraits {

@@ -41,6 +41,62 @@ export interface RawOptions {
 }
 
 /**
+ * A stream for Node's own HTTP parser to read responses from: push what the server sends into it. Node's parser reads
+ * a copy of what arrives, through a stream of its own: the reader closing its side after a response must not close
+ * the real connection, whose closing by the server is part of what is observed.
+ */
+function responseParser(
+  head: boolean,
+  onResponse: (response: RawResponse) => void,
+  onError: (message: string) => void,
+): Duplex {
+  const feed = new Duplex({
+    read() {},
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
+  // Never ended, so it never sends anything: it only parses what comes back.
+  const reader = httpRequest({ createConnection: () => feed as Socket, method: head ? 'HEAD' : 'GET' });
+  reader.on('response', (res) => {
+    const body: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => body.push(chunk));
+    res.on('error', (failure: Error) => onError(failure.message));
+    res.on('end', () =>
+      onResponse({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        rawHeaders: res.rawHeaders,
+        body: Buffer.concat(body),
+      }),
+    );
+  });
+  reader.on('error', (failure: NodeJS.ErrnoException) => {
+    onError(failure.code ? `${failure.code}: ${failure.message}` : failure.message);
+  });
+  return feed;
+}
+
+/** Writes the chunks in order, pausing where asked, until `stopped()` (the exchange is over). */
+async function sendChunks(
+  socket: Socket,
+  chunks: readonly RawChunk[],
+  stopped: () => boolean,
+  later: (ms: number, fn: () => void) => void,
+): Promise<void> {
+  for (const chunk of chunks) {
+    if (stopped() || socket.destroyed) {
+      return;
+    }
+    if (typeof chunk === 'object' && 'pauseMs' in chunk) {
+      await new Promise<void>((done) => later(chunk.pauseMs, done));
+    } else {
+      socket.write(chunk);
+    }
+  }
+}
+
+/**
  * Sends bytes exactly as given over a fresh TCP connection and reads the first response with Node's own HTTP parser
  * (llhttp, through a client request that never writes anything itself): a response Node can't parse is reported as
  * such instead of being guessed at.
@@ -61,6 +117,9 @@ export function exchangeRaw(
     let settled = false;
     let responseAt: number | undefined;
     const timers: NodeJS.Timeout[] = [];
+    const later = (ms: number, fn: () => void) => {
+      timers.push(setTimeout(fn, ms));
+    };
 
     const finish = (timedOut: boolean) => {
       if (settled) {
@@ -71,52 +130,27 @@ export function exchangeRaw(
         clearTimeout(timer);
       }
       socket.destroy();
-      resolve({
-        response,
-        received: Buffer.concat(received),
-        closedByServer,
-        timedOut,
-        error,
-        elapsedMs: Math.round((responseAt ?? performance.now()) - started),
-      });
+      const elapsedMs = Math.round((responseAt ?? performance.now()) - started);
+      resolve({ response, received: Buffer.concat(received), closedByServer, timedOut, error, elapsedMs });
+    };
+    const noteError = (message: string) => {
+      error ??= message;
     };
 
-    // Node's parser reads a copy of what arrives, through a stream of its own: the reader closing its side after a
-    // response must not close the real connection, whose closing by the server is part of what is observed.
-    const feed = new Duplex({
-      read() {},
-      write(_chunk, _encoding, done) {
-        done();
-      },
-    });
-    // Never ended, so it never sends anything: it only parses what comes back.
-    const reader = httpRequest({ createConnection: () => feed as Socket, method: options.head ? 'HEAD' : 'GET' });
-    reader.on('response', (res) => {
-      const body: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => body.push(chunk));
-      res.on('error', (failure: Error) => {
-        error ??= failure.message;
-      });
-      res.on('end', () => {
+    const feed = responseParser(
+      options.head ?? false,
+      (parsed) => {
         responseAt = performance.now();
-        response = {
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          body: Buffer.concat(body),
-        };
+        response = parsed;
         const wait = options.awaitCloseMs ?? 0;
         if (closedByServer || wait === 0) {
           finish(false);
         } else {
-          timers.push(setTimeout(() => finish(false), wait));
+          later(wait, () => finish(false));
         }
-      });
-    });
-    reader.on('error', (failure: NodeJS.ErrnoException) => {
-      error ??= failure.code ? `${failure.code}: ${failure.message}` : failure.message;
-    });
-
+      },
+      noteError,
+    );
     socket.on('data', (chunk: Buffer) => {
       received.push(chunk);
       feed.push(chunk);
@@ -128,27 +162,15 @@ export function exchangeRaw(
       closedByServer = true;
       feed.push(null);
       // Let the parser deliver a response that ended with the connection (a body delimited by close) first.
-      timers.push(setTimeout(() => finish(false), 50));
+      later(50, () => finish(false));
     };
     socket.on('end', serverClosed);
     socket.on('error', (failure: NodeJS.ErrnoException) => {
-      error ??= failure.code ?? failure.message;
+      noteError(failure.code ?? failure.message);
       serverClosed();
     });
-    timers.push(setTimeout(() => finish(response === undefined), timeoutMs));
-
-    socket.once('connect', async () => {
-      for (const chunk of chunks) {
-        if (settled || socket.destroyed) {
-          return;
-        }
-        if (typeof chunk === 'object' && 'pauseMs' in chunk) {
-          await new Promise((done) => timers.push(setTimeout(done, chunk.pauseMs)));
-        } else {
-          socket.write(chunk);
-        }
-      }
-    });
+    later(timeoutMs, () => finish(response === undefined));
+    socket.once('connect', () => void sendChunks(socket, chunks, () => settled, later));
   });
 }
 

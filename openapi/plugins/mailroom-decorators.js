@@ -152,7 +152,7 @@ function expandErrorCodes() {
   };
 }
 
-/** The version in the repository's package.json (scripts/redocly/ is two levels below it). */
+/** The version in the repository's package.json (openapi/plugins/ is two levels below it). */
 function packageVersion() {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   if (typeof packageJson.version !== 'string' || packageJson.version === '') {

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { RawChunk } from './raw-http.ts';
+import type { RawChunk } from '../../helpers/raw-http.ts';
 import {
   body,
   bodyBytes,
@@ -353,120 +353,135 @@ export const LENIENT_INTEGERS = ['0x10', '1e1', '1.0', '010', '%205', '+5', '5%2
 const boundMet = (op: Operation): Expectation =>
   op.credential === 'none' && op.statuses.includes(401) ? 401 : 'accept';
 
-function fieldClasses(spec: FuzzSpec): FuzzClass[] {
+/** The operation's own schema of body field `name`, if it has one. */
+const propertyOf = (op: Operation, name: string): Schema | undefined => op.body?.properties?.[name];
+
+/**
+ * The classes of one operation's body: one per (field, keyword), applying to every operation whose own schema of that
+ * field has the keyword, and built from that schema (`password` has minLength 10 on sign-up but 1 on log-in); then a
+ * required field missing, an unknown field, an empty object.
+ */
+function bodyClasses(op: Operation): FuzzClass[] {
   const classes: FuzzClass[] = [];
-  const bodyOps = spec.operations.filter((op) => op.body !== undefined);
-  // Body fields: one class per (field, keyword), applying to every operation whose own schema of that field has the
-  // keyword, and built from that schema (`password` has minLength 10 on sign-up but 1 on log-in).
-  const propertyOf = (op: Operation, name: string): Schema | undefined => op.body?.properties?.[name];
-  for (const op of bodyOps) {
-    const schema = op.body as Schema;
-    for (const name of Object.keys(schema.properties ?? {})) {
-      // Each keyword broken (422) and each bound met exactly (accepted, unless the operation refuses by state).
-      const kinds: Array<[Violation[], string, Expectation | ((op: Operation) => Expectation)]> = [
-        [KEYWORD_VIOLATIONS, ' broken', 422],
-        [KEYWORD_BOUNDS, '', boundMet],
-      ];
-      for (const [violations, suffix, expect] of kinds) {
-        for (const [keyword, appliesTo, values] of violations) {
-          if (!appliesTo(schema.properties?.[name] as Schema)) {
-            continue;
-          }
-          const applies = (other: Operation) => {
-            const property = propertyOf(other, name);
-            return property !== undefined && appliesTo(property);
-          };
-          const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
-          classes.push(c('schema', `body.${name}: ${keyword}${suffix}`, expect, build, { applies }));
+  const schema = op.body as Schema;
+  for (const name of Object.keys(schema.properties ?? {})) {
+    // Each keyword broken (422) and each bound met exactly (accepted, unless the operation refuses by state).
+    const kinds: Array<[Violation[], string, Expectation | ((op: Operation) => Expectation)]> = [
+      [KEYWORD_VIOLATIONS, ' broken', 422],
+      [KEYWORD_BOUNDS, '', boundMet],
+    ];
+    for (const [violations, suffix, expect] of kinds) {
+      for (const [keyword, appliesTo, values] of violations) {
+        if (!appliesTo(schema.properties?.[name] as Schema)) {
+          continue;
         }
+        const applies = (other: Operation) => {
+          const property = propertyOf(other, name);
+          return property !== undefined && appliesTo(property);
+        };
+        const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
+        classes.push(c('schema', `body.${name}: ${keyword}${suffix}`, expect, build, { applies }));
       }
-    }
-    for (const name of schema.required ?? []) {
-      classes.push(
-        c('schema', `body.${name}: required, missing`, 422, (x) => field(v(x), name, REMOVE), {
-          applies: (other) => other.body?.required?.includes(name) ?? false,
-        }),
-      );
-    }
-    if (schema.additionalProperties === false) {
-      classes.push(
-        c('schema', 'body: additionalProperties, an unknown field', 422, (x) => field(v(x), 'unexpected', 1), {
-          applies: (other) => other.body?.additionalProperties === false,
-        }),
-      );
-    }
-    if ((schema.minProperties ?? 0) > 0) {
-      classes.push(
-        c('schema', 'body: minProperties, an empty object', 422, (x) => body(v(x), '{}'), {
-          applies: (other) => (other.body?.minProperties ?? 0) > 0,
-        }),
-      );
     }
   }
-  // Query parameters.
-  for (const op of spec.operations) {
-    for (const param of op.params.filter((p) => p.in === 'query')) {
-      const on = { applies: (other: Operation) => other.operationId === op.operationId };
-      const q = (value: string) => `${param.name}=${value}`;
-      for (const [keyword, appliesTo, values] of KEYWORD_VIOLATIONS) {
-        if (appliesTo(param.schema) && keyword !== 'type') {
-          classes.push(
-            c(
-              'schema',
-              `query.${param.name}: ${keyword} broken`,
-              422,
-              (x) => query(v(x), q(encodeURIComponent(String(x.rng.pick(values(param.schema)))))),
-              on,
-            ),
-          );
-        }
-      }
-      if (typesOf(param.schema).includes('integer')) {
+  for (const name of schema.required ?? []) {
+    classes.push(
+      c('schema', `body.${name}: required, missing`, 422, (x) => field(v(x), name, REMOVE), {
+        applies: (other) => other.body?.required?.includes(name) ?? false,
+      }),
+    );
+  }
+  if (schema.additionalProperties === false) {
+    classes.push(
+      c('schema', 'body: additionalProperties, an unknown field', 422, (x) => field(v(x), 'unexpected', 1), {
+        applies: (other) => other.body?.additionalProperties === false,
+      }),
+    );
+  }
+  if ((schema.minProperties ?? 0) > 0) {
+    classes.push(
+      c('schema', 'body: minProperties, an empty object', 422, (x) => body(v(x), '{}'), {
+        applies: (other) => (other.body?.minProperties ?? 0) > 0,
+      }),
+    );
+  }
+  return classes;
+}
+
+/** The classes of one operation's query parameters: each keyword broken, not a number, lenient integers, repeated. */
+function queryClasses(op: Operation): FuzzClass[] {
+  const classes: FuzzClass[] = [];
+  for (const param of op.params.filter((p) => p.in === 'query')) {
+    const on = { applies: (other: Operation) => other.operationId === op.operationId };
+    const q = (value: string) => `${param.name}=${value}`;
+    for (const [keyword, appliesTo, values] of KEYWORD_VIOLATIONS) {
+      if (appliesTo(param.schema) && keyword !== 'type') {
         classes.push(
           c(
             'schema',
-            `query.${param.name}: not a number`,
+            `query.${param.name}: ${keyword} broken`,
             422,
-            (x) => query(v(x), q(x.rng.pick(['abc', '', '5abc', 'null']))),
-            on,
-          ),
-        );
-        classes.push(
-          c(
-            'schema',
-            `query.${param.name}: a lenient integer (0x10, 1e1, 010, …)`,
-            422,
-            (x) => query(v(x), q(x.rng.pick(LENIENT_INTEGERS))),
+            (x) => query(v(x), q(encodeURIComponent(String(x.rng.pick(values(param.schema)))))),
             on,
           ),
         );
       }
+    }
+    if (typesOf(param.schema).includes('integer')) {
       classes.push(
         c(
           'schema',
-          `query.${param.name}: repeated`,
+          `query.${param.name}: not a number`,
           422,
-          (x) => query(v(x), `${q(String(validValue(param.schema, 'a')))}&${q(String(validValue(param.schema, 'b')))}`),
+          (x) => query(v(x), q(x.rng.pick(['abc', '', '5abc', 'null']))),
+          on,
+        ),
+      );
+      classes.push(
+        c(
+          'schema',
+          `query.${param.name}: a lenient integer (0x10, 1e1, 010, …)`,
+          422,
+          (x) => query(v(x), q(x.rng.pick(LENIENT_INTEGERS))),
           on,
         ),
       );
     }
-    for (const param of op.params.filter((p) => p.in === 'path')) {
-      const on = { applies: (other: Operation) => other.path === op.path, row: 'none' as const };
-      if (param.schema.maxLength !== undefined) {
-        classes.push(
-          c(
-            'schema',
-            `path.${param.name}: maxLength broken`,
-            'refuse',
-            (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, 'k'.repeat((param.schema.maxLength ?? 0) + 1)) }),
-            on,
-          ),
-        );
-      }
+    classes.push(
+      c(
+        'schema',
+        `query.${param.name}: repeated`,
+        422,
+        (x) => query(v(x), `${q(String(validValue(param.schema, 'a')))}&${q(String(validValue(param.schema, 'b')))}`),
+        on,
+      ),
+    );
+  }
+  return classes;
+}
+
+/** The classes of one operation's path parameters: a value over maxLength. */
+function pathClasses(op: Operation): FuzzClass[] {
+  const classes: FuzzClass[] = [];
+  for (const param of op.params.filter((p) => p.in === 'path')) {
+    const on = { applies: (other: Operation) => other.path === op.path, row: 'none' as const };
+    if (param.schema.maxLength !== undefined) {
+      classes.push(
+        c(
+          'schema',
+          `path.${param.name}: maxLength broken`,
+          'refuse',
+          (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, 'k'.repeat((param.schema.maxLength ?? 0) + 1)) }),
+          on,
+        ),
+      );
     }
   }
-  // One class per distinct name is enough: the same keyword on the same field of another operation is the same class.
+  return classes;
+}
+
+/** One class per distinct name: the same keyword on the same field of another operation is the same class. */
+function mergeByName(classes: readonly FuzzClass[]): FuzzClass[] {
   const byName = new Map<string, FuzzClass>();
   for (const cls of classes) {
     const known = byName.get(cls.name);
@@ -478,6 +493,14 @@ function fieldClasses(spec: FuzzSpec): FuzzClass[] {
     }
   }
   return [...byName.values()];
+}
+
+/** The schema classes derived from the spec: body fields, then each operation's query and path parameters. */
+function fieldClasses(spec: FuzzSpec): FuzzClass[] {
+  return mergeByName([
+    ...spec.operations.filter((op) => op.body !== undefined).flatMap(bodyClasses),
+    ...spec.operations.flatMap((op) => [...queryClasses(op), ...pathClasses(op)]),
+  ]);
 }
 
 /** Every class of the run: the fixed tables plus the schema classes derived from `spec`. */

@@ -1,6 +1,5 @@
+import { headerOf, type RawChunk, type RawExchange, type RawResponse } from '../../helpers/raw-http.ts';
 import type { PlannedCase } from './cases.ts';
-import type { RawChunk, RawExchange } from './raw-http.ts';
-import { headerOf } from './raw-http.ts';
 import type { Snapshot } from './seed.ts';
 import type { FuzzSpec } from './spec.ts';
 
@@ -67,108 +66,100 @@ export function sentPath(chunks: readonly RawChunk[]): string | undefined {
 
 const isV1 = (path: string | undefined) => path !== undefined && (path === '/v1' || path.startsWith('/v1/'));
 
-/** Checks one answer against what every answer must be and what the case's class expects. */
-export function checkExchange(
+/** Records a finding of one kind about the case being checked. */
+type Find = (kind: FindingKind, detail: string) => void;
+
+/** An answer that never came, or could not be read as HTTP. */
+function checkNoAnswer(planned: PlannedCase, exchange: RawExchange, find: Find): void {
+  if (exchange.timedOut) {
+    find('hung', `no answer within ${exchange.elapsedMs} ms`);
+  } else {
+    const got = exchange.received.length > 0 ? `unparseable: ${exchange.error ?? ''}` : 'closed without an answer';
+    find('non-envelope', got);
+  }
+  if (planned.expect === 'accept' || (typeof planned.expect === 'number' && planned.expect < 300)) {
+    find('unexpected-status', `expected ${planned.expect}, got no answer`);
+  }
+}
+
+/** The body as a JSON object, or undefined when it is not one. */
+function envelopeOf(response: RawResponse): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(response.body.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : undefined;
+}
+
+/** An error answer's envelope: its shape, its code's status in the spec, and its `meta.requestId`. */
+function checkErrorEnvelope(
+  envelope: Record<string, unknown>,
+  status: number,
+  requestId: string | undefined,
+  spec: FuzzSpec,
+  find: Find,
+): void {
+  const error = envelope.error as Record<string, unknown> | undefined;
+  const meta = envelope.meta as Record<string, unknown> | undefined;
+  const keys = Object.keys(envelope).sort().join(',');
+  if (
+    keys !== 'error,meta,success' ||
+    envelope.success !== false ||
+    typeof error !== 'object' ||
+    error === null ||
+    typeof error.message !== 'string'
+  ) {
+    find('non-envelope', `${status} body is not an error envelope: ${JSON.stringify(envelope).slice(0, 160)}`);
+    return;
+  }
+  const code = String(error.code);
+  if (spec.errorStatuses[code] !== status) {
+    find('code-status', `${status} with code ${code} (the spec says ${spec.errorStatuses[code] ?? 'no such code'})`);
+  }
+  if (meta?.requestId !== requestId) {
+    find(
+      'code-status',
+      `meta.requestId ${JSON.stringify(meta?.requestId)} is not X-Request-Id ${JSON.stringify(requestId)}`,
+    );
+  }
+}
+
+/**
+ * The body is a JSON envelope: an error envelope for 4xx/5xx, a success envelope otherwise. Returns the rows a
+ * success says it created (see {@link createdRows}).
+ */
+function checkEnvelope(
   planned: PlannedCase,
   chunks: readonly RawChunk[],
-  exchange: RawExchange,
+  response: RawResponse,
   spec: FuzzSpec,
-): { result: CaseResult; findings: Finding[]; undeclared: string | undefined } {
-  const findings: Finding[] = [];
-  const about = {
-    n: planned.n,
-    cls: planned.cls.name,
-    group: planned.cls.group,
-    operation: `${planned.op.method} ${planned.op.path}`,
-  };
-  const find = (kind: FindingKind, detail: string) => findings.push({ kind, ...about, detail });
-  const response = exchange.response;
-  const result: CaseResult = {
-    n: planned.n,
-    status: response?.status,
-    elapsedMs: exchange.elapsedMs,
-    accepted: false,
-    created: [],
-  };
-
-  if (!response) {
-    if (exchange.timedOut) {
-      find('hung', `no answer within ${exchange.elapsedMs} ms`);
-    } else {
-      const got = exchange.received.length > 0 ? `unparseable: ${exchange.error ?? ''}` : 'closed without an answer';
-      find('non-envelope', got);
-    }
-    if (planned.expect === 'accept' || (typeof planned.expect === 'number' && planned.expect < 300)) {
-      find('unexpected-status', `expected ${planned.expect}, got no answer`);
-    }
-    return { result, findings, undeclared: undefined };
-  }
-
+  find: Find,
+): string[] {
   const status = response.status;
-  result.accepted = status >= 200 && status < 300;
-  if (status >= 500) {
-    find('server-error', `${status}: ${response.body.toString('utf8').slice(0, 200)}`);
+  const contentType = headerOf(response, 'content-type') ?? '';
+  const envelope = envelopeOf(response);
+  if (!/^application\/json\b/.test(contentType) || envelope === undefined) {
+    find(
+      'non-envelope',
+      `${status} ${contentType || 'no Content-Type'}: ${JSON.stringify(response.body.toString('latin1').slice(0, 120))}`,
+    );
+  } else if (status >= 400) {
+    checkErrorEnvelope(envelope, status, headerOf(response, 'x-request-id'), spec, find);
+  } else if (envelope.success !== true || !('data' in envelope)) {
+    find('non-envelope', `${status} body is not a success envelope: ${JSON.stringify(envelope).slice(0, 160)}`);
+  } else {
+    return createdRows(planned.op.operationId, envelope.data, sentPath(chunks));
   }
+  return [];
+}
 
-  // X-Request-Id
-  const requestId = headerOf(response, 'x-request-id');
-  if (requestId === undefined || !SANE_REQUEST_ID.test(requestId)) {
-    find('request-id', `X-Request-Id ${JSON.stringify(requestId)}`);
-  }
-
-  // The envelope (a HEAD answer has no body to check).
-  if (!planned.cls.head) {
-    const contentType = headerOf(response, 'content-type') ?? '';
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(response.body.toString('utf8'));
-    } catch {
-      parsed = undefined;
-    }
-    const envelope =
-      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-        ? (parsed as Record<string, unknown>)
-        : undefined;
-    if (!/^application\/json\b/.test(contentType) || envelope === undefined) {
-      find(
-        'non-envelope',
-        `${status} ${contentType || 'no Content-Type'}: ${JSON.stringify(response.body.toString('latin1').slice(0, 120))}`,
-      );
-    } else if (status >= 400) {
-      const error = envelope.error as Record<string, unknown> | undefined;
-      const meta = envelope.meta as Record<string, unknown> | undefined;
-      const keys = Object.keys(envelope).sort().join(',');
-      if (
-        keys !== 'error,meta,success' ||
-        envelope.success !== false ||
-        typeof error !== 'object' ||
-        error === null ||
-        typeof error.message !== 'string'
-      ) {
-        find('non-envelope', `${status} body is not an error envelope: ${JSON.stringify(envelope).slice(0, 160)}`);
-      } else {
-        const code = String(error.code);
-        if (spec.errorStatuses[code] !== status) {
-          find(
-            'code-status',
-            `${status} with code ${code} (the spec says ${spec.errorStatuses[code] ?? 'no such code'})`,
-          );
-        }
-        if (meta?.requestId !== requestId) {
-          find(
-            'code-status',
-            `meta.requestId ${JSON.stringify(meta?.requestId)} is not X-Request-Id ${JSON.stringify(requestId)}`,
-          );
-        }
-      }
-    } else if (envelope.success !== true || !('data' in envelope)) {
-      find('non-envelope', `${status} body is not a success envelope: ${JSON.stringify(envelope).slice(0, 160)}`);
-    } else {
-      result.created = createdRows(planned.op.operationId, envelope.data, sentPath(chunks));
-    }
-  }
-
-  // Headers the contract requires.
+/** The headers the contract requires: rate-limit headers on /v1, Retry-After on 429, Allow on 405, WWW-Authenticate on 401. */
+function checkRequiredHeaders(chunks: readonly RawChunk[], response: RawResponse, find: Find): void {
+  const status = response.status;
   if (isV1(sentPath(chunks))) {
     const missing = [
       ...RATE_LIMIT_HEADERS.filter((name) => !NON_NEGATIVE_INTEGER.test(headerOf(response, name) ?? '')),
@@ -187,14 +178,61 @@ export function checkExchange(
   if (status === 401 && !headerOf(response, 'www-authenticate')) {
     find('required-header', '401 without WWW-Authenticate');
   }
+}
 
-  // What the class expects.
+/** The status the case's class expects: a refusal must not be accepted, an exact status must be that status. */
+function checkExpectation(planned: PlannedCase, status: number, accepted: boolean, find: Find): void {
   const expect = planned.expect;
-  if (result.accepted && (expect === 'refuse' || (typeof expect === 'number' && expect >= 400))) {
+  if (accepted && (expect === 'refuse' || (typeof expect === 'number' && expect >= 400))) {
     find('accepted-invalid', `${status}, expected ${expect}`);
-  } else if (expect === 'accept' ? !result.accepted : typeof expect === 'number' && expect !== status) {
+  } else if (expect === 'accept' ? !accepted : typeof expect === 'number' && expect !== status) {
     find('unexpected-status', `${status}, expected ${expect}`);
   }
+}
+
+/** Checks one answer against what every answer must be and what the case's class expects. */
+export function checkExchange(
+  planned: PlannedCase,
+  chunks: readonly RawChunk[],
+  exchange: RawExchange,
+  spec: FuzzSpec,
+): { result: CaseResult; findings: Finding[]; undeclared: string | undefined } {
+  const findings: Finding[] = [];
+  const about = {
+    n: planned.n,
+    cls: planned.cls.name,
+    group: planned.cls.group,
+    operation: `${planned.op.method} ${planned.op.path}`,
+  };
+  const find: Find = (kind, detail) => findings.push({ kind, ...about, detail });
+  const response = exchange.response;
+  const result: CaseResult = {
+    n: planned.n,
+    status: response?.status,
+    elapsedMs: exchange.elapsedMs,
+    accepted: false,
+    created: [],
+  };
+  if (!response) {
+    checkNoAnswer(planned, exchange, find);
+    return { result, findings, undeclared: undefined };
+  }
+
+  const status = response.status;
+  result.accepted = status >= 200 && status < 300;
+  if (status >= 500) {
+    find('server-error', `${status}: ${response.body.toString('utf8').slice(0, 200)}`);
+  }
+  const requestId = headerOf(response, 'x-request-id');
+  if (requestId === undefined || !SANE_REQUEST_ID.test(requestId)) {
+    find('request-id', `X-Request-Id ${JSON.stringify(requestId)}`);
+  }
+  // A HEAD answer has no body to check.
+  if (!planned.cls.head) {
+    result.created = checkEnvelope(planned, chunks, response, spec, find);
+  }
+  checkRequiredHeaders(chunks, response, find);
+  checkExpectation(planned, status, result.accepted, find);
 
   const undeclared = planned.op.statuses.includes(status)
     ? undefined

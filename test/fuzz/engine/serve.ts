@@ -3,9 +3,9 @@
 // the log goes to stdout as JSON lines (the fuzz reads it for errors); the first line on fd 3 is `{ url, port }`.
 // SIGTERM closes the server and its stores, then exits.
 import { createWriteStream } from 'node:fs';
-import type { AccountWindows, PlanTable, WindowConfig } from '../../src/rate-limit/plans.ts';
-import { startServer } from '../../src/server/index.ts';
-import { createLogger } from '../../src/server/logger.ts';
+import type { AccountWindows, PlanTable, WindowConfig } from '../../../src/rate-limit/plans.ts';
+import { startServer } from '../../../src/server/index.ts';
+import { createLogger } from '../../../src/server/logger.ts';
 
 /** What the fuzz passes to the server process. */
 export interface FuzzServerOptions {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { FuzzServerOptions } from './serve.ts';
 
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** The server under fuzz, in its own process. */
 export interface ServerProcess {
@@ -19,7 +19,7 @@ export interface ServerProcess {
   stop(): Promise<{ code: number | null; signal: string | null }>;
 }
 
-/** Starts `scripts/fuzz/serve.ts` with `options`, its log appended to `logFile`; resolves once it listens. */
+/** Starts `serve.ts` with `options`, its log appended to `logFile`; resolves once it listens. */
 export async function startServerProcess(options: FuzzServerOptions, logFile: string): Promise<ServerProcess> {
   const log = openSync(logFile, 'a');
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVE], {

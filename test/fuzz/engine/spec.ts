@@ -76,7 +76,7 @@ export interface FuzzSpec {
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
 /** generated/openapi.json, the bundled contract. */
-export const SPEC_FILE = fileURLToPath(new URL('../../generated/openapi.json', import.meta.url));
+export const SPEC_FILE = fileURLToPath(new URL('../../../generated/openapi.json', import.meta.url));
 
 interface RawDocument {
   security?: Record<string, string[]>[];

@@ -1,5 +1,5 @@
+import type { RawChunk } from '../../helpers/raw-http.ts';
 import type { Rng } from './random.ts';
-import type { RawChunk } from './raw-http.ts';
 import type { FuzzSpec, Operation, Schema } from './spec.ts';
 import { typesOf } from './spec.ts';
 
