@@ -130,3 +130,5 @@ console.log(
   `build: dist/ and dist/client-package/ (${manifest.name}@${rootManifest.version}: ${closure.files.length} files, ` +
     `depends on ${Object.keys(dependencies).join(', ') || 'nothing'})`,
 );
+// The console (/console): scripts/build-console.mjs bundles src/console/ into dist/console/ and checks its size budget.
+await import('./build-console.mjs').then(({ buildConsole }) => buildConsole()).catch((error) => fail(error.message));

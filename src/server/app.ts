@@ -16,6 +16,7 @@ import {
   type SecurityRequirement,
   unauthorized,
 } from './authenticate.ts';
+import { serveConsole } from './console.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { ApiError, type ErrorDetails, errorHandler } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
@@ -243,7 +244,7 @@ export function createApp(
     }
   }
 
-  // Outside the contract, beside the API: the spec itself and its docs page.
+  // Outside the contract, beside the API: the spec itself, its docs page and the console (src/server/console.ts).
   const files: Record<string, { path: string; type?: string }> = {
     '/openapi.json': { path: resolve(GENERATED_DIR, 'openapi.json') },
     '/openapi.yaml': { path: resolve(GENERATED_DIR, 'openapi.yaml'), type: 'application/yaml' },
@@ -262,6 +263,9 @@ export function createApp(
         res.type(file.type);
       }
       res.sendFile(file.path, (err) => err && next(err));
+      return;
+    }
+    if (serveConsole(req, res, next)) {
       return;
     }
     handle(req, res).catch(next);
