@@ -1,4 +1,4 @@
-import { useId, useState } from 'preact/hooks';
+import { useId, useRef, useState } from 'preact/hooks';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { type Organization, useAction, useSignedIn } from '../context.ts';
 import { Dialog } from '../ui/dialog.tsx';
@@ -182,17 +182,24 @@ export function RotateKeyDialog({ organization, apiKey, onClose, onDone }: KeyDi
 export function RevokeKeyDialog({ organization, apiKey, onClose, onDone }: KeyDialogProps) {
   const { client } = useSignedIn();
   const { run, pending, failure } = useAction();
+  // Once revoked, the key's row (and the button that opened this) goes away: focus goes to the page's heading.
+  const revoked = useRef(false);
   async function revoke() {
     const result = await run(() =>
       unwrap(client.DELETE('/organizations/{organizationId}/api-keys/{keyId}', keyPath(organization, apiKey))),
     );
     if (result.ok) {
+      revoked.current = true;
       onDone(`Revoked ${apiKey.name} (${apiKey.keyPrefix}).`);
       onClose();
     }
   }
   return (
-    <Dialog title={`Revoke ${apiKey.name}?`} onClose={onClose}>
+    <Dialog
+      title={`Revoke ${apiKey.name}?`}
+      onClose={onClose}
+      returnFocus={() => (revoked.current ? 'heading' : 'opener')}
+    >
       <ErrorNotice failure={failure} />
       <p>
         <code>{apiKey.keyPrefix}</code> stops working at once, on every server, and can't be restored. Requests made

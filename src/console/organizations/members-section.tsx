@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { components } from '../../../generated/schema.d.ts';
 import { unwrap } from '../api.ts';
 import { type Organization, useAction, useLoad, useSignedIn } from '../context.ts';
@@ -197,6 +197,8 @@ function RemoveMemberDialog({
   const { client, refreshProfile } = useSignedIn();
   const { run, pending, failure } = useAction();
   const who = member.name ?? member.email;
+  // Once removed, the member's row (and the button that opened this) goes away: focus goes to the page's heading.
+  const removed = useRef(false);
   async function remove() {
     const result = await run(() =>
       unwrap(
@@ -208,6 +210,7 @@ function RemoveMemberDialog({
     if (!result.ok) {
       return;
     }
+    removed.current = true;
     onClose();
     if (self) {
       await refreshProfile();
@@ -217,7 +220,11 @@ function RemoveMemberDialog({
     }
   }
   return (
-    <Dialog title={self ? `Leave ${organization.name}?` : `Remove ${who}?`} onClose={onClose}>
+    <Dialog
+      title={self ? `Leave ${organization.name}?` : `Remove ${who}?`}
+      onClose={onClose}
+      returnFocus={() => (removed.current ? 'heading' : 'opener')}
+    >
       <ErrorNotice failure={failure} />
       <p>
         {self

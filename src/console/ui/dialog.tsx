@@ -7,22 +7,30 @@ const FOCUSABLE =
 /**
  * A modal dialog: the native `<dialog>` opened with `showModal()` (the page behind is inert), titled by its heading,
  * with Tab and Shift+Tab kept inside it, Escape calling `onClose`, and focus given back to whatever had it before
- * (or to the page's heading, when that control is gone: a revoked key's row). Render it to open it; stop rendering it
- * to close it.
+ * (or to the page's heading, when that control is gone or going: a revoked key's row). Render it to open it; stop
+ * rendering it to close it.
  */
 export function Dialog({
   title,
   onClose,
   children,
   wide = false,
+  returnFocus,
 }: {
   title: string;
   onClose: () => void;
   children: ComponentChildren;
   wide?: boolean;
+  /**
+   * Where focus goes on close, asked at close: back to the opener (the default), or to the page's heading when the
+   * opener's row is going away (a revoked key's).
+   */
+  returnFocus?: () => 'opener' | 'heading';
 }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
+  const returnTo = useRef(returnFocus);
+  returnTo.current = returnFocus;
   useEffect(() => {
     const dialog = ref.current;
     const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
@@ -33,7 +41,10 @@ export function Dialog({
       if (dialog?.open) {
         dialog.close();
       }
-      const target = opener?.isConnected ? opener : document.querySelector<HTMLElement>('main h1');
+      const target =
+        (returnTo.current?.() ?? 'opener') === 'opener' && opener?.isConnected
+          ? opener
+          : document.querySelector<HTMLElement>('main h1');
       target?.focus();
     };
   }, []);
