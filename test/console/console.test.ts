@@ -23,6 +23,11 @@ const PASSWORD = 'correct horse battery staple';
 const DAY_MS = 86_400_000;
 /** Failed log-ins an email may make before 429 (the server's default is 10 in 15 minutes; fewer keeps this short). */
 const FAILED_LOG_INS = 3;
+/**
+ * A name Chromium resolves to 127.0.0.1 (--host-resolver-rules) and, unlike 127.0.0.1 itself, doesn't count as a
+ * secure context: how the console is seen from a sandbox served over plain HTTP on another host.
+ */
+const INSECURE_HOST = 'sandbox.test';
 
 let server: ServerHandle | undefined;
 let browser: TestBrowser | undefined;
@@ -54,7 +59,7 @@ beforeAll(async () => {
     }).then((handle) => {
       server = handle;
     }),
-    launchChromium(WIDE).then((launched) => {
+    launchChromium(WIDE, [`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`]).then((launched) => {
       browser = launched;
     }),
   ]);
@@ -71,7 +76,7 @@ beforeAll(async () => {
   const base = new URL(server.url);
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
-    if (url.host === base.host || url.protocol === 'data:') {
+    if (url.host === base.host || url.host === `${INSECURE_HOST}:${base.port}` || url.protocol === 'data:') {
       return route.continue();
     }
     offHost.add(url.href);
@@ -508,6 +513,45 @@ describe('the console at /console in Chromium', () => {
     );
     await page.reload();
     await expectText(page.getByRole('status'), 'Your session expired at');
+  });
+
+  test('works from an origin that is not a secure context: without crypto.randomUUID and the clipboard API', async () => {
+    const insecure = await context.newPage();
+    const errors: string[] = [];
+    insecure.on('pageerror', (error) => errors.push(error.message));
+    try {
+      await insecure.goto(`http://${INSECURE_HOST}:${server?.port}/console`);
+      expect(
+        await insecure.evaluate(() => ({
+          secure: isSecureContext,
+          randomUUID: typeof crypto.randomUUID,
+          clipboard: typeof navigator.clipboard,
+        })),
+      ).toEqual({ secure: false, randomUUID: 'undefined', clipboard: 'undefined' });
+      await insecure.getByLabel('Email').fill(owner.email);
+      await insecure.getByLabel('Password').fill(PASSWORD);
+      await insecure.getByRole('button', { name: 'Log in' }).click();
+      await visible(insecure.getByRole('heading', { name: 'API keys', level: 1 }));
+      await insecure.getByRole('button', { name: 'Create key' }).click();
+      const dialog = insecure.getByRole('dialog', { name: 'Create key' });
+      await dialog.getByLabel('Name').fill('From the LAN');
+      await dialog.getByRole('button', { name: 'Create key' }).click();
+      const reveal = insecure.getByRole('dialog', { name: 'Your new key: From the LAN' });
+      const secret = reveal.getByLabel('API key');
+      const apiKey = await secret.inputValue();
+      // No clipboard API here: "Copy" selects the key for the reader to copy by hand, and says so.
+      await reveal.getByRole('button', { name: 'Copy' }).click();
+      await expectText(reveal.getByRole('status'), 'Selected: press Ctrl+C');
+      expect(
+        await secret.evaluate((input: HTMLInputElement) =>
+          input.value.slice(input.selectionStart ?? 0, input.selectionEnd ?? 0),
+        ),
+      ).toBe(apiKey);
+      expect((await validate(apiKey)).status).toBe(200);
+      expect(errors).toEqual([]);
+    } finally {
+      await insecure.close();
+    }
   });
 
   test('logs no console errors (no CSP violation among them) and loads nothing from another host', () => {

@@ -103,18 +103,20 @@ function KeyTable({ keys, total, onOpen }: { keys: ApiKey[]; total: number; onOp
                 {column.cell(key)}
               </td>
             ))}
-            <td class="row-actions">
-              {(['rename', 'rotate', 'revoke'] as const).map((dialog) => (
-                <button
-                  key={dialog}
-                  type="button"
-                  class={dialog === 'revoke' ? 'danger-quiet' : undefined}
-                  onClick={() => onOpen({ dialog, key })}
-                >
-                  {dialog === 'rename' ? 'Rename' : dialog === 'rotate' ? 'Rotate' : 'Revoke'}
-                  <span class="visually-hidden"> {key.name}</span>
-                </button>
-              ))}
+            <td>
+              <div class="row-actions">
+                {(['rename', 'rotate', 'revoke'] as const).map((dialog) => (
+                  <button
+                    key={dialog}
+                    type="button"
+                    class={dialog === 'revoke' ? 'danger-quiet' : undefined}
+                    onClick={() => onOpen({ dialog, key })}
+                  >
+                    {dialog === 'rename' ? 'Rename' : dialog === 'rotate' ? 'Rotate' : 'Revoke'}
+                    <span class="visually-hidden"> {key.name}</span>
+                  </button>
+                ))}
+              </div>
             </td>
           </tr>
         ))}

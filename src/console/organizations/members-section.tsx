@@ -80,19 +80,21 @@ export function MembersSection({ organization }: { organization: Organization })
                   <td data-label="Joined">
                     <Time iso={member.joinedAt} />
                   </td>
-                  <td class="row-actions">
-                    {isOwner && (
-                      <button type="button" disabled={action.pending} onClick={() => changeRole(member, other)}>
-                        {other === 'owner' ? 'Make owner' : 'Make member'}
-                        <span class="visually-hidden"> {who}</span>
-                      </button>
-                    )}
-                    {(isOwner || member.userId === me) && (
-                      <button type="button" class="danger-quiet" onClick={() => setRemoving(member)}>
-                        {member.userId === me ? 'Leave' : 'Remove'}
-                        {member.userId !== me && <span class="visually-hidden"> {who}</span>}
-                      </button>
-                    )}
+                  <td>
+                    <div class="row-actions">
+                      {isOwner && (
+                        <button type="button" disabled={action.pending} onClick={() => changeRole(member, other)}>
+                          {other === 'owner' ? 'Make owner' : 'Make member'}
+                          <span class="visually-hidden"> {who}</span>
+                        </button>
+                      )}
+                      {(isOwner || member.userId === me) && (
+                        <button type="button" class="danger-quiet" onClick={() => setRemoving(member)}>
+                          {member.userId === me ? 'Leave' : 'Remove'}
+                          {member.userId !== me && <span class="visually-hidden"> {who}</span>}
+                        </button>
+                      )}
+                    </div>
                   </td>
                 </tr>
               );

@@ -23,8 +23,11 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Launches Debian's Chromium with a fresh profile, or says how to install it. */
-export async function launchChromium(options: { width: number; height: number }): Promise<TestBrowser> {
+/** Launches Debian's Chromium with a fresh profile (and `extraArgs`), or says how to install it. */
+export async function launchChromium(
+  options: { width: number; height: number },
+  extraArgs: string[] = [],
+): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `The browser tests drive Debian's Chromium at ${CHROMIUM}, which is not installed: ` +
@@ -36,7 +39,7 @@ export async function launchChromium(options: { width: number; height: number })
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       viewport: { width: options.width, height: options.height },
       serviceWorkers: 'block',
     });
