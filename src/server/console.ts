@@ -7,7 +7,8 @@ export const CONSOLE_DIR = resolve(import.meta.dirname, '../../dist/console');
 
 /**
  * The console's Content-Security-Policy: its own scripts, styles, icon and API calls (same origin), and nothing else:
- * no inline script or style, no eval, no other host, no plugin, no framing, no form posting anywhere, no `<base>`.
+ * no inline script or style, no eval, no other host, no plugin, no framing, no form posting anywhere, no `<base>`, and
+ * no HTML parsed from strings (Trusted Types, with no policy allowed).
  */
 export const CONSOLE_CSP = [
   "default-src 'none'",
@@ -18,6 +19,9 @@ export const CONSOLE_CSP = [
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
+  // DOM sinks that parse HTML (innerHTML and the like) refuse strings: the app renders through Preact's DOM calls only.
+  "require-trusted-types-for 'script'",
+  "trusted-types 'none'",
 ].join('; ');
 
 /** The headers of every console file: the CSP, and no sniffing, framing, referrer or cross-origin embedding. */

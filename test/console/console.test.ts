@@ -558,6 +558,18 @@ describe('the console at /console in Chromium', () => {
     expect(consoleErrors).toEqual([]);
     expect([...offHost]).toEqual([]);
   });
+
+  test('refuses to parse HTML from a string (Trusted Types), so injected markup can’t become script', async () => {
+    const outcome = await page.evaluate(() => {
+      try {
+        document.createElement('div').innerHTML = '<img src=x onerror=alert(1)>';
+        return 'assigned';
+      } catch (error) {
+        return (error as Error).name;
+      }
+    });
+    expect(outcome).toBe('TypeError');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
