@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { hrefOf, parseRoute, type Route } from '../../src/console/router.ts';
-import { formatMinutes, formatWait } from '../../src/console/ui/format.ts';
+import { formatMinutes, formatRelative, formatWait } from '../../src/console/ui/format.ts';
 
 describe('the console’s routes (the hash of /console#/…)', () => {
   test.each<[string, Route]>([
@@ -62,5 +62,17 @@ describe('waits and grace periods in words', () => {
     [10080, '7 days'],
   ])('a grace period of %i minutes is "%s"', (minutes, words) => {
     expect(formatMinutes(minutes)).toBe(words);
+  });
+
+  test.each([
+    [5_400, 'in 90 minutes'],
+    [7_200, 'in 2 hours'],
+    [-60, '1 minute ago'],
+    [-30, '30 seconds ago'],
+    [89 * 86_400 + 3_600, 'in 89 days'],
+    [86_400, 'in 24 hours'],
+  ])('a moment %i s away is "%s"', (seconds, words) => {
+    const now = Date.parse('2026-03-01T12:00:00Z');
+    expect(formatRelative(new Date(now + seconds * 1000).toISOString(), now)).toBe(words);
   });
 });

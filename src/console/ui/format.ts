@@ -12,7 +12,10 @@ export function formatTime(date: Date): string {
   return TIME.format(date);
 }
 
-/** How long ago or how far ahead a moment is: "3 minutes ago", "in 2 days". */
+/**
+ * How long ago or how far ahead a moment is: "3 minutes ago", "in 90 minutes", "in 2 days". A unit is used from two
+ * of it up, so a 90-minute grace period reads "in 90 minutes", not "in 1 hour".
+ */
 export function formatRelative(iso: string, now = Date.now()): string {
   const seconds = Math.round((Date.parse(iso) - now) / 1000);
   const steps: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -21,11 +24,13 @@ export function formatRelative(iso: string, now = Date.now()): string {
     ['minute', 60],
   ];
   for (const [unit, size] of steps) {
-    if (Math.abs(seconds) >= size) {
+    if (Math.abs(seconds) >= 2 * size) {
       return RELATIVE.format(Math.trunc(seconds / size), unit);
     }
   }
-  return RELATIVE.format(seconds, 'second');
+  return Math.abs(seconds) >= 60
+    ? RELATIVE.format(Math.trunc(seconds / 60), 'minute')
+    : RELATIVE.format(seconds, 'second');
 }
 
 /** A wait in words, rounded up to what a person would count: "45 seconds", "15 minutes", "2 hours". */
