@@ -27,6 +27,7 @@ export interface PathsByScheme {
     | '/organizations/{organizationId}'
     | '/organizations/{organizationId}/api-keys'
     | '/organizations/{organizationId}/api-keys/{keyId}'
+    | '/organizations/{organizationId}/api-keys/{keyId}/rotate'
     | '/organizations/{organizationId}/members'
     | '/organizations/{organizationId}/members/{userId}';
 }

@@ -673,6 +673,55 @@ export interface paths {
         patch: operations["renameOrganizationApiKey"];
         trace?: never;
     };
+    "/organizations/{organizationId}/api-keys/{keyId}/rotate": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an organization's API key
+         * @description Replaces the key with a new one without downtime, as `POST /v1/api-keys/{keyId}/rotate` does:
+         *     the new key inherits the old key's name, access, per-key `rateLimit` and expiry policy, its
+         *     full secret is in `data.apiKey` of this response and nowhere else, and the old key keeps
+         *     working for `gracePeriodMinutes` (default 1440; 0–10080), answering with `Deprecation` and
+         *     `Sunset` meanwhile. A key is rotated once (409 KEY_ALREADY_ROTATED names its replacement); an
+         *     expired key is 409 KEY_EXPIRED. This is how a dashboard rolls a key without holding one. The
+         *     same operation as its `/v1/api-keys` twin, for the organization in the path, with a user
+         *     token: any member may do it.
+         */
+        post: operations["rotateOrganizationApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organizations/{organizationId}/members": {
         parameters: {
             query?: never;
@@ -3714,6 +3763,72 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateOrganizationApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateApiKeyRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["ApiKeyRotated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["ApiKeyRotationConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["CreateValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];

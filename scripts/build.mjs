@@ -157,9 +157,15 @@ function stageClientPackage() {
   );
 }
 
+/** The console (/console): scripts/build-console.mjs bundles src/console/ into dist/console/ and checks its size budget. */
+async function bundleConsole() {
+  const { buildConsole } = await import('./build-console.mjs');
+  await buildConsole().catch((error) => fail(error.message));
+}
+
 /** The build, in order. */
-const STEPS = [compile, removeStaleOutput, copyDataFiles, markBuilt, stageClientPackage];
+const STEPS = [compile, removeStaleOutput, copyDataFiles, markBuilt, stageClientPackage, bundleConsole];
 
 for (const step of STEPS) {
-  step();
+  await step();
 }

@@ -701,6 +701,18 @@ function registerHooks(hooks) {
         await fillIds(transaction, operation, id, { keyId: created.keyId });
         return 'a key rotated already (rotated twice)';
       }
+      if (opId === 'rotateOrganizationApiKey') {
+        const { owner } = needUsers();
+        const created = await createOrgKey(id, owner);
+        await expectCall(201, id, 'POST', `/organizations/${owner.organizationId}/api-keys/${created.keyId}/rotate`, {
+          token: owner.token,
+          body: { gracePeriodMinutes: 0 },
+          headers: { 'Idempotency-Key': freshIdempotencyKey(id) },
+        });
+        useToken(transaction, owner);
+        await fillIds(transaction, operation, id, { keyId: created.keyId });
+        return 'an organization key rotated already (rotated twice)';
+      }
       if (opId === 'createApiKey') {
         const key = await keyOfFullOrganization(id);
         authenticate(transaction, key);
@@ -746,6 +758,10 @@ function registerHooks(hooks) {
         // The same Idempotency-Key again with a different body: IDEMPOTENCY_KEY_REUSED.
         if (operation.operationId === 'rotateApiKey') {
           const created = await createKey(id);
+          await fillIds(transaction, operation, id, { keyId: created.keyId });
+        }
+        if (operation.operationId === 'rotateOrganizationApiKey') {
+          const created = await createOrgKey(id);
           await fillIds(transaction, operation, id, { keyId: created.keyId });
         }
         const idempotencyKey = freshIdempotencyKey(id);
@@ -849,7 +865,7 @@ function registerHooks(hooks) {
       return "a token of the owner's, logged in for it";
     }
     const who = credentials(transaction, operation);
-    if (opId === 'revokeOrganizationApiKey') {
+    if (opId === 'revokeOrganizationApiKey' || opId === 'rotateOrganizationApiKey') {
       const created = await createOrgKey(id);
       await fillIds(transaction, operation, id, { keyId: created.keyId });
       return `an organization key created for it (${created.keyId})`;

@@ -344,18 +344,27 @@ async function edgeTargets(
     if (users) {
       ids.organizationId = users.owner.organizationId;
       ids.userId = users.member.userId;
-      const orgKey = await ctx.send({
-        method: 'POST',
-        path: `/organizations/${users.owner.organizationId}/api-keys`,
-        key: users.coOwner.token,
-        bearer: true,
-        body: { name: `Edge organization key ${runId}` },
-        expect: 201,
-      });
-      ids.organizationKeyId = String(orgKey.json?.data?.keyId);
+      ids.organizationKeyId = await createOrganizationKey(ctx, users, `Edge organization key ${runId}`);
     }
     return ids;
   });
+}
+
+/** A key of the owners' organization, made by the co-owner (the owner's turns are Dredd's); returns its id. */
+async function createOrganizationKey(
+  ctx: Parameters<Parameters<CaseBook['run']>[2]>[0],
+  users: NonNullable<Fixtures['users']>,
+  name: string,
+): Promise<string> {
+  const orgKey = await ctx.send({
+    method: 'POST',
+    path: `/organizations/${users.owner.organizationId}/api-keys`,
+    key: users.coOwner.token,
+    bearer: true,
+    body: { name },
+    expect: 201,
+  });
+  return String(orgKey.json?.data?.keyId);
 }
 
 function edgeRequest(edge: EdgeValue, ids: EdgeIds, unique: () => string) {
@@ -405,14 +414,25 @@ async function playEdgeValues({ book, fixtures, created, operations, runId }: Sc
     return;
   }
   for (const edge of edges) {
-    // A POST to an existing key changes it for good (a rotation): each accepted edge gets a fresh key.
+    // A POST to an existing key changes it for good (a rotation): each accepted edge gets a fresh key, an
+    // organization's own under /organizations.
+    const inOrganization = edge.operation.path.startsWith('/organizations/{organizationId}/api-keys/{keyId}');
+    const users = fixtures.users;
     const fresh =
-      edge.accepted && edge.operation.method === 'POST' && edge.operation.path.startsWith('/v1/api-keys/{keyId}')
-        ? await book.run('edge-values', `${edge.operation.operationId}: create a key for ${edge.why}`, (ctx) =>
-            createKey(ctx, created, fixtures.admin, { name: `Edge key ${unique()}` }),
+      edge.accepted &&
+      edge.operation.method === 'POST' &&
+      (edge.operation.path.startsWith('/v1/api-keys/{keyId}') || (inOrganization && users))
+        ? await book.run('edge-values', `${edge.operation.operationId}: create a key for ${edge.why}`, async (ctx) =>
+            inOrganization && users
+              ? { organizationKeyId: await createOrganizationKey(ctx, users, `Edge organization key ${unique()}`) }
+              : {
+                  keyId: String(
+                    (await createKey(ctx, created, fixtures.admin, { name: `Edge key ${unique()}` })).keyId,
+                  ),
+                },
           )
         : undefined;
-    const { method, path, body } = edgeRequest(edge, fresh ? { ...ids, keyId: String(fresh.keyId) } : ids, unique);
+    const { method, path, body } = edgeRequest(edge, { ...ids, ...fresh }, unique);
     const schemes = schemesOf(edge.operation);
     // The co-owner's token where the operation takes a user token (the owner's turns are Dredd's), no
     // credentials where it takes none, else the caller's key.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import express, { type Express, type RequestHandler } from 'express';
+import { serveConsole } from './console.ts';
 import type { AppContext, OperationHandler } from './context.ts';
 import { errorHandler } from './error-handler.ts';
 import { accessLog } from './logger.ts';
@@ -40,7 +41,7 @@ export function requestIdFor(given: string | undefined): string {
   return given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** Outside the contract, beside the API: the spec itself and its docs page. */
+/** Outside the contract, beside the API: the spec itself and its docs page (and the console: src/server/console.ts). */
 const FILES: Record<string, { path: string; type?: string }> = {
   '/openapi.json': { path: resolve(GENERATED_DIR, 'openapi.json') },
   '/openapi.yaml': { path: resolve(GENERATED_DIR, 'openapi.yaml'), type: 'application/yaml' },
@@ -81,6 +82,9 @@ export function createApp(
         res.type(file.type);
       }
       res.sendFile(file.path, (err) => err && next(err));
+      return;
+    }
+    if (serveConsole(req, res, next)) {
       return;
     }
     handleRequest(pipeline, req, res).catch(next);

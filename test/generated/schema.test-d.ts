@@ -50,6 +50,7 @@ describe('generated types', () => {
       | '/organizations/{organizationId}'
       | '/organizations/{organizationId}/api-keys'
       | '/organizations/{organizationId}/api-keys/{keyId}'
+      | '/organizations/{organizationId}/api-keys/{keyId}/rotate'
       | '/organizations/{organizationId}/members'
       | '/organizations/{organizationId}/members/{userId}'
     >();
@@ -62,6 +63,10 @@ describe('generated types', () => {
     type OrgCreated = operations['createOrganizationApiKey']['responses'][201]['content']['application/json'];
     expectTypeOf<OrgCreated>().toEqualTypeOf<
       operations['createApiKey']['responses'][201]['content']['application/json']
+    >();
+    type OrgRotated = operations['rotateOrganizationApiKey']['responses'][201]['content']['application/json'];
+    expectTypeOf<OrgRotated>().toEqualTypeOf<
+      operations['rotateApiKey']['responses'][201]['content']['application/json']
     >();
   });
 

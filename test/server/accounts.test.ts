@@ -512,6 +512,37 @@ describe('keys under a user token: one implementation with /v1/api-keys', () => 
     );
   });
 
+  test('a member rotates a key with a user token: the old key keeps working with Deprecation, the new one inherits it', async () => {
+    const created = await call<Body<'createOrganizationApiKey', 201>>('POST', `/organizations/${orgId}/api-keys`, {
+      key: session.token,
+      body: { name: 'to roll', rateLimit: 40, access: 'read_only', expirationDays: 30 },
+    });
+    const path = `/organizations/${orgId}/api-keys/${created.body.data.keyId}/rotate`;
+    const rotated = await call<Body<'rotateOrganizationApiKey', 201>>('POST', path, {
+      key: session.token,
+      body: { gracePeriodMinutes: 30 },
+    });
+    expect(rotated.status, rotated.text).toBe(201);
+    expect(rotated.body.data).toMatchObject({
+      name: 'to roll',
+      rateLimit: 40,
+      access: 'read_only',
+      organizationId: orgId,
+    });
+    expect(rotated.body.data.apiKey).not.toBe(created.body.data.apiKey);
+    expect(rotated.body.meta.warning).toBe('This API key will only be shown once. Please store it securely.');
+    const old = await call('GET', '/v1/api-keys/validate', { key: created.body.data.apiKey });
+    expect(old.status).toBe(200);
+    expect(old.headers.get('deprecation')).toMatch(/^@\d+$/);
+    // Sunset is an HTTP date, to the second.
+    const graceEnds = Date.parse(rotated.body.data.previousKey.expirationTs ?? '');
+    expect(Date.parse(old.headers.get('sunset') ?? '')).toBe(Math.floor(graceEnds / 1000) * 1000);
+    const current = await call('GET', '/v1/api-keys/validate', { key: rotated.body.data.apiKey });
+    expect(current.status).toBe(200);
+    expect(current.headers.get('deprecation')).toBeNull();
+    expectError(await call('POST', path, { key: session.token }), 409, 'KEY_ALREADY_ROTATED');
+  });
+
   test('a key of another organization of the same user is 404 under this one', async () => {
     const other = await call<Body<'createOrganization', 201>>('POST', '/organizations', {
       key: session.token,

@@ -82,11 +82,10 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
   },
 
   async rotateApiKey(req, res, ctx) {
-    const auth = authOf(req);
     const keyId = String(req.params.keyId);
     const body = req.body as RequestBody<'rotateApiKey'> | undefined;
     const result = await rotateApiKey(ctx.store, ctx.serverSecret, {
-      organizationId: auth.organizationId,
+      organizationId: organizationOf(req).organizationId,
       keyId,
       graceMinutes: body?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES,
       now: ctx.clock(),
@@ -130,4 +129,5 @@ export const organizationApiKeyHandlers: Record<string, OperationHandler> = {
   getOrganizationApiKey: apiKeyHandlers.getApiKey as OperationHandler,
   renameOrganizationApiKey: apiKeyHandlers.renameApiKey as OperationHandler,
   revokeOrganizationApiKey: apiKeyHandlers.revokeApiKey as OperationHandler,
+  rotateOrganizationApiKey: apiKeyHandlers.rotateApiKey as OperationHandler,
 };

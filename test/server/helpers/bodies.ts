@@ -18,6 +18,7 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
     case 'updateContact':
       return { subscribed: false };
     case 'rotateApiKey':
+    case 'rotateOrganizationApiKey':
       return { gracePeriodMinutes: 60 };
     case 'signUp':
       return { email: newEmail(`${tag}-signup`), password: PASSWORD };

@@ -1,0 +1,37 @@
+import type { FunctionComponent } from 'preact';
+import { ProfilePage } from './account/profile-page.tsx';
+import type { Organization } from './context.ts';
+import { KeysPage } from './keys/keys-page.tsx';
+import { OrganizationSettingsPage } from './organizations/settings-page.tsx';
+
+/**
+ * The console's pages, by where they live. A new page is one entry here and one folder beside this file; the shell
+ * builds the navigation and the routes (`#/organizations/{id}/{id of the page}`, `#/account/{id}`) from these lists.
+ *
+ * Coming, as their APIs land: `usage` and `request-log` (per-key usage and the request log), `webhooks` (endpoints and
+ * deliveries) for an organization; `sessions` (sessions and password change) for the account. A page whose library is
+ * heavy (the usage charts) imports it on demand, so the rest of the console doesn't carry it: the build splits it.
+ */
+export interface OrganizationModule {
+  /** The route's section and the key of the navigation link. */
+  id: string;
+  /** The navigation link's text, and the page's title. */
+  label: string;
+  Page: FunctionComponent<{ organization: Organization }>;
+}
+
+/** A page of the signed-in user's own account. */
+export interface AccountModule {
+  id: string;
+  label: string;
+  Page: FunctionComponent;
+}
+
+/** An organization's pages, in the navigation's order; the first is where the console opens. */
+export const ORGANIZATION_MODULES: readonly OrganizationModule[] = [
+  { id: 'keys', label: 'API keys', Page: KeysPage },
+  { id: 'settings', label: 'Members and settings', Page: OrganizationSettingsPage },
+];
+
+/** The account's pages. */
+export const ACCOUNT_MODULES: readonly AccountModule[] = [{ id: 'profile', label: 'Account', Page: ProfilePage }];

@@ -1,0 +1,24 @@
+import type { ErrorDetails } from '../../client/index.ts';
+import { describeError, type MailroomError } from '../api.ts';
+
+/** What went wrong with a request, as the views show it: the envelope's message, and the error itself when there was one. */
+export interface Failure {
+  message: string;
+  error?: MailroomError;
+}
+
+/** A thrown value as a {@link Failure}. */
+export function toFailure(error: unknown): Failure {
+  return describeError(error);
+}
+
+/** The server's messages for one field of the form (`error.details[name]`), or none. */
+export function fieldMessages(failure: Failure | undefined, name: string): string[] {
+  return failure?.error?.details?.[name] ?? [];
+}
+
+/** The details that name no field of the form (`fields`): shown with the form's message instead of beside a field. */
+export function otherDetails(failure: Failure | undefined, fields: readonly string[]): ErrorDetails {
+  const details = failure?.error?.details ?? {};
+  return Object.fromEntries(Object.entries(details).filter(([field]) => !fields.includes(field)));
+}
