@@ -9,6 +9,7 @@ export interface PathsByScheme {
     | '/v1/api-keys/validate'
     | '/v1/api-keys/{keyId}'
     | '/v1/api-keys/{keyId}/rotate'
+    | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}';
   apiKeyHeader:
@@ -18,6 +19,7 @@ export interface PathsByScheme {
     | '/v1/api-keys/validate'
     | '/v1/api-keys/{keyId}'
     | '/v1/api-keys/{keyId}/rotate'
+    | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}';
   userToken:

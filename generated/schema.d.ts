@@ -274,6 +274,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/permissions": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the permissions
+         * @description Every permission a key can carry, what it allows, and the operations it opens, read from this
+         *     document's security requirements (as SendGrid's `GET /scopes` and Stripe's restricted keys
+         *     describe theirs). `granted` says whether the calling key holds it. Open to every valid key.
+         */
+        get: operations["listPermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/contacts": {
         parameters: {
             query?: never;
@@ -953,6 +985,49 @@ export interface components {
             binding: string;
         };
         /**
+         * Environment
+         * @description Where a key is used: `development`, `staging` or `production` (the default). Use a separate key
+         *     per environment, so you can revoke one without touching the others and see each one's usage apart.
+         *     A rotated key keeps its environment.
+         * @example production
+         * @enum {string}
+         */
+        Environment: "development" | "staging" | "production";
+        /**
+         * Permission
+         * @description What an API key may do, as `resource:action`: `read` to list and get, `write` to create, change
+         *     and delete. Each `/v1` operation names the permission it needs in its security requirement; a key
+         *     without it gets 403 `FORBIDDEN` with the missing permission in `error.details.permissions`.
+         *
+         *     | permission | allows |
+         *     |---|---|
+         *     | `api_keys:read` | List the organization's API keys and read one. |
+         *     | `api_keys:write` | Create, rename, rotate and revoke API keys (never with more permissions than the calling key holds). |
+         *     | `contacts:read` | List contacts and read one. |
+         *     | `contacts:write` | Create, update and delete contacts. |
+         *
+         *     | operation | needs |
+         *     |---|---|
+         *     | GET /v1/health (getHealth) | any valid key |
+         *     | GET /v1/rate-limit (getRateLimitStatus) | any valid key |
+         *     | GET /v1/api-keys (listApiKeys) | `api_keys:read` |
+         *     | POST /v1/api-keys (createApiKey) | `api_keys:write` |
+         *     | GET /v1/api-keys/validate (validateApiKey) | any valid key |
+         *     | GET /v1/api-keys/{keyId} (getApiKey) | `api_keys:read` |
+         *     | DELETE /v1/api-keys/{keyId} (revokeApiKey) | `api_keys:write` |
+         *     | PATCH /v1/api-keys/{keyId} (renameApiKey) | `api_keys:write` |
+         *     | POST /v1/api-keys/{keyId}/rotate (rotateApiKey) | `api_keys:write` |
+         *     | GET /v1/permissions (listPermissions) | any valid key |
+         *     | GET /v1/contacts (listContacts) | `contacts:read` |
+         *     | POST /v1/contacts (createContact) | `contacts:write` |
+         *     | GET /v1/contacts/{contactId} (getContact) | `contacts:read` |
+         *     | DELETE /v1/contacts/{contactId} (deleteContact) | `contacts:write` |
+         *     | PATCH /v1/contacts/{contactId} (updateContact) | `contacts:write` |
+         * @example contacts:read
+         * @enum {string}
+         */
+        Permission: "api_keys:read" | "api_keys:write" | "contacts:read" | "contacts:write";
+        /**
          * ApiKey
          * @description An API key as listed. The secret part is never shown again after creation.
          */
@@ -990,10 +1065,22 @@ export interface components {
              */
             rateLimit: number;
             /**
-             * @description `full` keys may read and write; `read_only` keys get 403 FORBIDDEN on any write.
+             * @description Shorthand for `permissions`: `full` is every permission, `read_only` every `:read` permission,
+             *     and `restricted` any other set. Keys made before permissions existed kept what their access
+             *     allowed.
              * @enum {string}
              */
-            access: "full" | "read_only";
+            access: "full" | "read_only" | "restricted";
+            /**
+             * @description What the key may do; each `/v1` operation names the permission it needs.
+             * @example [
+             *       "api_keys:read",
+             *       "contacts:read",
+             *       "contacts:write"
+             *     ]
+             */
+            permissions: components["schemas"]["Permission"][];
+            environment: components["schemas"]["Environment"];
             /** @description When the key last authenticated a request (recorded within about a second), or null if never. */
             lastUsed: components["schemas"]["Timestamp"] | null;
             createdAt: components["schemas"]["Timestamp"];
@@ -1019,11 +1106,21 @@ export interface components {
              */
             rateLimit?: number;
             /**
-             * @description `read_only` keys can only read. Default `full`.
-             * @default full
+             * @description What the key may do, at least one permission, each once. Default: every permission. A key can't
+             *     grant a permission it lacks itself (403, naming it).
+             * @example [
+             *       "contacts:read",
+             *       "contacts:write"
+             *     ]
+             */
+            permissions?: components["schemas"]["Permission"][];
+            /**
+             * @description Shorthand for `permissions`: `full` is every permission, `read_only` every `:read` one. Send one
+             *     or the other; both must agree when both are sent (else 422).
              * @enum {string}
              */
             access?: "full" | "read_only";
+            environment?: components["schemas"]["Environment"];
         };
         /**
          * ApiKeyWithSecret
@@ -1053,8 +1150,14 @@ export interface components {
             organizationId: string;
             /** @example pro */
             plan: string;
-            /** @enum {string} */
-            access: "full" | "read_only";
+            /**
+             * @description `full` (every permission), `read_only` (every `:read`) or `restricted` (another set).
+             * @enum {string}
+             */
+            access: "full" | "read_only" | "restricted";
+            /** @description What the calling key may do. */
+            permissions: components["schemas"]["Permission"][];
+            environment: components["schemas"]["Environment"];
             expirationTs: components["schemas"]["Timestamp"] | null;
         };
         /** RenameApiKeyRequest */
@@ -1083,6 +1186,29 @@ export interface components {
          */
         RotatedApiKey: components["schemas"]["ApiKeyWithSecret"] & {
             previousKey: components["schemas"]["ApiKey"];
+        };
+        /**
+         * PermissionInfo
+         * @description One permission, what it allows, the operations that need it, and whether the calling key holds it.
+         */
+        PermissionInfo: {
+            permission: components["schemas"]["Permission"];
+            /**
+             * @example Create
+             * @example update and delete contacts.
+             */
+            description: string;
+            /** @description The operations whose security requirement names this permission. */
+            operations: {
+                /** @example createContact */
+                operationId: string;
+                /** @example POST */
+                method: string;
+                /** @example /v1/contacts */
+                path: string;
+            }[];
+            /** @description Whether the calling key holds this permission. */
+            granted: boolean;
         };
         /**
          * Contact
@@ -1539,6 +1665,26 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description The key is valid but lacks the permission this operation needs (FORBIDDEN): `error.details.permissions`
+         *     lists what is missing.
+         */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description The key was created. Store `data.apiKey` now; it is never shown again. */
         ApiKeyCreated: {
             headers: {
@@ -1565,8 +1711,12 @@ export interface components {
                 };
             };
         };
-        /** @description The key is valid but may not perform this operation (FORBIDDEN). */
-        Forbidden: {
+        /**
+         * @description The key is valid but lacks the permission this operation needs (FORBIDDEN): `error.details.permissions`
+         *     lists what is missing. A key also may not create, rename, rotate or revoke a key with a permission it
+         *     lacks itself: a key never grants more than its caller holds.
+         */
+        ApiKeyForbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -1796,6 +1946,30 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Every permission, with the operations it opens. */
+        PermissionList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["PermissionInfo"][];
+                    meta: {
+                        total: number;
+                    };
+                };
             };
         };
         /** @description A page of contacts. */
@@ -2412,6 +2586,11 @@ export interface components {
          */
         XRequestId: string;
         /**
+         * @description Only the keys of this environment.
+         * @example staging
+         */
+        EnvironmentFilter: components["schemas"]["Environment"];
+        /**
          * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
          *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
          *     for each new request and the same value on every retry of it (the value is taken as sent, so
@@ -2712,7 +2891,13 @@ export interface operations {
     };
     listApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only the keys of this environment.
+                 * @example staging
+                 */
+                environment?: components["parameters"]["EnvironmentFilter"];
+            };
             header?: {
                 /**
                  * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
@@ -2732,6 +2917,7 @@ export interface operations {
             200: components["responses"]["ApiKeyList"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
@@ -2782,7 +2968,7 @@ export interface operations {
             201: components["responses"]["ApiKeyCreated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["ApiKeyForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["KeyCreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
@@ -2852,6 +3038,7 @@ export interface operations {
             200: components["responses"]["ApiKeyOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2889,7 +3076,7 @@ export interface operations {
             200: components["responses"]["ApiKeyRevoked"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["ApiKeyForbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -2931,7 +3118,7 @@ export interface operations {
             200: components["responses"]["ApiKeyOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["ApiKeyForbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
@@ -2991,13 +3178,43 @@ export interface operations {
             201: components["responses"]["ApiKeyRotated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["ApiKeyForbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["ApiKeyRotationConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listPermissions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["PermissionList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -3039,6 +3256,7 @@ export interface operations {
             200: components["responses"]["ContactPage"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
@@ -3129,6 +3347,7 @@ export interface operations {
             200: components["responses"]["ContactOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
@@ -3537,7 +3756,13 @@ export interface operations {
     };
     listOrganizationApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only the keys of this environment.
+                 * @example staging
+                 */
+                environment?: components["parameters"]["EnvironmentFilter"];
+            };
             header?: {
                 /**
                  * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches

@@ -6,9 +6,12 @@
 //   its `x-error-statuses` map (code → status, for tools that read the bundle) and the Markdown tables readers see,
 //   written wherever a description holds the ERROR_CODES_TABLE marker (the schema's own and the Errors section of
 //   info.description). scripts/generate.mjs then writes generated/error-codes.js from the bundle.
+// - mailroom/expand-permissions: the Permission schema's `x-permissions` table (permission → { description }) becomes
+//   its `enum`, and the operation → permission tables readers see (from each operation's security requirement) are
+//   written wherever a description holds the PERMISSIONS_TABLE marker (the schema's own and info.description).
 // - mailroom/package-version: info.version becomes package.json's version, the one place the version is written.
 //
-// Both are idempotent: build-docs re-bundles the already bundled spec with the same decorators.
+// All are idempotent: build-docs re-bundles the already bundled spec with the same decorators.
 import { readFileSync } from 'node:fs';
 
 /** Written in a description where the error-code table goes; replaced by the table at bundle time. */
@@ -152,6 +155,133 @@ function expandErrorCodes() {
   };
 }
 
+/** Written in a description where the permissions table goes; replaced by the table at bundle time. */
+export const PERMISSIONS_TABLE =
+  "<!-- permissions-table: generated from x-permissions and each operation's security at bundle time -->";
+
+/** The API-key security schemes, whose requirements name permissions (a user token's name roles). */
+const API_KEY_SCHEMES = ['bearerAuth', 'apiKeyHeader'];
+
+/**
+ * The permission an operation's security requirement names for the API-key schemes, `'any'` for an operation marked
+ * `x-any-key: true` (open to every valid key), or undefined when it takes no API key.
+ */
+export function permissionOf(operation, rootSecurity) {
+  const security = operation.security ?? rootSecurity ?? [];
+  const scopes = security.flatMap((alternative) =>
+    Object.entries(alternative ?? {})
+      .filter(([scheme]) => API_KEY_SCHEMES.includes(scheme))
+      .map(([, roles]) => roles ?? []),
+  );
+  if (scopes.length === 0) {
+    return undefined;
+  }
+  if (operation['x-any-key'] === true) {
+    return 'any';
+  }
+  return scopes[0]?.[0];
+}
+
+/**
+ * The Markdown tables of the permissions: each one and what it allows; then each `/v1` operation and the permission it
+ * needs (or "any valid key"). Two narrow tables rather than one wide one, so both fit Redoc's middle column.
+ */
+export function permissionsMarkdown(permissions, operations) {
+  const cell = (text) => text.trim().replaceAll('|', '\\|');
+  const allows = permissions.map(({ permission, description }) => `| \`${permission}\` | ${cell(description)} |`);
+  const needs = operations.map(
+    ({ method, path, operationId, permission }) =>
+      `| ${method} ${path} (${operationId}) | ${permission === 'any' ? 'any valid key' : `\`${permission}\``} |`,
+  );
+  return [
+    '| permission | allows |',
+    '|---|---|',
+    ...allows,
+    '',
+    '| operation | needs |',
+    '|---|---|',
+    ...needs,
+  ].join('\n');
+}
+
+function expandPermissions() {
+  let permissions;
+  let permissionSchema;
+  let info;
+  let rootSecurity;
+  let path;
+  const operations = [];
+  const fill = (description) =>
+    typeof description === 'string'
+      ? description.replaceAll(PERMISSIONS_TABLE, permissionsMarkdown(permissions, operations))
+      : description;
+  return {
+    Root: {
+      enter(root) {
+        permissions = undefined;
+        permissionSchema = undefined;
+        info = undefined;
+        rootSecurity = root.security;
+        operations.length = 0;
+      },
+      leave() {
+        const wanted = [info, permissionSchema].filter(
+          (node) => typeof node?.description === 'string' && node.description.includes(PERMISSIONS_TABLE),
+        );
+        if (wanted.length > 0 && permissions === undefined) {
+          throw new Error('a description asks for the permissions table, but no schema has an x-permissions table');
+        }
+        for (const node of wanted) {
+          node.description = fill(node.description);
+        }
+      },
+    },
+    Info: {
+      enter(node) {
+        info = node;
+      },
+    },
+    PathItem: {
+      enter(_node, ctx) {
+        path = ctx.key;
+      },
+    },
+    Operation: {
+      enter(operation, ctx) {
+        const permission = permissionOf(operation, rootSecurity);
+        if (permission !== undefined && typeof path === 'string' && path.startsWith('/v1/')) {
+          operations.push({
+            method: String(ctx.key).toUpperCase(),
+            path,
+            operationId: operation.operationId,
+            permission,
+          });
+        }
+      },
+    },
+    Schema: {
+      enter(schema) {
+        if (!isObject(schema) || schema['x-permissions'] === undefined) {
+          return;
+        }
+        const table = schema['x-permissions'];
+        if (!isObject(table) || Object.keys(table).length === 0) {
+          throw new Error('x-permissions must map each permission to { description }');
+        }
+        if (permissions !== undefined && permissionSchema !== schema) {
+          throw new Error('two schemas have an x-permissions table; the spec has one closed set of permissions');
+        }
+        permissionSchema = schema;
+        permissions = Object.entries(table).map(([permission, entry]) => ({
+          permission,
+          description: String(entry?.description ?? ''),
+        }));
+        schema.enum = permissions.map(({ permission }) => permission);
+      },
+    },
+  };
+}
+
 /** The version in the repository's package.json (openapi/plugins/ is two levels below it). */
 function packageVersion() {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
@@ -175,5 +305,6 @@ function infoVersion() {
 /** The decorators of the `mailroom` plugin, for OpenAPI 3.x. */
 export const decorators = {
   'expand-error-codes': expandErrorCodes,
+  'expand-permissions': expandPermissions,
   'package-version': infoVersion,
 };

@@ -121,7 +121,7 @@ function listOperations(labels) {
 
 /**
  * Builds a rule that runs `check` on every operation under `paths`. `check` gets
- * `{ operation, location, pathItem: { node, location }, path, method, label, secured, limited, ctx,
+ * `{ operation, location, pathItem: { node, location }, path, method, label, secured, limited, root, ctx,
  * problem(detail, location) }` (`secured`: see isSecured; `limited`: see isRateLimited);
  * a problem's message is
  * `<label> <detail>`, e.g. `GET /v1/contacts 404 response is missing header X-RateLimit-Reset`. Problems with the
@@ -183,6 +183,7 @@ function operationRule(check) {
               label,
               secured,
               limited,
+              root,
               ctx,
               problem,
             });
@@ -422,6 +423,61 @@ const idempotencyKeyResponses = operationRule(({ operation, location, pathItem, 
 // ---------------------------------------------------------------------------------------------------------------
 // The plugin
 
+/**
+ * Every secured `/v1` operation names the permission it needs as the scope of each of its security alternatives, the
+ * same one in each (`security: [{ bearerAuth: ['contacts:write'] }, { apiKeyHeader: ['contacts:write'] }]`), and one
+ * the Permission schema's `x-permissions` table lists, unless it is marked `x-any-key: true` (open to every valid key:
+ * it describes the calling key itself). The server reads the permission from there: an operation naming none would be
+ * open to every key by accident.
+ */
+function v1Permission() {
+  let known;
+  const named = [];
+  const check = operationRule(({ operation, location, path, secured, root, problem }) => {
+    if (!secured || !path.startsWith('/v1/') || operation['x-any-key'] === true) {
+      return;
+    }
+    const security = Array.isArray(operation.security) ? operation.security : (root?.security ?? []);
+    const at = Array.isArray(operation.security) ? location.child(['security']) : location;
+    const scopes = security.map((alternative) => Object.values(alternative ?? {}).flat());
+    if (scopes.some((list) => list.length !== 1)) {
+      problem('names no permission: give each security alternative one scope (or mark it x-any-key: true)', at);
+      return;
+    }
+    const distinct = [...new Set(scopes.flat())];
+    if (distinct.length > 1) {
+      problem(`names different permissions in its security alternatives: ${distinct.join(', ')}`, at);
+      return;
+    }
+    named.push({ permission: distinct[0], at, problem });
+  })();
+  return {
+    ...check,
+    Schema: {
+      enter(schema) {
+        if (isObject(schema) && isObject(schema['x-permissions'])) {
+          known = new Set(Object.keys(schema['x-permissions']));
+        }
+      },
+    },
+    Root: {
+      enter(node, ctx) {
+        known = undefined;
+        named.length = 0;
+        check.Root?.enter?.(node, ctx);
+      },
+      leave(node, ctx) {
+        for (const { permission, at, problem } of named) {
+          if (known !== undefined && !known.has(permission)) {
+            problem(`names ${permission}, which is not a permission of the x-permissions table`, at);
+          }
+        }
+        check.Root?.leave?.(node, ctx);
+      },
+    },
+  };
+}
+
 const rules = {
   // A public operation counted per address (x-rate-limit: address) can be refused with 429 too, though never with 401.
   'secured-declares-401-429': operationRule(({ operation, location, secured, limited, problem }) => {
@@ -471,6 +527,8 @@ const rules = {
   'response-example': responseExample,
 
   'idempotency-key-responses': idempotencyKeyResponses,
+
+  'v1-permission': v1Permission,
 
   // The one table of error codes (x-error-codes, expanded at bundle time by the mailroom/error-codes decorator):
   // every code has a 4xx/5xx status and a `when`, no status serves two codes, and nothing it derives is hand-written.

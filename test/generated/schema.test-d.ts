@@ -26,6 +26,22 @@ describe('generated types', () => {
     expectTypeOf<ListKeys['data'][number]>().toEqualTypeOf<Schemas['ApiKey']>();
   });
 
+  test('permissions and environments are literal unions, and an unknown one does not compile', () => {
+    expectTypeOf<Schemas['Permission']>().toEqualTypeOf<
+      'api_keys:read' | 'api_keys:write' | 'contacts:read' | 'contacts:write'
+    >();
+    expectTypeOf<Schemas['ApiKey']['permissions']>().toEqualTypeOf<Schemas['Permission'][]>();
+    expectTypeOf<Schemas['Environment']>().toEqualTypeOf<'development' | 'staging' | 'production'>();
+    type Create = Schemas['CreateApiKeyRequest'];
+    const good: Create = { name: 'CI', permissions: ['contacts:read'], environment: 'staging' };
+    expectTypeOf(good).toEqualTypeOf<Create>();
+    // @ts-expect-error contacts:delete is not a permission of the spec.
+    const unknown: Create = { name: 'CI', permissions: ['contacts:delete'] };
+    // @ts-expect-error qa is not an environment of the spec.
+    const environment: Create = { name: 'CI', environment: 'qa' };
+    expectTypeOf([unknown, environment]).toBeArray();
+  });
+
   test('nullable timestamps are string or null', () => {
     expectTypeOf<Schemas['ApiKey']['expirationTs']>().toEqualTypeOf<string | null>();
     expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
@@ -40,6 +56,7 @@ describe('generated types', () => {
       | '/v1/api-keys/validate'
       | '/v1/api-keys/{keyId}'
       | '/v1/api-keys/{keyId}/rotate'
+      | '/v1/permissions'
       | '/v1/contacts'
       | '/v1/contacts/{contactId}'
       | '/auth/signup'

@@ -24,6 +24,7 @@ const MAILROOM_RULES = [
   'mailroom/response-example',
   'mailroom/idempotency-key-responses',
   'mailroom/error-codes',
+  'mailroom/v1-permission',
 ] as const;
 
 type RuleId = (typeof MAILROOM_RULES)[number];
@@ -166,6 +167,14 @@ const brokenFixtures: BrokenFixture[] = [
     ruleId: 'mailroom/error-codes',
     messages: ['error code METHOD_NOT_ALLOWED has status 200, not a 4xx or 5xx integer'],
   },
+  {
+    name: 'a /v1 operation whose security names no permission is rejected by mailroom/v1-permission',
+    fixture: 'v1-operation-without-permission.yaml',
+    ruleId: 'mailroom/v1-permission',
+    messages: [
+      'GET /v1/contacts names no permission: give each security alternative one scope (or mark it x-any-key: true)',
+    ],
+  },
 ];
 
 const GOOD_FIXTURE = 'good.yaml';
@@ -289,7 +298,11 @@ describe('root redocly.yaml', () => {
   });
 
   test('turns on the mailroom decorators, which `redocly bundle` applies and `redocly lint` does not', () => {
-    expect(config.decorators).toEqual({ 'mailroom/expand-error-codes': 'on', 'mailroom/package-version': 'on' });
+    expect(config.decorators).toEqual({
+      'mailroom/expand-error-codes': 'on',
+      'mailroom/expand-permissions': 'on',
+      'mailroom/package-version': 'on',
+    });
   });
 
   test('is a configuration Redocly accepts without warnings', () => {
