@@ -1,6 +1,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { issueApiKey } from '../keys/issue.ts';
 import { DEFAULT_GRACE_MINUTES, MAX_GRACE_MINUTES, rotateApiKey } from '../keys/rotate.ts';
+import {
+  ALL_PERMISSIONS,
+  accessOf,
+  DEFAULT_ENVIRONMENT,
+  orderPermissions,
+  type Permission,
+  permissionsOfAccess,
+} from '../lib/permissions.ts';
 import { VERSION } from '../lib/version.ts';
 import {
   DEFAULT_FAILED_AUTH_WINDOW,
@@ -14,7 +22,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
 import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
-import { type ApiKeyWithPlan, type KeyAccess, KeyLimitError, type Store } from '../store/types.ts';
+import { type ApiKeyWithPlan, KeyLimitError, type Store } from '../store/types.ts';
 import { contractAction, contractOptions } from './contract.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
@@ -26,6 +34,30 @@ function integer(name: string, min: number, max: number) {
     }
     return n;
   };
+}
+
+/** Collects a repeatable `--permission`, each one of the spec's permissions. */
+function permission(value: string, previous: Permission[] = []): Permission[] {
+  if (!(ALL_PERMISSIONS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`unknown permission; permissions: ${ALL_PERMISSIONS.join(', ')}.`);
+  }
+  if ((previous as string[]).includes(value)) {
+    throw new InvalidArgumentError(`${value} is given twice.`);
+  }
+  return [...previous, value as Permission];
+}
+
+/** The permissions `keys create` asks for: --permission, or --read-only's, or every one; both must agree. */
+function keyPermissions(opts: { permission?: Permission[]; readOnly?: boolean }): readonly Permission[] {
+  const shorthand = opts.readOnly ? permissionsOfAccess('read_only') : undefined;
+  if (opts.permission === undefined) {
+    return shorthand ?? ALL_PERMISSIONS;
+  }
+  const permissions = orderPermissions(opts.permission);
+  if (shorthand !== undefined && accessOf(permissions) !== 'read_only') {
+    throw new SettingsError(`--read-only stands for ${shorthand.join(', ')}; it disagrees with --permission`);
+  }
+  return permissions;
 }
 
 function loadPlans(): PlanTable {
@@ -81,12 +113,24 @@ function printKeyTable(keys: ApiKeyWithPlan[], orgNames: Map<string, string>, pl
       orgNames.get(k.organizationId) ?? k.organizationId,
       shown.plan,
       shown.access,
+      shown.environment,
       `${shown.rateLimit}/min`,
       shown.lastUsed ?? 'never',
       shown.expirationTs ?? 'never',
     ];
   });
-  const header = ['KEY ID', 'NAME', 'KEY', 'ORGANIZATION', 'PLAN', 'ACCESS', 'LIMIT', 'LAST USED', 'EXPIRES'];
+  const header = [
+    'KEY ID',
+    'NAME',
+    'KEY',
+    'ORGANIZATION',
+    'PLAN',
+    'ACCESS',
+    'ENVIRONMENT',
+    'LIMIT',
+    'LAST USED',
+    'EXPIRES',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   for (const row of [header, ...rows]) {
     console.log(
@@ -232,7 +276,17 @@ withStoreOptions(
     .option('--plan <plan>', "set the organization's rate-limit plan")
     .option('--expires-in-days <n>', 'days until the key expires (1-365)', integer('--expires-in-days', 1, 365))
     .option('--rate-limit <n>', 'per-key limit in requests per minute', integer('--rate-limit', 1, 100_000))
-    .option('--read-only', 'the key may only read')
+    .option(
+      '--permission <permission>',
+      `a permission the key gets (repeat for more; default: every one): ${ALL_PERMISSIONS.join(', ')}`,
+      permission,
+    )
+    .option('--read-only', 'the key gets every :read permission only (shorthand)')
+    .addOption(
+      new Option('--environment <environment>', 'where the key is used')
+        .choices(['development', 'staging', 'production'])
+        .default(DEFAULT_ENVIRONMENT),
+    )
     .option('--json', 'print JSON'),
 ).action(async (opts) => {
   if (opts.name.length < 1 || opts.name.length > 100) {
@@ -249,7 +303,8 @@ withStoreOptions(
       name: opts.name,
       expiresInDays: opts.expiresInDays,
       rateLimit: opts.rateLimit,
-      access: (opts.readOnly ? 'read_only' : 'full') satisfies KeyAccess,
+      permissions: keyPermissions(opts),
+      environment: opts.environment,
       now: new Date(),
     });
     const shown = { ...toApiKey({ ...record, plan: org.plan }, plans), apiKey: plaintext };
@@ -258,6 +313,7 @@ withStoreOptions(
       return;
     }
     console.log(`Created ${shown.keyId} "${shown.name}" for organization "${org.name}" (plan ${org.plan}).`);
+    console.log(`Environment ${shown.environment}; permissions ${shown.permissions.join(', ')} (${shown.access}).`);
     console.log('API key (shown once: store it now):');
     console.log(plaintext);
   });

@@ -21,6 +21,13 @@ export {
   MailroomError,
   type MailroomErrorInit,
 } from './errors.ts';
+export {
+  ALL_PERMISSIONS,
+  type Environment,
+  PERMISSIONS,
+  type Permission,
+  READ_PERMISSIONS,
+} from '../lib/permissions.ts';
 export { type AuthScheme, authMiddleware } from './middleware/auth.ts';
 export { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
 export { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';

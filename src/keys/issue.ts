@@ -1,5 +1,12 @@
 import { newId } from '../lib/ids.ts';
-import type { ApiKeyRecord, KeyAccess, Store, UserTokenRecord } from '../store/types.ts';
+import {
+  ALL_PERMISSIONS,
+  DEFAULT_ENVIRONMENT,
+  type Environment,
+  orderPermissions,
+  type Permission,
+} from '../lib/permissions.ts';
+import type { ApiKeyRecord, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
 import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
 import { generateUserToken, hashUserToken, type UserTokenText } from './user-token.ts';
@@ -10,7 +17,10 @@ export interface IssueApiKeyInput {
   name: string;
   expiresInDays?: number | undefined;
   rateLimit?: number | null | undefined;
-  access?: KeyAccess | undefined;
+  /** What the key may do (default: every permission), stored in the spec's order. */
+  permissions?: readonly Permission[] | undefined;
+  /** Where it is used (default: production). */
+  environment?: Environment | undefined;
   now: Date;
   /** Refuse with KeyLimitError when the organization already has this many active keys. */
   maxActiveKeys?: number | undefined;
@@ -38,7 +48,8 @@ export async function issueApiKey(
           name: input.name,
           publicId,
           keyHash: hashApiKey(plaintext, serverSecret),
-          access: input.access ?? 'full',
+          permissions: orderPermissions(input.permissions ?? ALL_PERMISSIONS),
+          environment: input.environment ?? DEFAULT_ENVIRONMENT,
           rateLimit: input.rateLimit ?? null,
           createdAt: input.now,
           expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,

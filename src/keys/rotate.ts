@@ -23,8 +23,8 @@ export type RotateApiKeyResult =
   | (RotationOutcome & { outcome: 'rotated'; plaintext: ApiKeyText });
 
 /**
- * Replaces a key with a new one that inherits its name, access, per-key rate limit, organization (so its plan) and
- * expiry policy; the old key keeps working for the grace period. Only the new key's hash is stored.
+ * Replaces a key with a new one that inherits its name, permissions, environment, per-key rate limit, organization
+ * (so its plan) and expiry policy; the old key keeps working for the grace period. Only the new key's hash is stored.
  */
 export async function rotateApiKey(
   store: Store,

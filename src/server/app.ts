@@ -11,6 +11,7 @@ import { accountHandlers } from './routes/accounts.ts';
 import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
+import { listPermissionsHandler } from './routes/permissions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument } from './spec.ts';
@@ -65,7 +66,13 @@ export function createApp(
   app.set('trust proxy', options.trustProxy ?? false);
   app.set('json spaces', 0);
 
-  const table = compileOperations(spec, HANDLERS, { validateResponses: options.validateResponses ?? false });
+  // The permission list reads what each compiled operation's security names: the table it is part of.
+  const listPermissions = listPermissionsHandler(() => table.operations);
+  const table = compileOperations(
+    spec,
+    { ...HANDLERS, listPermissions },
+    { validateResponses: options.validateResponses ?? false },
+  );
   const hooks = ctx.scenarios ? createScenarioHooks(spec, table.operations, ctx.clock) : undefined;
   const pipeline = createPipeline(ctx, table, hooks);
   const log = ctx.logger.isLevelEnabled('info') ? accessLog(ctx.logger) : undefined;

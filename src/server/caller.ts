@@ -1,12 +1,14 @@
+import { ALL_PERMISSIONS, type Permission } from '../lib/permissions.ts';
 import type { LimitSubject } from '../rate-limit/limiter.ts';
 import type { MembershipRecord } from '../store/types.ts';
 import type { Principal } from './credentials.ts';
-import { type ApiError, keyLacksRole, userLacksRole } from './errors.ts';
+import { type ApiError, missingPermission, userLacksRole } from './errors.ts';
 
 // What a verified caller may do and how its requests are counted, computed once per request from the principal
 // (credentials.ts says who it is) and read by the later stages: the limit stage counts `limitSubject`, the authorize
-// stage asks `refusalOf` for each role the operation names, the idempotency stage scopes keys by `idempotencyScope`,
-// and every answer carries `notices`.
+// stage asks `refusalOf` for what the operation's security requirement names (an API key's permission, a user's
+// role), the key routes compare `permissions` with the keys it creates or manages, the idempotency stage scopes keys
+// by `idempotencyScope`, and every answer carries `notices`.
 
 /** The organization an operation acts on, and the caller's role in it (user tokens). */
 export interface ActingOrganization {
@@ -15,10 +17,22 @@ export interface ActingOrganization {
   role?: string;
 }
 
+/** The operation a refusal names. */
+export interface Named {
+  id: string;
+  method: string;
+  path: string;
+}
+
 /** A verified caller and its rights. */
 export interface Caller {
   /** Who: the verified credential. */
   readonly principal: Principal;
+  /**
+   * What it may do on `/v1`: an API key's permissions; a user token (a member of the organization it acts on) holds
+   * every permission, so it may give a key any of them.
+   */
+  readonly permissions: readonly Permission[];
   /** Who the requests count against: an API key's organization pool (by plan) and key budget; a user's window. */
   readonly limitSubject: LimitSubject;
   /** Headers every answer to this caller carries (a rotated key's Deprecation and Sunset), if any. */
@@ -30,11 +44,12 @@ export interface Caller {
   organization: ActingOrganization | undefined;
 }
 
-/** The caller a verified principal is: its counting subject, notices and, for an API key, its organization. */
+/** The caller a verified principal is: its permissions, counting subject, notices and, for a key, organization. */
 export function callerOf(principal: Principal): Caller {
   if (principal.scheme === 'userToken') {
     return {
       principal,
+      permissions: ALL_PERMISSIONS,
       limitSubject: { window: 'user', id: principal.userId },
       notices: undefined,
       organization: undefined,
@@ -43,6 +58,7 @@ export function callerOf(principal: Principal): Caller {
   const { key } = principal;
   return {
     principal,
+    permissions: key.permissions,
     limitSubject: {
       organizationId: principal.organizationId,
       plan: principal.plan,
@@ -63,25 +79,27 @@ export function actInOrganization(caller: Caller, membership: MembershipRecord):
 }
 
 /**
- * The 403 that refuses the caller an operation whose security requirement names `role`, or undefined when the caller
- * holds it: for an API key `write` (may change resources: a `full` key); for a user token `owner` (owns the
- * organization in the path).
+ * The 403 that refuses the caller `operation`, whose security requirement names `required`, or undefined when the
+ * caller holds it: for an API key a permission (`contacts:write`); for a user token the `owner` role of the
+ * organization in the path.
  */
-export function refusalOf(caller: Caller, role: string): ApiError | undefined {
-  const { principal } = caller;
-  if (principal.scheme === 'userToken') {
+export function refusalOf(caller: Caller, required: string, operation: Named): ApiError | undefined {
+  if (caller.principal.scheme === 'userToken') {
     const held = caller.organization?.role;
-    return role === 'owner' && held === 'owner' ? undefined : userLacksRole(held, role);
+    return required === 'owner' && held === 'owner' ? undefined : userLacksRole(held, required);
   }
-  return role === 'write' && principal.key.access === 'full' ? undefined : keyLacksRole(principal.key.access, role);
+  return (caller.permissions as readonly string[]).includes(required)
+    ? undefined
+    : missingPermission(required, operation);
 }
 
-/** The 403 the caller would get for `role` if it did not hold it (a sandbox scenario's 403 says what the real one would). */
-export function refusalWithout(caller: Caller, role: string): ApiError {
-  const { principal } = caller;
-  return principal.scheme === 'userToken'
-    ? userLacksRole(role === 'owner' && caller.organization?.role ? 'member' : caller.organization?.role, role)
-    : keyLacksRole(role === 'write' ? 'read_only' : principal.key.access, role);
+/** The 403 the caller would get if it lacked `required` (a sandbox scenario's 403 says what the real one would). */
+export function refusalWithout(caller: Caller, required: string, operation: Named): ApiError {
+  if (caller.principal.scheme === 'userToken') {
+    const held = caller.organization?.role;
+    return userLacksRole(required === 'owner' && held ? 'member' : held, required);
+  }
+  return missingPermission(required, operation);
 }
 
 /**

@@ -5,6 +5,7 @@ import type { PasswordHasher } from '../accounts/password.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
+import type { Caller } from './caller.ts';
 import type { ApiKeyPrincipal, UserPrincipal } from './credentials.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
@@ -56,6 +57,14 @@ export function send<Op extends keyof operations, Status extends keyof operation
   body: ResponseBody<Op, Status>,
 ): void {
   sendJson(res, status, body);
+}
+
+/** The verified caller of a secured operation, with its rights (caller.ts). */
+export function callerFrom(req: Request): Caller {
+  if (!req.caller) {
+    throw new Error('route reached without a caller');
+  }
+  return req.caller;
 }
 
 /** The API-key caller of a secured operation; routes run only after the pipeline authenticated them. */

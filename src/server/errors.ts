@@ -205,11 +205,24 @@ export function rateLimited(sentence: string): ApiError {
 // ---------------------------------------------------------------------------------------------------------------------
 // Authorization (the authorize stage): a valid credential that may not do this.
 
-/** The 403 of an API key without the role an operation's security requirement names. */
-export function keyLacksRole(access: string, role: string): ApiError {
+/** The 403 of an API key without the permission an operation's security requirement names. */
+export function missingPermission(
+  permission: string,
+  operation: { id: string; method: string; path: string },
+): ApiError {
   return new ApiError(
     'FORBIDDEN',
-    role === 'write' ? `This API key is ${access} and cannot modify resources` : `This API key lacks the ${role} role`,
+    `This API key lacks the ${permission} permission, which ${operation.id} (${operation.method} ${operation.path}) needs`,
+    { details: { permissions: [permission] } },
+  );
+}
+
+/** The 403 of a key creating (or renaming, rotating, revoking) a key with permissions it lacks itself. */
+export function permissionsNotHeld(missing: readonly string[]): ApiError {
+  return new ApiError(
+    'FORBIDDEN',
+    `An API key cannot grant or manage permissions it lacks itself; this one lacks ${missing.join(', ')}`,
+    { details: { permissions: [...missing] } },
   );
 }
 
@@ -242,6 +255,12 @@ export function invalidData(details: ErrorDetails): ApiError {
 /** The 422 of one invalid field. */
 export function invalidField(field: string, message: string): ApiError {
   return invalidData({ [field]: [message] });
+}
+
+/** The 422 of a key create whose `access` shorthand and `permissions` name different sets. */
+export function accessDisagrees(access: string, stands: readonly string[]): ApiError {
+  const message = `${access} stands for ${stands.join(', ')}; send access or permissions, or both alike`;
+  return invalidData({ access: [message], permissions: [message] });
 }
 
 /** The message of a 413. */

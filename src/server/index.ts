@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createPasswordHasher, type ScryptCost } from '../accounts/password.ts';
 import { issueApiKey } from '../keys/issue.ts';
+import { type AccessShorthand, type Environment, type Permission, permissionsOfAccess } from '../lib/permissions.ts';
 import { VERSION } from '../lib/version.ts';
 import { rateLimitHeaders } from '../rate-limit/headers.ts';
 import {
@@ -19,7 +20,7 @@ import {
   type WindowConfig,
 } from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
-import type { KeyAccess, Store } from '../store/types.ts';
+import type { Store } from '../store/types.ts';
 import { createApp, requestIdFor } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
@@ -71,7 +72,11 @@ export interface CreateKeyOptions {
   plan?: string;
   rateLimit?: number;
   expiresInDays?: number;
-  access?: KeyAccess;
+  /** What the key may do (default: every permission, or what `access` stands for). */
+  permissions?: readonly Permission[];
+  /** The API's shorthand: `full` (every permission) or `read_only` (every `:read`). */
+  access?: AccessShorthand;
+  environment?: Environment;
 }
 
 /** A running reference server. */
@@ -179,7 +184,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         name: opts.name,
         expiresInDays: opts.expiresInDays,
         rateLimit: opts.rateLimit,
-        access: opts.access,
+        permissions: opts.permissions ?? (opts.access ? permissionsOfAccess(opts.access) : undefined),
+        environment: opts.environment,
         now: context.clock(),
       });
       return { plaintext, keyId: record.keyId, organizationId: org.organizationId };

@@ -78,7 +78,7 @@ export interface Exchange {
   readonly address: string;
   /** What the headers say of the body (announced, JSON). */
   readonly body: BodyFacts;
-  /** The roles the security requirement that admits the caller names (e.g. `write`, `owner`). */
+  /** What the security requirement that admits the caller names: an API key's permission, a user's role (`owner`). */
   roles: string[];
   /** The verified caller; undefined on public operations. */
   caller?: Caller;
@@ -230,7 +230,8 @@ function refuseMiss(exchange: Exchange): Operation {
 /**
  * What the caller may do here: a user token acting on the organization in the path must belong to it (another
  * organization's id is the same 404 as one that does not exist, before any role is checked, so a non-member learns
- * nothing about it); then every role the security requirement names.
+ * nothing about it); then what the security requirement names: the permission an API key needs (read from the spec's
+ * scopes, `contacts:write`), or a user's role (`owner`).
  */
 async function authorize(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
   const { caller } = exchange;
@@ -245,8 +246,8 @@ async function authorize(pipeline: Pipeline, exchange: Exchange, operation: Oper
     }
     actInOrganization(caller, membership);
   }
-  for (const role of exchange.roles) {
-    const refused = refusalOf(caller, role);
+  for (const required of exchange.roles) {
+    const refused = refusalOf(caller, required, operation);
     if (refused) {
       throw refused;
     }

@@ -35,6 +35,7 @@ import {
   organizationNotFound,
   othersMembership,
   payloadTooLarge,
+  permissionsNotHeld,
   USER_TOKEN_REFUSALS,
   unauthorized,
   unsupportedMediaType,
@@ -73,7 +74,7 @@ export class ScenarioFault extends Error {
 }
 
 interface ExampleValue {
-  error?: { code?: string; message?: string };
+  error?: { code?: string; message?: string; details?: { permissions?: string[] } };
 }
 
 /** One documented response: its example names in the spec's order (the first is the default) and their values. */
@@ -121,6 +122,12 @@ function bodyEmail(req: Request): string | undefined {
   return typeof email === 'string' ? email : undefined;
 }
 
+/** The permissions a request's body asks for, if any. */
+function bodyPermissions(req: Request): string[] | undefined {
+  const permissions = (req.body as { permissions?: unknown } | undefined)?.permissions;
+  return Array.isArray(permissions) && permissions.length > 0 ? permissions.map(String) : undefined;
+}
+
 /** Whether an operation takes a user token (the account operations) rather than an API key. */
 function takesUserToken(operation: Operation): boolean {
   return operation.security.some((alternative) => Object.hasOwn(alternative, 'userToken'));
@@ -159,13 +166,18 @@ function producersFor(clock: () => Date): Record<number, Producer> {
       const cause = example !== undefined && Object.hasOwn(refusals, example) ? refusals[example] : undefined;
       return cause && operation.security.length > 0 ? { stage: 'authenticate', error: cause(clock()) } : undefined;
     },
-    403: ({ example, caller, roles }) => {
+    403: ({ example, caller, roles, operation, value }) => {
       if (example === 'othersMembership') {
         return fail(othersMembership());
       }
-      const role = roles[0];
+      if (example === 'permissionNotHeld') {
+        // The permissions the request asks for, else the example's own: what a key lacking them would be told.
+        const shown = value?.error?.details?.permissions;
+        return raise((req) => permissionsNotHeld(bodyPermissions(req) ?? shown ?? roles));
+      }
+      const required = roles[0];
       // Worded when raised: by then the authorize stage has read a user's membership of the organization in the path.
-      return caller && role !== undefined ? raise(() => refusalWithout(caller, role)) : undefined;
+      return caller && required !== undefined ? raise(() => refusalWithout(caller, required, operation)) : undefined;
     },
     404: ({ example, operation, params }) => {
       if (example === 'noSuchAccount') {

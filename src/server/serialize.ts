@@ -1,4 +1,5 @@
 import { maskApiKey } from '../keys/api-key.ts';
+import { accessOf } from '../lib/permissions.ts';
 import type { PlanConfig, PlanTable } from '../rate-limit/plans.ts';
 import type { ApiKeyRecord, ContactRecord, MemberRecord, MembershipRecord, UserRecord } from '../store/types.ts';
 import type { Schemas } from './context.ts';
@@ -31,7 +32,9 @@ export function toApiKey(
     organizationId: key.organizationId,
     plan: key.plan,
     rateLimit: key.rateLimit ?? planPerMinute(plans[key.plan]),
-    access: key.access,
+    access: accessOf(key.permissions),
+    permissions: key.permissions,
+    environment: key.environment,
     lastUsed: lastUsed ? lastUsed.toISOString() : null,
     createdAt: key.createdAt.toISOString(),
     expirationTs: key.expiresAt ? key.expiresAt.toISOString() : null,

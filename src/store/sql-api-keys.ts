@@ -1,9 +1,7 @@
+import type { Environment, Permission } from '../lib/permissions.ts';
 import type { Db, Queryable } from './db.ts';
 import { DuplicateApiKeyError, KeyLimitError } from './errors.ts';
 import { isUniqueViolation, single, toDate, toDateOrNull } from './rows.ts';
-
-/** What a key may do: everything, or only safe (read) operations. */
-export type KeyAccess = 'full' | 'read_only';
 
 /** A stored API key. Only the HMAC of the key text is kept; the plaintext never reaches the store. */
 export interface ApiKeyRecord {
@@ -16,7 +14,10 @@ export interface ApiKeyRecord {
   publicId: string;
   /** Lowercase hex HMAC-SHA256 of the full key text. */
   keyHash: string;
-  access: KeyAccess;
+  /** What the key may do: the spec's permissions, at least one, in the spec's order. */
+  permissions: Permission[];
+  /** Where the key is used. */
+  environment: Environment;
   /** Optional per-key budget in requests per minute. */
   rateLimit: number | null;
   createdAt: Date;
@@ -58,8 +59,8 @@ export interface ApiKeyStore {
   findApiKeyByPublicId(publicId: string): Promise<ApiKeyWithPlan | null>;
   /** Active (not revoked) key of that organization, with plan. */
   getApiKey(organizationId: string, keyId: string): Promise<ApiKeyWithPlan | null>;
-  /** Active keys of the organization, oldest first (createdAt, keyId). */
-  listApiKeys(organizationId: string): Promise<ApiKeyWithPlan[]>;
+  /** Active keys of the organization (of one environment, when given), oldest first (createdAt, keyId). */
+  listApiKeys(organizationId: string, filter?: { environment?: Environment }): Promise<ApiKeyWithPlan[]>;
   /** All active keys of all organizations (for the CLI's `keys list`), oldest first. */
   listAllApiKeys(): Promise<ApiKeyWithPlan[]>;
   /** Renames an active key; null when missing, revoked or of another organization. */
@@ -67,8 +68,8 @@ export interface ApiKeyStore {
   /** Sets revokedAt; null when missing or already revoked. organizationId null = any organization (CLI). */
   revokeApiKey(organizationId: string | null, keyId: string, at: Date): Promise<ApiKeyWithPlan | null>;
   /**
-   * Rotates an active key in one transaction: inserts `next` (its keyId, publicId and keyHash; name, access,
-   * rateLimit and organization copied from the old key, and an expiry as far from `at` as the old key's lifetime,
+   * Rotates an active key in one transaction: inserts `next` (its keyId, publicId and keyHash; name, permissions,
+   * environment, rateLimit and organization copied from the old key, and an expiry as far from `at` as the old key's lifetime,
    * if it had one), then marks the old key rotated with `expiresAt` = the earlier of its own expiry and `graceEndsAt`.
    * `organizationId` null = any organization (CLI). Throws DuplicateApiKeyError when `next`'s ids are taken.
    */
@@ -91,7 +92,8 @@ interface KeyRow {
   name: string;
   public_id: string;
   key_hash: string;
-  access: KeyAccess;
+  permissions: Permission[];
+  environment: Environment;
   rate_limit: number | null;
   created_at: Date;
   expires_at: Date | null;
@@ -106,7 +108,7 @@ interface KeyPlanRow extends KeyRow {
 }
 
 const KEY_COLUMNS =
-  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.access, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.rotated_at, k.replaced_by';
+  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.permissions, k.environment, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.rotated_at, k.replaced_by';
 const KEY_PLAN_COLUMNS = `${KEY_COLUMNS}, o.plan`;
 
 // Unique indexes whose violations are expected outcomes rather than bugs.
@@ -119,7 +121,8 @@ function toKey(row: KeyRow): ApiKeyRecord {
     name: row.name,
     publicId: row.public_id,
     keyHash: row.key_hash,
-    access: row.access,
+    permissions: row.permissions,
+    environment: row.environment,
     rateLimit: row.rate_limit,
     createdAt: toDate(row.created_at),
     expiresAt: toDateOrNull(row.expires_at),
@@ -150,8 +153,9 @@ async function mapDuplicateKey<T>(work: () => Promise<T>): Promise<T> {
 async function insertKeyRow(q: Queryable, key: NewApiKey): Promise<ApiKeyRecord> {
   const { rows } = await q.query<KeyRow>(
     `INSERT INTO api_keys AS k
-       (key_id, organization_id, name, public_id, key_hash, access, rate_limit, created_at, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       (key_id, organization_id, name, public_id, key_hash, permissions, environment, rate_limit, created_at,
+        expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10)
      RETURNING ${KEY_COLUMNS}`,
     [
       key.keyId,
@@ -159,7 +163,8 @@ async function insertKeyRow(q: Queryable, key: NewApiKey): Promise<ApiKeyRecord>
       key.name,
       key.publicId,
       key.keyHash,
-      key.access,
+      key.permissions,
+      key.environment,
       key.rateLimit,
       key.createdAt,
       key.expiresAt,
@@ -219,7 +224,8 @@ async function rotateKeyIn(
     name: previous.name,
     publicId: next.publicId,
     keyHash: next.keyHash,
-    access: previous.access,
+    permissions: previous.permissions,
+    environment: previous.environment,
     rateLimit: previous.rateLimit,
     createdAt: at,
     expiresAt: lifetimeMs === null ? null : new Date(at.getTime() + lifetimeMs),
@@ -267,12 +273,12 @@ export function apiKeyStatements(db: Db): ApiKeyStore {
       return rows[0] ? toKeyWithPlan(rows[0]) : null;
     },
 
-    async listApiKeys(organizationId) {
+    async listApiKeys(organizationId, filter = {}) {
       const { rows } = await db.query<KeyPlanRow>(
         `SELECT ${KEY_PLAN_COLUMNS} FROM api_keys k JOIN organizations o USING (organization_id)
-         WHERE k.organization_id = $1 AND k.revoked_at IS NULL
+         WHERE k.organization_id = $1 AND k.revoked_at IS NULL AND ($2::text IS NULL OR k.environment = $2::text)
          ORDER BY k.created_at, k.key_id`,
-        [organizationId],
+        [organizationId, filter.environment ?? null],
       );
       return rows.map(toKeyWithPlan);
     },

@@ -12,7 +12,7 @@ import type { UserStore } from './sql-users.ts';
 
 export type { Db, DbResult, Queryable, StoreKind } from './db.ts';
 export * from './errors.ts';
-export type { ApiKeyRecord, ApiKeyWithPlan, KeyAccess, NewApiKey, RotationOutcome } from './sql-api-keys.ts';
+export type { ApiKeyRecord, ApiKeyWithPlan, NewApiKey, RotationOutcome } from './sql-api-keys.ts';
 export type { ContactCursor, ContactInput, ContactPatch, ContactRecord } from './sql-contacts.ts';
 export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sql-idempotency.ts';
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';

@@ -1,35 +1,14 @@
-import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freshDataDir } from '../helpers/data-dir.ts';
+import { runMailroom } from './helpers/cli.ts';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TIMEOUT_MS = 60_000;
 
 let dataDir: string;
 
-/** Runs `mailroom ...args` on this file's data directory; resolves with the exit code and output, never throws. */
-async function mailroom(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('MAILROOM_') && name !== 'DATABASE_URL' && name !== 'REDIS_URL') {
-      env[name] = value;
-    }
-  }
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/mailroom.js', ...args, '--data-dir', dataDir], {
-      cwd: ROOT,
-      env,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+/** Runs `mailroom ...args` on this file's data directory. */
+const mailroom = (...args: string[]) => runMailroom(dataDir, ...args);
 
 beforeAll(async () => {
   dataDir = await freshDataDir();

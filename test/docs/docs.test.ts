@@ -363,6 +363,33 @@ describe('the docs page at /docs in Chromium', () => {
     expect([...firstCells].sort()).toEqual([...codes].sort());
   });
 
+  test('lists every permission and, for every /v1 operation, the permission its security names', async () => {
+    const permissions = (spec.components.schemas.Permission as { enum?: string[] } | undefined)?.enum ?? [];
+    expect(permissions.length).toBeGreaterThan(0);
+    const rowsOf = async (firstHeader: RegExp) =>
+      page
+        .locator('#api-content table')
+        .filter({ has: page.locator('thead th', { hasText: firstHeader }) })
+        .first()
+        .locator('tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent?.trim())),
+        );
+    const allows = await rowsOf(/^permission$/);
+    expect(allows.map(([permission]) => permission)).toEqual(permissions);
+    // Read from the bundled spec independently of the decorator: every /v1 operation and its security's scope.
+    const expected: string[][] = [];
+    for (const [path, item] of Object.entries(spec.paths).filter(([path]) => path.startsWith('/v1/'))) {
+      const operations = Object.entries(item as Record<string, { operationId?: string; security?: unknown }>);
+      for (const [method, op] of operations.filter(([key]) => key !== 'parameters')) {
+        const scope = (op.security as Record<string, string[]>[] | undefined)?.[0];
+        const needed = scope ? Object.values(scope)[0]?.[0] : undefined;
+        expected.push([`${method.toUpperCase()} ${path} (${op.operationId})`, needed ?? 'any valid key']);
+      }
+    }
+    expect((await rowsOf(/^operation$/)).sort()).toEqual(expected.sort());
+  });
+
   test('lists every tag in the menu, and every operation’s summary under its tag', async () => {
     const menu = page.locator('.menu-content');
     for (const tag of tagNames) {

@@ -102,6 +102,8 @@ describe('the Cocoonmail example', () => {
         organizationId: key.organizationId,
         plan: 'roomy',
         access: 'full',
+        permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'],
+        environment: 'production',
         expirationTs: null,
       },
     });
@@ -138,7 +140,13 @@ describe('managing keys', () => {
       body: { name: 'Dashboard', rateLimit: 100, access: 'read_only' },
     });
     expect(created.status).toBe(201);
-    expect(created.body.data).toMatchObject({ name: 'Dashboard', rateLimit: 100, access: 'read_only' });
+    expect(created.body.data).toMatchObject({
+      name: 'Dashboard',
+      rateLimit: 100,
+      access: 'read_only',
+      permissions: ['api_keys:read', 'contacts:read'],
+      environment: 'production',
+    });
     expect(created.body.data.expirationTs).toBeNull();
 
     const readOnly = created.body.data.apiKey;
@@ -149,9 +157,16 @@ describe('managing keys', () => {
       await server.call('PATCH', `/v1/api-keys/${admin.keyId}`, { key: readOnly, body: { name: 'mine now' } }),
       await server.call('DELETE', `/v1/api-keys/${admin.keyId}`, { key: readOnly }),
     ];
-    for (const reply of writes) {
+    const operations = [
+      'createApiKey (POST /v1/api-keys)',
+      'renameApiKey (PATCH /v1/api-keys/{keyId})',
+      'revokeApiKey (DELETE /v1/api-keys/{keyId})',
+    ];
+    for (const [i, reply] of writes.entries()) {
+      const operation = operations[i];
       const error = expectError(reply, 403, 'FORBIDDEN');
-      expect(error.message).toBe('This API key is read_only and cannot modify resources');
+      expect(error.message).toBe(`This API key lacks the api_keys:write permission, which ${operation} needs`);
+      expect(error.details).toEqual({ permissions: ['api_keys:write'] });
     }
     expect((await server.call('GET', '/v1/health', { key: admin.plaintext })).status).toBe(200);
   });

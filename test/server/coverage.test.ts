@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ALL_PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import { CHUNKED_BODY_MALFORMED } from '../../src/server/errors.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
 import { fromNewAddress, logIn, newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
@@ -42,7 +43,8 @@ const V1_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.startsWith('/v1/'))
 const SECURED_OPERATIONS = SPEC_OPERATIONS.filter((op) => !isPublic(op));
 const ADDRESS_OPERATIONS = SPEC_OPERATIONS.filter((op) => isPublic(op) && op.rateLimited.includes(429));
 const BODY_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.takesBody);
-const WRITE_OPERATIONS = V1_OPERATIONS.filter((op) => op.roles.includes('write'));
+/** The /v1 operations that name a permission (`contacts:write`) in their security requirement. */
+const PERMISSION_OPERATIONS = V1_OPERATIONS.filter((op) => op.roles.length > 0);
 const OWNER_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.roles.includes('owner'));
 const BY_ID_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.includes('{'));
 /** Operations that declare the Idempotency-Key header parameter (a `$ref` to the shared component). */
@@ -409,8 +411,23 @@ describe('every operation × every documented status', () => {
     expectError(await rotateInOrganization(expiringInOrganization), 409, 'KEY_EXPIRED');
   });
 
-  test('every /v1 write answers 403 to a read_only key', async () => {
-    for (const op of WRITE_OPERATIONS) {
+  test('every /v1 operation that names a permission answers 403 to a key with every other one', async () => {
+    const lacking = new Map<string, TestKey>();
+    for (const op of PERMISSION_OPERATIONS) {
+      const needed = op.roles[0] as Permission;
+      let key = lacking.get(needed);
+      if (!key) {
+        key = await server.newKey({
+          organization: full.organization,
+          permissions: ALL_PERMISSIONS.filter((permission) => permission !== needed),
+        });
+        lacking.set(needed, key);
+      }
+      const error = expectError(await callOperation(op, { key: key.plaintext }), 403, 'FORBIDDEN');
+      expect(error.details, op.operationId).toEqual({ permissions: [needed] });
+    }
+    // A read_only key, the shorthand of every :read permission, is refused every write.
+    for (const op of PERMISSION_OPERATIONS.filter((o) => o.roles[0]?.endsWith(':write'))) {
       expectError(await callOperation(op, { key: readOnly.plaintext }), 403, 'FORBIDDEN');
     }
   });

@@ -186,7 +186,7 @@ describe('a request still in flight', () => {
     const key = randomUUID();
     const body = { name: 'In flight' };
     // Another instance holds the key: it claimed it and has not answered yet. The request is fingerprinted as the
-    // input check leaves it, with the spec's defaults filled in.
+    // input check leaves it (the create's fields have no defaults to fill in).
     const now = server.now();
     await server.handle.store.claimIdempotencyKey({
       ...idempotencyScope(
@@ -194,7 +194,7 @@ describe('a request still in flight', () => {
         { organizationId: caller.organizationId, principal: `key:${caller.keyId}` },
         key,
       ),
-      fingerprint: requestFingerprint(SERVER_SECRET, 'POST', '/v1/api-keys', { ...body, access: 'full' }),
+      fingerprint: requestFingerprint(SERVER_SECRET, 'POST', '/v1/api-keys', body),
       owner: 'another instance',
       at: now,
       leaseExpiresAt: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),

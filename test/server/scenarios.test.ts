@@ -70,6 +70,14 @@ const FORCEABLE = SPEC_OPERATIONS.flatMap((op) =>
   ),
 );
 
+/** A 403 naming the one permission the operation needs, in the message and in `details.permissions`. */
+function expectMissingPermission(r: Reply<Record<string, unknown>>): void {
+  expect(message(r)).toMatch(
+    /^This API key lacks the [a-z_]+:(read|write) permission, which [a-zA-Z]+ \((GET|POST|PATCH|DELETE) \/v1\/\S+\) needs$/,
+  );
+  expect(errorOf(r).details?.permissions).toHaveLength(1);
+}
+
 /** How each example's cause shows in the sandbox's answer (the spec names the cause; the server must say it). */
 const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = {
   missingCredentials: (r) => expect(message(r)).toMatch(/^Missing API key/),
@@ -78,7 +86,12 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
   expiredKey: (r) => expect(message(r)).toMatch(/^The API key expired at \d{4}-\d\d-\d\dT[\d:.]+Z$/),
   conflictingCredentials: (r) => expect(message(r)).toMatch(/^Conflicting credentials/),
   malformedJson: (r) => expect(message(r)).toBe('The request body is not valid JSON'),
-  readOnlyKey: (r) => expect(message(r)).toBe('This API key is read_only and cannot modify resources'),
+  readOnlyKey: (r) => expectMissingPermission(r),
+  missingPermission: (r) => expectMissingPermission(r),
+  permissionNotHeld: (r) => {
+    expect(message(r)).toMatch(/^An API key cannot grant or manage permissions it lacks itself; this one lacks /);
+    expect(errorOf(r).details?.permissions?.length).toBeGreaterThan(0);
+  },
   notFound: (r) => expect(message(r)).toMatch(/^No (API key key|contact ct)_[a-z0-9]{16} in this organization$/),
   methodNotAllowed: (r) => expect(message(r)).toMatch(/^[A-Z]+ is not allowed on \/\S+; allowed: /),
   duplicateEmail: (r) => expect(message(r)).toMatch(/^A contact with email \S+@example\.com already exists$/),
@@ -153,8 +166,8 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
     expect(r.body.data).toMatchObject({ status: 'degraded', stores: { rateLimiter: { status: 'degraded' } } }),
 };
 
-function errorOf(reply: Reply<unknown>): { code: string; message: string; details?: object } {
-  return (reply.body as { error: { code: string; message: string; details?: object } }).error;
+function errorOf(reply: Reply<unknown>): { code: string; message: string; details?: Record<string, string[]> } {
+  return (reply.body as { error: { code: string; message: string; details?: Record<string, string[]> } }).error;
 }
 
 function message(reply: Reply<unknown>): string {
@@ -474,12 +487,16 @@ describe('what a forced outcome goes through', () => {
     expect(reply.rate?.policy.map((p) => p.name)).toEqual(['burst', 'minute']);
   });
 
-  test('a forced 403 answers what the key would hear without the write role', async () => {
+  test('a forced 403 answers what the key would hear without the operation’s permission', async () => {
     const reply = await server.call('DELETE', `/v1/contacts/${contactToRead.contactId}`, {
       key: full.plaintext,
       headers: { Prefer: 'code=403' },
     });
-    expect(expectError(reply, 403, 'FORBIDDEN').message).toBe('This API key is read_only and cannot modify resources');
+    const error = expectError(reply, 403, 'FORBIDDEN');
+    expect(error.message).toBe(
+      'This API key lacks the contacts:write permission, which deleteContact (DELETE /v1/contacts/{contactId}) needs',
+    );
+    expect(error.details).toEqual({ permissions: ['contacts:write'] });
   });
 
   test('a real error earlier in the pipeline wins over the forced one, as in the mock', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOWER_ALNUM, newId, randomString } from '../../src/lib/ids.ts';
+import type { Environment, Permission } from '../../src/lib/permissions.ts';
 import { openStore } from '../../src/store/index.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
@@ -76,7 +77,8 @@ function keyInput(organizationId: string, overrides: Partial<NewApiKey> = {}) {
     name: 'Production',
     publicId: randomString(8, LOWER_ALNUM),
     keyHash: randomBytes(32).toString('hex'),
-    access: 'full' as const,
+    permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'] as Permission[],
+    environment: 'production' as Environment,
     rateLimit: null,
     createdAt: at(0),
     expiresAt: null,
@@ -161,7 +163,7 @@ describe.each(backends)('store on $name', ({ open }) => {
     it('stores a key and finds it by public id with its plan, dates intact to the millisecond', async () => {
       const org = await freshOrganization('pro');
       const input = keyInput(org.organizationId, {
-        access: 'read_only',
+        permissions: ['api_keys:read', 'contacts:read'],
         rateLimit: 120,
         createdAt: at(1),
         expiresAt: at(86_400_000),
@@ -294,7 +296,8 @@ describe.each(backends)('store on $name', ({ open }) => {
       const old = await store.insertApiKey(
         keyInput(org.organizationId, {
           name: 'Billing',
-          access: 'read_only',
+          permissions: ['api_keys:read', 'contacts:read'],
+          environment: 'staging',
           rateLimit: 60,
           createdAt: at(0),
           expiresAt: at(30 * 86_400_000),
@@ -309,7 +312,8 @@ describe.each(backends)('store on $name', ({ open }) => {
         ...next,
         organizationId: org.organizationId,
         name: 'Billing',
-        access: 'read_only',
+        permissions: ['api_keys:read', 'contacts:read'],
+        environment: 'staging',
         rateLimit: 60,
         plan: 'pro',
         createdAt: at(1_000),

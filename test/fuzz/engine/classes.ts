@@ -97,6 +97,12 @@ const userTokens = { applies: (op: Operation) => op.credential === 'userToken' }
 const secured = { applies: (op: Operation) => op.credential !== 'none' };
 const writes = { applies: (op: Operation) => op.credential === 'apiKey' && op.write };
 const withBody = { applies: (op: Operation) => op.body !== undefined };
+/** The API-key operations that need a permission other than `held`. */
+const lacking = (held: string) => ({
+  applies: (op: Operation) => op.credential === 'apiKey' && op.permission !== undefined && op.permission !== held,
+});
+/** The operations that create a key (they take `permissions`, `access` and `environment`). */
+const keyCreates = { applies: (op: Operation) => op.body?.properties?.permissions !== undefined };
 const withId = { applies: (op: Operation) => op.id !== undefined };
 const gets = { applies: (op: Operation) => op.method === 'GET' };
 const cursors = { applies: (op: Operation) => op.params.some((p) => p.name === 'cursor') };
@@ -165,6 +171,7 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('auth', 'SQL in the key', 401, (x) => credentials(v(x), ['X-API-Key', "mr_' OR '1'='1_x"]), keyed),
   c('auth', 'the key in the query string instead', 401, (x) => query(credentials(v(x)), `api_key=${x.keys.full}`), keyed),
   c('auth', 'a read_only key writing', 403, (x) => credentials(v(x), ['X-API-Key', x.keys.readOnly]), writes),
+  c('auth', 'a key without the operation’s permission', 403, (x) => credentials(v(x), ['X-API-Key', x.keys.contactsReader]), lacking('contacts:read')),
   c('auth', 'a user token instead of an API key', 401, (x) => credentials(v(x), ['Authorization', `Bearer ${x.keys.userToken}`]), keyed),
   c('auth', 'an API key instead of a user token', 401, (x) => credentials(v(x), ['Authorization', `Bearer ${x.keys.full}`]), userTokens),
   c('auth', 'a logged-out user token', 401, (x) => credentials(v(x), ['Authorization', `Bearer ${x.keys.loggedOut}`]), userTokens),
@@ -268,6 +275,9 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('encoding', 'a duplicated key', 'any', (x) => body(v(x), `${bodyText(v(x)).slice(0, -1)},${bodyText(v(x)).slice(1)}`), withBody),
   c('encoding', 'a __proto__ field', 422, (x) => body(v(x), withMember(x, '"__proto__":{"x":1}')), withBody),
   c('encoding', 'a constructor field', 422, (x) => body(v(x), withMember(x, '"constructor":{"prototype":1}')), withBody),
+  c('schema', 'key create: access and permissions that disagree', 422, (x) => field(field(v(x), 'access', 'read_only'), 'permissions', ['contacts:write']), keyCreates),
+  c('schema', 'key create: a permission given twice', 422, (x) => field(v(x), 'permissions', ['contacts:read', 'contacts:read']), keyCreates),
+  c('schema', 'key create: an environment in capitals', 422, (x) => field(v(x), 'environment', 'STAGING'), keyCreates),
   c('encoding', 'a body over 100 KiB', 413, (x) => body(v(x), `{"pad":"${'p'.repeat(101 * 1024)}"}`), withBody),
   c('encoding', 'an empty body', (op) => (op.bodyRequired ? 'refuse' : 'accept'), (x) => body(v(x), ''), withBody),
   ...['null', '[]', '"text"', '42', 'true'].map((json) => c('encoding', `the body ${json}`, 'refuse', (x) => body(v(x), json), withBody)),

@@ -17,6 +17,8 @@ export interface CaseKeys {
   full: string;
   /** A read_only key of the same organization. */
   readOnly: string;
+  /** A key of the same organization holding only `contacts:read`. */
+  contactsReader: string;
   revoked: string;
   expired: string;
   /** Well-formed, with a valid checksum, never issued. */

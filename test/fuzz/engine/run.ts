@@ -234,6 +234,7 @@ function contextFor(
     keys: {
       full: pod.full,
       readOnly: pod.readOnly,
+      contactsReader: pod.contactsReader,
       revoked: seeded.revoked,
       expired: seeded.expired,
       unknown: seeded.unknown,

@@ -2,6 +2,7 @@ import { createPasswordHasher } from '../../../src/accounts/password.ts';
 import { generateApiKey } from '../../../src/keys/api-key.ts';
 import { issueApiKey, issueUserToken } from '../../../src/keys/issue.ts';
 import { newId } from '../../../src/lib/ids.ts';
+import { type AccessShorthand, permissionsOfAccess } from '../../../src/lib/permissions.ts';
 import { openPgliteDb, openPgliteStore, type Store } from '../../../src/store/index.ts';
 import type { RowKind } from './spec.ts';
 
@@ -11,6 +12,8 @@ export interface Pod {
   full: string;
   fullKeyId: string;
   readOnly: string;
+  /** A key of the organization holding only `contacts:read`. */
+  contactsReader: string;
   /** The owner of `organizationId` and of `organizations`: what every user-token case of the pod calls as. */
   user: { userId: string; email: string; token: string };
   /** Someone with an account who belongs to none of the pod's organizations (the one `addMember` adds). */
@@ -77,15 +80,22 @@ async function tokenOf(seeder: Seeder, userId: string) {
 }
 
 /** A new API key of the organization. */
-function issueKey(seeder: Seeder, organizationId: string, name: string, access: 'full' | 'read_only' = 'full') {
-  return issueApiKey(seeder.store, seeder.serverSecret, { organizationId, name, access, now: seeder.now });
+function issueKey(seeder: Seeder, organizationId: string, name: string, access: AccessShorthand = 'full') {
+  const permissions = permissionsOfAccess(access);
+  return issueApiKey(seeder.store, seeder.serverSecret, { organizationId, name, permissions, now: seeder.now });
 }
 
-/** Pod `p`: its organization on `plan`, a full and a read_only key, an owner with a token, someone to add. */
+/** Pod `p`: its organization on `plan`, a full, a read_only and a contacts:read key, an owner with a token, someone to add. */
 async function seedPod(seeder: Seeder, p: number, options: { plan: string; prefix: string }): Promise<Pod> {
   const org = await seeder.store.ensureOrganization(`${options.prefix}-pod-${p}`, options.plan);
   const full = await issueKey(seeder, org.organizationId, 'fuzz full');
   const readOnly = await issueKey(seeder, org.organizationId, 'fuzz read-only', 'read_only');
+  const contactsReader = await issueApiKey(seeder.store, seeder.serverSecret, {
+    organizationId: org.organizationId,
+    name: 'fuzz contacts reader',
+    permissions: ['contacts:read'],
+    now: seeder.now,
+  });
   const domain = `pod-${p}.fuzz.example`;
   const owner = await signUp(seeder, `owner@${domain}`, `Owner ${p}`);
   await seeder.store.addMember(org.organizationId, `owner@${domain}`, 'owner', seeder.now);
@@ -95,6 +105,7 @@ async function seedPod(seeder: Seeder, p: number, options: { plan: string; prefi
     full: full.plaintext,
     fullKeyId: full.record.keyId,
     readOnly: readOnly.plaintext,
+    contactsReader: contactsReader.plaintext,
     user: { userId: owner.userId, email: `owner@${domain}`, token: (await tokenOf(seeder, owner.userId)).token },
     addable: `addable@${domain}`,
     contacts: [],

@@ -62,6 +62,8 @@ export interface Operation {
   ignoresUnknownQuery: boolean;
   /** A write (anything but GET): a read_only key is refused. */
   write: boolean;
+  /** The permission its security requirement names for an API key (`contacts:write`), if any. */
+  permission: string | undefined;
 }
 
 /** What the fuzz reads of the bundled spec. */
@@ -184,6 +186,9 @@ export function loadFuzzSpec(file = SPEC_FILE): FuzzSpec {
         row: idKind ?? OPERATION_ROWS[op.operationId],
         ignoresUnknownQuery: op['x-eov-allow-unknown-query-parameters'] === true,
         write: method !== 'get',
+        permission: (op.security ?? [])
+          .flatMap((alternative) => Object.values(alternative).flat())
+          .find((scope) => scope.includes(':')),
       });
     }
   }

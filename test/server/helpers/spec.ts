@@ -54,7 +54,7 @@ export interface SpecOperation {
   rateLimited: number[];
   /** The security scheme names its effective security requirement names (empty: public). */
   schemes: string[];
-  /** The roles its security requirement names (`write`, `owner`). */
+  /** What its security requirement names: a permission (`contacts:write`) or a role (`owner`). */
   roles: string[];
   /** Whether it takes a request body. */
   takesBody: boolean;
