@@ -221,6 +221,22 @@ withStoreOptions(
       throw error;
     });
 
+    // A signal from here on stops the server cleanly: the banner below awaits the store, and a supervisor (or a test)
+    // may send SIGTERM as soon as the first line appears.
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      logger.info(`${signal}: shutting down`);
+      await server.close();
+      await release();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+
     console.log(`Mailroom ${VERSION} reference server listening on ${server.url}`);
     console.log(`  Docs:        ${server.url}/docs`);
     console.log(`  Spec:        ${server.url}/openapi.json`);
@@ -250,19 +266,6 @@ withStoreOptions(
       console.log(`\nTry it:\n  curl -H "X-API-Key: ${first.plaintext}" ${server.url}/v1/api-keys/validate`);
     }
 
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        return;
-      }
-      stopping = true;
-      logger.info(`${signal}: shutting down`);
-      await server.close();
-      await release();
-      process.exit(0);
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
   });
 
 const keys = program.command('keys').description('manage API keys directly in the store (no server needed)');
