@@ -65,6 +65,7 @@ if (existsSync(buildInfo)) {
   const now = new Date();
   utimesSync(buildInfo, now, now);
 }
+await import('./build-snapshot.mjs').then((step) => step.buildSnapshot()); // the embedded store's start-up snapshot
 
 /**
  * The client's import closure from dist/client/index.{js,d.ts}: the files (relative to the repository root) and
