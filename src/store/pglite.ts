@@ -63,21 +63,23 @@ function wrap(target: PGlite | Transaction): Queryable {
 }
 
 // PGlite is 9 MB of WebAssembly. V8 compiles each function with its baseline compiler (Liftoff) when first called, and
-// by default recompiles the hot ones with its optimizing compiler (TurboFan) in the background: opening a database
-// makes hundreds of functions hot, and those compiles cost about 0.5 s of CPU and 60-110 MiB of resident memory that
-// is never returned, for queries that measured no faster here. Set once, before the first module is compiled; it
-// applies to the process's other WebAssembly too (undici's HTTP parser under fetch).
-let wasmTieringLimited = false;
-function limitWasmTiering(): void {
-  if (!wasmTieringLimited) {
-    wasmTieringLimited = true;
-    setFlagsFromString('--liftoff-only');
+// recompiles the ones that ran long enough (the tiering budget) with its optimizing compiler (TurboFan), in the
+// background. Opening a database runs hundreds of functions past the default budget: those compiles cost 0.3-0.6 s of
+// CPU and 50-110 MiB of resident memory that is never returned, for queries that measured no faster here. A budget
+// 1,000 times larger leaves start-up and an idle sandbox on Liftoff, while what stays hot under sustained load still
+// tiers up. Set once, before the first module is compiled, for the whole process (its other WebAssembly too: undici's
+// HTTP parser under fetch). `--liftoff-only` did the same on Node 20 but is not read after start-up on Node 26.
+let wasmTieringSet = false;
+function raiseWasmTieringBudget(): void {
+  if (!wasmTieringSet) {
+    wasmTieringSet = true;
+    setFlagsFromString('--wasm-tiering-budget=2000000000');
   }
 }
 
 /** Starts PGlite on `dataDir` (memory when undefined), from `snapshot` when the database is new. */
 async function startPglite(dataDir: string | undefined, snapshot: PgliteSnapshot | undefined): Promise<PGlite> {
-  limitWasmTiering();
+  raiseWasmTieringBudget();
   const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'));
   const pg = new PGlite({
     dataDir,
