@@ -25,7 +25,7 @@ export interface PgliteSnapshot {
 }
 
 /** Raised whenever createPgliteSnapshot makes a different directory from the same migrations, so builds remake it. */
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
 
 /** initdb's arguments for every new embedded database: 1 MB WAL segments (16 MB by default, held in memory). */
 export const INITDB_PARAMS = ['--wal-segsize=1'];

@@ -39,12 +39,15 @@ export interface PgliteDbOptions {
 // PGlite starts PostgreSQL with initdb's postgresql.conf, sized for a server: 128 MB of shared buffers, which
 // PostgreSQL zeroes at start (all of it resident), and 100 connections' worth of shared state. PGlite is one
 // single-user backend, and its files are in memory or in the OS page cache already, so small buffers cost a copy, not
-// a read. WAL is bounded so a long-running in-memory sandbox checkpoints and recycles segments instead of keeping up to
-// 1 GB of them (PostgreSQL's default) in memory. Measured in scripts/measure-startup.mjs (README, *Start-up*).
-const START_PARAMS = [
-  ...PGlite.defaultStartParams,
-  ...['shared_buffers=8MB', 'max_connections=8', 'max_wal_size=32MB', 'min_wal_size=8MB'].flatMap((s) => ['-c', s]),
-];
+// a read. Both settings are valid for any data directory, old ones included. Measured in scripts/measure-startup.mjs
+// (README, *Start-up*).
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB', '-c', 'max_connections=8'];
+
+// Written into the snapshot's postgresql.auto.conf, so only databases made from it have them (they need its 1 MB WAL
+// segments: PostgreSQL refuses a min_wal_size under two segments, and older directories have 16 MB ones). WAL is
+// bounded so a long-running in-memory sandbox checkpoints and recycles segments instead of keeping up to 1 GB of
+// them (PostgreSQL's default max_wal_size) in memory.
+const SNAPSHOT_SETTINGS = { max_wal_size: '32MB', min_wal_size: '4MB' };
 
 function closedError(): StoreUnavailableError {
   return new StoreUnavailableError('the embedded database is closed');
@@ -171,6 +174,9 @@ export async function createPgliteSnapshot(migrations: Migration[]): Promise<Pgl
     const db = await openPgliteDb({ dataDir: scratch });
     try {
       await migrate(db, migrations);
+      for (const [name, value] of Object.entries(SNAPSHOT_SETTINGS)) {
+        await db.exec(`ALTER SYSTEM SET ${name} = '${value}'`);
+      }
       // Only the database PGlite connects to: the templates initdb makes are for CREATE DATABASE, which nothing here
       // runs, and would be half of every copy (7 MB each, in memory for a --memory store).
       await db.exec("UPDATE pg_database SET datistemplate = false WHERE datname IN ('template0', 'template1')");

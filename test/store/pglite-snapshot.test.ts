@@ -2,6 +2,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations, type Migration } from '../../src/store/migrate.ts';
 import { createPgliteSnapshot, openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
@@ -163,6 +164,40 @@ describe('starting from a snapshot', () => {
     });
     expect((await inspect(dataDir)).databases).toEqual(['postgres']);
     expect(await readFile(join(dataDir, 'server-secret'), 'utf8')).toBe('a-secret-that-stays-outside-the-database\n');
+  });
+
+  it('opens a data directory initdb made with its own defaults (16 MB WAL segments), as releases before it did', async () => {
+    const dataDir = await tempDir('old');
+    const old = new PGlite({ dataDir });
+    await old.waitReady;
+    expect((await old.query<{ size: string }>('SHOW wal_segment_size')).rows).toEqual([{ wal_segment_size: '16MB' }]);
+    await old.close();
+
+    let kept: OrganizationRecord | undefined;
+    await withStore(dataDir, undefined, async (store) => {
+      kept = await store.ensureOrganization('in-an-old-directory');
+    });
+    await withStore(dataDir, undefined, async (store) => {
+      expect(await store.getOrganization(kept?.organizationId ?? '')).toEqual(kept);
+    });
+    expect((await inspect(dataDir)).migrations).toEqual(migrations.map((m) => m.version));
+  });
+
+  it('gives databases made from it 1 MB WAL segments and a WAL bounded to 32 MB', async () => {
+    const dataDir = await tempDir('settings');
+    await withStore(dataDir, older);
+    const db = await openPgliteDb({ dataDir });
+    try {
+      const show = async (name: string) => (await db.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name];
+      expect({
+        segment: await show('wal_segment_size'),
+        max: await show('max_wal_size'),
+        min: await show('min_wal_size'),
+        buffers: await show('shared_buffers'),
+      }).toEqual({ segment: '1MB', max: '32MB', min: '4MB', buffers: '8MB' });
+    } finally {
+      await db.close();
+    }
   });
 
   it('runs initdb instead when a migration in the snapshot changed since it was made', async () => {
