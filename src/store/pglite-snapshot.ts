@@ -1,3 +1,9 @@
+// The embedded store's start-up snapshot: a data directory after initdb and every migration, made at build time
+// (scripts/build-snapshot.mjs, createPgliteSnapshot) and unpacked for every new database instead of running them.
+// Its data tables are empty (only schema_migrations has rows; test/store/pglite-snapshot.test.ts holds it to that), so
+// a running sandbox gets back to it without reopening PGlite: TRUNCATE of the data tables is the empty state, and a
+// seeded state is those tables captured once after seeding (COPY ... TO '/dev/blob' WITH (FORMAT binary)) and
+// copied back in one transaction: 40-130 ms for 220 rows measured here, against 0.35 s of CPU to reopen.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
