@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.ts';
 import { loadMigrations, type Migration } from '../../src/store/migrate.ts';
 import { createPgliteSnapshot, openPgliteDb, openPgliteStore } from '../../src/store/pglite.ts';
 import {
@@ -215,6 +216,15 @@ describe('starting from a snapshot', () => {
     const made = await inspect(dataDir);
     expect(made.databases).toEqual(['postgres', 'template0', 'template1']);
     expect(made.migrations).toEqual(migrations.map((m) => m.version));
+  });
+});
+
+describe('openStore', () => {
+  it("passes the embedded store's snapshot option through (false: initdb)", async () => {
+    const dataDir = await tempDir('open-store');
+    const store = await openStore({ kind: 'pglite', dataDir, snapshot: false });
+    await store.close();
+    expect((await inspect(dataDir)).databases).toEqual(['postgres', 'template0', 'template1']);
   });
 });
 
