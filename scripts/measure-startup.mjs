@@ -1,17 +1,21 @@
 #!/usr/bin/env node
-// Cold start and idle memory of `npm start`: the time from running `npm start -- <args>` to the
-// "listening on" line, the CPU time the server process used until then (far less sensitive than the
-// wall time to other work on the machine), and its resident memory after it has sat idle for a while.
-// Runs one at a time (never in parallel, so runs don't slow each other) and prints medians.
+// Cold start and idle memory of `npm start` against the Prism mock (`npm run mock`) on the same spec, in the same run:
+// the time from running the command to its "listening" line, the CPU time the server process used until then (far
+// less sensitive than the wall time to other work on the machine), and its resident memory after it has sat idle for
+// a while. Runs one at a time (never in parallel, so runs don't slow each other), alternating the servers so a load
+// change on the machine hits them alike, and prints medians.
 //
-//   node scripts/measure-startup.mjs [--runs 5] [--idle-ms 3000] [--data-dir DIR] [--root DIR]... [--json]
+//   node scripts/measure-startup.mjs [--runs 5] [--idle-ms 3000] [--data-dir DIR | --fresh-data-dir]
+//                                    [--root DIR]... [--skip-prism] [--json]
 //
-// Without --data-dir the server runs with --memory; with it, on that (existing or new) PGlite directory.
-// --root (repeatable; default this checkout) compares checkouts: their runs alternate, so a load
-// change on the machine hits them alike.
+// Without a store flag the server runs with --memory; with --data-dir, on that (existing or new) PGlite directory; with
+// --fresh-data-dir, on a new empty directory each run (a first start). --root (repeatable; default this checkout)
+// compares checkouts. Prism runs from the first root.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,7 +25,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     'idle-ms': { type: 'string', default: '3000' },
     'data-dir': { type: 'string' },
+    'fresh-data-dir': { type: 'boolean', default: false },
     root: { type: 'string', multiple: true, default: [resolve(dirname(fileURLToPath(import.meta.url)), '..')] },
+    'skip-prism': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -46,12 +52,12 @@ function descendants(pid) {
   return found;
 }
 
-/** The server: the descendant node process running bin/mailroom.js (not the shell npm starts it with). */
-function serverPid(npmPid) {
+/** The server: the descendant node process whose arguments match (not the shell or the npm wrapper). */
+function serverPid(npmPid, isServer) {
   return descendants(npmPid).find((pid) => {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return /(^|\/)node$/.test(argv[0] ?? '') && argv.some((arg) => arg.endsWith('bin/mailroom.js'));
+      return /(^|\/)node$/.test(argv[0] ?? '') && isServer(argv);
     } catch {
       return false;
     }
@@ -72,10 +78,55 @@ function rssMiB(pid) {
   return kib / 1024;
 }
 
-async function measureOnce(root, storeArgs) {
+/** A port nothing listens on right now (Prism takes no port 0). */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((done) => probe.listen(0, '127.0.0.1', done));
+  const { port } = probe.address();
+  await new Promise((done) => probe.close(done));
+  return port;
+}
+
+/** The reference server from `root`, on the store the flags chose. */
+function mailroom(root) {
+  return {
+    name: `mailroom (${root})`,
+    async start() {
+      const fresh = values['fresh-data-dir'] ? mkdtempSync(join(tmpdir(), 'mailroom-startup-')) : undefined;
+      const store = fresh
+        ? ['--data-dir', fresh]
+        : values['data-dir']
+          ? ['--data-dir', values['data-dir']]
+          : ['--memory'];
+      return {
+        args: ['start', '--', '--port', '0', ...store],
+        cleanup: () => fresh && rmSync(fresh, { recursive: true, force: true }),
+      };
+    },
+    root,
+    ready: /listening on http/,
+    isServer: (argv) => argv.some((arg) => arg.endsWith('bin/mailroom.js')),
+  };
+}
+
+/** The Prism mock as `npm run mock` starts it, from `root`. */
+function prism(root) {
+  return {
+    name: 'Prism mock (npm run mock)',
+    async start() {
+      return { args: ['run', 'mock', '--', '--port', String(await freePort())], cleanup: () => {} };
+    },
+    root,
+    ready: /Mailroom mock listening on/,
+    isServer: (argv) => argv.some((arg) => /prism-cli/.test(arg)),
+  };
+}
+
+async function measureOnce(target) {
+  const { args, cleanup } = await target.start();
   const started = performance.now();
-  const child = spawn('npm', ['start', '--', '--port', '0', ...storeArgs], {
-    cwd: root,
+  const child = spawn('npm', args, {
+    cwd: target.root,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MAILROOM_LOG_LEVEL: 'warn' },
@@ -84,19 +135,21 @@ async function measureOnce(root, storeArgs) {
   const listening = new Promise((resolveListening, reject) => {
     const onData = (chunk) => {
       output += chunk;
-      if (/listening on http/.test(output)) {
+      if (target.ready.test(output)) {
         resolveListening(performance.now());
       }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`npm start exited (${code}) before listening:\n${output}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`npm ${args.join(' ')} exited (${code}) before listening:\n${output}`)),
+    );
   });
   try {
     const at = await listening;
-    const pid = serverPid(child.pid);
+    const pid = serverPid(child.pid, target.isServer);
     if (!pid) {
-      throw new Error('could not find the server process under npm start');
+      throw new Error(`could not find the server process under npm ${args.join(' ')}`);
     }
     const cpuToListening = cpuMs(pid);
     await sleep(idleMs);
@@ -104,6 +157,7 @@ async function measureOnce(root, storeArgs) {
   } finally {
     process.kill(-child.pid, 'SIGTERM');
     await new Promise((done) => (child.exitCode === null ? child.on('exit', done) : done()));
+    cleanup();
   }
 }
 
@@ -113,19 +167,27 @@ const median = (xs) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-const storeArgs = values['data-dir'] ? ['--data-dir', values['data-dir']] : ['--memory'];
-const samples = new Map(values.root.map((root) => [resolve(root), []]));
+const roots = values.root.map((root) => resolve(root));
+const targets = [...roots.map(mailroom), ...(values['skip-prism'] ? [] : [prism(roots[0])])];
+const samples = new Map(targets.map((target) => [target, []]));
 for (let i = 0; i < runs; i++) {
-  for (const [root, list] of samples) {
-    list.push(await measureOnce(root, storeArgs));
+  for (const [target, list] of samples) {
+    list.push(await measureOnce(target));
   }
 }
-const results = [...samples].map(([root, list]) => ({
-  root,
+const store = values['fresh-data-dir']
+  ? '--data-dir (a new directory each run)'
+  : values['data-dir']
+    ? `--data-dir ${values['data-dir']}`
+    : '--memory';
+const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const results = [...samples].map(([target, list]) => ({
+  name: target.name,
   node: process.version,
-  store: storeArgs.join(' '),
+  store: target.name.startsWith('mailroom') ? store : undefined,
   runs,
   idleMs,
+  loadAverage,
   startMs: list.map((s) => Math.round(s.startMs)),
   cpuMs: list.map((s) => Math.round(s.cpuMs)),
   rssMiB: list.map((s) => Math.round(s.rssMiB * 10) / 10),
@@ -138,8 +200,18 @@ for (const result of results) {
     console.log(JSON.stringify(result));
     continue;
   }
-  console.log(`${result.root}: npm start ${result.store} on Node ${result.node}, ${runs} runs`);
+  console.log(`${result.name}${result.store ? `, ${result.store}` : ''}, Node ${result.node}, ${runs} runs`);
   console.log(`  to "listening": median ${result.medianStartMs} ms (${result.startMs.join(', ')})`);
   console.log(`  server CPU until then: median ${result.medianCpuMs} ms (${result.cpuMs.join(', ')})`);
   console.log(`  idle RSS after ${idleMs} ms: median ${result.medianRssMiB} MiB (${result.rssMiB.join(', ')})`);
+}
+if (!values.json && results.length > 1) {
+  const prismResult = results.find((r) => !r.store);
+  for (const result of results.filter((r) => r.store && prismResult)) {
+    console.log(
+      `${result.name} / Prism: start ${(result.medianStartMs / prismResult.medianStartMs).toFixed(2)}×, ` +
+        `CPU ${(result.medianCpuMs / prismResult.medianCpuMs).toFixed(2)}×, ` +
+        `RSS ${(result.medianRssMiB / prismResult.medianRssMiB).toFixed(2)}× (load average ${loadAverage})`,
+    );
+  }
 }

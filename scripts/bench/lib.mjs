@@ -76,21 +76,16 @@ export function getFreePort() {
 /**
  * Starts and tracks server processes: `node <nodeFlags> <nodeArgs>` pinned to the server CPU (taskset
  * execs node, so the child's pid is node's), output to `<workDir>/<name>.log`, with an IPC channel
- * for the memory probe (scripts/bench/memory-probe.mjs, preloaded).
+ * for the memory probe (scripts/bench/memory-probe.mjs, preloaded). `node` is this Node unless given
+ * (the bench runs every server on the current LTS as well).
  */
 export function createProcesses({ workDir, pinning }) {
   const running = new Set();
 
-  function start(name, nodeArgs, { env = {}, nodeFlags = [] } = {}) {
+  function start(name, nodeArgs, { env = {}, nodeFlags = [], node = process.execPath } = {}) {
     const logFile = join(workDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const nodeCommand = [
-      process.execPath,
-      '--expose-gc',
-      '--import',
-      join(root, 'scripts/bench/memory-probe.mjs'),
-      ...nodeFlags,
-    ];
+    const nodeCommand = [node, '--expose-gc', '--import', join(root, 'scripts/bench/memory-probe.mjs'), ...nodeFlags];
     const [command, ...args] = pinning.pinned
       ? ['taskset', '-c', String(pinning.serverCpu), ...nodeCommand, ...nodeArgs]
       : [...nodeCommand, ...nodeArgs];
@@ -187,7 +182,7 @@ async function answers(url) {
  * The reference server through its CLI (bin/mailroom.js serve --memory) with a roomy plan and
  * failed-authentication limit; resolves with its URL and its first API key.
  */
-export async function startReference(processes, name, logLevel, { nodeFlags = [] } = {}) {
+export async function startReference(processes, name, logLevel, { nodeFlags = [], node } = {}) {
   // Port 0: the server picks one and prints its URL (a port probed beforehand could be taken meanwhile).
   const proc = processes.start(
     name,
@@ -204,7 +199,7 @@ export async function startReference(processes, name, logLevel, { nodeFlags = []
       '--failed-auth-limit',
       String(FAILED_AUTH_LIMIT),
     ],
-    { env: { MAILROOM_PLANS: ROOMY_PLANS, MAILROOM_LOG_LEVEL: '', MAILROOM_MEMORY: '' }, nodeFlags },
+    { env: { MAILROOM_PLANS: ROOMY_PLANS, MAILROOM_LOG_LEVEL: '', MAILROOM_MEMORY: '' }, nodeFlags, node },
   );
   const started = await waitFor(proc, 'a first API key', () => {
     const log = proc.log();
@@ -216,8 +211,8 @@ export async function startReference(processes, name, logLevel, { nodeFlags = []
 }
 
 /** One of the baseline servers in scripts/bench/, answering GET_PATH with `body`. */
-export async function startPlain(processes, name, script, body) {
-  const proc = processes.start(name, [join(root, script), '--port', '0'], { env: { BENCH_BODY: body } });
+export async function startPlain(processes, name, script, body, { node } = {}) {
+  const proc = processes.start(name, [join(root, script), '--port', '0'], { env: { BENCH_BODY: body }, node });
   const port = await waitFor(proc, 'listening', () => /listening on [^\s]+:(\d+)/.exec(proc.log())?.[1], 60_000);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(proc, 'an answer', () => answers(`${url}${GET_PATH}`), 60_000);
@@ -225,7 +220,7 @@ export async function startPlain(processes, name, script, body) {
 }
 
 /** The Prism mock on generated/openapi.yaml. Prism needs a port up front: probe one, retry if taken. */
-export async function startPrism(processes, attempt = 1) {
+export async function startPrism(processes, { node } = {}, attempt = 1) {
   const spec = join(root, 'generated', 'openapi.yaml');
   if (!existsSync(spec)) {
     throw new Error(`${relative(process.cwd(), spec)} is missing: run npm run generate first`);
@@ -234,24 +229,18 @@ export async function startPrism(processes, attempt = 1) {
   const prismBin = join(dirname(prismPackage), require(prismPackage).bin.prism);
   const port = await getFreePort();
   // Logging at warn like the reference server; one process (no --multiprocess), like `npm run mock`.
-  const proc = processes.start(`prism-${port}`, [
-    prismBin,
-    'mock',
-    spec,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--verboseLevel',
-    'warn',
-  ]);
+  const proc = processes.start(
+    `prism-${port}`,
+    [prismBin, 'mock', spec, '--host', '127.0.0.1', '--port', String(port), '--verboseLevel', 'warn'],
+    { node },
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(proc, 'listening', () => answers(`${url}/livez`), 180_000);
   } catch (error) {
     await proc.stop();
     if (attempt < 3 && /EADDRINUSE/.test(String(error))) {
-      return startPrism(processes, attempt + 1);
+      return startPrism(processes, { node }, attempt + 1);
     }
     throw error;
   }

@@ -11,6 +11,7 @@ import {
 } from '../lib/permissions.ts';
 import { VERSION } from '../lib/version.ts';
 import {
+  DEFAULT_ACCOUNT_WINDOWS,
   DEFAULT_FAILED_AUTH_WINDOW,
   DEFAULT_PLANS,
   PlanConfigError,
@@ -187,6 +188,12 @@ withStoreOptions(
       .argParser(integer('--failed-auth-limit', 1, 1_000_000)),
   )
   .addOption(
+    new Option('--signup-login-limit <n>', 'sign-ups and log-ins allowed per client address per minute')
+      .env('MAILROOM_SIGNUP_LOGIN_LIMIT')
+      .default(DEFAULT_ACCOUNT_WINDOWS.address.limit)
+      .argParser(integer('--signup-login-limit', 1, 1_000_000)),
+  )
+  .addOption(
     new Option(
       '--scenarios',
       "sandbox scenarios: honour the mock's Prefer: code=…, example=… and ?__code=…&__example=… (never in production)",
@@ -212,6 +219,7 @@ withStoreOptions(
         : { kind: 'memory' },
       plans,
       failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: opts.failedAuthLimit },
+      accountWindows: { address: { ...DEFAULT_ACCOUNT_WINDOWS.address, limit: opts.signupLoginLimit } },
       serverSecret,
       logger,
       trustProxy: Boolean(opts.trustProxy),

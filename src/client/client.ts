@@ -7,6 +7,7 @@ import { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';
 import { createRateLimitTracker, rateLimitStateMiddleware } from './middleware/rate-limit-state.ts';
 import { requestIdMiddleware } from './middleware/request-id.ts';
 import { type RetryOptions, retryMiddleware } from './middleware/retry.ts';
+import { createPacer, type PacingOptions, pacedFetch } from './pacer.ts';
 import type { RateLimitState } from './rate-limit-headers.ts';
 
 /** An API key's text, `mr_<public id>_<secret>`, as the spec's types have it (a create response's `apiKey`). */
@@ -38,6 +39,12 @@ interface CommonOptions {
   idempotencyKeys?: boolean;
   /** The fetch to send requests with (default: the global fetch). Retries use it too. */
   fetch?: (input: Request) => Promise<Response>;
+  /**
+   * Pace requests by the `RateLimit` / `RateLimit-Policy` headers of the answers (default on): once the window is
+   * spent, requests wait for it to reset instead of being refused with a 429, all of this client's requests together.
+   * `false` sends every request at once.
+   */
+  pacing?: PacingOptions | false;
   /** Called with the rate-limit state of every response that carries one, retried responses included. */
   onRateLimit?: (state: RateLimitState) => void;
 }
@@ -129,10 +136,13 @@ function buildClient<P extends {}>(
     throw new TypeError(`${factory}: baseUrl must be an absolute URL, got ${String(options.baseUrl)}`);
   }
   const tracker = createRateLimitTracker(options.onRateLimit);
+  // Looked up per request, as openapi-fetch would, so a fetch installed later is used.
+  const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
   const base = createClient<P, 'application/json'>({
     baseUrl: options.baseUrl,
     headers: { Accept: 'application/json' },
-    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    // Pacing wraps fetch itself, under every middleware: it holds each send, the retry middleware's resends included.
+    fetch: options.pacing === false ? send : pacedFetch(send, createPacer(options.pacing)),
   });
   // onRequest runs in this order and onResponse/onError in reverse: the retry middleware is innermost, so it copies
   // the request after the credential, the request id and the idempotency key are set, and the others see only the

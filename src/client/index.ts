@@ -46,6 +46,19 @@ export {
   retryMiddleware,
 } from './middleware/retry.ts';
 export {
+  createPacer,
+  DEFAULT_PACING,
+  decidePace,
+  expirePace,
+  observePace,
+  type PaceDecision,
+  type Pacer,
+  type PaceState,
+  type PacingOptions,
+  pacedFetch,
+  spendPace,
+} from './pacer.ts';
+export {
   type HeaderSource,
   parseRateLimitHeaders,
   parseRetryAfter,

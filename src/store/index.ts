@@ -8,7 +8,8 @@ export type StoreConfig = ({ kind: 'pglite' } & PgliteStoreOptions) | ({ kind: '
 /** Opens the configured store and applies pending migrations. */
 export async function openStore(config: StoreConfig): Promise<Store> {
   if (config.kind === 'pglite') {
-    return openPgliteStore({ dataDir: config.dataDir });
+    const { kind: _kind, ...options } = config;
+    return openPgliteStore(options);
   }
   const { kind: _kind, ...options } = config;
   return openPostgresStore(options);

@@ -150,7 +150,8 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
         `a 429 is retried after its Retry-After and ends in RATE_LIMITED after the retries ${FORCED}`,
         async () => {
           const delays: number[] = [];
-          const mailroom = client({ retry: { ...recordWaits(delays), maxRetries: 2 } });
+          // The retry policy alone: a paced client would hold each retry until the announced window resets.
+          const mailroom = client({ retry: { ...recordWaits(delays), maxRetries: 2 }, pacing: false });
 
           const error = await unwrap(mailroom.GET('/v1/api-keys', { headers: { Prefer: 'code=429' } })).catch(
             (e: unknown) => e,
@@ -408,6 +409,8 @@ export function describeClientBehaviour(traits: TargetTraits, start: () => Promi
             apiKey: target.tinyPlanKey,
             retry: { ...recordWaits(delays), maxRetries: 2 },
             onRateLimit: (state) => remaining.push(state.remaining),
+            // Unpaced, to spend the plan: a paced client would wait out the minute instead (pacing.test.ts).
+            pacing: false,
           });
 
           for (let i = 0; i < 3; i++) {
