@@ -88,7 +88,6 @@ function markBuilt() {
     utimesSync(buildInfo, now, now);
   }
 }
-await import('./build-snapshot.mjs').then((step) => step.buildSnapshot()); // the embedded store's start-up snapshot
 
 /**
  * The client's import closure from dist/client/index.{js,d.ts}: the files (relative to the repository root) and
@@ -158,6 +157,12 @@ function stageClientPackage() {
   );
 }
 
+/** The embedded store's start-up snapshot (scripts/build-snapshot.mjs): remade only when a migration changed. */
+async function snapshotStore() {
+  const { buildSnapshot } = await import('./build-snapshot.mjs');
+  await buildSnapshot();
+}
+
 /** The console (/console): scripts/build-console.mjs bundles src/console/ into dist/console/ and checks its size budget. */
 async function bundleConsole() {
   const { buildConsole } = await import('./build-console.mjs');
@@ -165,7 +170,7 @@ async function bundleConsole() {
 }
 
 /** The build, in order. */
-const STEPS = [compile, removeStaleOutput, copyDataFiles, markBuilt, stageClientPackage, bundleConsole];
+const STEPS = [compile, removeStaleOutput, copyDataFiles, snapshotStore, markBuilt, stageClientPackage, bundleConsole];
 
 for (const step of STEPS) {
   await step();
