@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { type BodyFacts, checkBodyFraming } from './body.ts';
 import { type ErrorDetails, invalidData, payloadTooLarge, unsupportedMediaType } from './errors.ts';
+import { shareSchemaValidators } from './schema-validator-cache.ts';
 import type { OpenApiDocument, OperationObject, ParameterObject } from './spec.ts';
 
 // The input check of one operation: the body's framing against what the operation declares, numbers in the query as
@@ -26,7 +27,13 @@ export function createInputCheck(
   parameters: ParameterObject[],
   validateResponses: boolean,
 ): InputCheck {
-  const validate = pathValidator(spec, path, validateResponses);
+  // Built on the first request that needs it, not at start-up: compiling a path's schemas (Ajv, the OpenAPI 3.1
+  // meta-schema, a copy of the spec) costs a few hundred milliseconds of CPU per path, most of a sandbox's start-up.
+  let validate: RequestHandler | undefined;
+  const validator = () => {
+    validate ??= pathValidator(spec, path, validateResponses);
+    return validate;
+  };
   const numeric = parameters
     .filter((p) => p.in === 'query' && (p.schema?.type === 'integer' || p.schema?.type === 'number'))
     .map((p) => ({ name: p.name, pattern: p.schema?.type === 'integer' ? DECIMAL_INTEGER : DECIMAL_NUMBER }));
@@ -48,7 +55,7 @@ export function createInputCheck(
         throw invalidData(details);
       }
     }
-    await new Promise<void>((done, fail) => validate(req, res, (err?: unknown) => (err ? fail(err) : done())));
+    await new Promise<void>((done, fail) => validator()(req, res, (err?: unknown) => (err ? fail(err) : done())));
   }
 
   return (req, res, body) => {
@@ -73,6 +80,7 @@ function needsChecking(parameter: ParameterObject): boolean {
  * instead of a search through every route. HEAD is validated as the path's GET.
  */
 function pathValidator(spec: OpenApiDocument, path: string, validateResponses: boolean): RequestHandler {
+  shareSchemaValidators();
   const item = { ...spec.paths[path] } as Record<string, unknown>;
   if (item.get && !item.head) {
     item.head = item.get;
