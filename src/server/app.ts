@@ -11,6 +11,7 @@ import { accountHandlers } from './routes/accounts.ts';
 import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts';
 import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
+import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument } from './spec.ts';
@@ -29,6 +30,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...apiKeyHandlers,
   ...contactHandlers,
   ...accountHandlers,
+  ...sessionHandlers,
   ...organizationHandlers,
   ...organizationApiKeyHandlers,
 };

@@ -330,7 +330,7 @@ async function prepareStore(
 /**
  * The server's options: limits out of the way (this run is about input, not rate limiting): the API keys' plan, the
  * organizations users create (on the `free` plan), failed authentications, and the account windows (per user token,
- * per address for sign-up and log-in, per email for failed log-ins).
+ * per address for sign-up and log-in, per email (and address) for failed log-ins).
  */
 function fuzzServerOptions(options: FuzzOptions, dataDir: string, serverSecret: string): FuzzServerOptions {
   const generous = { name: 'generous', limit: 1_000_000_000, windowSeconds: 60 };
@@ -342,6 +342,7 @@ function fuzzServerOptions(options: FuzzOptions, dataDir: string, serverSecret: 
     accountWindows: {
       user: { ...generous, name: 'user' },
       address: { ...generous, name: 'address' },
+      'account-address': { ...generous, name: 'account-address' },
       account: { ...generous, name: 'account' },
     },
     headersTimeoutMs: options.headersTimeoutMs,

@@ -72,7 +72,11 @@ async function signUp(seeder: Seeder, email: string, name: string) {
 
 /** A new user token of `userId`: its plaintext and id. */
 async function tokenOf(seeder: Seeder, userId: string) {
-  const { plaintext, record } = await issueUserToken(seeder.store, seeder.serverSecret, { userId, now: seeder.now });
+  const { plaintext, record } = await issueUserToken(seeder.store, seeder.serverSecret, {
+    userId,
+    now: seeder.now,
+    origin: { address: '127.0.0.1', userAgent: 'mailroom fuzz seeder' },
+  });
   return { token: plaintext, tokenId: record.tokenId };
 }
 
