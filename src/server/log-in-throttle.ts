@@ -95,8 +95,11 @@ export async function countPasswordAttempt(
     }
   }
   if (!decision.allowed && !decision.outage) {
-    // Refused before it was tried: no guess was made, so nothing stays counted.
+    // Refused before it was tried: no guess was made, so nothing stays counted. The answer names the window that
+    // refused (another may merely have reached 0 with this try, and a later reset would otherwise make it binding).
     await Promise.all(subjects.map((subject) => limiter.refund(subject, attempt.at)));
+    const refusing = [pairDecision, accountDecision].find((counted) => countedIn.includes(counted) && !counted.allowed);
+    decision = refusing ? { ...decision, binding: refusing.binding } : decision;
   }
   admit(res, decision, whatCounted(decision));
   return {
