@@ -2210,7 +2210,7 @@ export interface components {
                 };
             };
         };
-        /** @description The email and password do not match an account (UNAUTHORIZED). The answer is the same, and takes as long, whether the email is unknown or the password wrong. Failed log-ins count against the email's `account` window. */
+        /** @description The email and password do not match an account (UNAUTHORIZED). The answer is the same, and takes as long, whether the email is unknown or the password wrong. A failed log-in stays counted in the email's `account-address` and `account` windows. */
         LoginFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
