@@ -2836,8 +2836,8 @@ export interface components {
          *     that resets last). Unit: requests. For a request with an API key the windows are the
          *     organization's plan windows (for example a 1-second burst and a 60-second budget) plus the
          *     key's own per-minute `rateLimit` when it has one; with a user token, the user's `user`
-         *     window; for sign-up and log-in, the client address's `address` window (and for log-in the
-         *     email's `account` window of failed attempts); for a request that failed authentication (or was
+         *     window; for sign-up and log-in, the client address's `address` window (and for log-in, and a
+         *     password change, the email's `account-address` and `account` windows of failed attempts); for a request that failed authentication (or was
          *     refused before its credentials were read, such as a 431), the per-client-address
          *     `auth-failures` window.
          * @example 100
