@@ -25,6 +25,10 @@ export interface PathsByScheme {
   userToken:
     | '/auth/logout'
     | '/auth/me'
+    | '/auth/password'
+    | '/auth/sessions'
+    | '/auth/sessions/{sessionId}'
+    | '/auth/sessions/revoke-others'
     | '/organizations'
     | '/organizations/{organizationId}'
     | '/organizations/{organizationId}/api-keys'

@@ -415,7 +415,8 @@ export interface paths {
          *
          *     Needs no credentials. Counted per client address (`x-rate-limit: address`, the `address`
          *     window, 20 a minute by default, shared with log-in); every answer carries that window's
-         *     rate-limit headers. An email that already has an account (in any case) is 409.
+         *     rate-limit headers. An email that already has an account (in any case) is 409. A password on the
+         *     common-password list, or equal to the email, is 422 naming `password`.
          *
          *     Send an `Idempotency-Key` (the TypeScript client does) so a retry of a sign-up whose answer
          *     was lost returns the same account and user token instead of a 409. With no credential, the
@@ -456,9 +457,16 @@ export interface paths {
          *     answer never tells whether an email is registered.
          *
          *     Needs no credentials. Counted per client address (the `address` window, shared with
-         *     sign-up) and, for failed attempts, per email (the `account` window: 10 failed log-ins in 15
-         *     minutes, whether or not the email has an account); every answer carries both windows in
-         *     `RateLimit-Policy`, the binding one in the other headers.
+         *     sign-up). Each try of a password is also counted, before the password is checked, in two
+         *     windows of failed log-ins (a right password takes its count back): `account-address`, 5 per
+         *     email and client address in 15 minutes, which refuses that pair only; and `account`, 10 per
+         *     email an hour, which refuses only addresses that have not signed in to that account in the
+         *     last 30 days. So guessing one account's password gets at most 10 tries an hour from any
+         *     number of addresses (the windows are aligned to the clock, so at most 20 in any 60 minutes),
+         *     while its owner, from an address they signed in from before, still signs in. Both windows are
+         *     counted whether or not the email has an account, so a 429 says nothing about registration.
+         *     Every answer carries the windows it counted in `RateLimit-Policy`, the binding one in the
+         *     other headers.
          */
         post: operations["logIn"];
         delete?: never;
@@ -489,7 +497,8 @@ export interface paths {
         /**
          * Log out
          * @description Revokes the user token you call with. It is refused from the next request on, on every
-         *     server instance. Other tokens of yours (other devices) keep working.
+         *     server instance. Other tokens of yours (other devices) keep working; see them with
+         *     `GET /auth/sessions`.
          */
         post: operations["logOut"];
         delete?: never;
@@ -522,6 +531,145 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your password
+         * @description Replaces your password. The session you call with keeps working; every other one is ended, on every server
+         *     instance, before this answers (`revokedCount` says how many).
+         *
+         *     The new password follows sign-up's rules: 10–256 characters, not on the common-password list, not your email, and
+         *     not the password it replaces (422, naming `newPassword`). The current password is tried as a log-in is: counted,
+         *     before it is checked, in your email's `account-address` and `account` windows of failed log-ins, so a wrong one
+         *     (422, naming `currentPassword`) counts as a failed log-in, and once a window is spent the answer is 429 without
+         *     trying it.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your sessions
+         * @description Every session of yours that still works (each sign-up, log-in or password change gave you one): when and where it
+         *     was made (client address and user agent), when and where it was last used, when it expires, and which one you are
+         *     calling with (`current`). End one with `DELETE /auth/sessions/{sessionId}`, or all the others with
+         *     `POST /auth/sessions/revoke-others`. A user holds at most 100 sessions: signing in past that ends the oldest.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions/{sessionId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The session's `sessionId` (from the session list, or the `sessionId` of a sign-up or log-in).
+                 * @example tok_8c2e5a7f1d3b9e04
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a session
+         * @description Ends one of your sessions: its token is refused from the next request on, on every server instance, before this
+         *     answers. Ending the session you call with is a log-out (`current: true` in the answer). A session of another user
+         *     answers 404 exactly as one that does not exist, or has already ended.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions/revoke-others": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End all your other sessions
+         * @description Ends every session of yours but the one you call with ("sign out everywhere else"), on every server instance,
+         *     before this answers. Takes no body.
+         */
+        post: operations["endOtherSessions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1269,8 +1417,9 @@ export interface components {
              */
             email: string;
             /**
-             * @description 10–256 characters, any you like (spaces and any script included). Stored only as a salted
-             *     scrypt hash; never logged, never returned.
+             * @description 10–256 characters, any you like (spaces and any script included), as long as it is not on the
+             *     common-password list and is not your email (422 otherwise). Stored only as a salted scrypt
+             *     hash; never logged, never returned.
              * @example correct horse battery staple
              */
             password: string;
@@ -1347,6 +1496,11 @@ export interface components {
             /** @description Oldest membership first; after sign-up, the one organization created for you. */
             organizations: components["schemas"]["Organization"][];
             /**
+             * @description The session this token is, as `GET /auth/sessions` lists it (no secret).
+             * @example tok_8c2e5a7f1d3b9e04
+             */
+            sessionId: string;
+            /**
              * @description The user token: `mru_`, an 8-character public id, `_`, then 38 characters of secret (32
              *     random base62 characters and a 6-character CRC-32 checksum). Only a keyed hash is stored,
              *     so it is shown in this response only; log in again for another.
@@ -1374,6 +1528,58 @@ export interface components {
             user: components["schemas"]["User"];
             /** @description Oldest membership first. */
             organizations: components["schemas"]["Organization"][];
+        };
+        /** ChangePasswordRequest */
+        ChangePasswordRequest: {
+            /**
+             * @description Your password now. A wrong one counts as a failed log-in.
+             * @example correct horse battery staple
+             */
+            currentPassword: string;
+            /**
+             * @description 10–256 characters, not on the common-password list, not your email, and not your current password. Stored only
+             *     as a salted scrypt hash; never logged, never returned.
+             * @example a new and longer passphrase
+             */
+            newPassword: string;
+        };
+        /**
+         * SessionOrigin
+         * @description Where a session was made or used, as the server saw it: the client address (the one per-address rate limits count;
+         *     behind a proxy the server trusts, from `X-Forwarded-For`) and the `User-Agent` header. Either is null when unknown
+         *     (a session made before sessions were recorded, or a client that sends no `User-Agent`).
+         */
+        SessionOrigin: {
+            /** @example 203.0.113.42 */
+            address: string | null;
+            /**
+             * @description The `User-Agent` header without control characters, cut to 256 characters.
+             * @example Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15
+             */
+            userAgent: string | null;
+        };
+        /**
+         * Session
+         * @description One of your sessions: a user token that still works (neither ended nor expired). The token itself is never shown
+         *     again; `sessionId` names it, to end it with `DELETE /auth/sessions/{sessionId}`.
+         */
+        Session: {
+            /**
+             * @description Stable identifier of the session (not the token, and no secret).
+             * @example tok_8c2e5a7f1d3b9e04
+             */
+            sessionId: string;
+            /** @description True for the session this request was made with. */
+            current: boolean;
+            /** @description When you signed in (sign-up, log-in or a password change) and got this session. */
+            createdAt: components["schemas"]["Timestamp"];
+            createdFrom: components["schemas"]["SessionOrigin"];
+            /** @description When the session last made a request (recorded within about a second), or null if never since sign-in. */
+            lastUsedAt: components["schemas"]["Timestamp"] | null;
+            /** @description Where that request came from, or null if never used. */
+            lastUsedFrom: components["schemas"]["SessionOrigin"] | null;
+            /** @description When the session stops working (30 days after sign-in), unless ended sooner. */
+            expiresAt: components["schemas"]["Timestamp"];
         };
         /**
          * OrganizationNameRequest
@@ -2143,8 +2349,8 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request in the last 24 hours (IDEMPOTENCY_KEY_REUSED). */
-        AccountCreateValidationFailed: {
+        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), the password is on the common-password list or is the email, or the `Idempotency-Key` was used for a different request in the last 24 hours (IDEMPOTENCY_KEY_REUSED). */
+        SignUpValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
                 "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
@@ -2178,7 +2384,7 @@ export interface components {
                 };
             };
         };
-        /** @description The email and password do not match an account (UNAUTHORIZED). The answer is the same, and takes as long, whether the email is unknown or the password wrong. Failed log-ins count against the email's `account` window. */
+        /** @description The email and password do not match an account (UNAUTHORIZED). The answer is the same, and takes as long, whether the email is unknown or the password wrong. A failed log-in stays counted in the email's `account-address` and `account` windows. */
         LoginFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2195,9 +2401,12 @@ export interface components {
             };
         };
         /**
-         * @description A log-in rate-limit window is exhausted (RATE_LIMITED): the client address's `address`
-         *     window, or the email's `account` window of failed log-ins. Wait `Retry-After` seconds, then
-         *     retry; back off exponentially with jitter if it happens again.
+         * @description A rate-limit window is exhausted (RATE_LIMITED): the request's own (the client address's
+         *     `address` window for a log-in, your `user` window for a password change), or one of the email's
+         *     windows of failed log-ins: `account-address` (this email from this address) or `account` (this
+         *     email from addresses that have not signed in to it in the last 30 days). Nothing was tried: the
+         *     password was not checked. The answer is the same whether or not the email has an account. Wait
+         *     `Retry-After` seconds, then retry; back off exponentially with jitter if it happens again.
          */
         LoginRateLimited: {
             headers: {
@@ -2285,6 +2494,135 @@ export interface components {
                 };
             };
         };
+        /** @description The password is changed. The session you called with keeps working; every other one is ended, on every server instance, before this answer. */
+        PasswordChanged: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        /** @constant */
+                        passwordChanged: true;
+                        /** @description How many other sessions were ended. */
+                        revokedCount: number;
+                    };
+                };
+            };
+        };
+        /**
+         * @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages): the new
+         *     password is too short or long, on the common-password list, your email, or your current password; or the current
+         *     password is wrong (which counts as a failed log-in).
+         */
+        PasswordChangeValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Your working sessions, newest first; `meta.total` is their number. */
+        SessionList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    /** @description Every session of yours that still works, newest first; a user holds at most 100 (signing in past that ends the oldest). */
+                    data: components["schemas"]["Session"][];
+                    meta: {
+                        /** @description Number of working sessions. */
+                        total: number;
+                    };
+                };
+            };
+        };
+        /** @description The session is ended: its token is refused from the next request on, on every server instance, before this answer. Ending the one you call with (`current: true`) is a log-out. */
+        SessionEnded: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        sessionId: string;
+                        /** @constant */
+                        revoked: true;
+                        /** @description True when the ended session is the one this request was made with (you are now logged out). */
+                        current: boolean;
+                    };
+                };
+            };
+        };
+        /** @description No such session among your working ones (RESOURCE_NOT_FOUND). A session of another user, one already ended and one that never existed all get this same answer. */
+        SessionNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description Every session of yours but the current one is ended, on every server instance, before this answer. */
+        OtherSessionsEnded: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        /** @description How many sessions were ended (0 when the current one was the only one). */
+                        revokedCount: number;
+                    };
+                };
+            };
+        };
         /** @description The organizations you belong to, oldest membership first; `meta.total` is their number. */
         OrganizationList: {
             headers: {
@@ -2337,6 +2675,22 @@ export interface components {
                 "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                 RateLimit: components["headers"]["RateLimit"];
                 "Retry-After": components["headers"]["IdempotencyRetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The request is well-formed but invalid (VALIDATION_ERROR; `details` maps each field to its messages), or its `Idempotency-Key` was used for a different request in the last 24 hours (IDEMPOTENCY_KEY_REUSED). */
+        AccountCreateValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -2629,6 +2983,11 @@ export interface components {
          */
         ContactId: string;
         /**
+         * @description The session's `sessionId` (from the session list, or the `sessionId` of a sign-up or log-in).
+         * @example tok_8c2e5a7f1d3b9e04
+         */
+        SessionId: string;
+        /**
          * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
          *     organization you do not belong to answers 404, exactly as one that does not exist.
          * @example org_7d3e9a1c5b2f8e40
@@ -2656,8 +3015,8 @@ export interface components {
          *     that resets last). Unit: requests. For a request with an API key the windows are the
          *     organization's plan windows (for example a 1-second burst and a 60-second budget) plus the
          *     key's own per-minute `rateLimit` when it has one; with a user token, the user's `user`
-         *     window; for sign-up and log-in, the client address's `address` window (and for log-in the
-         *     email's `account` window of failed attempts); for a request that failed authentication (or was
+         *     window; for sign-up and log-in, the client address's `address` window (and for log-in, and a
+         *     password change, the email's `account-address` and `account` windows of failed attempts); for a request that failed authentication (or was
          *     refused before its credentials were read, such as a 431), the per-client-address
          *     `auth-failures` window.
          * @example 100
@@ -3485,7 +3844,7 @@ export interface operations {
             409: components["responses"]["SignUpConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["AccountCreateValidationFailed"];
+            422: components["responses"]["SignUpValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -3578,6 +3937,139 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["UserProfileOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["PasswordChanged"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["PasswordChangeValidationFailed"];
+            429: components["responses"]["LoginRateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SessionList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The session's `sessionId` (from the session list, or the `sessionId` of a sign-up or log-in).
+                 * @example tok_8c2e5a7f1d3b9e04
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SessionEnded"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["SessionNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endOtherSessions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OtherSessionsEnded"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["UserTokenUnauthorized"];
             405: components["responses"]["MethodNotAllowed"];

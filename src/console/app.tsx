@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useCallback, useState } from 'preact/hooks';
 import { LogInPage, SignUpPage } from './auth/sign-in-pages.tsx';
 import { navigate, useRoute } from './router.ts';
 import { clearSession, readSession, type StoredSession, sessionExpired, writeSession } from './session.ts';
@@ -24,12 +24,14 @@ export function App() {
     navigate({ name: 'home' });
   }
 
-  function endSession(why: string) {
+  // One function for the app's life: the shell reads the profile again whenever it changes, so a new one each render
+  // would send GET /auth/me on every navigation (and one still in flight when the token is revoked ends the session).
+  const endSession = useCallback((why: string) => {
     clearSession();
     setToken(undefined);
     setReason(why);
     navigate({ name: 'login' });
-  }
+  }, []);
 
   if (!token) {
     return route.name === 'signup' ? (

@@ -1,5 +1,6 @@
 import type { FunctionComponent } from 'preact';
 import { ProfilePage } from './account/profile-page.tsx';
+import { SessionsPage } from './account/sessions-page.tsx';
 import type { Organization } from './context.ts';
 import { KeysPage } from './keys/keys-page.tsx';
 import { OrganizationSettingsPage } from './organizations/settings-page.tsx';
@@ -9,7 +10,7 @@ import { OrganizationSettingsPage } from './organizations/settings-page.tsx';
  * builds the navigation and the routes (`#/organizations/{id}/{id of the page}`, `#/account/{id}`) from these lists.
  *
  * Coming, as their APIs land: `usage` and `request-log` (per-key usage and the request log), `webhooks` (endpoints and
- * deliveries) for an organization; `sessions` (sessions and password change) for the account. A page whose library is
+ * deliveries) for an organization. A page whose library is
  * heavy (the usage charts) imports it on demand, so the rest of the console doesn't carry it: the build splits it.
  */
 export interface OrganizationModule {
@@ -34,4 +35,7 @@ export const ORGANIZATION_MODULES: readonly OrganizationModule[] = [
 ];
 
 /** The account's pages. */
-export const ACCOUNT_MODULES: readonly AccountModule[] = [{ id: 'profile', label: 'Account', Page: ProfilePage }];
+export const ACCOUNT_MODULES: readonly AccountModule[] = [
+  { id: 'profile', label: 'Account', Page: ProfilePage },
+  { id: 'sessions', label: 'Sessions and password', Page: SessionsPage },
+];

@@ -126,6 +126,19 @@ export function SignedInShell({ token, route, onEnd }: ShellProps) {
           ))}
         </nav>
       )}
+      {route.name === 'account' && (
+        <nav class="tabs" aria-label="Account pages">
+          {ACCOUNT_MODULES.map((module) => (
+            <a
+              key={module.id}
+              href={hrefOf({ name: 'account', section: module.id })}
+              aria-current={route.section === module.id ? 'page' : undefined}
+            >
+              {module.label}
+            </a>
+          ))}
+        </nav>
+      )}
       <main id="main" tabIndex={-1}>
         <RoutedPage route={route} />
       </main>

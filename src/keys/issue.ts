@@ -6,7 +6,7 @@ import {
   orderPermissions,
   type Permission,
 } from '../lib/permissions.ts';
-import type { ApiKeyRecord, Store, UserTokenRecord } from '../store/types.ts';
+import type { ApiKeyRecord, SessionOrigin, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
 import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
 import { generateUserToken, hashUserToken, type UserTokenText } from './user-token.ts';
@@ -68,12 +68,19 @@ export async function issueApiKey(
 /** How long a user token works: 30 days from log-in (or sign-up); logging out ends it sooner. */
 export const USER_TOKEN_TTL_MS = 30 * DAY_MS;
 
-/** Creates a user token for `userId`, stores only its hash, and returns the plaintext once. */
+/** How many sessions (working user tokens) a user holds at most: signing in past it ends the oldest. */
+export const MAX_SESSIONS = 100;
+
+/**
+ * Creates a user token for `userId`, issued to a client at `origin`, stores only its hash, and returns the plaintext
+ * once. A user holds at most MAX_SESSIONS working tokens: the oldest beyond that are ended, and returned in `ended`
+ * (the caller drops them from every instance's cache).
+ */
 export async function issueUserToken(
   store: Store,
   serverSecret: string,
-  input: { userId: string; now: Date },
-): Promise<{ plaintext: UserTokenText; record: UserTokenRecord }> {
+  input: { userId: string; now: Date; origin: SessionOrigin },
+): Promise<{ plaintext: UserTokenText; record: UserTokenRecord; ended: UserTokenRecord[] }> {
   for (let attempt = 0; ; attempt++) {
     const { plaintext, publicId } = generateUserToken();
     try {
@@ -84,8 +91,10 @@ export async function issueUserToken(
         tokenHash: hashUserToken(plaintext, serverSecret),
         createdAt: input.now,
         expiresAt: new Date(input.now.getTime() + USER_TOKEN_TTL_MS),
+        createdFrom: input.origin,
       });
-      return { plaintext, record };
+      const ended = await store.endSurplusUserSessions(input.userId, MAX_SESSIONS, input.now);
+      return { plaintext, record, ended };
     } catch (error) {
       if (!(error instanceof DuplicateApiKeyError) || attempt >= 3) {
         throw error;

@@ -5,6 +5,7 @@ import { type LimitDecision, outageDecision, selectBindingWindow, type WindowSta
 import {
   type AccountWindowName,
   type AccountWindows,
+  ALIGNED_WINDOWS,
   DEFAULT_ACCOUNT_WINDOWS,
   DEFAULT_FAILED_AUTH_WINDOW,
   KEY_WINDOW_NAME,
@@ -27,7 +28,7 @@ export interface OrganizationSubject {
 
 /**
  * A request counted in one of the account windows instead: a user token's requests per user, public operations
- * (sign-up, log-in) per client address, failed log-ins per account.
+ * (sign-up, log-in) per client address, failed log-ins per account (and address).
  */
 export interface WindowSubject {
   window: AccountWindowName;
@@ -48,11 +49,17 @@ export interface RateLimiter {
   readonly kind: 'memory' | 'redis';
   /**
    * Counts one request against every applicable window. Under the fail-closed policy a store outage is not an
-   * exception but an outage decision (`outage: true`, nothing admitted, every window exhausted).
+   * exception but an outage decision (`outage: true`, nothing admitted, every window exhausted). `at` places the
+   * request in the slots of the clock-aligned windows (ALIGNED_WINDOWS; default: now); other windows ignore it.
    */
-  consume(subject: LimitSubject): Promise<LimitDecision>;
+  consume(subject: LimitSubject, at?: Date): Promise<LimitDecision>;
   /** Same state as `consume` would report, without counting. */
-  peek(subject: LimitSubject): Promise<LimitDecision>;
+  peek(subject: LimitSubject, at?: Date): Promise<LimitDecision>;
+  /**
+   * Takes back one request that `consume(subject, at)` counted (a log-in attempt that turned out not to be a failure,
+   * or was refused before it was tried). A store error only leaves the count as it was; it is reported, not thrown.
+   */
+  refund(subject: WindowSubject, at: Date): Promise<void>;
   /** Whether `ip` is already over its failed-authentication budget; does not count. */
   checkFailedAuth(ip: string): Promise<LimitDecision>;
   /** Counts one failed authentication for `ip`. */
@@ -108,10 +115,11 @@ interface CountedWindow {
   limiter: RateLimiterAbstract;
 }
 
-// One window applied to one subject id (org id, key id or IP).
+// One window applied to one subject id (org id, key id or IP); a clock-aligned window's slot ends at `slot.end`.
 interface WindowCheck {
   window: CountedWindow;
   id: string;
+  slot?: { now: number; end: number };
 }
 
 interface Store {
@@ -154,13 +162,20 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
     return window;
   };
 
-  const checksFor = (subject: LimitSubject): WindowCheck[] => {
+  const checksFor = (subject: LimitSubject, at?: Date): WindowCheck[] => {
     if ('window' in subject) {
       const window = accountWindows.get(subject.window);
       if (window === undefined) {
         throw new RangeError(`unknown account window ${subject.window}`);
       }
-      return [{ window, id: subject.id }];
+      if (!ALIGNED_WINDOWS.has(subject.window)) {
+        return [{ window, id: subject.id }];
+      }
+      // The slot of `at`: its own key, so counts of earlier slots never reach it (RLF expires them in real time).
+      const now = at?.getTime() ?? Date.now();
+      const length = window.config.windowSeconds * 1000;
+      const slot = Math.floor(now / length);
+      return [{ window, id: `${subject.id}@${slot}`, slot: { now, end: (slot + 1) * length } }];
     }
     const windows = planWindows.get(subject.plan);
     if (windows === undefined) {
@@ -186,8 +201,17 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
 
   return {
     kind: store.kind,
-    consume: async (subject) => evaluate(store, checksFor(subject), 'consume'),
-    peek: async (subject) => evaluate(store, checksFor(subject), 'peek'),
+    consume: async (subject, at) => evaluate(store, checksFor(subject, at), 'consume'),
+    peek: async (subject, at) => evaluate(store, checksFor(subject, at), 'peek'),
+    refund: async (subject, at) => {
+      await Promise.all(
+        checksFor(subject, at).map(({ window, id }) =>
+          window.limiter.reward(id, 1).catch((error: unknown) => {
+            opts.onStoreError?.(error instanceof Error ? error : new Error(String(error)));
+          }),
+        ),
+      );
+    },
     checkFailedAuth: async (ip) => {
       if (store.kind === 'memory') {
         const until = failedRecently.get(ip);
@@ -251,16 +275,17 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
   let allowed = true;
   let retryAfterSeconds = 0;
   outcomes.forEach((outcome, index) => {
-    const config = (checks[index] as WindowCheck).window.config;
+    const { window, slot } = checks[index] as WindowCheck;
+    const config = window.config;
     let state: WindowState;
     let rejects: boolean;
     if (outcome.status === 'fulfilled') {
-      state = windowState(config, outcome.value, mode);
+      state = windowState(config, outcome.value, mode, slot);
       // A peek reports whether the next request would pass: a window with nothing left would reject it.
       rejects = mode === 'peek' && state.remaining === 0;
     } else if (outcome.reason instanceof RateLimiterRes) {
       // RLF rejects an over-limit consume with a RateLimiterRes; any other rejection is a store failure.
-      state = windowState(config, outcome.reason, mode);
+      state = windowState(config, outcome.reason, mode, slot);
       rejects = true;
     } else {
       failure ??= { reason: outcome.reason };
@@ -283,15 +308,21 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
   };
 }
 
-/** Converts RLF's result for one window into its public state. */
-function windowState(config: WindowConfig, res: RateLimiterRes | null, mode: 'consume' | 'peek'): WindowState {
+/** Converts RLF's result for one window into its public state; a clock-aligned window resets when its slot ends. */
+function windowState(
+  config: WindowConfig,
+  res: RateLimiterRes | null,
+  mode: 'consume' | 'peek',
+  slot?: { now: number; end: number },
+): WindowState {
   const { name, limit, windowSeconds } = config;
+  const slotReset = slot && Math.min(windowSeconds, Math.max(1, Math.ceil((slot.end - slot.now) / 1000)));
   // Nothing counted yet (or, in memory, an expired record not yet purged): the window would start now.
   if (res === null || (mode === 'peek' && res.msBeforeNext <= 0)) {
-    return { name, limit, remaining: limit, resetSeconds: windowSeconds, windowSeconds };
+    return { name, limit, remaining: limit, resetSeconds: slotReset ?? windowSeconds, windowSeconds };
   }
   const remaining = Math.min(limit, Math.max(0, limit - res.consumedPoints));
-  const resetSeconds = Math.min(windowSeconds, Math.max(0, Math.ceil(res.msBeforeNext / 1000)));
+  const resetSeconds = slotReset ?? Math.min(windowSeconds, Math.max(0, Math.ceil(res.msBeforeNext / 1000)));
   return { name, limit, remaining, resetSeconds, windowSeconds };
 }
 

@@ -50,22 +50,34 @@ export const DEFAULT_PLANS: PlanTable = {
 export const DEFAULT_FAILED_AUTH_WINDOW: WindowConfig = { name: FAILED_AUTH_WINDOW_NAME, limit: 20, windowSeconds: 60 };
 
 /** The windows of requests that are not counted against an organization's plan (see AccountWindows). */
-export type AccountWindowName = 'user' | 'address' | 'account';
+export type AccountWindowName = 'user' | 'address' | 'account-address' | 'account';
 
 /**
  * The account side's windows, each counted per subject: `user`, every request made with a user token, per user
  * (wherever the user works, so belonging to many organizations adds no budget, and dashboard traffic never drains an
- * organization's API pool); `address`, sign-up and log-in per client address; `account`, failed log-ins per email
- * address (whether or not an account has it, so the window says nothing about which emails are registered).
+ * organization's API pool); `address`, sign-up and log-in per client address; `account-address`, failed log-ins per
+ * email and client address; `account`, failed log-ins per email from addresses that have not signed in to it lately
+ * (whether or not an account has the email, so neither window says anything about which emails are registered).
  */
 export type AccountWindows = Record<AccountWindowName, WindowConfig>;
 
-/** Default account windows: 120 user-token requests a minute per user, 20 sign-ups or log-ins a minute per address,
- * 10 failed log-ins per account in 15 minutes. */
+/**
+ * The windows of failed log-ins, counted in slots aligned to the server's clock (a 15-minute window runs from :00,
+ * :15, :30 and :45) rather than from the first failure: a slot is computed from the clock the server is given, so the
+ * proofs of the throttle run an hour in a second.
+ */
+export const ALIGNED_WINDOWS: ReadonlySet<AccountWindowName> = new Set(['account-address', 'account']);
+
+/**
+ * Default account windows: 120 user-token requests a minute per user; 20 sign-ups or log-ins a minute per address;
+ * 5 failed log-ins per email and address in 15 minutes (that pair only is refused); 10 failed log-ins per email an
+ * hour from addresses without a sign-in to it in the last 30 days (those addresses are refused; the others are not).
+ */
 export const DEFAULT_ACCOUNT_WINDOWS: AccountWindows = {
   user: { name: 'user', limit: 120, windowSeconds: 60 },
   address: { name: 'address', limit: 20, windowSeconds: 60 },
-  account: { name: 'account', limit: 10, windowSeconds: 900 },
+  'account-address': { name: 'account-address', limit: 5, windowSeconds: 900 },
+  account: { name: 'account', limit: 10, windowSeconds: 3600 },
 };
 
 /** Thrown for an invalid plan table; the message is one line naming the source, plan, window and field. */

@@ -12,6 +12,7 @@ import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts
 import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
 import { listPermissionsHandler } from './routes/permissions.ts';
+import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument } from './spec.ts';
@@ -30,6 +31,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...apiKeyHandlers,
   ...contactHandlers,
   ...accountHandlers,
+  ...sessionHandlers,
   ...organizationHandlers,
   ...organizationApiKeyHandlers,
 };

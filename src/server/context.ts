@@ -10,6 +10,7 @@ import type { ApiKeyPrincipal, UserPrincipal } from './credentials.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
 import { sendJson } from './send-json.ts';
+import type { SessionUseTracker } from './session-use.ts';
 
 /** Everything a route handler may use. */
 export interface AppContext {
@@ -19,6 +20,8 @@ export interface AppContext {
   tokens: TokenCache;
   passwords: PasswordHasher;
   lastUsed: LastUsedTracker;
+  /** Sessions' (user tokens') last use: when, from which address and user agent; written in batches. */
+  sessionUse: SessionUseTracker;
   plans: PlanTable;
   /** The per-address window for failed authentications. */
   failedAuth: WindowConfig;
@@ -65,6 +68,11 @@ export function callerFrom(req: Request): Caller {
     throw new Error('route reached without a caller');
   }
   return req.caller;
+}
+
+/** The client's address (X-Forwarded-For's when the server trusts a proxy): what per-address windows count. */
+export function clientAddressOf(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
 /** The API-key caller of a secured operation; routes run only after the pipeline authenticated them. */

@@ -197,6 +197,9 @@ export function rateLimitStoreDown(): ApiError {
 /** What a refused log-in's 429 says it counted (the email's `account` window of failed attempts). */
 export const FAILED_LOG_INS = 'failed log-ins for this account';
 
+/** What a refused log-in's 429 says it counted when the email's window for this address is spent. */
+export const FAILED_LOG_INS_FROM_ADDRESS = 'failed log-ins for this account from this address';
+
 /** The 429 of an exhausted window, worded by the decision (rate-limit/headers.ts `describeRefusal`). */
 export function rateLimited(sentence: string): ApiError {
   return new ApiError('RATE_LIMITED', sentence);
@@ -261,6 +264,27 @@ export function invalidField(field: string, message: string): ApiError {
 export function accessDisagrees(access: string, stands: readonly string[]): ApiError {
   const message = `${access} stands for ${stands.join(', ')}; send access or permissions, or both alike`;
   return invalidData({ access: [message], permissions: [message] });
+}
+
+/** Why a password is refused as easy to guess (sign-up's `password`, a password change's `newPassword`). */
+export const WEAK_PASSWORD = {
+  common: 'is too common: it is on the list of passwords attackers try first; choose another',
+  email: 'must not be your email address',
+} as const;
+
+/** The 422 of a password that is on the common-password list, or is the account's email. */
+export function weakPassword(field: string, cause: keyof typeof WEAK_PASSWORD): ApiError {
+  return invalidField(field, WEAK_PASSWORD[cause]);
+}
+
+/** The 422 of a password change whose current password is wrong (it counts as a failed log-in). */
+export function wrongCurrentPassword(): ApiError {
+  return invalidField('currentPassword', 'is not your current password');
+}
+
+/** The 422 of a password change to the password it already is. */
+export function samePassword(): ApiError {
+  return invalidField('newPassword', 'must differ from your current password');
 }
 
 /** The message of a 413. */
@@ -354,6 +378,11 @@ export function memberNotFound(userId: string): ApiError {
 /** The 404 of an organization that does not exist or is not the caller's (the same words for both). */
 export function organizationNotFound(organizationId: string): ApiError {
   return new ApiError('RESOURCE_NOT_FOUND', `No organization ${scrubKeys(organizationId)} among yours`);
+}
+
+/** The 404 of a session id that is not one of the caller's working sessions (another user's is the same 404). */
+export function sessionNotFound(sessionId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No session ${scrubKeys(sessionId)} among yours`);
 }
 
 /** The 404 of adding a member by an email no account has. */

@@ -29,6 +29,7 @@ import { createKeyCache, createTokenCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { governingOf } from './operations.ts';
+import { createSessionUseTracker } from './session-use.ts';
 import { loadSpec } from './spec.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
@@ -116,6 +117,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     tokens.invalidate(publicId);
   });
   const lastUsed = createLastUsedTracker(store, logger, options.lastUsedFlushMs ?? 1000);
+  const sessionUse = createSessionUseTracker(store, logger, options.lastUsedFlushMs ?? 1000);
   const context: AppContext = {
     store,
     limiter,
@@ -123,6 +125,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     tokens,
     passwords: createPasswordHasher(options.passwordCost),
     lastUsed,
+    sessionUse,
     plans,
     failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,
     serverSecret: options.serverSecret ?? 'mailroom-development-secret',
@@ -198,6 +201,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         });
         stopPurge();
         await lastUsed.close();
+        await sessionUse.close();
         await unsubscribe();
         await limiter.close();
         await store.close();

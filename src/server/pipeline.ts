@@ -4,11 +4,12 @@ import type { LimitSubject } from '../rate-limit/limiter.ts';
 import { admit, admitNothing } from './admit.ts';
 import { type BodyFacts, bodyFactsOf, readBody } from './body.ts';
 import { actInOrganization, type Caller, callerOf, refusalOf } from './caller.ts';
-import type { AppContext } from './context.ts';
+import { type AppContext, clientAddressOf } from './context.ts';
 import { type Authenticator, authenticatorFor, createAuthenticators, type SecurityRequirement } from './credentials.ts';
 import { organizationNotFound } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
 import { governingOf, type Match, type Operation, type OperationTable } from './operations.ts';
+import { originOf } from './session-use.ts';
 
 // The life of one request, top to bottom (after app.ts has given it a request id). Each stage is a named function
 // over the request's `Exchange`, run once, in this order:
@@ -136,7 +137,7 @@ function matchOperation(pipeline: Pipeline, req: Request, res: Response): Exchan
     match,
     operation: match.operation,
     params: match.operation ? match.params : {},
-    address: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+    address: clientAddressOf(req),
     body: bodyFactsOf(req),
     roles: [],
   };
@@ -167,6 +168,10 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
     }
     exchange.caller = callerOf(verdict.principal);
     req.caller = exchange.caller;
+    if (verdict.principal.scheme === 'userToken') {
+      // A session's last use (when, from where), written in batches like an API key's lastUsed.
+      ctx.sessionUse.mark(verdict.principal.token.tokenId, ctx.clock(), originOf(exchange.address, req.headers));
+    }
     for (const [name, value] of Object.entries(exchange.caller.notices ?? {})) {
       res.setHeader(name, value);
     }

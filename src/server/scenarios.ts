@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { MAX_ACTIVE_KEYS } from '../keys/issue.ts';
-import { exhaustedDecision, outageDecision } from '../rate-limit/decision.ts';
+import { exhaustedDecision, type LimitDecision, outageDecision } from '../rate-limit/decision.ts';
 import type { WindowSubject } from '../rate-limit/limiter.ts';
 import {
   DuplicateEmailError,
@@ -21,6 +21,7 @@ import {
   ERROR_STATUS,
   type ErrorCode,
   FAILED_LOG_INS,
+  FAILED_LOG_INS_FROM_ADDRESS,
   headersTooLarge,
   idempotencyKeyInUse,
   idempotencyKeyReused,
@@ -36,9 +37,13 @@ import {
   othersMembership,
   payloadTooLarge,
   permissionsNotHeld,
+  samePassword,
+  sessionNotFound,
   USER_TOKEN_REFUSALS,
   unauthorized,
   unsupportedMediaType,
+  weakPassword,
+  wrongCurrentPassword,
 } from './errors.ts';
 import type { Operation } from './operations.ts';
 import type { Exchange, ForcedRefusal, StageHooks } from './pipeline.ts';
@@ -104,6 +109,7 @@ const NOT_FOUND_BY_PARAMETER: Record<string, (id: string) => ApiError> = {
   contactId: contactNotFound,
   organizationId: organizationNotFound,
   userId: memberNotFound,
+  sessionId: sessionNotFound,
 };
 
 /** The 404 examples of the organization operations, by name: the path parameter whose resource is missing. */
@@ -113,8 +119,25 @@ const NOT_FOUND_BY_EXAMPLE: Record<string, string> = {
   memberNotFound: 'userId',
 };
 
-/** The account window a forced `tooManyLogIns` reads (never counts): the state of an email with no failed log-in. */
+/** The failed-log-in windows a forced `tooManyLogIns…` reads (never counts): an email with no failed log-in. */
 const SCENARIO_ACCOUNT_WINDOW: WindowSubject = { window: 'account', id: 'sandbox-scenario' };
+const SCENARIO_PAIR_WINDOW: WindowSubject = { window: 'account-address', id: 'sandbox-scenario' };
+
+/** Every window exhausted, the one named binding (the failed-log-in window an example names), its reset the wait. */
+function exhaustedIn(name: string): (windows: LimitDecision) => LimitDecision {
+  return (windows) => {
+    const exhausted = exhaustedDecision(windows);
+    const binding = exhausted.windows.find((window) => window.name === name) ?? exhausted.binding;
+    return { ...exhausted, binding, retryAfterSeconds: Math.max(1, binding.resetSeconds) };
+  };
+}
+
+/** The 422s of a password's own checks, by example name, as the handler raises them on the operation's field. */
+const INVALID_BY_EXAMPLE: Record<string, (operation: Operation) => ApiError> = {
+  commonPassword: (operation) => weakPassword(operation.id === 'changePassword' ? 'newPassword' : 'password', 'common'),
+  wrongCurrentPassword: () => wrongCurrentPassword(),
+  samePassword: () => samePassword(),
+};
 
 /** The email a request's body names, if any. */
 function bodyEmail(req: Request): string | undefined {
@@ -208,14 +231,27 @@ function producersFor(clock: () => Date): Record<number, Producer> {
     },
     413: () => fail(payloadTooLarge()),
     415: () => fail(unsupportedMediaType('text/plain')),
-    422: ({ selection, status, example }) =>
-      example === 'idempotencyKeyReused'
-        ? fail(idempotencyKeyReused())
-        : fail(invalidField(selectorField(selection, 'code'), `asks for ${status} (a sandbox scenario)`)),
-    429: ({ example }) =>
-      example === 'tooManyLogIns'
-        ? refuseAtLimit({ decide: exhaustedDecision, also: [SCENARIO_ACCOUNT_WINDOW], what: FAILED_LOG_INS })
-        : refuseAtLimit({ decide: exhaustedDecision }),
+    422: ({ selection, status, example, operation }) => {
+      if (example === 'idempotencyKeyReused') {
+        return fail(idempotencyKeyReused());
+      }
+      const invalid = example === undefined ? undefined : INVALID_BY_EXAMPLE[example];
+      return invalid
+        ? fail(invalid(operation))
+        : fail(invalidField(selectorField(selection, 'code'), `asks for ${status} (a sandbox scenario)`));
+    },
+    429: ({ example }) => {
+      if (example === 'tooManyLogIns') {
+        return refuseAtLimit({ decide: exhaustedIn('account'), also: [SCENARIO_ACCOUNT_WINDOW], what: FAILED_LOG_INS });
+      }
+      return example === 'tooManyLogInsFromAddress'
+        ? refuseAtLimit({
+            decide: exhaustedIn('account-address'),
+            also: [SCENARIO_PAIR_WINDOW],
+            what: FAILED_LOG_INS_FROM_ADDRESS,
+          })
+        : refuseAtLimit({ decide: exhaustedDecision });
+    },
     // Produced by the HTTP edge before the app; forced here with the edge's own words.
     431: () => fail(headersTooLarge()),
     500: ({ status }) =>

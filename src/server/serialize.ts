@@ -1,7 +1,15 @@
 import { maskApiKey } from '../keys/api-key.ts';
 import { accessOf } from '../lib/permissions.ts';
 import type { PlanConfig, PlanTable } from '../rate-limit/plans.ts';
-import type { ApiKeyRecord, ContactRecord, MemberRecord, MembershipRecord, UserRecord } from '../store/types.ts';
+import type {
+  ApiKeyRecord,
+  ContactRecord,
+  MemberRecord,
+  MembershipRecord,
+  SessionUse,
+  UserRecord,
+  UserTokenRecord,
+} from '../store/types.ts';
 import type { Schemas } from './context.ts';
 
 /** A plan's per-minute budget: its 60-second window, else its longest window scaled to a minute. */
@@ -78,5 +86,23 @@ export function toMember(member: MemberRecord): Schemas['Member'] {
     name: member.name,
     role: member.role,
     joinedAt: member.joinedAt.toISOString(),
+  };
+}
+
+/**
+ * A session (a user token) as its owner sees it: never the token or its hash. `lastUsed` includes this instance's
+ * unwritten use, if newer; `current` marks the token the request was made with.
+ */
+export function toSession(token: UserTokenRecord, currentTokenId: string, pending?: SessionUse): Schemas['Session'] {
+  const stored = token.lastUsedAt && { at: token.lastUsedAt, ...token.lastUsedFrom };
+  const last = pending && (!stored || pending.at > stored.at) ? pending : stored;
+  return {
+    sessionId: token.tokenId,
+    current: token.tokenId === currentTokenId,
+    createdAt: token.createdAt.toISOString(),
+    createdFrom: { address: token.createdFrom.address, userAgent: token.createdFrom.userAgent },
+    lastUsedAt: last ? last.at.toISOString() : null,
+    lastUsedFrom: last ? { address: last.address, userAgent: last.userAgent } : null,
+    expiresAt: token.expiresAt.toISOString(),
   };
 }

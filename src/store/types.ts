@@ -17,7 +17,7 @@ export type { ContactCursor, ContactInput, ContactPatch, ContactRecord } from '.
 export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sql-idempotency.ts';
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';
 export type { OrganizationRecord } from './sql-organizations.ts';
-export type { UserTokenRecord } from './sql-user-tokens.ts';
+export type { NewUserToken, SessionOrigin, SessionUse, UserTokenRecord } from './sql-user-tokens.ts';
 export type { SignUpInput, UserRecord } from './sql-users.ts';
 export type {
   ApiKeyStore,

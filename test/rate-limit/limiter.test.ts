@@ -298,15 +298,40 @@ describe.each([
 
     const ip = address();
     expect(await consumeInSequence(limiter, { window: 'address', id: ip }, 3)).toBe(2);
-    // The account window keeps its default (10 failed log-ins in 15 minutes) when only the others are given.
-    const account = await limiter.peek({ window: 'account', id: ip });
+    // The account window keeps its default (10 failed log-ins an hour, clock-aligned) when only the others are given.
+    const account = await limiter.peek({ window: 'account', id: ip }, new Date('2031-01-01T10:15:00.000Z'));
     expect(account.binding).toEqual({
       name: 'account',
       limit: 10,
       remaining: 10,
-      resetSeconds: 900,
-      windowSeconds: 900,
+      resetSeconds: 2700,
+      windowSeconds: 3600,
     });
+  });
+
+  it('counts failed log-ins in slots of the given clock: a new slot starts afresh, a refund gives back one', async () => {
+    const email = { window: 'account-address' as const, id: `pair-${randomBytes(6).toString('hex')}` };
+    const at = (iso: string) => new Date(`2031-01-01T${iso}Z`);
+    const remaining: number[] = [];
+    for (const time of ['10:00:00.000', '10:05:00.000', '10:14:59.000']) {
+      remaining.push((await limiter.consume(email, at(time))).binding.remaining);
+    }
+    expect(remaining).toEqual([4, 3, 2]);
+    // The slot 10:00-10:15 ends in 60 seconds, whatever the time of the first count was.
+    expect((await limiter.peek(email, at('10:14:00.000'))).binding).toMatchObject({ remaining: 2, resetSeconds: 60 });
+    await limiter.refund(email, at('10:14:30.000'));
+    expect((await limiter.peek(email, at('10:14:30.000'))).binding.remaining).toBe(3);
+    // The next slot is its own: nothing of the last one reaches it, and a refund there gives no extra try here.
+    expect((await limiter.consume(email, at('10:15:00.000'))).binding).toMatchObject({
+      remaining: 4,
+      resetSeconds: 900,
+    });
+    expect((await limiter.peek(email, at('10:14:59.999'))).binding.remaining).toBe(3);
+    for (let i = 0; i < 4; i++) {
+      await limiter.consume(email, at('10:20:00.000'));
+    }
+    const refused = await limiter.consume(email, at('10:20:00.000'));
+    expect(refused).toMatchObject({ allowed: false, retryAfterSeconds: 600 });
   });
 
   it('rejects a plan missing from the table with UnknownPlanError', async () => {

@@ -68,11 +68,11 @@ describe('user tokens on two instances sharing one PostgreSQL schema and one Red
     expect(next.body.error?.message).toBe('The API key has been revoked');
   });
 
-  it('counts failed log-ins of one account across both instances: the 11th attempt is refused on either', async () => {
+  it('counts failed log-ins of one account from one address across both instances: the 6th is refused on either', async () => {
     const email = newEmail();
     await api(a, '/auth/signup', { method: 'POST', body: { email, password: PASSWORD } });
     const remaining: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 5; i++) {
       const res = await api(i % 2 === 0 ? a : b, '/auth/login', {
         method: 'POST',
         body: { email, password: `wrong guess ${i}` },
@@ -80,12 +80,43 @@ describe('user tokens on two instances sharing one PostgreSQL schema and one Red
       expect(res.status).toBe(401);
       remaining.push(Number(res.headers.get('x-ratelimit-remaining')));
     }
-    note(`account window remaining after each failed log-in, alternating instances: ${remaining.join(' ')}`);
-    expect(remaining.slice(-3)).toEqual([2, 1, 0]);
+    note(`account-address window remaining after each failed log-in, alternating instances: ${remaining.join(' ')}`);
+    expect(remaining).toEqual([4, 3, 2, 1, 0]);
     for (const server of [a, b]) {
       const locked = await api(server, '/auth/login', { method: 'POST', body: { email, password: PASSWORD } });
       expect(locked.status).toBe(429);
-      expect(locked.headers.get('ratelimit')).toMatch(/^"account";r=0;/);
+      expect(locked.headers.get('ratelimit')).toMatch(/^"account-address";r=0;/);
     }
+  });
+
+  it('a session ended on one instance, or by a password change there, is refused on the other at once', async () => {
+    const email = newEmail();
+    const signedUp = await api(a, '/auth/signup', { method: 'POST', body: { email, password: PASSWORD } });
+    const current = signedUp.body.data.token as string;
+    const logIn = async () =>
+      (await api(b, '/auth/login', { method: 'POST', body: { email, password: PASSWORD } })).body.data;
+    const ended = await logIn();
+    const others = [await logIn(), await logIn()];
+    // B looks each token up once and caches it.
+    for (const token of [ended.token, ...others.map((o) => o.token)]) {
+      expect((await api(b, '/auth/me', { key: token })).status).toBe(200);
+    }
+    const end = await api(a, `/auth/sessions/${ended.sessionId}`, { key: current, method: 'DELETE' });
+    expect(end.status).toBe(200);
+    expect((await api(b, '/auth/me', { key: ended.token })).status).toBe(401);
+
+    const changed = await api(a, '/auth/password', {
+      key: current,
+      method: 'POST',
+      body: { currentPassword: PASSWORD, newPassword: 'another long passphrase' },
+    });
+    expect(changed.body.data).toEqual({ passwordChanged: true, revokedCount: 2 });
+    for (const other of others) {
+      const next = await api(b, '/auth/me', { key: other.token });
+      expect(next.body.error?.message).toBe('The user token has been revoked (logged out): log in again');
+    }
+    expect((await api(b, '/auth/me', { key: current })).status).toBe(200);
+    const sessions = await api(b, '/auth/sessions', { key: current });
+    expect(sessions.body.data.map((s: { current: boolean }) => s.current)).toEqual([true]);
   });
 });

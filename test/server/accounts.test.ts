@@ -191,15 +191,20 @@ describe('log-in', () => {
     expect(shape(unknown)).toEqual(shape(wrong));
   });
 
-  test('every log-in answer carries the address and account windows', async () => {
+  test('every log-in answer carries the address window and both windows of failed log-ins', async () => {
     const session = await signUp();
     const reply = await call('POST', '/auth/login', { body: { email: session.user.email, password: PASSWORD } });
     expect(reply.rate?.policy).toEqual([
       { name: 'address', q: 1000, w: 60 },
-      { name: 'account', q: 10, w: 900 },
+      { name: 'account-address', q: 5, w: 900 },
+      { name: 'account', q: 10, w: 3600 },
     ]);
-    // A success spends nothing of the account window: only failures count there.
-    expect(reply.rate?.binding).toMatchObject({ name: 'account', r: 10 });
+    // A success spends nothing of the failed-log-in windows: only failures count there.
+    expect(reply.rate?.binding).toMatchObject({ name: 'account-address', r: 5 });
+    const failed = await call('POST', '/auth/login', {
+      body: { email: session.user.email, password: 'not it at all' },
+    });
+    expect(failed.rate?.binding).toMatchObject({ name: 'account-address', r: 4 });
   });
 });
 
@@ -210,7 +215,8 @@ describe('limits of the public operations', () => {
       trustProxy: true,
       accountWindows: {
         address: { name: 'address', limit: 4, windowSeconds: 60 },
-        account: { name: 'account', limit: 3, windowSeconds: 900 },
+        'account-address': { name: 'account-address', limit: 2, windowSeconds: 900 },
+        account: { name: 'account', limit: 3, windowSeconds: 3600 },
         user: { name: 'user', limit: 3, windowSeconds: 60 },
       },
     });
@@ -244,29 +250,37 @@ describe('limits of the public operations', () => {
     expect(elsewhere.status).toBe(201);
   });
 
-  test('3 failed log-ins lock the account for any address, even with the right password; other emails are not', async () => {
+  test('failed log-ins from strangers’ addresses never lock the owner out of an address they signed in from', async () => {
+    const home = fromNewAddress();
     const email = newEmail('target');
-    expect(
-      (await limited.call('POST', '/auth/signup', { headers: fromNewAddress(), body: { email, password: PASSWORD } }))
-        .status,
-    ).toBe(201);
-    const remaining: number[] = [];
+    const signedUp = await limited.call('POST', '/auth/signup', { headers: home, body: { email, password: PASSWORD } });
+    expect(signedUp.status).toBe(201);
     for (let i = 0; i < 3; i++) {
       const reply = await limited.call('POST', '/auth/login', {
         headers: fromNewAddress(),
         body: { email, password: `guess number ${i}` },
       });
       expectError(reply, 401, 'UNAUTHORIZED');
-      remaining.push(reply.rate?.remaining ?? -1);
+      expect(reply.rate?.policy.map((p) => p.name)).toEqual(['address', 'account-address', 'account']);
     }
-    expect(remaining).toEqual([2, 1, 0]);
-    const locked = await limited.call('POST', '/auth/login', {
+    // The account window is spent: an address that has never signed in to it is refused, the right password or not.
+    const stranger = await limited.call('POST', '/auth/login', {
       headers: fromNewAddress(),
       body: { email: email.toUpperCase(), password: PASSWORD },
     });
-    expect(expectError(locked, 429, 'RATE_LIMITED').message).toMatch(/^Too many failed log-ins for this account/);
-    expect(locked.rate?.binding.name).toBe('account');
-    expect(locked.rate?.retryAfter).toBeGreaterThan(60);
+    expect(expectError(stranger, 429, 'RATE_LIMITED').message).toMatch(/^Too many failed log-ins for this account:/);
+    expect(stranger.rate?.binding.name).toBe('account');
+    expect(stranger.rate?.retryAfter).toBeGreaterThan(0);
+    // The owner, from the address they signed up from, is not: the account's window is not theirs.
+    const owner = await limited.call<Body<'logIn', 200>>('POST', '/auth/login', {
+      headers: home,
+      body: { email, password: PASSWORD },
+    });
+    expect(owner.status, owner.text).toBe(200);
+    expect(owner.rate?.policy.map((p) => p.name)).toEqual(['address', 'account-address']);
+    // …and a wrong password from there counts in that address's own window only.
+    const typo = await limited.call('POST', '/auth/login', { headers: home, body: { email, password: 'typo typo' } });
+    expectError(typo, 401, 'UNAUTHORIZED');
 
     const other = newEmail('other');
     await limited.call('POST', '/auth/signup', {
@@ -278,6 +292,36 @@ describe('limits of the public operations', () => {
       body: { email: other, password: PASSWORD },
     });
     expect(fine.status).toBe(200);
+  });
+
+  test('an address that keeps failing for one email is refused for that email only', async () => {
+    const address = fromNewAddress();
+    const email = newEmail('pair');
+    await limited.call('POST', '/auth/signup', { headers: fromNewAddress(), body: { email, password: PASSWORD } });
+    for (let i = 0; i < 2; i++) {
+      const reply = await limited.call('POST', '/auth/login', {
+        headers: address,
+        body: { email, password: `no ${i}` },
+      });
+      expectError(reply, 401, 'UNAUTHORIZED');
+    }
+    const refused = await limited.call('POST', '/auth/login', {
+      headers: address,
+      body: { email, password: PASSWORD },
+    });
+    expect(expectError(refused, 429, 'RATE_LIMITED').message).toMatch(
+      /^Too many failed log-ins for this account from this address: the account-address window of 2 is exhausted/,
+    );
+    const elsewhere = await limited.call('POST', '/auth/login', {
+      headers: fromNewAddress(),
+      body: { email, password: PASSWORD },
+    });
+    expect(elsewhere.status, 'the email from another address').toBe(200);
+    const other = await limited.call('POST', '/auth/login', {
+      headers: address,
+      body: { email: newEmail('other'), password: PASSWORD },
+    });
+    expectError(other, 401, 'UNAUTHORIZED');
   });
 
   test('an email without an account is locked the same way, so locking tells nothing about registration', async () => {

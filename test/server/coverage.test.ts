@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ALL_PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import { CHUNKED_BODY_MALFORMED } from '../../src/server/errors.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
-import { fromNewAddress, logIn, newEmail, PASSWORD, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import {
+  fromNewAddress,
+  logIn,
+  newEmail,
+  newSession,
+  PASSWORD,
+  type Session,
+  signUp as signUpAs,
+} from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
 import { LENIENT_ACCOUNT_WINDOWS, SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
@@ -35,6 +43,7 @@ const MISSING_KEY_ID = 'key_0000000000000000';
 const MISSING_CONTACT_ID = 'ct_0000000000000000';
 const MISSING_ORGANIZATION_ID = 'org_0000000000000000';
 const MISSING_USER_ID = 'usr_0000000000000000';
+const MISSING_SESSION_ID = 'tok_0000000000000000';
 const ADDRESS_LIMIT = 30;
 
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
@@ -59,6 +68,7 @@ interface Ids {
   contactId?: string;
   organizationId?: string;
   userId?: string;
+  sessionId?: string;
 }
 
 let server: TestServer;
@@ -136,13 +146,14 @@ function pathOf(op: SpecOperation, ids: Ids = {}): string {
     .replace('{keyId}', ids.keyId ?? MISSING_KEY_ID)
     .replace('{contactId}', ids.contactId ?? MISSING_CONTACT_ID)
     .replace('{organizationId}', ids.organizationId ?? MISSING_ORGANIZATION_ID)
-    .replace('{userId}', ids.userId ?? MISSING_USER_ID);
+    .replace('{userId}', ids.userId ?? MISSING_USER_ID)
+    .replace('{sessionId}', ids.sessionId ?? MISSING_SESSION_ID);
 }
 
 /** Existing resources for the operation: the /v1 key's or the owner's organization's. */
 function existingIds(op: SpecOperation): Ids {
   return takesUserToken(op)
-    ? { organizationId, keyId: orgKeyId, userId: member.user.userId }
+    ? { organizationId, keyId: orgKeyId, userId: member.user.userId, sessionId: owner.sessionId }
     : { keyId: keyToRead.keyId, contactId: contactToRead.contactId };
 }
 
@@ -183,6 +194,12 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
       return { ids: { ...ids, keyId: await spareOrganizationKey() }, options: {} };
     case 'logOut':
       return { ids, options: { key: await logIn(server, owner.user.email) } };
+    case 'endSession':
+      return { ids: { ...ids, sessionId: (await newSession(server, owner.user.email)).sessionId }, options: {} };
+    case 'changePassword':
+    case 'endOtherSessions':
+      // The account's own: a password change and its sessions ended are another user's, not the walk's owner's.
+      return { ids, options: { key: (await signUp()).token } };
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
     case 'removeMember': {

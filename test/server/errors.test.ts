@@ -146,7 +146,8 @@ describe('routing errors', () => {
       .replace('{keyId}', 'key_0000000000000000')
       .replace('{contactId}', 'ct_0000000000000000')
       .replace('{organizationId}', 'org_0000000000000000')
-      .replace('{userId}', 'usr_0000000000000000');
+      .replace('{userId}', 'usr_0000000000000000')
+      .replace('{sessionId}', 'tok_0000000000000000');
     const operations = SPEC_OPERATIONS.filter((op) => op.path === path);
     const declared = operations.map((op) => op.method);
     // The credential the path's operations take (the miss is answered after their security).

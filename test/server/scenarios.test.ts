@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiError } from '../../src/server/errors.ts';
 import { readSelection } from '../../src/server/scenario-selection.ts';
 import { startPrism } from '../helpers/prism.ts';
-import { fromNewAddress, logIn, newEmail, type Session, signUp as signUpAs } from './helpers/accounts.ts';
+import { fromNewAddress, logIn, newEmail, newSession, type Session, signUp as signUpAs } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
@@ -150,6 +150,20 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
     );
     expect(r.rate?.binding.name).toBe('account');
   },
+  tooManyLogInsFromAddress: (r) => {
+    expect(message(r)).toMatch(
+      /^Too many failed log-ins for this account from this address: the account-address window of \d+ is exhausted\. Retry after \d+ seconds?\.$/,
+    );
+    expect(r.rate?.binding.name).toBe('account-address');
+  },
+  commonPassword: (r) =>
+    expect(Object.values(errorOf(r).details ?? {})).toEqual([
+      ['is too common: it is on the list of passwords attackers try first; choose another'],
+    ]),
+  wrongCurrentPassword: (r) =>
+    expect(errorOf(r).details).toEqual({ currentPassword: ['is not your current password'] }),
+  samePassword: (r) => expect(errorOf(r).details).toEqual({ newPassword: ['must differ from your current password'] }),
+  sessionNotFound: (r) => expect(message(r)).toMatch(/^No session tok_[a-z0-9]{16} among yours$/),
   duplicateAccount: (r) => expect(message(r)).toBe('An account with this email already exists'),
   alreadyMember: (r) => expect(message(r)).toMatch(/^\S+@example\.com is already a member of this organization$/),
   lastOwner: (r) =>
@@ -230,6 +244,7 @@ interface Ids {
   keyId?: string;
   contactId?: string;
   userId?: string;
+  sessionId?: string;
 }
 
 /** The credential an operation takes: the full key, the owner's user token, or none (public). */
@@ -246,7 +261,8 @@ function callOperation(op: SpecOperation, options: CallOptions, ids: Ids = {}) {
     .replace('{keyId}', ids.keyId ?? (takesUserToken(op) ? orgKeyId : keyToRead.keyId))
     .replace('{contactId}', ids.contactId ?? contactToRead.contactId)
     .replace('{organizationId}', organizationId)
-    .replace('{userId}', ids.userId ?? member.user.userId);
+    .replace('{userId}', ids.userId ?? member.user.userId)
+    .replace('{sessionId}', ids.sessionId ?? owner.sessionId);
   const body = validBody(op);
   return server.call<Record<string, unknown>>(op.method, path, {
     ...credentialsFor(op),
@@ -272,6 +288,11 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
   switch (op.operationId) {
     case 'logOut':
       return { ids, options: { key: await logIn(server, owner.user.email) } };
+    case 'endSession':
+      return { ids: { ...ids, sessionId: (await newSession(server, owner.user.email)).sessionId }, options: {} };
+    case 'changePassword':
+    case 'endOtherSessions':
+      return { ids, options: { key: (await signUp()).token } };
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
     default:

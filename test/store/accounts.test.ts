@@ -37,7 +37,9 @@ function passwordHash(): string {
   return `$scrypt$ln=10,r=8,p=1$${b64(16)}$${b64(32)}`;
 }
 
-function newUser(overrides: Partial<Omit<UserRecord, 'createdAt'>> = {}): Omit<UserRecord, 'createdAt'> {
+function newUser(
+  overrides: Partial<Omit<UserRecord, 'createdAt' | 'passwordChangedAt'>> = {},
+): Omit<UserRecord, 'createdAt' | 'passwordChangedAt'> {
   return {
     userId: newId('usr'),
     email: `${randomString(10, LOWER_ALNUM)}@example.com`,
@@ -77,7 +79,7 @@ describe.each(backends)('accounts on $name', ({ open }) => {
     it('signs a user up with a first organization they own, dates intact to the millisecond', async () => {
       const input = newUser();
       const { user, membership } = await store.createUser({ user: input, organizationName: 'Ada’s org', at: at(5) });
-      expect(user).toEqual({ ...input, createdAt: at(5) });
+      expect(user).toEqual({ ...input, createdAt: at(5), passwordChangedAt: null });
       expect(membership).toMatchObject({ name: 'Ada’s org', plan: 'free', role: 'owner', createdAt: at(5) });
       expect(membership.organizationId).toMatch(/^org_[a-z0-9]{16}$/);
       expect(await store.listMemberships(user.userId)).toEqual([membership]);
@@ -115,9 +117,11 @@ describe.each(backends)('accounts on $name', ({ open }) => {
         tokenHash: randomBytes(32).toString('hex'),
         createdAt: at(0),
         expiresAt: at(30 * 86_400_000),
+        createdFrom: { address: '203.0.113.42', userAgent: 'curl/8.5.0' },
       };
       const stored = await store.insertUserToken(input);
-      expect(stored).toEqual({ ...input, revokedAt: null });
+      const unused = { address: null, userAgent: null };
+      expect(stored).toEqual({ ...input, revokedAt: null, lastUsedAt: null, lastUsedFrom: unused });
       expect(await store.findUserTokenByPublicId(input.publicId)).toEqual(stored);
       expect(await store.revokeUserToken(input.tokenId, at(9))).toEqual({ ...stored, revokedAt: at(9) });
       expect(await store.revokeUserToken(input.tokenId, at(10))).toBeNull();
@@ -134,8 +138,96 @@ describe.each(backends)('accounts on $name', ({ open }) => {
           tokenHash: 'mru_not_a_hash',
           createdAt: at(0),
           expiresAt: at(1),
+          createdFrom: { address: null, userAgent: null },
         }),
       ).rejects.toThrow();
+    });
+  });
+
+  describe('sessions', () => {
+    /** A token of `userId` made at `offset`, from `address`. */
+    const session = (userId: string, offset: number, address: string | null = '203.0.113.42') =>
+      store.insertUserToken({
+        tokenId: newId('tok'),
+        userId,
+        publicId: randomString(8, LOWER_ALNUM),
+        tokenHash: randomBytes(32).toString('hex'),
+        createdAt: at(offset),
+        expiresAt: at(offset + 30 * 86_400_000),
+        createdFrom: { address, userAgent: address === null ? null : 'Firefox' },
+      });
+
+    it('lists a user’s working sessions newest first: not another user’s, not ended or expired ones', async () => {
+      const { user } = await signUp();
+      const { user: other } = await signUp();
+      const old = await session(user.userId, -40 * 86_400_000);
+      const first = await session(user.userId, 1);
+      const second = await session(user.userId, 2);
+      const ended = await session(user.userId, 3);
+      await session(other.userId, 4);
+      await store.revokeUserToken(ended.tokenId, at(5));
+      const listed = await store.listUserSessions(user.userId, at(10));
+      expect(listed.map((t) => t.tokenId)).toEqual([second.tokenId, first.tokenId]);
+      expect(listed.map((t) => t.tokenId)).not.toContain(old.tokenId);
+    });
+
+    it('ends one session of its user only, once', async () => {
+      const { user } = await signUp();
+      const { user: other } = await signUp();
+      const mine = await session(user.userId, 1);
+      expect(await store.endUserSession(other.userId, mine.tokenId, at(2))).toBeNull();
+      expect(await store.endUserSession(user.userId, mine.tokenId, at(3))).toMatchObject({ revokedAt: at(3) });
+      expect(await store.endUserSession(user.userId, mine.tokenId, at(4))).toBeNull();
+      expect(await store.endUserSession(user.userId, 'tok_0000000000000000', at(4))).toBeNull();
+    });
+
+    it('ends every other session, or those beyond the newest n', async () => {
+      const { user } = await signUp();
+      const tokens = [];
+      for (let i = 0; i < 4; i++) {
+        tokens.push(await session(user.userId, i));
+      }
+      const surplus = await store.endSurplusUserSessions(user.userId, 3, at(10));
+      expect(surplus.map((t) => t.tokenId)).toEqual([tokens[0]?.tokenId]);
+      const others = await store.endOtherUserSessions(user.userId, tokens[2]?.tokenId ?? '', at(11));
+      expect(others.map((t) => t.tokenId).sort()).toEqual([tokens[1]?.tokenId, tokens[3]?.tokenId].sort());
+      expect((await store.listUserSessions(user.userId, at(12))).map((t) => t.tokenId)).toEqual([tokens[2]?.tokenId]);
+    });
+
+    it('records the newest use of each session from a batch, and never an older one', async () => {
+      const { user } = await signUp();
+      const token = await session(user.userId, 1);
+      const use = (offset: number, address: string) => ({
+        tokenId: token.tokenId,
+        at: at(offset),
+        address,
+        userAgent: 'curl/8',
+      });
+      await store.touchUserTokens([use(5, '198.51.100.5'), use(7, '198.51.100.7'), use(6, '198.51.100.6')]);
+      await store.touchUserTokens([use(4, '198.51.100.4')]);
+      const [stored] = await store.listUserSessions(user.userId, at(10));
+      expect(stored).toMatchObject({
+        lastUsedAt: at(7),
+        lastUsedFrom: { address: '198.51.100.7', userAgent: 'curl/8' },
+        createdFrom: { address: '203.0.113.42', userAgent: 'Firefox' },
+      });
+    });
+
+    it('knows which addresses signed in lately, forgetting those of sessions ended by a password change', async () => {
+      const { user } = await signUp();
+      const home = await session(user.userId, 1, '203.0.113.1');
+      await session(user.userId, 2, '203.0.113.2');
+      expect(await store.hasRecentSignIn(user.userId, '203.0.113.1', at(0))).toBe(true);
+      expect(await store.hasRecentSignIn(user.userId, '203.0.113.1', at(2))).toBe(false);
+      expect(await store.hasRecentSignIn(user.userId, '203.0.113.9', at(0))).toBe(false);
+      const changed = await store.changePassword(user.userId, passwordHash(), at(5), home.tokenId);
+      expect(changed?.user.passwordChangedAt).toEqual(at(5));
+      expect(changed?.ended.map((t) => t.publicId)).toHaveLength(1);
+      expect(await store.hasRecentSignIn(user.userId, '203.0.113.1', at(0)), 'the kept session still vouches').toBe(
+        true,
+      );
+      expect(await store.hasRecentSignIn(user.userId, '203.0.113.2', at(0)), 'an ended one no longer').toBe(false);
+      expect(await store.changePassword('usr_0000000000000000', passwordHash(), at(6), home.tokenId)).toBeNull();
     });
   });
 

@@ -4,8 +4,8 @@ import { PageHeader } from '../ui/page-header.tsx';
 import { Time } from '../ui/time.tsx';
 
 /**
- * The signed-in user: who they are and their organizations. Sessions and the password change are pages beside this
- * one (ACCOUNT_MODULES) once their API lands.
+ * The signed-in user: who they are and their organizations. Sessions and the password change are the page beside this
+ * one (ACCOUNT_MODULES: sessions-page.tsx).
  */
 export function ProfilePage() {
   const { profile } = useSignedIn();

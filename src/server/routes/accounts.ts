@@ -1,12 +1,13 @@
+import type { Request } from 'express';
+import { weakPasswordCause } from '../../accounts/common-passwords.ts';
 import { issueUserToken } from '../../keys/issue.ts';
-import { hashUserToken } from '../../keys/user-token.ts';
 import { newId } from '../../lib/ids.ts';
-import { combineDecisions } from '../../rate-limit/decision.ts';
-import type { WindowSubject } from '../../rate-limit/limiter.ts';
-import { admit, admitNothing } from '../admit.ts';
-import { type OperationHandler, type RequestBody, send, userOf } from '../context.ts';
-import { FAILED_LOG_INS, loginFailed } from '../errors.ts';
+import { type AppContext, clientAddressOf, type OperationHandler, type RequestBody, send, userOf } from '../context.ts';
+import { loginFailed, weakPassword } from '../errors.ts';
+import { countPasswordAttempt } from '../log-in-throttle.ts';
 import { toOrganization, toUser } from '../serialize.ts';
+import { originOf } from '../session-use.ts';
+import { forgetSessions } from './sessions.ts';
 
 const ORGANIZATION_SUFFIX = "'s organization";
 const MAX_ORGANIZATION_NAME = 100;
@@ -20,17 +21,27 @@ function firstOrganizationName(email: string, name: string | undefined): string 
 }
 
 /**
- * The failed-log-in window of an email, keyed by a keyed hash of it (no address in the rate-limit store's keys), and
- * the same whether or not an account has that email: its counts say nothing about which emails are registered.
+ * Issues a session (a user token) to the client of `req`, recording where it was made; sessions beyond the most a user
+ * holds are ended, on every instance.
  */
-function accountWindow(email: string, serverSecret: string): WindowSubject {
-  return { window: 'account', id: hashUserToken(`account:${email.toLowerCase()}`, serverSecret).slice(0, 32) };
+async function startSession(ctx: AppContext, req: Request, userId: string, now: Date) {
+  const issued = await issueUserToken(ctx.store, ctx.serverSecret, {
+    userId,
+    now,
+    origin: originOf(clientAddressOf(req), req.headers),
+  });
+  await forgetSessions(ctx, issued.ended);
+  return issued;
 }
 
 /** Handlers of sign-up, log-in, log-out and the signed-in user, by operationId. */
 export const accountHandlers: Record<string, OperationHandler> = {
   async signUp(req, res, ctx) {
     const body = req.body as RequestBody<'signUp'>;
+    const weak = await weakPasswordCause(body.password, body.email);
+    if (weak) {
+      throw weakPassword('password', weak);
+    }
     const now = ctx.clock();
     const passwordHash = await ctx.passwords.hash(body.password);
     const { user, membership } = await ctx.store.createUser({
@@ -38,12 +49,13 @@ export const accountHandlers: Record<string, OperationHandler> = {
       organizationName: firstOrganizationName(body.email, body.name),
       at: now,
     });
-    const { plaintext, record } = await issueUserToken(ctx.store, ctx.serverSecret, { userId: user.userId, now });
+    const { plaintext, record } = await startSession(ctx, req, user.userId, now);
     send(res, 'signUp', 201, {
       success: true,
       data: {
         user: toUser(user),
         organizations: [toOrganization(membership)],
+        sessionId: record.tokenId,
         token: plaintext,
         expiresAt: record.expiresAt.toISOString(),
       },
@@ -51,9 +63,10 @@ export const accountHandlers: Record<string, OperationHandler> = {
   },
 
   /**
-   * The pipeline has counted the request against its address (`x-rate-limit: address`); this adds the email's
-   * `account` window of failed attempts. An unknown email and a wrong password take the same path: one lookup, one
-   * scrypt verification (against a dummy hash when there is no user), one count, the same 401.
+   * The pipeline has counted the request against its address (`x-rate-limit: address`); the try of the password is
+   * counted in the email's windows of failed log-ins before it is made (log-in-throttle.ts), and taken back when it
+   * was right. An unknown email and a wrong password take the same path: one lookup, the same windows, one scrypt
+   * verification (against a dummy hash when there is no user), the same 401.
    */
   async logIn(req, res, ctx) {
     const { email, password } = req.body as RequestBody<'logIn'>;
@@ -61,23 +74,28 @@ export const accountHandlers: Record<string, OperationHandler> = {
     if (!address) {
       throw new Error('logIn needs x-rate-limit: address in the spec');
     }
-    const account = accountWindow(email, ctx.serverSecret);
-    const before = combineDecisions(address, await ctx.limiter.peek(account));
-    admit(res, before, FAILED_LOG_INS);
+    const now = ctx.clock();
     const user = await ctx.store.findUserByEmail(email);
+    const attempt = await countPasswordAttempt(ctx, res, {
+      email,
+      userId: user?.userId ?? null,
+      address: clientAddressOf(req),
+      at: now,
+      base: address,
+    });
     const matches = await ctx.passwords.verify(password, user?.passwordHash ?? null);
     if (!user || !matches) {
-      admitNothing(res, combineDecisions(address, await ctx.limiter.consume(account)));
       throw loginFailed();
     }
-    const now = ctx.clock();
-    const { plaintext, record } = await issueUserToken(ctx.store, ctx.serverSecret, { userId: user.userId, now });
+    await attempt.succeeded();
+    const { plaintext, record } = await startSession(ctx, req, user.userId, now);
     const memberships = await ctx.store.listMemberships(user.userId);
     send(res, 'logIn', 200, {
       success: true,
       data: {
         user: toUser(user),
         organizations: memberships.map(toOrganization),
+        sessionId: record.tokenId,
         token: plaintext,
         expiresAt: record.expiresAt.toISOString(),
       },

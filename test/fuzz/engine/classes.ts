@@ -41,6 +41,7 @@ export const GROUPS = [
   'method',
   'encoding',
   'schema',
+  'password',
   'query',
   'id',
 ] as const;
@@ -106,6 +107,9 @@ const keyCreates = { applies: (op: Operation) => op.body?.properties?.permission
 const withId = { applies: (op: Operation) => op.id !== undefined };
 const gets = { applies: (op: Operation) => op.method === 'GET' };
 const cursors = { applies: (op: Operation) => op.params.some((p) => p.name === 'cursor') };
+const choosesPassword = { applies: (op: Operation) => ['signUp', 'changePassword'].includes(op.operationId) };
+const changesPassword = { applies: (op: Operation) => op.operationId === 'changePassword' };
+const withSessionId = { applies: (op: Operation) => op.id?.kind === 'session', row: 'none' as const };
 const not = (name: string) => (op: Operation, spec: FuzzSpec) => !spec.methodsByPath.get(op.path)?.includes(name);
 
 // Small helpers for the tables.
@@ -122,12 +126,22 @@ const inPieces = (text: string, size: number, pauseMs: number): RawChunk[] =>
 const deep = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 /**
  * The body field a text class aims at: the first string without a format that the server stores. A password is
- * hashed, never stored, so any text is a valid password (and a wrong one on log-in).
+ * hashed, never stored, so any text is a valid password (and a wrong one on log-in or as a current password).
  */
 const textField = (op: Operation): string | undefined =>
   Object.entries(op.body?.properties ?? {}).find(
-    ([name, p]) => typesOf(p).includes('string') && p.format === undefined && name !== 'password',
+    ([name, p]) => typesOf(p).includes('string') && p.format === undefined && !/password$/i.test(name),
   )?.[0];
+/** The field a password-choosing operation takes its new password in. */
+const newPasswordField = (op: Operation) => (op.operationId === 'changePassword' ? 'newPassword' : 'password');
+/** The valid body with the new password set to `password` (or to what `password` makes of the valid body). */
+const choosing = (x: CaseContext, password: string | ((valid: Record<string, unknown>) => unknown)): Request => {
+  const valid = v(x);
+  const fields = JSON.parse(bodyText(valid)) as Record<string, unknown>;
+  return field(valid, newPasswordField(x.op), typeof password === 'string' ? password : password(fields));
+};
+const COMMON_PASSWORDS = ['basketball', 'PASSWORD123', '1q2w3e4r5t', 'qwertyuiop', 'Iloveyou123', 'football123'];
+
 /** The valid body with its text field (else a field `name`) set to raw JSON text. */
 const rawField = (x: CaseContext, jsonText: string): Request => {
   const valid = v(x);
@@ -295,6 +309,18 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('query', 'a fragment after the target', 400, (x) => ({ ...v(x), target: `${v(x).target}#fragment` })),
   c('query', 'a query of 1,000 parameters', unknownQuery, (x) => query(v(x), Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'))),
 
+  c('password', 'a password on the common-password list', 422, (x) => choosing(x, x.rng.pick(COMMON_PASSWORDS)), choosesPassword),
+  c('password', 'a common password in full-width letters', 422, (x) => choosing(x, 'ｑｗｅｒｔｙｕｉｏｐ'), choosesPassword),
+  c('password', 'a password that is the email', 422, (x) => choosing(x, (b) => b.email), { applies: (op) => op.operationId === 'signUp' }),
+  c('password', 'a new password equal to the current one', 422, (x) => choosing(x, (b) => b.currentPassword), changesPassword),
+  c('password', 'a wrong current password', 422, (x) => field(v(x), 'currentPassword', 'not the password at all'), changesPassword),
+  c('password', 'a password of 256 astral characters', 'accept', (x) => choosing(x, '𝕬'.repeat(256)), choosesPassword),
+  c('password', 'a password of control characters and a NUL', 'accept', (x) => choosing(x, '\u0000\u0001\t\u001f\u007f tail of it'), choosesPassword),
+  c('password', 'a log-in password with a NUL', 401, (x) => field(v(x), 'password', 'a\u0000b wrong'), { applies: (op) => op.operationId === 'logIn' }),
+  c('password', 'a new password with combining accents (NFD)', 'accept', (x) => field(v(x), 'newPassword', 'cafe\u0301 au lait, s’il vous plaît'), changesPassword),
+
+  c('id', 'a session id never issued', 404, (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, 'tok_zzzzzzzzzzzzzzzz') }), withSessionId),
+  c('id', 'an API key id as a session id', 404, (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, 'key_4f7a2c9d1e0b3a68') }), withSessionId),
   c('id', "another organization's row", 404, (x) => v(x), { ...withId, row: 'foreign' }),
   c('id', 'an id of 65 characters', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, 'a'.repeat(65)) }), { ...withId, row: 'none' }),
   c('id', 'a NUL in the id', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, `${x.pathId}%00`) }), withId),
@@ -357,11 +383,12 @@ export const KEYWORD_BOUNDS: Violation[] = [
 export const LENIENT_INTEGERS = ['0x10', '1e1', '1.0', '010', '%205', '+5', '5%20', '1_0', 'Infinity', '١٠'];
 
 /**
- * What a body that meets a bound gets: accepted, except by an operation that checks credentials in its body (public,
- * declaring 401: log-in), where another valid value is the wrong password.
+ * What a body that meets a bound of field `name` gets: accepted, except by an operation that checks credentials in its
+ * body (public, declaring 401: log-in), where another valid value is the wrong password, and for a password change's
+ * current password, where it is a wrong one too (422 naming it).
  */
-const boundMet = (op: Operation): Expectation =>
-  op.credential === 'none' && op.statuses.includes(401) ? 401 : 'accept';
+const boundMet = (op: Operation, name: string): Expectation =>
+  name === 'currentPassword' ? 422 : op.credential === 'none' && op.statuses.includes(401) ? 401 : 'accept';
 
 /** The operation's own schema of body field `name`, if it has one. */
 const propertyOf = (op: Operation, name: string): Schema | undefined => op.body?.properties?.[name];
@@ -378,7 +405,7 @@ function bodyClasses(op: Operation): FuzzClass[] {
     // Each keyword broken (422) and each bound met exactly (accepted, unless the operation refuses by state).
     const kinds: Array<[Violation[], string, Expectation | ((op: Operation) => Expectation)]> = [
       [KEYWORD_VIOLATIONS, ' broken', 422],
-      [KEYWORD_BOUNDS, '', boundMet],
+      [KEYWORD_BOUNDS, '', (other) => boundMet(other, name)],
     ];
     for (const [violations, suffix, expect] of kinds) {
       for (const [keyword, appliesTo, values] of violations) {

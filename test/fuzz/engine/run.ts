@@ -91,7 +91,16 @@ export interface FuzzReport {
 const PLAN = 'fuzz';
 // Each organization holds at most 100 active keys: its two callers' keys, these rows, and room for the cases' creates.
 const KEYS_PER_POD = 80;
-const ROW_KINDS: readonly RowKind[] = ['contact', 'key', 'organization', 'member', 'token', 'login'];
+const ROW_KINDS: readonly RowKind[] = [
+  'contact',
+  'key',
+  'organization',
+  'member',
+  'token',
+  'login',
+  'session',
+  'account',
+];
 /** The id a case puts in the path when it aims at no row (a made-up one, well-formed). */
 const MADE_UP_ID: Record<RowKind, string> = {
   contact: 'ct_0000000000000000',
@@ -100,6 +109,8 @@ const MADE_UP_ID: Record<RowKind, string> = {
   member: 'usr_0000000000000000',
   token: '',
   login: '',
+  session: 'tok_0000000000000000',
+  account: '',
 };
 
 /** Assigns each case that needs one a seeded row of its own, and each case the organization whose credentials it uses. */
@@ -153,6 +164,10 @@ function rowOfPod(pod: Pod, kind: RowKind, index: number): { id: string; snapsho
       return { id: '', snapshotKey: `user_tokens:${pod.tokens[index]?.tokenId}` };
     case 'login':
       return { id: '', snapshotKey: `users:${pod.logins[index]?.userId}` };
+    case 'session':
+      return { id: pod.sessions[index] as string, snapshotKey: `user_tokens:${pod.sessions[index]}` };
+    case 'account':
+      return { id: '', snapshotKey: `users:${pod.accounts[index]?.userId}` };
   }
 }
 
@@ -175,6 +190,12 @@ function credentialsFor(
   }
   if (row?.kind === 'login') {
     Object.assign(fields, { email: row.pod.logins[row.index]?.email, password: seeded.password });
+  }
+  if (row?.kind === 'account') {
+    userToken = row.pod.accounts[row.index]?.token as string;
+    if (p.op.operationId === 'changePassword') {
+      fields.currentPassword = seeded.password;
+    }
   }
   if (p.op.operationId === 'addMember') {
     fields.email = pod.addable;
@@ -331,7 +352,7 @@ async function prepareStore(
 /**
  * The server's options: limits out of the way (this run is about input, not rate limiting): the API keys' plan, the
  * organizations users create (on the `free` plan), failed authentications, and the account windows (per user token,
- * per address for sign-up and log-in, per email for failed log-ins).
+ * per address for sign-up and log-in, per email (and address) for failed log-ins).
  */
 function fuzzServerOptions(options: FuzzOptions, dataDir: string, serverSecret: string): FuzzServerOptions {
   const generous = { name: 'generous', limit: 1_000_000_000, windowSeconds: 60 };
@@ -343,6 +364,7 @@ function fuzzServerOptions(options: FuzzOptions, dataDir: string, serverSecret: 
     accountWindows: {
       user: { ...generous, name: 'user' },
       address: { ...generous, name: 'address' },
+      'account-address': { ...generous, name: 'account-address' },
       account: { ...generous, name: 'account' },
     },
     headersTimeoutMs: options.headersTimeoutMs,

@@ -30,6 +30,10 @@ export interface Pod {
   tokens: { token: string; tokenId: string }[];
   /** Accounts with the password {@link Seeded.password} (email and user id), each reserved for one case (log-in). */
   logins: { email: string; userId: string }[];
+  /** Session ids of the owner (tokens the owner's cases never call with), each reserved for one case (ending it). */
+  sessions: string[];
+  /** Accounts with the seeded password and a token, each reserved for one case that calls as it (password change). */
+  accounts: { email: string; userId: string; token: string }[];
 }
 
 /** How many rows of each kind a pod holds for its cases. */
@@ -48,7 +52,7 @@ export interface Seeded {
   password: string;
 }
 
-/** Every stored row, by `table:id`, as JSON without `last_used_at` (which the server updates on every use). */
+/** Every stored row, by `table:id`, as JSON without the last use (`last_used_*`, which every use updates). */
 export type Snapshot = Map<string, string>;
 
 const DAY_MS = 86_400_000;
@@ -75,7 +79,11 @@ async function signUp(seeder: Seeder, email: string, name: string) {
 
 /** A new user token of `userId`: its plaintext and id. */
 async function tokenOf(seeder: Seeder, userId: string) {
-  const { plaintext, record } = await issueUserToken(seeder.store, seeder.serverSecret, { userId, now: seeder.now });
+  const { plaintext, record } = await issueUserToken(seeder.store, seeder.serverSecret, {
+    userId,
+    now: seeder.now,
+    origin: { address: '127.0.0.1', userAgent: 'mailroom fuzz seeder' },
+  });
   return { token: plaintext, tokenId: record.tokenId };
 }
 
@@ -114,6 +122,8 @@ async function seedPod(seeder: Seeder, p: number, options: { plan: string; prefi
     members: [],
     tokens: [],
     logins: [],
+    sessions: [],
+    accounts: [],
   };
 }
 
@@ -147,6 +157,14 @@ async function seedPodRows(seeder: Seeder, pod: Pod, p: number, rows: RowCounts)
   for (let i = 0; i < rows.login; i++) {
     const email = `login-${i}@${domain}`;
     pod.logins.push({ email, userId: (await signUp(seeder, email, `Login ${i}`)).userId });
+  }
+  for (let i = 0; i < rows.session; i++) {
+    pod.sessions.push((await tokenOf(seeder, pod.user.userId)).tokenId);
+  }
+  for (let i = 0; i < rows.account; i++) {
+    const email = `account-${i}@${domain}`;
+    const { userId } = await signUp(seeder, email, `Account ${i}`);
+    pod.accounts.push({ email, userId, token: (await tokenOf(seeder, userId)).token });
   }
 }
 
@@ -215,7 +233,7 @@ export async function snapshotStore(dataDir: string): Promise<Snapshot> {
     ] as const) {
       const { rows } = await db.query<Record<string, unknown>>(`SELECT * FROM ${table} ORDER BY ${id.join(', ')}`);
       for (const row of rows) {
-        const { last_used_at: _lastUsed, ...rest } = row;
+        const { last_used_at: _at, last_used_address: _address, last_used_user_agent: _agent, ...rest } = row;
         snapshot.set(`${table}:${id.map((column) => String(row[column])).join('/')}`, JSON.stringify(rest));
       }
     }

@@ -30,7 +30,7 @@ export interface Param {
 }
 
 /** The kinds of stored row a case can aim at (each case gets one of its own, seeded for it). */
-export type RowKind = 'contact' | 'key' | 'organization' | 'member' | 'token' | 'login';
+export type RowKind = 'contact' | 'key' | 'organization' | 'member' | 'token' | 'login' | 'session' | 'account';
 
 /** Which credential an operation takes, from its effective `security` (its own, else the root's), as the server reads it. */
 export type Credential = 'apiKey' | 'userToken' | 'none';
@@ -119,14 +119,21 @@ const ID_KINDS: Record<string, RowKind> = {
   keyId: 'key',
   organizationId: 'organization',
   userId: 'member',
+  sessionId: 'session',
 };
 
 /**
  * Operations without an id in the path that still spend a row of their own: log-out revokes the token it is called
- * with (each case logs out a token seeded for it, never the one its organization's other cases use), and log-in
- * checks an account's password and issues it a token (each case logs in to an account seeded for it).
+ * with (each case logs out a token seeded for it, never the one its organization's other cases use), log-in
+ * checks an account's password and issues it a token (each case logs in to an account seeded for it), and a password
+ * change or ending the other sessions acts on the caller's own account (each case calls as an account of its own).
  */
-const OPERATION_ROWS: Record<string, RowKind> = { logOut: 'token', logIn: 'login' };
+const OPERATION_ROWS: Record<string, RowKind> = {
+  logOut: 'token',
+  logIn: 'login',
+  changePassword: 'account',
+  endOtherSessions: 'account',
+};
 
 /** The schemes the server authenticates, by name (src/server/authenticate.ts); anything else is an API key. */
 function credentialOf(security: readonly Record<string, string[]>[]): Credential {

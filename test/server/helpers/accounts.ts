@@ -43,12 +43,20 @@ export async function signUp(
   return reply.body.data;
 }
 
-/** A new user token for `email` (logged in from an address of its own): a session to spend, e.g. on a log-out. */
-export async function logIn(server: Pick<TestServer, 'call'>, email: string): Promise<string> {
+/** A new session of `email` (logged in from an address of its own): its token and id, e.g. to end it. */
+export async function newSession(
+  server: Pick<TestServer, 'call'>,
+  email: string,
+): Promise<{ token: string; sessionId: string }> {
   const reply = await server.call<Body<'logIn', 200>>('POST', '/auth/login', {
     headers: fromNewAddress(),
     body: { email, password: PASSWORD },
   });
   expect(reply.status, reply.text).toBe(200);
-  return reply.body.data.token;
+  return { token: reply.body.data.token, sessionId: reply.body.data.sessionId };
+}
+
+/** A new user token for `email` (logged in from an address of its own): a session to spend, e.g. on a log-out. */
+export async function logIn(server: Pick<TestServer, 'call'>, email: string): Promise<string> {
+  return (await newSession(server, email)).token;
 }

@@ -3,7 +3,7 @@ import { newEmail, PASSWORD } from './accounts.ts';
 /**
  * A valid body for each operation that takes one (undefined for the others), for walks over every operation. `tag`
  * marks what it creates; log-in is `owner`'s, and adding a member names `member`, who already belongs (a 409, unless
- * the test gives a newcomer).
+ * the test gives a newcomer). A password change is from {@link PASSWORD} to another: the caller's own account's.
  */
 export function validBodyOf(operationId: string, tag: string, people: { owner: string; member: string }): unknown {
   switch (operationId) {
@@ -32,6 +32,8 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
       return { email: people.member };
     case 'updateMember':
       return { role: 'member' };
+    case 'changePassword':
+      return { currentPassword: PASSWORD, newPassword: `a new passphrase for ${tag}` };
     default:
       return undefined;
   }

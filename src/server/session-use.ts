@@ -1,0 +1,88 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { SessionOrigin, SessionUse, Store } from '../store/types.ts';
+
+/** The longest client address and user agent a session keeps (the columns' CHECKs); longer ones are cut. */
+export const ORIGIN_LIMITS = { address: 64, userAgent: 256 } as const;
+
+/** A header or address as stored: no control characters, at most `max` characters (a cut never splits a pair). */
+function storable(value: string, max: number): string {
+  return Array.from(value.replace(/\p{Cc}/gu, ''))
+    .slice(0, max)
+    .join('');
+}
+
+/** A client address as sessions store it (and as the log-in throttle looks it up). */
+export function storableAddress(address: string): string {
+  return storable(address, ORIGIN_LIMITS.address);
+}
+
+/** Where a request came from, as a session records it: the client address and the `User-Agent` header, if any. */
+export function originOf(address: string, headers: IncomingHttpHeaders): SessionOrigin {
+  const agent = headers['user-agent'];
+  return {
+    address: storableAddress(address),
+    userAgent:
+      typeof agent === 'string' && agent.trim() !== '' ? storable(agent.trim(), ORIGIN_LIMITS.userAgent) : null,
+  };
+}
+
+/** Records when, and from where, sessions were last used, and writes them in batches, off the request path. */
+export interface SessionUseTracker {
+  mark(tokenId: string, at: Date, origin: SessionOrigin): void;
+  /** The newest use seen by this instance and not yet written, if any. */
+  pending(tokenId: string): SessionUse | undefined;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Batches sessions' last uses as createLastUsedTracker does keys': one statement per interval, never one per request. */
+export function createSessionUseTracker(store: Store, logger: Logger, intervalMs = 1000): SessionUseTracker {
+  let batch = new Map<string, SessionUse>();
+  let flushing: Promise<void> = Promise.resolve();
+
+  const keepNewest = (use: SessionUse) => {
+    const seen = batch.get(use.tokenId);
+    if (!seen || seen.at <= use.at) {
+      batch.set(use.tokenId, use);
+    }
+  };
+  const flush = async () => {
+    if (batch.size === 0) {
+      return;
+    }
+    const written = batch;
+    batch = new Map();
+    try {
+      await store.touchUserTokens([...written.values()]);
+    } catch (error) {
+      // Kept for the next attempt (newer uses win), so a database blip loses nothing.
+      for (const use of written.values()) {
+        keepNewest(use);
+      }
+      logger.warn({ err: error }, 'could not record sessions’ last use; will retry');
+    }
+  };
+  const timer = setInterval(() => {
+    flushing = flushing.then(flush);
+  }, intervalMs);
+  timer.unref();
+
+  return {
+    mark(tokenId, at, origin) {
+      keepNewest({ tokenId, at, address: origin.address ?? '', userAgent: origin.userAgent });
+    },
+    pending(tokenId) {
+      return batch.get(tokenId);
+    },
+    flush() {
+      flushing = flushing.then(flush);
+      return flushing;
+    },
+    async close() {
+      clearInterval(timer);
+      flushing = flushing.then(flush);
+      await flushing;
+    },
+  };
+}
