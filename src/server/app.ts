@@ -12,9 +12,10 @@ import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts
 import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
 import { listPermissionsHandler } from './routes/permissions.ts';
+import { sandboxHandlers } from './routes/sandbox.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
-import { GENERATED_DIR, type OpenApiDocument } from './spec.ts';
+import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -32,6 +33,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...accountHandlers,
   ...organizationHandlers,
   ...organizationApiKeyHandlers,
+  ...sandboxHandlers,
 };
 
 /** What a caller's `X-Request-Id` must look like to be kept; anything else is replaced by a UUID. */
@@ -57,9 +59,10 @@ const FILES: Record<string, { path: string; type?: string }> = {
  */
 export function createApp(
   ctx: AppContext,
-  spec: OpenApiDocument,
+  bundled: OpenApiDocument,
   options: AppOptions = {},
 ): { app: Express; operations: OperationTable } {
+  const spec = servedSpec(bundled, { sandbox: ctx.sandbox !== undefined });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -94,7 +97,10 @@ export function createApp(
     if (serveConsole(req, res, next)) {
       return;
     }
-    handleRequest(pipeline, req, res).catch(next);
+    (ctx.sandbox
+      ? ctx.sandbox.gate.pass(() => handleRequest(pipeline, req, res))
+      : handleRequest(pipeline, req, res)
+    ).catch(next);
   }) satisfies RequestHandler);
   app.use(errorHandler(ctx.logger));
   return { app, operations: table };
