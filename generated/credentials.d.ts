@@ -11,7 +11,8 @@ export interface PathsByScheme {
     | '/v1/api-keys/{keyId}/rotate'
     | '/v1/permissions'
     | '/v1/contacts'
-    | '/v1/contacts/{contactId}';
+    | '/v1/contacts/{contactId}'
+    | '/sandbox/reset';
   apiKeyHeader:
     | '/v1/health'
     | '/v1/rate-limit'
@@ -21,7 +22,8 @@ export interface PathsByScheme {
     | '/v1/api-keys/{keyId}/rotate'
     | '/v1/permissions'
     | '/v1/contacts'
-    | '/v1/contacts/{contactId}';
+    | '/v1/contacts/{contactId}'
+    | '/sandbox/reset';
   userToken:
     | '/auth/logout'
     | '/auth/me'

@@ -994,6 +994,52 @@ export interface paths {
         patch: operations["updateMember"];
         trace?: never;
     };
+    "/sandbox/reset": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset the sandbox to its seeded state
+         * @description **Sandbox only.** Exists on a server started with `mailroom serve --sandbox` (on its embedded database); on
+         *     any other server, production included, `/sandbox/reset` is an unknown path (404), and the contract run never
+         *     calls it (`x-sandbox-only: true`).
+         *
+         *     Puts the whole sandbox back as it started: the records of the fixture it was seeded from (`--seed FILE`), or,
+         *     without one, the state it started with. Every table is emptied and refilled in one transaction, so everything
+         *     made since (keys, contacts, users, organizations, memberships, user tokens, stored idempotent outcomes) is gone,
+         *     and every seeded record is back as it was: a revoked or renamed seeded key works again under its own name, and a
+         *     seeded user's password is the fixture's. The server also drops its cached keys and tokens (no key the reset
+         *     state lacks stays valid), its not yet written `lastUsed` times, and every rate-limit window: each organization,
+         *     key, user and client address starts unspent.
+         *
+         *     Call it before each test (the TypeScript client's `resetSandbox(client)`). It takes **any valid API key of the
+         *     sandbox**, of any organization and with any permissions (the sandbox is one tester's: a reset is the whole
+         *     sandbox's), so nothing outside the sandbox's own keys can wipe it. It is not counted against the key's rate
+         *     limits (`x-rate-limit: peek`: it empties them anyway); failed authentications count per client address as
+         *     everywhere. Requests in flight finish first; requests arriving meanwhile wait for the reset to finish.
+         */
+        post: operations["resetSandbox"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1623,6 +1669,31 @@ export interface components {
         /** UpdateMemberRequest */
         UpdateMemberRequest: {
             role: components["schemas"]["MemberRole"];
+        };
+        /**
+         * SandboxReset
+         * @description What a sandbox reset restored, counted by kind of record.
+         */
+        SandboxReset: {
+            /**
+             * @description The fixture file the restored state was seeded from (`mailroom serve --sandbox --seed FILE`), as it was given;
+             *     `null` for a sandbox started without one, which is reset to the state it started with (empty, or holding the
+             *     first key `mailroom serve` printed).
+             * @example fixtures.yaml
+             */
+            seed: string | null;
+            /** @description The records the sandbox holds after the reset (everything else is gone). */
+            restored: {
+                /** @example 2 */
+                organizations: number;
+                /** @example 3 */
+                users: number;
+                /** @example 4 */
+                apiKeys: number;
+                /** @example 5 */
+                contacts: number;
+            };
+            resetAt: components["schemas"]["Timestamp"];
         };
     };
     responses: {
@@ -2925,6 +2996,28 @@ export interface components {
                     /** @constant */
                     success: true;
                     data: components["schemas"]["Member"];
+                };
+            };
+        };
+        /**
+         * @description The sandbox holds its seeded state again. The rate-limit headers describe the caller's windows as the reset left
+         *     them: unspent.
+         */
+        SandboxResetOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["SandboxReset"];
                 };
             };
         };
@@ -4725,6 +4818,36 @@ export interface operations {
             409: components["responses"]["LastOwner"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetSandbox: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SandboxResetOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import openapiTS, { astToString } from 'openapi-typescript';
 import ts from 'typescript';
+import { parse as parseYaml } from 'yaml';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,6 +35,7 @@ Writes into generated/ (or --out):
   error-codes.js, .d.ts        ERROR_CODES and ERROR_STATUS, from the bundle's ErrorCode schema (x-error-codes)
   permissions.js, .d.ts        PERMISSIONS, from the bundle's Permission schema (x-permissions)
   credentials.d.ts             the paths that take each security scheme, and the public ones (for the typed client)
+  seed.schema.json             the JSON Schema of sandbox fixtures (openapi/sandbox/seed.schema.yaml, refs inlined)
   docs/index.html              Redoc page with its script inlined (redocly build-docs --inlineBundle)
 
   --check       build into a temporary directory and exit 1 if --out differs (stale or hand-edited)
@@ -197,6 +199,63 @@ export type PublicPath =${union(open, '  ')};
   await writeFile(outFile, source);
 }
 
+/** How the seed schema's template points into the bundled spec (a relative URL from openapi/sandbox/). */
+const SPEC_REF = '../../generated/openapi.json#';
+
+/** The node a JSON pointer (`/components/schemas/X`) names in `doc`, or undefined. */
+function atPointer(doc, pointer) {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((at, segment) => (at === undefined || at === null ? undefined : at[segment]), doc);
+}
+
+/**
+ * `node` with every `$ref` into the bundled spec (the template's `../../generated/openapi.json#/…`, and the bundle's own
+ * `#/components/…` inside what it inlines) replaced by the schema it names; the ref's siblings override (a
+ * description). OpenAPI's extensions (`x-…`) are left out: they are not JSON Schema.
+ */
+function inlineSpecRefs(node, bundled, where) {
+  if (Array.isArray(node)) {
+    return node.map((item, index) => inlineSpecRefs(item, bundled, `${where}/${index}`));
+  }
+  if (node === null || typeof node !== 'object') {
+    return node;
+  }
+  const { $ref, ...siblings } = node;
+  let out = {};
+  if (typeof $ref === 'string') {
+    const pointer = $ref.startsWith(SPEC_REF)
+      ? $ref.slice(SPEC_REF.length)
+      : $ref.startsWith('#/')
+        ? $ref.slice(1)
+        : '';
+    const target = pointer === '' ? undefined : atPointer(bundled, pointer);
+    if (target === undefined) {
+      console.error(`openapi/sandbox/seed.schema.yaml: ${where}: $ref ${$ref} names nothing in the bundled spec`);
+      process.exit(1);
+    }
+    out = inlineSpecRefs(target, bundled, `${where} → ${$ref}`);
+  }
+  for (const [name, value] of Object.entries(siblings)) {
+    if (!name.startsWith('x-')) {
+      out[name] = inlineSpecRefs(value, bundled, `${where}/${name}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The JSON Schema of sandbox fixtures (`mailroom serve --sandbox --seed FILE`): openapi/sandbox/seed.schema.yaml with
+ * the spec's own field schemas inlined, self-contained, so the package ships it and editors can use it as it is.
+ */
+async function writeSeedSchema(bundledJson, outFile) {
+  const bundled = JSON.parse(await readFile(bundledJson, 'utf8'));
+  const template = parseYaml(await readFile(join(root, 'openapi', 'sandbox', 'seed.schema.yaml'), 'utf8'));
+  await writeFile(outFile, `${JSON.stringify(inlineSpecRefs(template, bundled, '#'), null, 2)}\n`);
+}
+
 /**
  * Redoc 3 options, given as one JSON object: with any `--openapi.*` flag build-docs ignores redocly.yaml's
  * `openapi:` section. Redoc 3 offers an x-codeSamples entry only when its label (or lang) is one of
@@ -250,6 +309,7 @@ async function build(outDir, only) {
     await writeErrorCodes(join(outDir, 'openapi.json'), join(outDir, 'error-codes.js'));
     await writePermissions(join(outDir, 'openapi.json'), join(outDir, 'permissions.js'));
     await writeCredentials(join(outDir, 'openapi.json'), join(outDir, 'credentials.d.ts'));
+    await writeSeedSchema(join(outDir, 'openapi.json'), join(outDir, 'seed.schema.json'));
   }
   const docsHtml = join(outDir, 'docs', 'index.html');
   await tool('redocly', [

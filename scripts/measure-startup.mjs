@@ -6,11 +6,12 @@
 // change on the machine hits them alike, and prints medians.
 //
 //   node scripts/measure-startup.mjs [--runs 5] [--idle-ms 3000] [--data-dir DIR | --fresh-data-dir]
-//                                    [--root DIR]... [--skip-prism] [--json]
+//                                    [--seed FILE]... [--root DIR]... [--skip-prism] [--json]
 //
 // Without a store flag the server runs with --memory; with --data-dir, on that (existing or new) PGlite directory; with
 // --fresh-data-dir, on a new empty directory each run (a first start). --root (repeatable; default this checkout)
-// compares checkouts. Prism runs from the first root.
+// compares checkouts. Prism runs from the first root. --seed (repeatable) adds, for each root, a sandbox started on
+// that fixture (`--sandbox --seed FILE`) beside the plain server, so a fixture's cost shows against it in one run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     'fresh-data-dir': { type: 'boolean', default: false },
     root: { type: 'string', multiple: true, default: [resolve(dirname(fileURLToPath(import.meta.url)), '..')] },
+    seed: { type: 'string', multiple: true, default: [] },
     'skip-prism': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -87,10 +89,10 @@ async function freePort() {
   return port;
 }
 
-/** The reference server from `root`, on the store the flags chose. */
-function mailroom(root) {
+/** The reference server from `root`, on the store the flags chose (a sandbox seeded from `seed`, when given). */
+function mailroom(root, seed) {
   return {
-    name: `mailroom (${root})`,
+    name: `mailroom (${root})${seed ? ` --sandbox --seed ${seed}` : ''}`,
     async start() {
       const fresh = values['fresh-data-dir'] ? mkdtempSync(join(tmpdir(), 'mailroom-startup-')) : undefined;
       const store = fresh
@@ -99,7 +101,7 @@ function mailroom(root) {
           ? ['--data-dir', values['data-dir']]
           : ['--memory'];
       return {
-        args: ['start', '--', '--port', '0', ...store],
+        args: ['start', '--', '--port', '0', ...store, ...(seed ? ['--sandbox', '--seed', resolve(seed)] : [])],
         cleanup: () => fresh && rmSync(fresh, { recursive: true, force: true }),
       };
     },
@@ -168,7 +170,10 @@ const median = (xs) => {
 };
 
 const roots = values.root.map((root) => resolve(root));
-const targets = [...roots.map(mailroom), ...(values['skip-prism'] ? [] : [prism(roots[0])])];
+const targets = [
+  ...roots.flatMap((root) => [mailroom(root), ...values.seed.map((seed) => mailroom(root, seed))]),
+  ...(values['skip-prism'] ? [] : [prism(roots[0])]),
+];
 const samples = new Map(targets.map((target) => [target, []]));
 for (let i = 0; i < runs; i++) {
   for (const [target, list] of samples) {

@@ -193,15 +193,9 @@ export function permissionsMarkdown(permissions, operations) {
     ({ method, path, operationId, permission }) =>
       `| ${method} ${path} (${operationId}) | ${permission === 'any' ? 'any valid key' : `\`${permission}\``} |`,
   );
-  return [
-    '| permission | allows |',
-    '|---|---|',
-    ...allows,
-    '',
-    '| operation | needs |',
-    '|---|---|',
-    ...needs,
-  ].join('\n');
+  return ['| permission | allows |', '|---|---|', ...allows, '', '| operation | needs |', '|---|---|', ...needs].join(
+    '\n',
+  );
 }
 
 function expandPermissions() {

@@ -530,6 +530,21 @@ const rules = {
 
   'v1-permission': v1Permission,
 
+  // Sandbox-only operations (a sandbox's reset) live under /sandbox/ and are marked `x-sandbox-only: true`, both or
+  // neither: servers that are no sandbox leave out exactly the marked operations, and the contract run skips them, so
+  // an unmarked one would hold every deployment to it and a marked one elsewhere would vanish from production.
+  'sandbox-only': operationRule(({ operation, location, path, problem }) => {
+    const marked = operation['x-sandbox-only'];
+    const underSandbox = path === '/sandbox' || path.startsWith('/sandbox/');
+    if (marked !== undefined && marked !== true) {
+      problem('has x-sandbox-only set to something other than true', location.child(['x-sandbox-only']));
+    } else if (underSandbox && marked !== true) {
+      problem('is under /sandbox/ but not marked x-sandbox-only: true', location);
+    } else if (!underSandbox && marked === true) {
+      problem('is marked x-sandbox-only: true but is not under /sandbox/', location.child(['x-sandbox-only']));
+    }
+  }),
+
   // The one table of error codes (x-error-codes, expanded at bundle time by the mailroom/error-codes decorator):
   // every code has a 4xx/5xx status and a `when`, no status serves two codes, and nothing it derives is hand-written.
   'error-codes': () => ({

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { completeApiKey, generateApiKey } from '../keys/api-key.ts';
 import { issueApiKey } from '../keys/issue.ts';
 import { DEFAULT_GRACE_MINUTES, MAX_GRACE_MINUTES, rotateApiKey } from '../keys/rotate.ts';
 import {
@@ -18,8 +19,9 @@ import {
   type PlanTable,
   parsePlans,
 } from '../rate-limit/plans.ts';
-import { startServer } from '../server/index.ts';
+import { checkSandboxStores, SandboxConfigError, type ServerHandle, startServer } from '../server/index.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
+import { SeedError } from '../server/sandbox/seed-file.ts';
 import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
@@ -199,13 +201,29 @@ withStoreOptions(
       "sandbox scenarios: honour the mock's Prefer: code=…, example=… and ?__code=…&__example=… (never in production)",
     ).env('MAILROOM_SCENARIOS'),
   )
+  .addOption(
+    new Option(
+      '--sandbox',
+      'sandbox mode: POST /sandbox/reset restores the state it started with, and --seed keys may be fixed (embedded store, in-memory limits; never in production)',
+    ).env('MAILROOM_SANDBOX'),
+  )
+  .addOption(
+    new Option('--seed <file>', 'seed organizations, users, keys and contacts from a fixture (YAML or JSON)').env(
+      'MAILROOM_SEED',
+    ),
+  )
   .addHelpText(
     'after',
-    '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.',
+    '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.' +
+      '\nA --seed fixture follows generated/seed.schema.json; without --sandbox it seeds only a store that holds no data.',
   )
   .action(async (opts) => {
     const settings = storeSettings(opts);
     const plans = loadPlans();
+    const rateLimitStore = opts.redisUrl
+      ? ({ kind: 'redis', url: opts.redisUrl, outagePolicy: opts.redisOutagePolicy } as const)
+      : ({ kind: 'memory' } as const);
+    checkSandboxStores({ sandbox: Boolean(opts.sandbox), store: storeConfig(settings), rateLimitStore });
     const release =
       settings.databaseUrl || settings.memory ? async () => {} : await lockDataDir(settings.dataDir, 'mailroom serve');
     const serverSecret = await resolveServerSecret(settings, process.env.MAILROOM_SERVER_SECRET);
@@ -214,9 +232,7 @@ withStoreOptions(
       port: opts.port,
       host: opts.host,
       store: storeConfig(settings),
-      rateLimitStore: opts.redisUrl
-        ? { kind: 'redis', url: opts.redisUrl, outagePolicy: opts.redisOutagePolicy }
-        : { kind: 'memory' },
+      rateLimitStore,
       plans,
       failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: opts.failedAuthLimit },
       accountWindows: { address: { ...DEFAULT_ACCOUNT_WINDOWS.address, limit: opts.signupLoginLimit } },
@@ -224,6 +240,8 @@ withStoreOptions(
       logger,
       trustProxy: Boolean(opts.trustProxy),
       scenarios: Boolean(opts.scenarios),
+      sandbox: Boolean(opts.sandbox),
+      seed: opts.seed,
     }).catch(async (error) => {
       await release();
       throw error;
@@ -258,6 +276,7 @@ withStoreOptions(
         '               (Prefer: code=503 / code=401, example=revokedKey / ?__code=429); never run this in production',
       );
     }
+    printSandbox(server, opts.seed);
     // Sign-up first, on every start: it is how a person (or a dashboard) gets an organization and its keys over HTTP.
     console.log('\nSign up (you get a user token and an organization), then create an API key with the token:');
     console.log(`  curl -X POST ${server.url}/auth/signup -H "Content-Type: application/json" \\`);
@@ -272,11 +291,62 @@ withStoreOptions(
       console.log('\nFirst API key for organization "default" (shown once: store it now):');
       console.log(`  ${first.plaintext}`);
       console.log(`\nTry it:\n  curl -H "X-API-Key: ${first.plaintext}" ${server.url}/v1/api-keys/validate`);
+      // A sandbox's reset keeps the key it printed.
+      await server.sandbox?.capture();
     }
-
+    printSeededKeys(server);
   });
 
+/** The sandbox's and the fixture's lines of the start-up banner. */
+function printSandbox(server: ServerHandle, seed: string | undefined): void {
+  if (server.sandbox) {
+    console.log(
+      `  Sandbox:     ON  POST /sandbox/reset (any key of the sandbox) restores ${seed ?? 'the state it started with'}; fixed keys allowed; never run this in production`,
+    );
+  }
+  if (seed !== undefined) {
+    const counts = server.seeded?.counts;
+    console.log(
+      counts
+        ? `  Seed:        ${seed}: ${counts.organizations} organizations, ${counts.users} users, ${counts.apiKeys} API keys, ${counts.contacts} contacts`
+        : `  Seed:        ${seed} not seeded: the store holds data already (only a sandbox is emptied for its fixture)`,
+    );
+  }
+}
+
+/** The keys a fixture made with new secrets (its fixed ones the fixture holds already). */
+function printSeededKeys(server: ServerHandle): void {
+  const generated = (server.seeded?.keys ?? []).filter((key) => key.generated !== undefined);
+  if (generated.length > 0) {
+    console.log('\nAPI keys of the fixture without a fixed apiKey (shown once: store them now):');
+    for (const key of generated) {
+      console.log(`  ${key.organization} / ${key.name} (${key.keyId}): ${key.generated}`);
+    }
+  }
+}
+
 const keys = program.command('keys').description('manage API keys directly in the store (no server needed)');
+
+keys
+  .command('generate')
+  .description("print a valid API key's text without storing it: a fixed key for a sandbox fixture's apiKey")
+  .argument(
+    '[start]',
+    'mr_<8 lowercase letters or digits>_<32 letters or digits> of your choosing: printed with its checksum',
+  )
+  .action((start: string | undefined) => {
+    if (start === undefined) {
+      console.log(generateApiKey().plaintext);
+      return;
+    }
+    const key = completeApiKey(start);
+    if (key === undefined) {
+      throw new SettingsError(
+        `${start} is not mr_<8 lowercase letters or digits>_<32 letters or digits> (or a whole key to fix the checksum of)`,
+      );
+    }
+    console.log(key);
+  });
 
 withStoreOptions(
   keys
@@ -435,11 +505,18 @@ try {
 } catch (error) {
   const known =
     error instanceof SettingsError ||
+    error instanceof SeedError ||
+    error instanceof SandboxConfigError ||
     error instanceof KeyLimitError ||
     error instanceof PlanConfigError ||
     (error as Error)?.name === 'DataDirLockedError';
+  const message = known ? (error as Error).message : `unexpected error: ${(error as Error)?.message ?? String(error)}`;
+  // A fixture's problems are one line each.
   console.error(
-    `mailroom: ${known ? (error as Error).message : `unexpected error: ${(error as Error)?.message ?? String(error)}`}`,
+    message
+      .split('\n')
+      .map((line) => `mailroom: ${line}`)
+      .join('\n'),
   );
   process.exit(1);
 }

@@ -70,6 +70,11 @@ export interface MailroomAccountClientOptions<T extends string = string> extends
 interface RateLimitView {
   /** The binding window from the last response with rate-limit headers, or null before the first one. */
   readonly rateLimit: RateLimitState | null;
+  /**
+   * Forgets what the answers said of the rate-limit window, so pacing starts over (the next request goes alone and its
+   * answer sets the budget): for after the server's windows were emptied, as a sandbox reset does (`resetSandbox`).
+   */
+  forgetRateLimits(): void;
 }
 
 /** An openapi-fetch client for the API-key side of the spec (`/v1`), plus the last rate-limit state it saw. */
@@ -138,11 +143,12 @@ function buildClient<P extends {}>(
   const tracker = createRateLimitTracker(options.onRateLimit);
   // Looked up per request, as openapi-fetch would, so a fetch installed later is used.
   const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+  const pacer = options.pacing === false ? undefined : createPacer(options.pacing);
   const base = createClient<P, 'application/json'>({
     baseUrl: options.baseUrl,
     headers: { Accept: 'application/json' },
     // Pacing wraps fetch itself, under every middleware: it holds each send, the retry middleware's resends included.
-    fetch: options.pacing === false ? send : pacedFetch(send, createPacer(options.pacing)),
+    fetch: pacer === undefined ? send : pacedFetch(send, pacer),
   });
   // onRequest runs in this order and onResponse/onError in reverse: the retry middleware is innermost, so it copies
   // the request after the credential, the request id and the idempotency key are set, and the others see only the
@@ -183,6 +189,9 @@ function buildClient<P extends {}>(
     },
     get rateLimit() {
       return tracker.current;
+    },
+    forgetRateLimits() {
+      pacer?.forget();
     },
   };
 }

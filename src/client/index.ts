@@ -1,5 +1,12 @@
 export type { components, operations, paths } from '../../generated/schema.d.ts';
 export {
+  ALL_PERMISSIONS,
+  type Environment,
+  PERMISSIONS,
+  type Permission,
+  READ_PERMISSIONS,
+} from '../lib/permissions.ts';
+export {
   type ApiKey,
   type ApiKeyPaths,
   createMailroomAccountClient,
@@ -21,13 +28,6 @@ export {
   MailroomError,
   type MailroomErrorInit,
 } from './errors.ts';
-export {
-  ALL_PERMISSIONS,
-  type Environment,
-  PERMISSIONS,
-  type Permission,
-  READ_PERMISSIONS,
-} from '../lib/permissions.ts';
 export { type AuthScheme, authMiddleware } from './middleware/auth.ts';
 export { errorEnvelopeMiddleware } from './middleware/error-envelope.ts';
 export { idempotencyKeyMiddleware } from './middleware/idempotency-key.ts';
@@ -64,4 +64,5 @@ export {
   parseRetryAfter,
   type RateLimitState,
 } from './rate-limit-headers.ts';
+export { resetSandbox, type SandboxReset } from './sandbox.ts';
 export { type SuccessData, type SuccessMeta, unwrap, unwrapEnvelope } from './unwrap.ts';

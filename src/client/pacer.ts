@@ -81,6 +81,11 @@ export interface Pacer {
   readonly state: PaceState;
   /** Sends `request` with `fetch` once the window allows it, and records what its answer announces. */
   send(request: Request, fetch: (request: Request) => Promise<Response>): Promise<Response>;
+  /**
+   * Forgets the window (the state is unknown again: the next request goes alone and its answer sets the budget), for
+   * when the server's windows were emptied behind the answers' back (a sandbox reset). Held requests decide again.
+   */
+  forget(): void;
 }
 
 /**
@@ -186,6 +191,14 @@ export function createPacer(options: PacingOptions = {}): Pacer {
         }
         wakeAll();
       }
+    },
+    forget() {
+      state = { kind: 'unknown' };
+      if (timer !== undefined) {
+        clearTimeout(timer.handle);
+        timer = undefined;
+      }
+      wakeAll();
     },
   };
 }

@@ -32,6 +32,14 @@ export function parseApiKey(raw: string): ParsedApiKey {
   return API_KEY.parse(raw);
 }
 
+/**
+ * The valid key with the public id and random part of `body` (`mr_<8>_<32>`, or a whole key whose checksum is wrong):
+ * its checksum appended. Undefined for any other shape. How a fixed sandbox key is made by hand.
+ */
+export function completeApiKey(body: string): ApiKeyText | undefined {
+  return API_KEY.complete(body);
+}
+
 /** Keyed hash of a key (HMAC-SHA256 with the server's secret), hex: what the store keeps instead of the key. */
 export function hashApiKey(plaintext: string, serverSecret: string): string {
   return hashCredential(plaintext, serverSecret);

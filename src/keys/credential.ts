@@ -23,6 +23,12 @@ export interface CredentialFormat<P extends string> {
   generate(): { plaintext: `${P}_${string}`; publicId: string };
   /** Checks a presented credential's shape and checksum without touching storage. */
   parse(raw: string): ParsedCredential<P>;
+  /**
+   * The credential whose public id and 32 random characters are those of `body` (`<prefix>_<id>_<32>`, or a whole
+   * credential whose checksum is wrong), with its checksum; undefined when `body` has another shape. For fixed test
+   * credentials a person writes (a sandbox fixture's keys).
+   */
+  complete(body: string): `${P}_${string}` | undefined;
   /** Matches the credential anywhere in a text (global), for redaction. */
   readonly inText: RegExp;
 }
@@ -71,6 +77,7 @@ export function credentialFormat<P extends string>(prefix: P): CredentialFormat<
   const pattern = new RegExp(
     `^${prefix}_([a-z0-9]{${PUBLIC_ID_LENGTH}})_([A-Za-z0-9]{${RANDOM_LENGTH + CHECKSUM_LENGTH}})$`,
   );
+  const bodyPattern = new RegExp(`^${prefix}_[a-z0-9]{${PUBLIC_ID_LENGTH}}_[A-Za-z0-9]{${RANDOM_LENGTH}}$`);
   return {
     prefix,
     generate() {
@@ -88,6 +95,10 @@ export function credentialFormat<P extends string>(prefix: P): CredentialFormat<
         return { ok: false, problem: 'checksum' };
       }
       return { ok: true, publicId: match[1] as string, plaintext: raw as `${P}_${string}` };
+    },
+    complete(given) {
+      const body = pattern.test(given) ? given.slice(0, given.length - CHECKSUM_LENGTH) : given;
+      return bodyPattern.test(body) ? (`${body}${checksumOf(body)}` as `${P}_${string}`) : undefined;
     },
     inText: new RegExp(`${prefix}_[a-z0-9]{${PUBLIC_ID_LENGTH}}_[A-Za-z0-9]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}`, 'g'),
   };

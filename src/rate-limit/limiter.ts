@@ -64,6 +64,8 @@ export interface RateLimiter {
   checkFailedAuth(ip: string): Promise<LimitDecision>;
   /** Counts one failed authentication for `ip`. */
   recordFailedAuth(ip: string): Promise<LimitDecision>;
+  /** Forgets every count, so every window starts unspent (a sandbox reset; the memory store only). */
+  reset(): Promise<void>;
   /** Redis down with fail-open is 'degraded' (limits are per instance meanwhile); with fail-closed it is 'down'. */
   health(): Promise<RateLimiterHealth>;
   /** Releases the store connection. */
@@ -139,19 +141,25 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
   const store = opts.store.kind === 'redis' ? redisStore(opts.store, opts.onStoreError) : memoryStore();
 
   const planWindows = new Map<string, CountedWindow[]>();
-  for (const [plan, config] of Object.entries(plans)) {
-    planWindows.set(
-      plan,
-      config.windows.map((window) => store.window(window, `org:${plan}`)),
-    );
-  }
-  const failedAuth = store.window(failedAuthConfig, 'ip');
+  let failedAuth: CountedWindow;
   const accountWindows = new Map<AccountWindowName, CountedWindow>();
-  for (const [name, config] of Object.entries({ ...DEFAULT_ACCOUNT_WINDOWS, ...opts.accountWindows })) {
-    accountWindows.set(name as AccountWindowName, store.window(validateWindow(config, name), name));
-  }
   // Keys with their own rateLimit: one limiter per distinct value, created on first use.
   const keyWindows = new Map<number, CountedWindow>();
+  // Every window's limiter, built here (and again by `reset`, whose new limiters count from nothing): none per request.
+  const buildWindows = () => {
+    for (const [plan, config] of Object.entries(plans)) {
+      planWindows.set(
+        plan,
+        config.windows.map((window) => store.window(window, `org:${plan}`)),
+      );
+    }
+    failedAuth = store.window(failedAuthConfig, 'ip');
+    for (const [name, config] of Object.entries({ ...DEFAULT_ACCOUNT_WINDOWS, ...opts.accountWindows })) {
+      accountWindows.set(name as AccountWindowName, store.window(validateWindow(config, name), name));
+    }
+    keyWindows.clear();
+  };
+  buildWindows();
 
   const keyWindow = (rateLimit: number): CountedWindow => {
     let window = keyWindows.get(rateLimit);
@@ -233,6 +241,13 @@ export function createRateLimiter(opts: CreateRateLimiterOptions): RateLimiter {
         failedRecently.set(ip, Date.now() + failedAuthConfig.windowSeconds * 1000);
       }
       return evaluate(store, [{ window: failedAuth, id: ip }], 'consume');
+    },
+    reset: async () => {
+      if (store.kind !== 'memory') {
+        throw new Error('only the in-memory rate limiter can be reset (a sandbox runs without Redis)');
+      }
+      buildWindows();
+      failedRecently.clear();
     },
     health: () => store.health(),
     close: () => store.close(),

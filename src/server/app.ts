@@ -13,9 +13,10 @@ import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
 import { listPermissionsHandler } from './routes/permissions.ts';
 import { sessionHandlers } from './routes/sessions.ts';
+import { sandboxHandlers } from './routes/sandbox.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
-import { GENERATED_DIR, type OpenApiDocument } from './spec.ts';
+import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -34,6 +35,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...sessionHandlers,
   ...organizationHandlers,
   ...organizationApiKeyHandlers,
+  ...sandboxHandlers,
 };
 
 /** What a caller's `X-Request-Id` must look like to be kept; anything else is replaced by a UUID. */
@@ -59,9 +61,10 @@ const FILES: Record<string, { path: string; type?: string }> = {
  */
 export function createApp(
   ctx: AppContext,
-  spec: OpenApiDocument,
+  bundled: OpenApiDocument,
   options: AppOptions = {},
 ): { app: Express; operations: OperationTable } {
+  const spec = servedSpec(bundled, { sandbox: ctx.sandbox !== undefined });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -96,7 +99,10 @@ export function createApp(
     if (serveConsole(req, res, next)) {
       return;
     }
-    handleRequest(pipeline, req, res).catch(next);
+    (ctx.sandbox
+      ? ctx.sandbox.gate.pass(() => handleRequest(pipeline, req, res))
+      : handleRequest(pipeline, req, res)
+    ).catch(next);
   }) satisfies RequestHandler);
   app.use(errorHandler(ctx.logger));
   return { app, operations: table };

@@ -9,6 +9,7 @@ import type { Caller } from './caller.ts';
 import type { ApiKeyPrincipal, UserPrincipal } from './credentials.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 import type { LastUsedTracker } from './last-used.ts';
+import type { Sandbox } from './sandbox/sandbox.ts';
 import { sendJson } from './send-json.ts';
 import type { SessionUseTracker } from './session-use.ts';
 
@@ -31,6 +32,8 @@ export interface AppContext {
   version: string;
   /** Sandbox scenarios (`--scenarios`): honour the mock's `Prefer: code=…` / `__code` selectors. */
   scenarios: boolean;
+  /** Sandbox mode (`--sandbox`): the reset state and `POST /sandbox/reset`; undefined on any other server. */
+  sandbox?: Sandbox;
 }
 
 /** A handler for one operation of the spec. */

@@ -29,6 +29,9 @@ import { createKeyCache, createTokenCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { governingOf } from './operations.ts';
+import { createSandbox, type SandboxResetOutcome } from './sandbox/sandbox.ts';
+import { type SeedOutcome, seedStore } from './sandbox/seed.ts';
+import { readSeedFile, type SeedFile } from './sandbox/seed-file.ts';
 import { createSessionUseTracker } from './session-use.ts';
 import { loadSpec } from './spec.ts';
 
@@ -64,6 +67,30 @@ export interface ServerOptions {
   scenarios?: boolean;
   /** How often expired idempotency entries are deleted (default 10 minutes; they are also replaced on access). */
   idempotencyPurgeMs?: number;
+  /**
+   * Sandbox mode (default off; never in production): `POST /sandbox/reset` exists, and a fixture's keys may carry a
+   * fixed text. One process's own state only: the embedded store and in-memory rate limits.
+   */
+  sandbox?: boolean;
+  /**
+   * A fixture file (YAML or JSON, see generated/seed.schema.json) to seed: in sandbox mode the store is emptied first,
+   * and every reset goes back to it; otherwise it is seeded only into a store that holds no data yet. A fixture with a
+   * problem (SeedError: file, line, field) stops the start before anything is stored.
+   */
+  seed?: string;
+}
+
+/** The sandbox of a running server: its reset, and what its reset state is. */
+export interface SandboxControl {
+  /** Restores the reset state, as `POST /sandbox/reset` does. */
+  reset(): Promise<SandboxResetOutcome>;
+  /** Makes the store's data as it is now the state every reset restores (e.g. after making a first key). */
+  capture(): Promise<void>;
+}
+
+/** Sandbox mode or the fixture asked for what the server's stores can't give; the message says what to change. */
+export class SandboxConfigError extends Error {
+  override name = 'SandboxConfigError';
 }
 
 /** Options for a key made through the handle (tests, scripts, the CLI's first key). */
@@ -90,6 +117,10 @@ export interface ServerHandle {
   context: AppContext;
   /** Creates a key directly in the store (organization created if missing) and returns its plaintext once. */
   createApiKey(options: CreateKeyOptions): Promise<{ plaintext: string; keyId: string; organizationId: string }>;
+  /** In sandbox mode: its reset and reset state; undefined on any other server. */
+  sandbox: SandboxControl | undefined;
+  /** What the fixture (`seed`) put into the store; undefined without one, or when the store held data already. */
+  seeded: SeedOutcome | undefined;
   close(): Promise<void>;
 }
 
@@ -97,6 +128,13 @@ export interface ServerHandle {
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   const plans = options.plans ?? DEFAULT_PLANS;
+  const sandboxMode = options.sandbox ?? false;
+  checkSandboxStores(options);
+  // Checked before anything is opened, so a fixture's mistake costs nothing and stores nothing.
+  const seedFile =
+    options.seed === undefined
+      ? undefined
+      : await readSeedFile(options.seed, { plans: Object.keys(plans), sandbox: sandboxMode });
   const store = await openStore(options.store ?? { kind: 'pglite' });
   const limiter = createRateLimiter({
     plans,
@@ -136,6 +174,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   };
   if (context.scenarios) {
     logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
+  }
+  let seeded: SeedOutcome | undefined;
+  if (sandboxMode) {
+    context.sandbox = createSandbox(context, options.seed);
+    seeded = await seedSandbox(context, seedFile);
+    logger.warn('sandbox mode is on: POST /sandbox/reset restores the state it starts with');
+  } else if (seedFile !== undefined) {
+    seeded = await seedNewStore(context, seedFile);
   }
   const stopPurge = startIdempotencyPurge(store, context.clock, logger, options.idempotencyPurgeMs ?? 600_000);
   const { app, operations } = createApp(context, loadSpec(), {
@@ -193,6 +239,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       });
       return { plaintext, keyId: record.keyId, organizationId: org.organizationId };
     },
+    sandbox: sandboxControlOf(context.sandbox),
+    seeded,
     close() {
       closed ??= (async () => {
         await new Promise<void>((done) => {
@@ -209,4 +257,50 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       return closed;
     },
   };
+}
+
+/** What the handle offers of a sandbox (the reset route's own call passes `fromRequest`; a script's does not). */
+function sandboxControlOf(sandbox: AppContext['sandbox']): SandboxControl | undefined {
+  return sandbox && { reset: () => sandbox.reset(), capture: () => sandbox.capture() };
+}
+
+/** Sandbox mode resets one process's own state: it refuses stores that other processes share (SandboxConfigError). */
+export function checkSandboxStores(options: Pick<ServerOptions, 'sandbox' | 'store' | 'rateLimitStore'>): void {
+  if (!options.sandbox) {
+    return;
+  }
+  if (options.store?.kind === 'postgres') {
+    throw new SandboxConfigError(
+      'sandbox mode runs on the embedded database (--memory or --data-dir): a reset empties every table, which a shared PostgreSQL database must not have done to it; drop --database-url (DATABASE_URL)',
+    );
+  }
+  if (options.rateLimitStore?.kind === 'redis') {
+    throw new SandboxConfigError(
+      'sandbox mode counts rate limits in memory (a reset empties them): drop --redis-url (REDIS_URL)',
+    );
+  }
+}
+
+/** A sandbox's start: its fixture, if any, into an emptied store; then the state every reset restores. */
+async function seedSandbox(ctx: AppContext, seedFile: SeedFile | undefined): Promise<SeedOutcome | undefined> {
+  let seeded: SeedOutcome | undefined;
+  if (seedFile !== undefined) {
+    await ctx.store.clearData();
+    seeded = await seedStore(ctx.store, seedFile.seed, seedDepsOf(ctx));
+  }
+  await ctx.sandbox?.capture();
+  return seeded;
+}
+
+/** Outside sandbox mode a fixture seeds only a store that holds no data yet; otherwise it is left as it is. */
+async function seedNewStore(ctx: AppContext, seedFile: SeedFile): Promise<SeedOutcome | undefined> {
+  if (await ctx.store.holdsData()) {
+    ctx.logger.info(`the store holds data already: ${seedFile.path} was not seeded`);
+    return undefined;
+  }
+  return seedStore(ctx.store, seedFile.seed, seedDepsOf(ctx));
+}
+
+function seedDepsOf(ctx: AppContext) {
+  return { serverSecret: ctx.serverSecret, passwords: ctx.passwords, now: ctx.clock() };
 }

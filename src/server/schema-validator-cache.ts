@@ -10,7 +10,10 @@ const require = createRequire(import.meta.url);
 interface SchemaValidator {
   validate(doc: unknown): { errors: unknown[] };
 }
-type SchemaValidatorClass = (new (opts: { version: string; validateApiSpec: boolean }) => SchemaValidator) & {
+type SchemaValidatorClass = (new (opts: {
+  version: string;
+  validateApiSpec: boolean;
+}) => SchemaValidator) & {
   sharedBy?: 'mailroom';
 };
 

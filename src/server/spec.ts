@@ -41,6 +41,8 @@ export interface OperationObject {
   responses?: Record<string, unknown>;
   'x-rate-limit'?: RateLimitMode;
   'x-eov-allow-unknown-query-parameters'?: boolean;
+  /** Exists only on a sandbox (`mailroom serve --sandbox`): any other server answers it 404, as an unknown path. */
+  'x-sandbox-only'?: boolean;
 }
 
 /** The HTTP methods an OpenAPI path item may declare, lower-case as the spec writes them. */
@@ -49,6 +51,28 @@ export const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patc
 /** Reads the bundled spec from generated/openapi.json. */
 export function loadSpec(): OpenApiDocument {
   return JSON.parse(readFileSync(resolve(GENERATED_DIR, 'openapi.json'), 'utf8')) as OpenApiDocument;
+}
+
+/**
+ * The spec a server serves: the bundled one, without the operations marked `x-sandbox-only` unless it is a sandbox (a
+ * path left with no operation goes too, so it is an unknown path, 404, like any other).
+ */
+export function servedSpec(spec: OpenApiDocument, options: { sandbox: boolean }): OpenApiDocument {
+  if (options.sandbox) {
+    return spec;
+  }
+  const paths: OpenApiDocument['paths'] = {};
+  for (const [path, item] of Object.entries(spec.paths)) {
+    const kept = Object.fromEntries(
+      Object.entries(item).filter(
+        ([key, op]) => !(METHODS as readonly string[]).includes(key) || !(op as OperationObject)['x-sandbox-only'],
+      ),
+    );
+    if (METHODS.some((method) => method in kept)) {
+      paths[path] = kept;
+    }
+  }
+  return { ...spec, paths };
 }
 
 /** Follows a local `$ref` (`#/components/...`) of the bundled spec; anything else is returned as it is. */

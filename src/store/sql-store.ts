@@ -7,6 +7,7 @@ import { idempotencyStatements } from './sql-idempotency.ts';
 import { keyChangeStatements } from './sql-key-changes.ts';
 import { membershipStatements } from './sql-memberships.ts';
 import { organizationStatements } from './sql-organizations.ts';
+import { stateStatements } from './sql-state.ts';
 import { userTokenStatements } from './sql-user-tokens.ts';
 import { userStatements } from './sql-users.ts';
 import type { Store } from './types.ts';
@@ -47,6 +48,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     ...userStatements(db),
     ...userTokenStatements(db),
     ...membershipStatements(db),
+    ...stateStatements(db),
     ...keyChanges.statements,
 
     async ping() {

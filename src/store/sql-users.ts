@@ -29,6 +29,8 @@ export interface SignUpInput {
 export interface UserStore {
   /** Creates the user, their first organization and their owner membership in one transaction; throws DuplicateUserError. */
   createUser(input: SignUpInput): Promise<{ user: UserRecord; membership: MembershipRecord }>;
+  /** Creates a user who belongs to no organization yet (a sandbox fixture's); throws DuplicateUserError. */
+  insertUser(user: Omit<UserRecord, 'createdAt' | 'passwordChangedAt'>, at: Date): Promise<UserRecord>;
   /** The user with this email (compared without case), or null. */
   findUserByEmail(email: string): Promise<UserRecord | null>;
   /** The user, or null. */
@@ -84,6 +86,22 @@ export function userStatements(db: Db): UserStore {
           const membership = await insertOwnedOrganization(tx, user.userId, organizationName, at);
           return { user: toUser(single(rows)), membership };
         });
+      } catch (err) {
+        if (isUniqueViolation(err, USER_EMAIL_INDEX)) {
+          throw new DuplicateUserError({ cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async insertUser(user, at) {
+      try {
+        const { rows } = await db.query<UserRow>(
+          `INSERT INTO users (user_id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+           RETURNING ${USER_COLUMNS}`,
+          [user.userId, user.email, user.name, user.passwordHash, at],
+        );
+        return toUser(single(rows));
       } catch (err) {
         if (isUniqueViolation(err, USER_EMAIL_INDEX)) {
           throw new DuplicateUserError({ cause: err });

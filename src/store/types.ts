@@ -7,6 +7,7 @@ import type { IdempotencyStore } from './sql-idempotency.ts';
 import type { KeyChangeStore } from './sql-key-changes.ts';
 import type { MembershipStore } from './sql-memberships.ts';
 import type { OrganizationStore } from './sql-organizations.ts';
+import type { StateStore } from './sql-state.ts';
 import type { UserTokenStore } from './sql-user-tokens.ts';
 import type { UserStore } from './sql-users.ts';
 
@@ -17,6 +18,7 @@ export type { ContactCursor, ContactInput, ContactPatch, ContactRecord } from '.
 export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sql-idempotency.ts';
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';
 export type { OrganizationRecord } from './sql-organizations.ts';
+export type { CapturedTable, StoreState } from './sql-state.ts';
 export type { NewUserToken, SessionOrigin, SessionUse, UserTokenRecord } from './sql-user-tokens.ts';
 export type { SignUpInput, UserRecord } from './sql-users.ts';
 export type {
@@ -26,6 +28,7 @@ export type {
   KeyChangeStore,
   MembershipStore,
   OrganizationStore,
+  StateStore,
   UserStore,
   UserTokenStore,
 };
@@ -39,7 +42,8 @@ export interface Store
     UserStore,
     UserTokenStore,
     MembershipStore,
-    KeyChangeStore {
+    KeyChangeStore,
+    StateStore {
   readonly kind: StoreKind;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;

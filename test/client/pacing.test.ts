@@ -183,6 +183,25 @@ describe('a client instance shares one wait', () => {
     expect(waits).toEqual([]);
   });
 
+  test('forgetting the window releases a held request at once: it goes alone, as the probe', async () => {
+    const server = await serve([spent(30), ok({})]);
+    const waits: number[] = [];
+    const mailroom = createMailroomClient({
+      baseUrl: server.url,
+      apiKey: KEY,
+      pacing: { onWait: ({ waitMs }) => waits.push(waitMs) },
+    });
+    await mailroom.GET('/v1/api-keys/validate');
+
+    const held = mailroom.GET('/v1/api-keys/validate');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(waits, 'held for the 30-second window').toHaveLength(1);
+    mailroom.forgetRateLimits();
+
+    expect((await held).response.status).toBe(200);
+    expect(server.requests).toHaveLength(2);
+  });
+
   test('answers without rate-limit headers leave the client unpaced', async () => {
     const server = await serve([ok({})]);
     const pacer = createPacer();

@@ -47,7 +47,7 @@ describe('generated types', () => {
     expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
   });
 
-  test('every path is typed: /v1, the account side and the probe', () => {
+  test('every path is typed: /v1, the account side, the probe and the sandbox reset', () => {
     expectTypeOf<keyof paths>().toEqualTypeOf<
       | '/livez'
       | '/v1/health'
@@ -74,6 +74,7 @@ describe('generated types', () => {
       | '/organizations/{organizationId}/api-keys/{keyId}/rotate'
       | '/organizations/{organizationId}/members'
       | '/organizations/{organizationId}/members/{userId}'
+      | '/sandbox/reset'
     >();
   });
 

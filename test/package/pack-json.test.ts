@@ -69,6 +69,8 @@ test(
     const files = packedFiles(run);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('generated/openapi.json');
+    // The JSON Schema of sandbox fixtures ships with the package, for the server and for editors.
+    expect(files).toContain('generated/seed.schema.json');
     expect(run.stderr).toMatch(/^build: dist\/ and dist\/client-package\//m);
   },
   PACK_TIMEOUT_MS,

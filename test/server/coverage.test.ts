@@ -24,20 +24,25 @@ import { startWalk } from './helpers/walk.ts';
 // each test file in its own process, so this file produces every pair itself rather than relying on the others.
 
 const ONLY_A_BUG =
-  'SERVER_ERROR is what a bug answers. The /v1 operations reach it for real through an organization on a plan the ' +
-  "server lacks, because they count against the organization's plan; this operation counts against the user or " +
+  'SERVER_ERROR is what a bug answers. The operations that take an API key reach it for real through an organization ' +
+  "on a plan the server lacks, because they count against the organization's plan; this operation counts against the user or " +
   'address window, which no configuration can break, so only fault injection would produce it.';
 
 /**
- * (operationId, status) pairs that cannot be produced without fault injection, with the reason. For /v1, 500 is
- * reachable for real (an organization on a plan the server is not configured with), and 503 by closing the store.
+ * (operationId, status) pairs that cannot be produced without fault injection, with the reason. For the operations that
+ * take an API key, 500 is reachable for real (an organization on a plan the server is not configured with), and 503 by
+ * closing the store.
  */
 const NOT_REACHABLE: Record<string, string> = Object.fromEntries(
-  SPEC_OPERATIONS.filter((op) => !op.path.startsWith('/v1/') && op.statuses.includes(500)).map((op) => [
+  SPEC_OPERATIONS.filter((op) => !takesApiKey(op) && op.statuses.includes(500)).map((op) => [
     `${op.operationId} 500`,
     ONLY_A_BUG,
   ]),
 );
+
+function takesApiKey(op: SpecOperation): boolean {
+  return op.schemes.includes('bearerAuth');
+}
 
 const MISSING_KEY_ID = 'key_0000000000000000';
 const MISSING_CONTACT_ID = 'ct_0000000000000000';
@@ -47,6 +52,8 @@ const MISSING_SESSION_ID = 'tok_0000000000000000';
 const ADDRESS_LIMIT = 30;
 
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
+/** The /v1 operations and the sandbox's reset: counted against the organization's plan. */
+const API_KEY_OPERATIONS = SPEC_OPERATIONS.filter((op) => takesApiKey(op));
 const isPublic = (op: SpecOperation) => op.schemes.length === 0;
 const V1_OPERATIONS = SPEC_OPERATIONS.filter((op) => op.path.startsWith('/v1/'));
 const SECURED_OPERATIONS = SPEC_OPERATIONS.filter((op) => !isPublic(op));
@@ -563,10 +570,10 @@ describe('every operation × every documented status', () => {
     }
   });
 
-  test('every /v1 operation answers 500 when the organization’s plan is not configured on the server', async () => {
+  test('every operation that takes an API key answers 500 when the organization’s plan is not configured on the server', async () => {
     // A real misconfiguration, not an injected fault: the organization row names a plan the plan table lacks.
     const ghost = await server.newKey({ plan: 'retired-plan' });
-    for (const op of V1_OPERATIONS) {
+    for (const op of API_KEY_OPERATIONS) {
       const reply = await callOperation(op, { key: ghost.plaintext });
       const error = expectError(reply, 500, 'SERVER_ERROR');
       expect(error.message).toBe(

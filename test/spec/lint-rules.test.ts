@@ -25,6 +25,7 @@ const MAILROOM_RULES = [
   'mailroom/idempotency-key-responses',
   'mailroom/error-codes',
   'mailroom/v1-permission',
+  'mailroom/sandbox-only',
 ] as const;
 
 type RuleId = (typeof MAILROOM_RULES)[number];
@@ -174,6 +175,18 @@ const brokenFixtures: BrokenFixture[] = [
     messages: [
       'GET /v1/contacts names no permission: give each security alternative one scope (or mark it x-any-key: true)',
     ],
+  },
+  {
+    name: 'an operation under /sandbox/ without x-sandbox-only: true is rejected by mailroom/sandbox-only',
+    fixture: 'sandbox-path-not-marked.yaml',
+    ruleId: 'mailroom/sandbox-only',
+    messages: ['POST /sandbox/reset is under /sandbox/ but not marked x-sandbox-only: true'],
+  },
+  {
+    name: 'an operation marked x-sandbox-only outside /sandbox/ is rejected by mailroom/sandbox-only',
+    fixture: 'sandbox-only-outside-sandbox.yaml',
+    ruleId: 'mailroom/sandbox-only',
+    messages: ['GET /livez is marked x-sandbox-only: true but is not under /sandbox/'],
   },
 ];
 

@@ -17,16 +17,16 @@ afterAll(() => {
 
 /**
  * Starts `mailroom serve --memory` on port 0 as a user does (bin/mailroom.js, none of this process's settings but `env`), and
- * resolves with its output once it has printed the first key; stopped when the file ends.
+ * resolves with its output once it has printed the first key (or what `ready` matches); stopped when the file ends.
  */
-export function serve(args: string[], env: Record<string, string> = {}): Promise<string> {
+export function serve(args: string[], env: Record<string, string> = {}, ready = /Try it:/): Promise<string> {
   const child = spawnMailroom(['serve', '--memory', '--port', '0', '--log-level', 'warn', ...args], env);
   children.push(child);
   let out = '';
   return new Promise((resolveOutput, reject) => {
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      if (/Try it:/.test(out)) {
+      if (ready.test(out)) {
         resolveOutput(out);
       }
     });

@@ -152,7 +152,13 @@ export function loadFuzzSpec(file = SPEC_FILE): FuzzSpec {
   const methodsByPath = new Map<string, string[]>();
   for (const [path, item] of Object.entries(doc.paths)) {
     const shared = resolve<Param[] | undefined>(item.parameters) ?? [];
-    const declared = METHODS.filter((m) => m in item);
+    // The fuzz's server is no sandbox: a sandbox-only operation (x-sandbox-only) is an unknown path there.
+    const declared = METHODS.filter(
+      (m) => m in item && (item[m] as { 'x-sandbox-only'?: boolean })['x-sandbox-only'] !== true,
+    );
+    if (declared.length === 0) {
+      continue;
+    }
     methodsByPath.set(
       path,
       declared.map((m) => m.toUpperCase()),

@@ -26,6 +26,7 @@ interface SpecOperationObject {
   responses?: Record<string, { $ref?: string; headers?: Record<string, unknown> }>;
   requestBody?: unknown;
   security?: Record<string, string[]>[];
+  'x-sandbox-only'?: boolean;
 }
 
 interface SpecDocument {
@@ -58,6 +59,8 @@ export interface SpecOperation {
   roles: string[];
   /** Whether it takes a request body. */
   takesBody: boolean;
+  /** Exists only on a sandbox (`x-sandbox-only`): any other server answers it 404. */
+  sandboxOnly: boolean;
 }
 
 /** The headers a response of the bundled spec declares (following a $ref to components/responses). */
@@ -86,6 +89,7 @@ export const SPEC_OPERATIONS: SpecOperation[] = Object.entries(SPEC.paths).flatM
         ...new Set((op.security ?? SPEC.security ?? []).flatMap((alternative) => Object.values(alternative).flat())),
       ],
       takesBody: op.requestBody !== undefined,
+      sandboxOnly: op['x-sandbox-only'] === true,
     };
   }),
 );

@@ -36,9 +36,11 @@ export interface WalkOptions {
 /**
  * Starts a server (trusting X-Forwarded-For, so each sign-up comes from an address of its own) and makes the walk's
  * residents: three keys of one organization, a contact, and an organization of users with an owner, a member and a key.
+ * The server is a sandbox, so the walks reach `POST /sandbox/reset` too; its reset state is the residents, so the
+ * walk's own reset puts back exactly what the walk reads.
  */
 export async function startWalk(options: WalkOptions): Promise<Walk> {
-  const server = await startTestServer({ trustProxy: true, ...options.server });
+  const server = await startTestServer({ trustProxy: true, sandbox: true, ...options.server });
   const full = await server.newKey();
   const readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
   const keyToRead = await server.newKey({ organization: full.organization });
@@ -61,6 +63,7 @@ export async function startWalk(options: WalkOptions): Promise<Walk> {
     { key: owner.token, body: { name: options.orgKeyName } },
   );
   expect(orgKey.status, orgKey.text).toBe(201);
+  await server.handle.sandbox?.capture();
   return {
     server,
     full,
