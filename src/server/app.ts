@@ -12,8 +12,8 @@ import { apiKeyHandlers, organizationApiKeyHandlers } from './routes/api-keys.ts
 import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
 import { listPermissionsHandler } from './routes/permissions.ts';
-import { sessionHandlers } from './routes/sessions.ts';
 import { sandboxHandlers } from './routes/sandbox.ts';
+import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
