@@ -14,21 +14,35 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs, wholeNumber } from './lib/args.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    resets: { type: 'string', default: '100' },
-    writes: { type: 'string', default: '5' },
-    organizations: { type: 'string', default: '3' },
-    users: { type: 'string', default: '5' },
-    keys: { type: 'string', default: '3' },
-    contacts: { type: 'string', default: '200' },
-    json: { type: 'boolean', default: false },
-  },
+const USAGE = `
+Usage: node scripts/measure-reset.mjs [--resets 100] [--writes 5] [--organizations 3] [--users 5] [--keys 3]
+                                     [--contacts 200] [--json]
+
+Times POST /sandbox/reset from the client against one authenticated GET on the same sandbox (the compiled build:
+run \`npm run build\` first), checking after every reset that the round's writes are gone.
+
+  --resets N         rounds (default 100)
+  --writes N         writes before each reset (default 5)
+  --organizations N  organizations in the fixture (default 3)
+  --users N          users in the fixture (default 5)
+  --keys N           keys per organization (default 3)
+  --contacts N       contacts in all, spread over the organizations (default 200)
+  --json             print the results as JSON
+  -h, --help         this text
+`;
+const values = parseScriptArgs('measure-reset', USAGE, {
+  resets: { type: 'string', default: '100' },
+  writes: { type: 'string', default: '5' },
+  organizations: { type: 'string', default: '3' },
+  users: { type: 'string', default: '5' },
+  keys: { type: 'string', default: '3' },
+  contacts: { type: 'string', default: '200' },
+  json: { type: 'boolean', default: false },
 });
-const count = (name) => Number(values[name]);
+const count = (name) => wholeNumber('measure-reset', name, values[name]);
 const { completeApiKey } = await import(join(root, 'dist', 'keys', 'api-key.js'));
 
 /** A fixture of the asked size: users, organizations (the first user owns each), keys (the first fixed) and contacts. */

@@ -19,22 +19,37 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs, wholeNumber } from './lib/args.mjs';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '5' },
-    'idle-ms': { type: 'string', default: '3000' },
-    'data-dir': { type: 'string' },
-    'fresh-data-dir': { type: 'boolean', default: false },
-    root: { type: 'string', multiple: true, default: [resolve(dirname(fileURLToPath(import.meta.url)), '..')] },
-    seed: { type: 'string', multiple: true, default: [] },
-    'skip-prism': { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-  },
+const USAGE = `
+Usage: node scripts/measure-startup.mjs [--runs 5] [--idle-ms 3000] [--data-dir DIR | --fresh-data-dir]
+                                       [--seed FILE]... [--root DIR]... [--skip-prism] [--json]
+
+Cold start (wall and CPU time to the "listening" line) and idle RSS of \`npm start\` against the Prism mock on the
+same spec, alternating the servers, medians printed. Without a store flag the server runs with --memory.
+
+  --runs N          starts of each server (default 5)
+  --idle-ms N       how long a server sits idle before its RSS is read (default 3000)
+  --data-dir DIR    run on this PGlite directory (existing or new) instead of --memory
+  --fresh-data-dir  run on a new empty directory each time (a first start)
+  --seed FILE       also start a sandbox on this fixture (--sandbox --seed FILE) beside the plain server; repeatable
+  --root DIR        compare checkouts (repeatable; default this one); Prism runs from the first
+  --skip-prism      do not start Prism
+  --json            print the results as JSON
+  -h, --help        this text
+`;
+const values = parseScriptArgs('measure-startup', USAGE, {
+  runs: { type: 'string', default: '5' },
+  'idle-ms': { type: 'string', default: '3000' },
+  'data-dir': { type: 'string' },
+  'fresh-data-dir': { type: 'boolean', default: false },
+  root: { type: 'string', multiple: true, default: [resolve(dirname(fileURLToPath(import.meta.url)), '..')] },
+  seed: { type: 'string', multiple: true, default: [] },
+  'skip-prism': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
 });
-const runs = Number(values.runs);
-const idleMs = Number(values['idle-ms']);
+const runs = wholeNumber('measure-startup', 'runs', values.runs);
+const idleMs = wholeNumber('measure-startup', 'idle-ms', values['idle-ms'], 0);
 
 /** Every descendant pid of `pid` (Linux /proc). */
 function descendants(pid) {
