@@ -170,6 +170,30 @@ function registerHooks(hooks) {
     return (await fixtureOrgKey).keyId;
   };
 
+  /**
+   * A session id for the cases that only need one in the path (none of them reaches the point of ending it): the
+   * owner's sign-up session. The success case ends a session of its own (`sessionOfSpareUser`).
+   */
+  const fixtureSessionId = async () => {
+    const { owner } = needUsers();
+    if (!owner.sessionId) {
+      throw new Error('arranging: the sign-up answer carried no sessionId');
+    }
+    return owner.sessionId;
+  };
+
+  /**
+   * A user of this transaction's own, signed up for it: the cases that change a password or end sessions use one, so
+   * no other case's token is ended and no account the run relies on changes its password.
+   */
+  async function signUpSpareUser(id) {
+    const email = uniqueEmail();
+    const password = `pw ${context.runId} ${++counter} spare`;
+    const body = { email, password, name: 'Contract spare user' };
+    const session = (await expectCall(201, id, 'POST', '/auth/signup', { body })).data;
+    return { email, password, token: session.token, sessionId: session.sessionId };
+  }
+
   /** Makes `user` a member of the owners' organization (already one is fine). */
   async function ensureMember(id, user) {
     const path = `/organizations/${needUsers().owner.organizationId}/members`;
@@ -322,6 +346,8 @@ function registerHooks(hooks) {
         values[name] = await fixtureContactId(id);
       } else if (name === 'keyId') {
         values[name] = organizationScoped(transaction) ? await fixtureOrgKeyId(id) : await fixtureKeyId(id);
+      } else if (name === 'sessionId') {
+        values[name] = await fixtureSessionId(id);
       } else {
         throw new Error(
           `arranging: no value for the path parameter {${name}}: add one to src/contract/dredd-hooks.cjs`,
@@ -408,6 +434,8 @@ function registerHooks(hooks) {
     updateContact: { body: {}, why: 'empty patch (minProperties 1)' },
     signUp: { body: { email: 'not-an-email', password: 'short' }, why: 'bad email format, password under 10' },
     updateMember: { body: { role: 'admin' }, why: 'a role outside the enum' },
+    // No current password at all: refused before any password is tried (a wrong one would count as a failed log-in).
+    changePassword: { body: { newPassword: 'short' }, why: 'no currentPassword, newPassword under 10' },
   };
 
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
@@ -454,6 +482,9 @@ function registerHooks(hooks) {
     throw new Error('arranging: 2000 log-ins and this address is still not refused');
   }
 
+  /** Until when this address is locked out, once `lockOutThisAddress` did it. */
+  let lockedOutUntil = 0;
+
   /** Fails authentication from this address until the target locks it out (429). */
   async function lockOutThisAddress(id) {
     for (let attempt = 0; attempt < 2000; attempt++) {
@@ -464,6 +495,7 @@ function registerHooks(hooks) {
         unpaced: true,
       });
       if (res.status === 429) {
+        lockedOutUntil = Date.now() + Math.max(Number(res.headers.get('retry-after')) || 60, 1) * 1000;
         return attempt + 1;
       }
       if (res.status !== 401) {
@@ -536,6 +568,11 @@ function registerHooks(hooks) {
       'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
   };
 
+  /** Why a sandbox-only operation (`x-sandbox-only: true`) is not sent to a target the run was not told is a sandbox. */
+  const SANDBOX_ONLY_REASON =
+    'sandbox-only: x-sandbox-only operations exist only on a sandbox (mailroom serve --sandbox), and one may reset ' +
+    'everything; not sent, as the target was not given as a sandbox (mailroom contract --sandbox)';
+
   /** Tokens of sign-ups and log-ins the transactions made, for the log-out case. */
   const spareTokens = [];
 
@@ -559,6 +596,10 @@ function registerHooks(hooks) {
         return arrangeUserSuccess(transaction, operation, id);
       }
       authenticate(transaction);
+      if (operation['x-sandbox-only'] === true && Date.now() < lockedOutUntil) {
+        // The reset runs last, after the lockout case (on a sandbox without scenarios): wait it out.
+        await sleep(lockedOutUntil - Date.now() + 1000);
+      }
       if (['getApiKey', 'renameApiKey', 'revokeApiKey', 'rotateApiKey'].includes(opId)) {
         const created = await createKey(id);
         await fillIds(transaction, operation, id, { keyId: created.keyId });
@@ -636,9 +677,7 @@ function registerHooks(hooks) {
         await fillIds(transaction, operation, id, { userId: owner.userId });
         return "the organization's member (not an owner) acting on another member";
       }
-      authenticate(transaction, keys.readOnly);
-      await fillIds(transaction, operation, id);
-      return 'a read_only key writing';
+      return arrangeKeyForbidden(transaction, operation, id);
     },
 
     async 404(transaction, operation, id) {
@@ -652,6 +691,7 @@ function registerHooks(hooks) {
         contactId: 'ct_0000000000000000',
         keyId: 'key_0000000000000000',
         userId: 'usr_0000000000000000',
+        sessionId: 'tok_0000000000000000',
       });
       return 'an id that does not exist';
     },
@@ -802,11 +842,12 @@ function registerHooks(hooks) {
 
     async 429(transaction, operation, id) {
       unpaced(transaction);
-      if (operation.operationId === 'getRateLimitStatus') {
+      if (operation['x-rate-limit'] === 'peek') {
+        // Not counted (the status read, the sandbox's reset): refused only for a locked-out address.
         if (context.scenarios) {
           authenticate(transaction);
           setHeader(transaction, 'Prefer', 'code=429');
-          return 'forced with Prefer: code=429 (the status read is refused only for a locked-out address)';
+          return 'forced with Prefer: code=429 (an operation not counted is refused only for a locked-out address)';
         }
         const attempts = await lockOutThisAddress(id);
         authenticate(transaction);
@@ -847,6 +888,57 @@ function registerHooks(hooks) {
     },
   };
 
+  /** Every permission a key can carry (the spec's Permission enum). */
+  const ALL_PERMISSIONS = spec.components?.schemas?.Permission?.enum ?? [];
+  /** The permissions an operation needs: the scopes of its API-key security requirements. */
+  const permissionsOf = (operation) => [
+    ...new Set((operation.security ?? []).flatMap((requirement) => Object.values(requirement).flat())),
+  ];
+  /** Keys holding every permission but one, made once per permission left out. */
+  const keysWithout = new Map();
+  function keyWithout(id, permission) {
+    if (!keysWithout.has(permission)) {
+      const permissions = ALL_PERMISSIONS.filter((p) => p !== permission);
+      keysWithout.set(permission, createKey(id, { name: `Contract run: all but ${permission}`, permissions }));
+    }
+    return keysWithout.get(permission);
+  }
+  /** Operations that act on a key, refused for a key holding a permission the caller lacks (permissionNotHeld). */
+  const ACTS_ON_A_KEY = ['createApiKey', 'renameApiKey', 'rotateApiKey'];
+
+  /**
+   * An API-key operation's 403, each cause of the spec's: a key lacking the operation's own permission for the
+   * reads (missingPermission), a read_only key for the other writes (readOnlyKey), and for creating, renaming and
+   * rotating a key, a key that may manage keys asking for (or acting on) more than it holds (permissionNotHeld).
+   * Between them, every permission is refused once.
+   */
+  async function arrangeKeyForbidden(transaction, operation, id) {
+    const opId = operation.operationId;
+    const needed = permissionsOf(operation);
+    if (ACTS_ON_A_KEY.includes(opId)) {
+      const lacking = ALL_PERMISSIONS.find((p) => !needed.includes(p) && !p.startsWith('api_keys:'));
+      const manager = await keyWithout(id, lacking);
+      authenticate(transaction, manager.apiKey);
+      if (opId === 'createApiKey') {
+        setBody(transaction, { name: 'Contract run: more than its creator holds', permissions: ALL_PERMISSIONS });
+        return `a key without ${lacking} asking for a key with every permission`;
+      }
+      const target = await createKey(id);
+      await fillIds(transaction, operation, id, { keyId: target.keyId });
+      return `a key without ${lacking} acting on a key holding every permission`;
+    }
+    if (needed.length > 0 && needed.every((p) => p.endsWith(':read'))) {
+      const [permission] = needed;
+      const key = await keyWithout(id, permission);
+      authenticate(transaction, key.apiKey);
+      await fillIds(transaction, operation, id);
+      return `a key with every permission but ${permission}`;
+    }
+    authenticate(transaction, keys.readOnly);
+    await fillIds(transaction, operation, id);
+    return 'a read_only key writing';
+  }
+
   /** A user-token operation's success: real ids of the owners' organization, members added or removed first. */
   async function arrangeUserSuccess(transaction, operation, id) {
     const opId = operation.operationId;
@@ -863,6 +955,27 @@ function registerHooks(hooks) {
       });
       useToken(transaction, { token: session.data.token });
       return "a token of the owner's, logged in for it";
+    }
+    if (opId === 'changePassword') {
+      const spare = await signUpSpareUser(id);
+      useToken(transaction, spare);
+      setBody(transaction, { currentPassword: spare.password, newPassword: `${spare.password} changed` });
+      return 'a user signed up for it, its right current password (its other sessions end)';
+    }
+    if (opId === 'endOtherSessions') {
+      const spare = await signUpSpareUser(id);
+      await expectCall(200, id, 'POST', '/auth/login', { body: { email: spare.email, password: spare.password } });
+      useToken(transaction, spare);
+      return 'a user signed up for it, with a second session from a log-in';
+    }
+    if (opId === 'endSession') {
+      const spare = await signUpSpareUser(id);
+      const other = (
+        await expectCall(200, id, 'POST', '/auth/login', { body: { email: spare.email, password: spare.password } })
+      ).data;
+      useToken(transaction, spare);
+      await fillIds(transaction, operation, id, { sessionId: other.sessionId });
+      return "a user signed up for it: its log-in's session, ended from its sign-up's";
     }
     const who = credentials(transaction, operation);
     if (opId === 'revokeOrganizationApiKey' || opId === 'rotateOrganizationApiKey') {
@@ -927,12 +1040,22 @@ function registerHooks(hooks) {
         if (!isDeferred) {
           return; // Dredd's --only skips it; arrange nothing
         }
-      } else if (isDeferred) {
-        skip(transaction, 'deferred: runs last, because locking out this client address refuses what follows');
-        return;
       }
       const status = String(transaction.expected.statusCode);
       const operation = operationOf(transaction);
+      if (operation['x-sandbox-only'] === true && !context.sandbox) {
+        skip(transaction, SANDBOX_ONLY_REASON);
+        return;
+      }
+      if (isDeferred && context.phase !== 'lockout') {
+        skip(
+          transaction,
+          operation['x-sandbox-only'] === true
+            ? 'deferred: runs last, because resetting the sandbox wipes what the run made'
+            : 'deferred: runs last, because locking out this client address refuses what follows',
+        );
+        return;
+      }
       index += 1;
       const id = `mrc-${context.runId}.${context.phase === 'lockout' ? 'l' : 'd'}:${index}`;
       requestIds.set(transaction.name, id);
