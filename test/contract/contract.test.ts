@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
-import { ROOMY_FREE_PLAN, startServeProcess } from './serve.ts';
+import { ROOMY_FREE_PLAN, startServeProcess } from './helpers/serve.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = join(root, 'test-output', 'contract');
@@ -94,7 +94,7 @@ const SCENARIO_ONLY_STEPS = [
   // milliseconds never allows reliably.
   'scenario: 409 IDEMPOTENCY_KEY_IN_USE retrying while the first request runs',
   // Creating an organization has no other 409 than IDEMPOTENCY_KEY_IN_USE, so its Dredd pair is scenario-only for
-  // the same reason (src/contract/dredd-hooks.cjs SCENARIO_ONLY_PAIRS).
+  // the same reason (src/contract/dredd-hooks/arrange-state.cjs SCENARIO_ONLY_PAIRS).
   'dredd: /organizations > Create an organization > 409 > application/json',
 ];
 
