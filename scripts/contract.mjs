@@ -34,14 +34,22 @@ const server = await startServer({
   port: 0,
   logLevel: 'error',
   scenarios: true,
+  // A sandbox too: the run holds it to POST /sandbox/reset, last of all (the reset wipes what the run made).
+  sandbox: true,
   failedAuth: { name: 'auth-failures', limit: 1000, windowSeconds: 60 },
   accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
 });
-// The first key, on a plan with room for the whole run (about 400 requests).
+// The first key, on a plan with room for the whole run (about 1,000 requests).
 const first = await server.createApiKey({ name: 'Contract run', organization: 'contract', plan: 'enterprise' });
 let code = 1;
 try {
-  code = await contractAction({ ...opts, requireScenarios: true, target: server.url, apiKey: first.plaintext });
+  code = await contractAction({
+    ...opts,
+    requireScenarios: true,
+    sandbox: true,
+    target: server.url,
+    apiKey: first.plaintext,
+  });
 } finally {
   await server.close();
 }

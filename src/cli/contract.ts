@@ -13,6 +13,7 @@ export interface ContractCommandOptions {
   json?: string;
   failFast?: boolean;
   requireScenarios?: boolean;
+  sandbox?: boolean;
   verbose?: boolean;
   keepLogs?: boolean;
 }
@@ -58,6 +59,12 @@ export function contractOptions(command: Command, { withTarget = true } = {}): C
     .addOption(
       new Option('--require-scenarios', 'fail on cases that need sandbox scenarios (for a target started with them)'),
     )
+    .addOption(
+      new Option(
+        '--sandbox',
+        'the target is a sandbox (mailroom serve --sandbox): also check its x-sandbox-only operations, resetting it last (never give this for a deployment with data)',
+      ),
+    )
     .addOption(new Option('--verbose', 'list every case'))
     .addOption(new Option('--keep-logs', 'keep the Dredd and Prism logs and the strict spec even when the run passed'));
 }
@@ -79,6 +86,7 @@ export async function contractAction(opts: ContractCommandOptions): Promise<numb
     spec: opts.spec,
     failFast: opts.failFast,
     requireScenarios: opts.requireScenarios,
+    sandbox: opts.sandbox,
     log: (line) => console.error(line),
   });
   console.log(formatReport(report, { verbose: opts.verbose }));

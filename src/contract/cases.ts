@@ -4,7 +4,7 @@
 import type { RunClient, SendOptions, Sent } from './client.ts';
 
 /** How a case ended. */
-export type Outcome = 'passed' | 'failed' | 'needs-scenarios' | 'not-run';
+export type Outcome = 'passed' | 'failed' | 'needs-scenarios' | 'skipped' | 'not-run';
 
 /** The suites cases belong to (the JUnit testsuites). */
 export type Suite = 'setup' | 'dredd' | 'scenario' | 'edge-values' | 'clean-up';
@@ -58,6 +58,11 @@ export class CaseBook {
   /** Records a case that is not run against this target, for the reason given. */
   needsScenarios(suite: Suite, name: string, why: string): void {
     this.results.push({ suite, name, outcome: 'needs-scenarios', messages: [why], requestIds: [], seconds: 0 });
+  }
+
+  /** Records a case not run against this target (or not arrangeable on it), for the reason given. */
+  skipped(suite: Suite, name: string, why: string): void {
+    this.results.push({ suite, name, outcome: 'skipped', messages: [why], requestIds: [], seconds: 0 });
   }
 
   /**

@@ -48,6 +48,8 @@ export interface HooksContext {
   progress: string;
   created: string;
   scenarios: boolean;
+  /** The target is a sandbox: its x-sandbox-only operations are held to the spec too (a reset runs last). */
+  sandbox: boolean;
   deferred: string[];
   keys: { admin: string; readOnly: string; capped: string; revoked: string; unknown: string };
   /** The run's throwaway users, on a spec with accounts. */

@@ -27,6 +27,8 @@ export interface Fixtures {
 /** A user signed up by the run: its token, its id and its own first organization. */
 export interface RunUser {
   token: string;
+  /** The session of that token (the sign-up's), on a target whose sign-up answer names it. */
+  sessionId?: string;
   userId: string;
   email: string;
   password: string;
@@ -57,7 +59,7 @@ const hasOperation = (operations: Array<{ operationId: string }>, id: string) =>
   operations.some((op) => op.operationId === id);
 
 /** Signs up one throwaway user. */
-async function signUp(ctx: CaseContext, runId: string, role: string): Promise<RunUser> {
+export async function signUp(ctx: CaseContext, runId: string, role: string): Promise<RunUser> {
   const email = `contract.${runId}.${role}@example.com`;
   const password = `pw ${randomBytes(9).toString('base64url')}`;
   const sent = await ctx.send({
@@ -69,6 +71,7 @@ async function signUp(ctx: CaseContext, runId: string, role: string): Promise<Ru
   const data = sent.json?.data;
   return {
     token: String(data?.token),
+    sessionId: typeof data?.sessionId === 'string' ? data.sessionId : undefined,
     userId: String(data?.user?.userId),
     email,
     password,

@@ -27,7 +27,7 @@ export const CHECKS: Record<string, string> = {
 const SUITES: Suite[] = ['setup', 'dredd', 'scenario', 'edge-values', 'clean-up'];
 
 type Tally = Record<Outcome, number>;
-const emptyTally = (): Tally => ({ passed: 0, failed: 0, 'needs-scenarios': 0, 'not-run': 0 });
+const emptyTally = (): Tally => ({ passed: 0, failed: 0, 'needs-scenarios': 0, skipped: 0, 'not-run': 0 });
 
 /** One check class and what it found. */
 export interface CheckTally {
@@ -175,15 +175,16 @@ export function formatReport(report: ContractReport, { verbose = false } = {}): 
     `  spec: ${report.spec}; strict copy: ${s.closedObjects} response objects closed, ${s.utcTimestamps} timestamps must be UTC (Z), ${s.pinnedErrorResponses} error responses pinned to their codes`,
     `  scenarios: ${report.scenarios.honoured ? 'honoured' : 'not honoured'} (${report.scenarios.detail})`,
     '',
-    `Cases: ${report.counts.cases}: ${report.counts.passed} passed, ${report.counts.failed} failed, ${report.counts['needs-scenarios']} need scenarios, ${report.counts['not-run']} not run`,
+    `Cases: ${report.counts.cases}: ${report.counts.passed} passed, ${report.counts.failed} failed, ${report.counts['needs-scenarios']} need scenarios, ${report.counts.skipped} skipped, ${report.counts['not-run']} not run`,
   );
   for (const [suite, t] of Object.entries(report.suites)) {
     const extra = [
       t.failed ? `${t.failed} failed` : '',
       t['needs-scenarios'] ? `${t['needs-scenarios']} need scenarios` : '',
+      t.skipped ? `${t.skipped} skipped` : '',
       t['not-run'] ? `${t['not-run']} not run` : '',
     ].filter(Boolean);
-    const total = t.passed + t.failed + t['needs-scenarios'] + t['not-run'];
+    const total = t.passed + t.failed + t['needs-scenarios'] + t.skipped + t['not-run'];
     out.push(
       `  ${suite.padEnd(12)} ${String(t.passed).padStart(4)} of ${String(total).padEnd(4)} passed${extra.length ? ` (${extra.join(', ')})` : ''}`,
     );
@@ -199,6 +200,13 @@ export function formatReport(report: ContractReport, { verbose = false } = {}): 
       `Need scenarios (not passed: only a target that honours Prefer: code=… produces them${report.requireScenarios ? '; --require-scenarios makes them failures' : ''}):`,
     );
     for (const c of needs) {
+      out.push(`  ${c.suite}: ${c.name}`);
+    }
+  }
+  const skipped = report.cases.filter((c) => c.outcome === 'skipped');
+  if (skipped.length > 0) {
+    out.push('', `Skipped (${skipped[0]?.messages[0] ?? 'not for this target'}):`);
+    for (const c of skipped) {
       out.push(`  ${c.suite}: ${c.name}`);
     }
   }
@@ -258,7 +266,7 @@ export function junitXml(report: ContractReport): string {
       }
       if (c.outcome === 'failed') {
         testCase.failure(c.messages.join('\n'), 'ContractViolation');
-      } else if (c.outcome === 'needs-scenarios' || c.outcome === 'not-run') {
+      } else if (c.outcome === 'needs-scenarios' || c.outcome === 'skipped' || c.outcome === 'not-run') {
         testCase.skipped().property('outcome', c.outcome).standardOutput(c.messages.join('\n'));
       }
     }

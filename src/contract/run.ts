@@ -37,6 +37,11 @@ export interface ContractOptions {
   failFast?: boolean;
   /** Count cases that need scenarios as failures (for a target started with scenarios). */
   requireScenarios?: boolean;
+  /**
+   * The target is a sandbox (`mailroom serve --sandbox`): hold it to the x-sandbox-only operations too, the reset
+   * last of all. Otherwise they are never sent, and their cases are skipped with the reason.
+   */
+  sandbox?: boolean;
   /** Where logs and the strict spec go (default: a new temporary directory). */
   workDir?: string;
   /** Progress lines. */
@@ -66,16 +71,26 @@ function requestIdRule(operations: SpecOperation[]): RequestIdRule {
 /**
  * The Dredd transactions that spend a window of this client address, so they run last: the status read's 429
  * (only a locked-out address gets it) and the 429 of every operation counted per address (`x-rate-limit:
- * address`: sign-up, log-in), which spends the address's window for every later sign-up and log-in.
+ * address`: sign-up, log-in), which spends the address's window for every later sign-up and log-in. On a sandbox,
+ * the success of its x-sandbox-only operations (the reset wipes what the run made) comes after them.
  */
-function lockoutTransactions(operations: SpecOperation[], scenarios: boolean): string[] {
-  return operations
+function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sandbox: boolean): string[] {
+  const name = (op: SpecOperation, status: string) => `${op.path} > ${op.summary} > ${status} > application/json`;
+  const windows = operations
     .filter(
       (op) =>
         // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
-        ((op.operationId === 'getRateLimitStatus' && !scenarios) || op.rateLimit === 'address') && op.responses['429'],
+        ((op.rateLimit === 'peek' && !scenarios) || op.rateLimit === 'address') && op.responses['429'],
     )
-    .map((op) => `${op.path} > ${op.summary} > 429 > application/json`);
+    .map((op) => name(op, '429'));
+  const resets = operations
+    .filter((op) => sandbox && op.sandboxOnly)
+    .flatMap((op) =>
+      Object.keys(op.responses)
+        .filter((status) => status.startsWith('2'))
+        .map((s) => name(op, s)),
+    );
+  return [...windows, ...resets];
 }
 
 async function probeScenarios(book: Book, apiKey: string): Promise<ScenarioProbe> {
@@ -116,6 +131,8 @@ function dreddCases(main: DreddResult | undefined, lockout: DreddResult | undefi
       cases.push({ ...base, outcome: 'passed', messages: [] });
     } else if (entry.status === 'skip' && entry.skipReason?.startsWith('needs scenarios')) {
       cases.push({ ...base, outcome: 'needs-scenarios', messages: [entry.skipReason] });
+    } else if (entry.status === 'skip' && entry.skipReason?.startsWith('sandbox-only')) {
+      cases.push({ ...base, outcome: 'skipped', messages: [entry.skipReason] });
     } else if (entry.status === 'skip' && entry.skipReason?.startsWith('deferred')) {
       cases.push({ ...base, outcome: 'not-run', messages: ['deferred to the last phase, which did not run'] });
     } else if (entry.status === 'skip') {
@@ -222,7 +239,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         }
       }
     });
-    const deferred = lockoutTransactions(strict.operations, probe.honoured);
+    const deferred = lockoutTransactions(strict.operations, probe.honoured, Boolean(options.sandbox));
     const context = (phase: HooksContext['phase'], ready: Fixtures): HooksContext => ({
       ...hooksFiles,
       runId,
@@ -230,6 +247,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
       journal: join(workDir, `dredd-journal-${phase}.json`),
       progress: join(workDir, `dredd-progress-${phase}.jsonl`),
       scenarios: probe.honoured,
+      sandbox: Boolean(options.sandbox),
       deferred,
       keys: {
         admin: ready.admin,

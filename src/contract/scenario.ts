@@ -4,7 +4,7 @@
 // through Prism and the semantic checks (the observer), which is where most drift shows.
 import type { CaseBook, CaseContext } from './cases.ts';
 import { type EdgeValue, edgeValues, emailOfLength, exampleBody } from './edge-values.ts';
-import { type Created, createKey, exhaustCappedKey, type Fixtures } from './fixtures.ts';
+import { type Created, createKey, exhaustCappedKey, type Fixtures, type RunUser, signUp } from './fixtures.ts';
 import type { Json, SpecOperation } from './spec.ts';
 
 /** What the scenario plays with. */
@@ -413,7 +413,12 @@ async function playEdgeValues({ book, fixtures, created, operations, runId }: Sc
   if (!ids) {
     return;
   }
+  const passwords: PasswordEdges = { book, runId, unique };
   for (const edge of edges) {
+    if (edge.operation.operationId === 'changePassword') {
+      await playPasswordEdge(passwords, edge);
+      continue;
+    }
     // A POST to an existing key changes it for good (a rotation): each accepted edge gets a fresh key, an
     // organization's own under /organizations.
     const inOrganization = edge.operation.path.startsWith('/organizations/{organizationId}/api-keys/{keyId}');
@@ -451,6 +456,72 @@ async function playEdgeValues({ book, fixtures, created, operations, runId }: Sc
       created.note(sent.json);
     });
   }
+}
+
+/** The password change's edge values: a user of their own, whose current password is always the right one. */
+interface PasswordEdges {
+  book: CaseBook;
+  runId: string;
+  unique: () => string;
+  user?: RunUser;
+}
+
+/**
+ * One edge of the password change. A wrong current password counts as a failed log-in, so none is ever sent: the
+ * current password is the user's own (an accepted current password at a bound is made the password first, when a
+ * new password may be that long), and a refused one is refused by its shape before any password is tried.
+ */
+async function playPasswordEdge(state: PasswordEdges, edge: EdgeValue): Promise<void> {
+  const { book, unique } = state;
+  const name = `${edge.operation.operationId}: ${edge.why}`;
+  state.user ??= await book.run('edge-values', 'sign up a user whose password the edge values change', (ctx) =>
+    signUp(ctx, state.runId, 'password-edges'),
+  );
+  const user = state.user;
+  if (!user) {
+    return;
+  }
+  const change = (ctx: CaseContext, currentPassword: unknown, newPassword: unknown, expect: number) =>
+    ctx.send({
+      method: 'POST',
+      path: edge.operation.path,
+      key: user.token,
+      bearer: true,
+      body: { currentPassword, newPassword },
+      intent: expect === 422 ? 'invalid' : undefined,
+      expect,
+    });
+  const value = String(edge.value);
+  const newMinimum =
+    edge.operation.requestBody?.content?.['application/json']?.schema?.properties?.newPassword?.minLength;
+  if (edge.field === 'currentPassword' && edge.accepted) {
+    if (typeof newMinimum === 'number' && value.length < newMinimum) {
+      book.skipped(
+        'edge-values',
+        name,
+        `no password can be ${value.length} characters long (a new one needs ${newMinimum}), so a right current password of that length can't be arranged, and a wrong one would count as a failed log-in`,
+      );
+      return;
+    }
+    await book.run('edge-values', name, async (ctx) => {
+      await change(ctx, user.password, value, 200);
+      user.password = value;
+      const next = `pw ${unique()} next`;
+      await change(ctx, value, next, 200);
+      user.password = next;
+    });
+    return;
+  }
+  await book.run('edge-values', name, async (ctx) => {
+    if (edge.field === 'newPassword') {
+      await change(ctx, user.password, edge.value, edge.accepted ? 200 : 422);
+      if (edge.accepted) {
+        user.password = value;
+      }
+    } else {
+      await change(ctx, edge.value, `pw ${unique()} next`, 422); // refused by its shape, before it is tried
+    }
+  });
 }
 
 async function playRequestIds({ book, fixtures, runId }: ScenarioOptions): Promise<void> {

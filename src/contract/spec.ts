@@ -29,6 +29,8 @@ export interface SpecOperation {
   parameters: Json[];
   /** The operation's `x-rate-limit` (`address`: counted per client address, `peek`: not counted), if any. */
   rateLimit?: string;
+  /** `x-sandbox-only: true`: the operation exists only on a sandbox (and may reset it). */
+  sandboxOnly?: boolean;
 }
 
 /** Reads a spec (YAML or JSON) from a file path or an http(s) URL. */
@@ -108,6 +110,7 @@ export function listOperations(doc: Json): SpecOperation[] {
         requestBody: op.requestBody,
         parameters,
         rateLimit: typeof op['x-rate-limit'] === 'string' ? op['x-rate-limit'] : undefined,
+        sandboxOnly: op['x-sandbox-only'] === true,
       });
     }
   }

@@ -1,4 +1,4 @@
-// The contract run must catch every drift of test/contract/drifts.ts by itself: each drift gets its own run,
+// The contract run must catch every drift of test/contract/helpers/drifts.ts by itself: each drift gets its own run,
 // pointed by URL at a hop in front of the reference server (the --target mechanism), with the drifted spec
 // when the spec is what changed. Runs stop at their first failure (--fail-fast) and three run side by side,
 // so the file stays within a couple of minutes on two shared cores. A control run through the same kind of
@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
-import { startDriftHop } from './drift-proxy.ts';
-import { DRIFTS, type Drift } from './drifts.ts';
+import { startDriftHop } from './helpers/drift-proxy.ts';
+import { DRIFTS, type Drift } from './helpers/drifts.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const CONCURRENCY = 3;

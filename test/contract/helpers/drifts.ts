@@ -1,5 +1,5 @@
 // The drifts the contract run must catch on its own, in both directions: the server changed while the spec
-// stayed (a response rewritten by test/contract/drift-proxy.ts), and the spec changed while the server
+// stayed (a response rewritten by test/contract/helpers/drift-proxy.ts), and the spec changed while the server
 // stayed (a modified copy of the bundled spec). Each names the check classes expected to catch it; the
 // drift test asserts the run fails and that one of those classes is among its failures.
 import { eachObject, type HopRequest, type HopResponse, newRequestId } from './drift-proxy.ts';

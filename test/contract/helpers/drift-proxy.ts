@@ -1,5 +1,5 @@
 // Test-only: an HTTP hop in front of the reference server that can break the contract the way a careless
-// change to a server would (a server drift from test/contract/drifts.ts), without touching src/. The drift
+// change to a server would (a server drift from test/contract/helpers/drifts.ts), without touching src/. The drift
 // test points the contract run at it by URL, like any deployment.
 //
 // It also plays load balancer: every request it forwards carries its own X-Forwarded-For (the upstream

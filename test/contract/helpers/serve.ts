@@ -3,9 +3,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '../..');
+const root = resolve(import.meta.dirname, '../../..');
 
-/** A plan table with room for several contract runs at once (each makes about 400 requests). */
+/** A plan table with room for several contract runs at once (each makes about 1,000 requests). */
 export const ROOMY_FREE_PLAN = JSON.stringify({
   free: {
     windows: [
