@@ -22,6 +22,8 @@ export interface RuleOperation {
   examples: Json[];
   /** Names of its query parameters. */
   query: string[];
+  /** Names of its header parameters, in lower case (`idempotency-key`). */
+  headers: string[];
   rateLimit?: string;
 }
 
@@ -55,6 +57,8 @@ export interface StateRules {
   secrets: SecretRule[];
   /** Every operation, for matching requests (with its `x-rate-limit`). */
   operations: Array<SpecOperation & { pattern: RegExp }>;
+  /** Security schemes that take an API key in a header (`apiKeyHeader`). */
+  apiKeySchemes: string[];
   /** GET operations without path parameters, for using a credential: peek ones (not counted) and counted ones. */
   probes: RuleOperation[];
 }
@@ -90,6 +94,7 @@ function ruleOperation(doc: Json, path: string, method: string, op: Json): RuleO
     schemes,
     examples,
     query: parameters.filter((p) => p?.in === 'query').map((p) => String(p.name)),
+    headers: parameters.filter((p) => p?.in === 'header').map((p) => String(p.name).toLowerCase()),
     rateLimit: typeof op['x-rate-limit'] === 'string' ? op['x-rate-limit'] : undefined,
   };
 }
@@ -141,9 +146,13 @@ export function readStateRules(doc: Json): StateRules {
     const { read, update, delete: remove } = resource.operations;
     resource.idField = (read ?? update ?? remove)?.pathParams.at(-1);
   }
+  const apiKeySchemes = Object.entries<Json>(doc.components?.securitySchemes ?? {})
+    .filter(([, scheme]) => scheme?.type === 'apiKey' && scheme?.in === 'header')
+    .map(([name]) => name);
   return {
     resources: [...resources.values()],
     secrets,
+    apiKeySchemes,
     operations: listOperations(doc).map((op) => ({ ...op, pattern: pathPattern(op.path) })),
     probes,
   };
