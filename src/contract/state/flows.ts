@@ -271,6 +271,12 @@ async function lifecycle(
   if (key && probe) {
     const used = await send(ctx, probe, { key }, probe.path);
     await expectStatus(used, probe, [200]);
+    // One request after another with the fresh key (its own rateLimit, when the example gives it one, is the
+    // binding window): the passive model checks the counter on each.
+    const counted = usableProbe(options.rules, created, 'counted');
+    for (const op of counted ? [counted, counted, probe, counted] : []) {
+      await expectStatus(await send(ctx, op, { key }, op.path), op, [200]);
+    }
     if (read && 'lastUsed' in created) {
       await lastUsedMoves(ctx, read, caller(read), fillPath(read, own) as string, add);
     }
@@ -385,14 +391,7 @@ async function rotation(
   }
   const own = { ...params, [idField]: oldId };
 
-  // One request after another with the fresh key: the passive model checks the counter on each.
-  const counted = typeof oldKey === 'string' ? usableProbe(options.rules, old, 'counted') : undefined;
   const peek = typeof oldKey === 'string' ? usableProbe(options.rules, old, 'peek') : undefined;
-  if (typeof oldKey === 'string' && counted && peek) {
-    for (const op of [counted, counted, peek, counted]) {
-      await expectStatus(await send(ctx, op, { key: oldKey }, op.path), op, [200]);
-    }
-  }
 
   const rotated = await send(ctx, rotate, caller(rotate), fillPath(rotate, own) as string, {
     body: pickExample(rotate),

@@ -118,7 +118,7 @@ export class StateModel {
   /** Credential and Idempotency-Key of every answered request that sent one. */
   private readonly idempotencyKeys = new Set<string>();
   private readonly lastUsed = new Map<string, Array<{ ended: number; value: number | null }>>();
-  /** Things deleted (resource:id) and when the delete's answer arrived. */
+  /** Things deleted (by path) and when the delete's answer arrived. */
   private readonly deleted = new Map<string, number>();
   /** When the last sandbox reset (`x-rate-limit: peek` POST that empties state) answered. */
   private lastReset = 0;
@@ -282,7 +282,12 @@ export class StateModel {
       this.tally['state-header'] += 1;
       if (idempotencyKey === undefined) {
         flag('state-header', 'Idempotent-Replayed on a request without an Idempotency-Key');
-      } else if (!this.idempotencyKeys.has(`${credential ?? ''}\u0000${idempotencyKey}`)) {
+      } else if (
+        // Only a credential issued in this run has no history the run did not see (an earlier run's requests).
+        credential !== undefined &&
+        this.secrets.some((known) => known.secret === credential) &&
+        !this.idempotencyKeys.has(`${credential}\u0000${idempotencyKey}`)
+      ) {
         flag('state-header', 'Idempotent-Replayed on the first request with its Idempotency-Key');
       }
     } else if (earlier && earlier.ended < t.started && quiet && seen.status >= 200 && seen.status < 300) {
@@ -412,7 +417,7 @@ export class StateModel {
       previous.limit !== point.limit ||
       previous.windowSeconds < 2 ||
       previous.resetSeconds < 2 ||
-      point.ended >= previous.ended + (previous.resetSeconds - 1) * 1000 ||
+      point.ended >= p.started + (previous.resetSeconds - 1) * 1000 ||
       previous.remaining === 0
     ) {
       return;
@@ -438,6 +443,9 @@ export class StateModel {
     flag: (check: StateCheck, message: string) => void,
     certain: boolean,
   ): void {
+    // A thing is named by its path (`/organizations/org_1/members/usr_2`): the same user in another organization's
+    // member list is another thing. A list's items live at the list's path plus their id.
+    const base = path.replace(/\/$/, '');
     for (const resource of this.rules.resources) {
       const { create, read, list, delete: remove } = resource.operations;
       const idField = resource.idField;
@@ -446,31 +454,31 @@ export class StateModel {
       }
       const made = (seen.json as { data?: Record<string, unknown> } | undefined)?.data?.[idField];
       if (create && create.method === seen.method && create.pattern.test(path) && typeof made === 'string') {
-        this.deleted.delete(`${resource.name}\u0000${made}`); // made again (a member added back)
+        this.deleted.delete(`${base}/${made}`); // made again (a member added back)
       }
       if (remove && remove.method === seen.method && remove.pattern.test(path) && seen.status === 200) {
-        const id = decodeURIComponent(path.split('/').at(-1) ?? '');
-        this.deleted.set(`${resource.name}\u0000${id}`, t.ended ?? this.now());
+        this.deleted.set(base, t.ended ?? this.now());
         continue;
       }
-      const gone = (id: string) => {
-        const when = this.deleted.get(`${resource.name}\u0000${id}`);
+      const gone = (itemPath: string) => {
+        const when = this.deleted.get(itemPath);
         return when !== undefined && when < t.started && certain;
       };
-      if (read && read.method === seen.method && read.pattern.test(path) && seen.status >= 200 && seen.status < 300) {
-        const id = decodeURIComponent(path.split('/').at(-1) ?? '');
-        if (gone(id)) {
-          this.tally['read-after-write'] += 1;
-          flag('read-after-write', `${resource.name} ${id} was deleted, yet reading it answered ${seen.status}`);
+      if (read && read.method === seen.method && read.pattern.test(path) && gone(base)) {
+        this.tally['read-after-write'] += 1;
+        if (seen.status >= 200 && seen.status < 300) {
+          flag('read-after-write', `${base} was deleted, yet reading it answered ${seen.status}`);
         }
       }
       const items = (seen.json as { data?: unknown } | undefined)?.data;
       if (list && list.method === seen.method && list.pattern.test(path) && Array.isArray(items)) {
+        if (certain && [...this.deleted.entries()].some(([k, when]) => k.startsWith(`${base}/`) && when < t.started)) {
+          this.tally['read-after-write'] += 1;
+        }
         for (const item of items) {
           const id = (item as Record<string, unknown>)?.[idField];
-          if (typeof id === 'string' && gone(id)) {
-            this.tally['read-after-write'] += 1;
-            flag('read-after-write', `${resource.name} ${id} was deleted, yet the list still has it`);
+          if (typeof id === 'string' && gone(`${base}/${encodeURIComponent(id)}`)) {
+            flag('read-after-write', `${base}/${id} was deleted, yet ${seen.method} ${base} still lists it`);
           }
         }
       }
