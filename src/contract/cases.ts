@@ -7,7 +7,7 @@ import type { RunClient, SendOptions, Sent } from './client.ts';
 export type Outcome = 'passed' | 'failed' | 'needs-scenarios' | 'skipped' | 'not-run';
 
 /** The suites cases belong to (the JUnit testsuites). */
-export type Suite = 'setup' | 'dredd' | 'scenario' | 'edge-values' | 'clean-up';
+export type Suite = 'setup' | 'dredd' | 'scenario' | 'edge-values' | 'state' | 'clean-up';
 
 /** One case of the run, as reported. */
 export interface CaseResult {

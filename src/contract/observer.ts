@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { checkDeclaredHeaders } from './declared-headers.ts';
 import { checkSemantics, type RequestIdRule, type SemanticCheck } from './header-semantics.ts';
 import { matchOperation, type SpecOperation } from './spec.ts';
+import type { StateCheck } from './state/checks.ts';
 
 /** Control headers a run's clients set; the observer removes them before forwarding. */
 export const ROUTE_HEADER = 'x-contract-route';
@@ -34,7 +35,7 @@ export const PRISM_CHECKS = {
 /** A class of Prism finding. */
 export type PrismCheck = keyof typeof PRISM_CHECKS;
 /** Every class of finding the observer records. */
-export type CheckName = PrismCheck | SemanticCheck | 'allow' | 'transport';
+export type CheckName = PrismCheck | SemanticCheck | StateCheck | 'allow' | 'transport';
 
 /** Something wrong with one response. */
 export interface Finding {
@@ -56,8 +57,26 @@ export interface Exchange {
   ms: number;
 }
 
+/** One exchange as a watcher (the state model, src/contract/state) sees it; header names in lower case. */
+export interface SeenExchange {
+  requestId: string;
+  method: string;
+  url: string;
+  requestHeaders: Record<string, string | undefined>;
+  requestBody: string;
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: string;
+  json: unknown;
+}
+
+/** Sees every exchange: `begin` as a request leaves for the target, `end` with its answer (none if there was none). */
+export interface ExchangeWatcher {
+  begin(method: string, url: string): number;
+  end(ticket: number, seen: SeenExchange | undefined): Finding[];
+}
+
 /** Where the observer forwards and what it checks against. */
-/** A running observer. */
 export interface ObserverOptions {
   /** Base URL of the server under test. */
   target: string;
@@ -67,6 +86,8 @@ export interface ObserverOptions {
   operations: SpecOperation[];
   /** Called for every exchange with findings (a fail-fast run stops on the first). */
   onFindings?: (exchange: Exchange) => void;
+  /** Sees every exchange and adds its findings (the state model). */
+  watcher?: ExchangeWatcher;
 }
 
 export interface Observer {
@@ -290,6 +311,7 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       await paceFailures();
     }
     await pace(poolName);
+    const ticket = options.watcher?.begin(exchange.method, exchange.url) ?? 0;
     let response: { status: number; headers: IncomingHttpHeaders; body: Buffer };
     try {
       response = await forward(
@@ -302,6 +324,7 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       exchange.status = 502;
+      options.watcher?.end(ticket, undefined);
       exchange.findings.push({
         check: 'transport',
         message: `could not reach ${route === 'prism' ? 'Prism' : 'the target'}: ${message}`,
@@ -337,6 +360,7 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     const verdict = route === 'prism' ? collectPrismVerdict(exchange, responseHeaders, contentType, json) : 'direct';
     if (verdict === 'prism-answered') {
       // Prism's own error (say, the target is unreachable): nothing of the target's to check.
+      options.watcher?.end(ticket, undefined);
       exchange.ms = Date.now() - started;
       record(exchange);
       return { status: response.status, headers: { 'content-type': contentType }, body: response.body };
@@ -358,6 +382,18 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     )) {
       exchange.findings.push(finding);
     }
+    const seen: SeenExchange = {
+      requestId: exchange.requestId,
+      method: exchange.method,
+      url: exchange.url,
+      requestHeaders: lowerHeaders(req.headers),
+      requestBody: body.toString('utf8'),
+      status: response.status,
+      headers: responseHeaders,
+      body: response.body.toString('utf8'),
+      json,
+    };
+    exchange.findings.push(...(options.watcher?.end(ticket, seen) ?? []));
     exchange.ms = Date.now() - started;
     record(exchange);
     const outHeaders: Record<string, string | string[]> = {};

@@ -6,6 +6,7 @@ import type { CaseResult, Outcome, Suite } from './cases.ts';
 import { DECLARED_HEADER_CHECKS } from './declared-headers.ts';
 import { SEMANTIC_CHECKS } from './header-semantics.ts';
 import { type Exchange, PRISM_CHECKS } from './observer.ts';
+import { STATE_CHECKS } from './state/checks.ts';
 import type { StrictnessSummary } from './strict-spec.ts';
 
 /** How the target answered the scenarios probe. */
@@ -21,10 +22,11 @@ export const CHECKS: Record<string, string> = {
   ...PRISM_CHECKS,
   ...SEMANTIC_CHECKS,
   ...DECLARED_HEADER_CHECKS,
+  ...STATE_CHECKS,
   transport: 'the target (and Prism in front of it) answered at all',
 };
 
-const SUITES: Suite[] = ['setup', 'dredd', 'scenario', 'edge-values', 'clean-up'];
+const SUITES: Suite[] = ['setup', 'dredd', 'scenario', 'edge-values', 'state', 'clean-up'];
 
 type Tally = Record<Outcome, number>;
 const emptyTally = (): Tally => ({ passed: 0, failed: 0, 'needs-scenarios': 0, skipped: 0, 'not-run': 0 });
@@ -93,7 +95,17 @@ export function buildReport(input: ReportInput): ContractReport {
   const cases = input.cases.map((c) => ({ ...c, messages: [...c.messages] }));
   for (const c of cases) {
     if (c.outcome === 'failed') {
-      count(c.suite === 'dredd' ? 'dredd' : 'expectation', `${c.suite}: ${c.name}: ${c.messages[0] ?? ''}`);
+      // A line tagged `[class] …` (the state phase's) counts under that class; anything else is an expectation.
+      const tagged = c.messages
+        .flatMap((message) => message.split('\n'))
+        .map((line) => /^\[([a-z-]+)\] (.*)$/.exec(line))
+        .filter((match): match is RegExpExecArray => match !== null && match[1] !== undefined && match[1] in CHECKS);
+      for (const [, check, message] of tagged) {
+        count(check as string, `${c.suite}: ${c.name}: ${message}`);
+      }
+      if (tagged.length === 0) {
+        count(c.suite === 'dredd' ? 'dredd' : 'expectation', `${c.suite}: ${c.name}: ${c.messages[0] ?? ''}`);
+      }
     }
   }
   const byRequestId = new Map<string, CaseResult>();

@@ -7,7 +7,9 @@
 //      probes whether the target honours sandbox scenarios (`Prefer: code=503` on GET /v1/health).
 //   4. Dredd runs every documented (operation, status) transaction (dredd.ts, dredd-hooks.cjs) while the
 //      scenario plays realistic traffic, edge values and request ids (scenario.ts).
-//   5. Everything the run created is removed; last, the one case that locks this client address out.
+//   5. The state phase (state/flows.ts) creates, reads, updates, deletes and rotates each resource the spec declares,
+//      while the state model (state/model.ts) checks every exchange of the run against what it has seen.
+//   6. Everything the run created is removed; last, the one case that locks this client address out.
 // The report (report.ts) has a case per transaction and step, and a check per class.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { type PrismProxy, startPrismProxy } from './prism.ts';
 import { buildReport, type ContractReport, type ScenarioProbe } from './report.ts';
 import { playScenario } from './scenario.ts';
 import { BUNDLED_SPEC, type Json, readSpec, type SpecOperation } from './spec.ts';
+import { readStateRules, runStateFlows, StateModel } from './state/index.ts';
 import { buildStrictSpec } from './strict-spec.ts';
 
 /** Options of `runContract`. */
@@ -192,7 +195,10 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
       dreddStop?.();
     }
   };
+  const stateRules = readStateRules(source);
+  const stateModel = new StateModel(stateRules);
   const observer = await startObserver({
+    watcher: stateModel.watcher,
     target: options.target,
     requestIdRule: requestIdRule(strict.operations),
     operations: strict.operations,
@@ -290,6 +296,21 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         log(`contract: ${probe.detail}; running Dredd and the scenario side by side`);
         [main] = await Promise.all([dredd(), scenario()]);
       }
+    }
+    if (fixtures && prism && !book.isAborted) {
+      const users = fixtures.users;
+      log('contract: the state phase (create, read back, update, delete, rotate each declared resource)');
+      await timed('state', () =>
+        runStateFlows({
+          book: book as CaseBook,
+          rules: stateRules,
+          apiKey: options.apiKey,
+          userToken: users?.owner.token,
+          bodies: users ? { members: { email: users.member.email } } : undefined,
+          runId,
+          log,
+        }),
+      );
     }
     for (const line of readFileSync(hooksFiles.created, 'utf8').split('\n')) {
       if (line.trim() !== '') {

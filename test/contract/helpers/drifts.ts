@@ -250,6 +250,218 @@ export const SERVER_DRIFTS: ServerDrift[] = [
   },
 ];
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are edited field by field.
+type Envelope = { data?: any; meta?: Record<string, unknown> };
+const pathOf = (request: HopRequest) => request.url.split('?')[0] ?? request.url;
+const ok = (response: HopResponse) => response.status >= 200 && response.status < 300;
+const apiKeyOf = (request: HopRequest) => {
+  const value = request.headers['x-api-key'];
+  return typeof value === 'string' ? value : undefined;
+};
+
+/** Rewrites X-RateLimit-Remaining and RateLimit's r together, so the headers stay consistent with each other. */
+function setRemaining(response: HopResponse, remaining: (current: number, limit: number) => number): void {
+  const current = Number(header(response, 'x-ratelimit-remaining'));
+  const limit = Number(header(response, 'x-ratelimit-limit'));
+  const rateLimit = header(response, 'ratelimit');
+  if (response.status === 429 || !Number.isInteger(current) || !Number.isInteger(limit) || rateLimit === undefined) {
+    return;
+  }
+  const next = Math.max(0, Math.min(limit, remaining(current, limit)));
+  response.headers['x-ratelimit-remaining'] = String(next);
+  response.headers.ratelimit = rateLimit.replace(/;r=\d+/, `;r=${next}`);
+}
+
+/**
+ * Drifts of state across requests: every answer stays well formed, but what it says no longer agrees with what came
+ * before. Only the state model (src/contract/state) can see them. Each keeps what it remembers in its own closure.
+ */
+export const STATE_DRIFTS: ServerDrift[] = [
+  (() => {
+    const recent = new Map<string, number>();
+    return {
+      kind: 'server' as const,
+      name: 'list-omits-new-contact',
+      description: 'the contact list lags: a contact created in the last 30 seconds is missing from it',
+      caughtBy: ['read-after-write', 'expectation', 'dredd'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        const body = response.body as Envelope;
+        if (request.method === 'POST' && pathOf(request) === '/v1/contacts' && response.status === 201) {
+          recent.set(String(body.data?.contactId), Date.now());
+        }
+        if (request.method === 'GET' && pathOf(request) === '/v1/contacts' && Array.isArray(body?.data)) {
+          body.data = body.data.filter(
+            (c: { contactId?: string }) => Date.now() - (recent.get(String(c.contactId)) ?? 0) > 30_000,
+          );
+        }
+      },
+    };
+  })(),
+  (() => {
+    const known = new Map<string, unknown>();
+    const deleted = new Set<string>();
+    return {
+      kind: 'server' as const,
+      name: 'deleted-contact-readable',
+      description: 'a deleted contact is still answered 200 by id (a stale cache)',
+      caughtBy: ['read-after-write', 'expectation', 'dredd'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        const match = /^\/v1\/contacts\/([^/]+)$/.exec(pathOf(request));
+        const body = response.body as Envelope;
+        if (request.method === 'POST' && pathOf(request) === '/v1/contacts' && response.status === 201) {
+          known.set(String(body.data?.contactId), body.data);
+        } else if (match && request.method === 'DELETE' && response.status === 200) {
+          deleted.add(match[1] as string);
+        } else if (match && request.method === 'GET' && response.status === 404 && deleted.has(match[1] as string)) {
+          response.status = 200;
+          response.body = { success: true, data: known.get(match[1] as string), meta: body.meta };
+        } else if (match && request.method === 'GET' && response.status === 200) {
+          known.set(match[1] as string, body.data);
+        }
+      },
+    };
+  })(),
+  {
+    kind: 'server',
+    name: 'deprecation-on-fresh-key',
+    description: 'every answer to a key carries Deprecation and Sunset, rotated or not',
+    caughtBy: ['state-header'],
+    apply: (response, request) => {
+      if (apiKeyOf(request) !== undefined && response.status < 400) {
+        response.headers.deprecation = `@${Math.floor(Date.now() / 1000)}`;
+        response.headers.sunset = new Date(Date.now() + 86_400_000).toUTCString();
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'replayed-on-first-request',
+    description: 'every 201 says Idempotent-Replayed, first requests included',
+    caughtBy: ['state-header'],
+    apply: (response) => {
+      if (response.status === 201) {
+        response.headers['idempotent-replayed'] = 'true';
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'retry-after-on-success',
+    description: 'successful answers carry Retry-After',
+    caughtBy: ['state-header'],
+    apply: (response) => {
+      if (ok(response)) {
+        response.headers['retry-after'] = '1';
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'remaining-stuck',
+    description: 'X-RateLimit-Remaining and RateLimit r never fall (always the limit less one)',
+    caughtBy: ['counter'],
+    apply: (response) => setRemaining(response, (_current, limit) => limit - 1),
+  },
+  (() => {
+    const seen = new Map<string, number>();
+    return {
+      kind: 'server' as const,
+      name: 'remaining-falls-by-two',
+      description: "each request takes two from its credential's remaining count",
+      caughtBy: ['counter'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        const key = apiKeyOf(request) ?? request.headers.authorization;
+        if (key === undefined) {
+          return;
+        }
+        const n = (seen.get(key) ?? 0) + 1;
+        seen.set(key, n);
+        setRemaining(response, (current) => current - n + 1);
+      },
+    };
+  })(),
+  (() => {
+    const secrets = new Map<string, string>();
+    return {
+      kind: 'server' as const,
+      name: 'secret-echoed-on-read',
+      description: 'reading a key by id shows its full secret (in its name)',
+      caughtBy: ['secret-exposure', 'read-after-write'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        const data = (response.body as Envelope)?.data as Record<string, unknown> | undefined;
+        if (request.method === 'POST' && response.status === 201 && typeof data?.apiKey === 'string') {
+          secrets.set(String(data.keyId), data.apiKey);
+        }
+        const match = /^\/v1\/api-keys\/(key_[a-z0-9]+)$/.exec(pathOf(request));
+        const secret = match ? secrets.get(match[1] as string) : undefined;
+        if (request.method === 'GET' && response.status === 200 && data && secret) {
+          data.name = secret;
+        }
+      },
+    };
+  })(),
+  {
+    kind: 'server',
+    name: 'rotate-drops-permission',
+    description: "a rotation's replacement loses one of the rotated key's permissions",
+    caughtBy: ['read-after-write'],
+    apply: (response, request) => {
+      const data = (response.body as Envelope)?.data;
+      if (/\/rotate$/.test(pathOf(request)) && response.status === 201 && Array.isArray(data?.permissions)) {
+        if (data.permissions.length > 1) {
+          data.permissions = data.permissions.slice(0, -1);
+          data.access = 'restricted';
+        }
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'last-used-backwards',
+    description: 'the key list shows lastUsed as null (never used) for keys that have been used',
+    caughtBy: ['state-header'],
+    apply: (response, request) => {
+      if (request.method === 'GET' && pathOf(request) === '/v1/api-keys') {
+        eachObject(response.body, (o) => {
+          if ('keyId' in o && 'lastUsed' in o) {
+            o.lastUsed = null;
+          }
+        });
+      }
+    },
+  },
+  {
+    kind: 'server',
+    name: 'token-echoed-in-header',
+    description: 'every answer to a user token echoes the token back in X-Session-Token',
+    caughtBy: ['secret-exposure'],
+    apply: (response, request) => {
+      const token = /^Bearer\s+(\S+)/i.exec(String(request.headers.authorization ?? ''))?.[1];
+      if (token !== undefined && !token.startsWith('mr_')) {
+        response.headers['x-session-token'] = token;
+      }
+    },
+  },
+  (() => {
+    let revoked = 0;
+    return {
+      kind: 'server' as const,
+      name: 'total-kept-after-revoke',
+      description: "the key list's meta.total keeps counting revoked keys",
+      caughtBy: ['read-after-write', 'body-schema', 'dredd'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        if (request.method === 'DELETE' && /^\/v1\/api-keys\/[^/]+$/.test(pathOf(request)) && response.status === 200) {
+          revoked += 1;
+        }
+        const meta = (response.body as Envelope)?.meta;
+        if (request.method === 'GET' && pathOf(request) === '/v1/api-keys' && typeof meta?.total === 'number') {
+          meta.total += revoked;
+        }
+      },
+    };
+  })(),
+];
+
 export const SPEC_DRIFTS: SpecDrift[] = [
   {
     kind: 'spec',
@@ -365,4 +577,4 @@ export const SPEC_DRIFTS: SpecDrift[] = [
   },
 ];
 
-export const DRIFTS: Drift[] = [...SERVER_DRIFTS, ...SPEC_DRIFTS];
+export const DRIFTS: Drift[] = [...SERVER_DRIFTS, ...STATE_DRIFTS, ...SPEC_DRIFTS];

@@ -1,0 +1,183 @@
+// The contract run's state model, on its own: the state phase (create, read back, update, delete, rotate each
+// resource the spec declares) against the in-process reference server through the observer, with the passive model
+// watching every exchange. Straight to the server nothing may fail, and every check class must have judged
+// something; through a hop that drifts one of the state drifts of drifts.ts, the run must fail on that drift's class.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CaseBook } from '../../src/contract/cases.ts';
+import { RunClient } from '../../src/contract/client.ts';
+import { startObserver } from '../../src/contract/observer.ts';
+import { buildReport, type ContractReport, junitXml } from '../../src/contract/report.ts';
+import { BUNDLED_SPEC, type Json, listOperations, readSpec } from '../../src/contract/spec.ts';
+import {
+  readStateRules,
+  runStateFlows,
+  STATE_CHECKS,
+  StateModel,
+  type StateRules,
+  type StateTally,
+} from '../../src/contract/state/index.ts';
+import { PASSWORD, signUp } from '../server/helpers/accounts.ts';
+import { startTestServer, type TestServer } from '../server/helpers/server.ts';
+import { type ResponseDrift, startDriftHop } from './drift-proxy.ts';
+import { STATE_DRIFTS } from './drifts.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+let server: TestServer;
+let doc: Json;
+let rules: StateRules;
+let memberEmail: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  doc = await readSpec(BUNDLED_SPEC);
+  rules = readStateRules(doc);
+  memberEmail = (await signUp(server, { tag: 'state-member' })).user.email;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+interface Outcome {
+  report: ContractReport;
+  tally: StateTally;
+}
+
+/** One state phase through the observer (and through a drifting hop, if given), reported as a contract run is. */
+async function statePhase(drift?: ResponseDrift): Promise<Outcome> {
+  const hop = drift ? await startDriftHop(server.url, { drift, forwardedFor: '203.0.113.9' }) : undefined;
+  const model = new StateModel(rules);
+  const observer = await startObserver({
+    target: hop?.url ?? server.url,
+    requestIdRule: {},
+    operations: listOperations(doc),
+    watcher: model.watcher,
+  });
+  const runId = randomUUID().slice(0, 6);
+  const client = new RunClient(observer.url, runId);
+  const book = new CaseBook(client);
+  const started = Date.now();
+  try {
+    const apiKey = (await server.newKey({ name: 'state admin' })).plaintext;
+    // The owner signs up through the observer, so the model knows its token as a secret.
+    const token = await book.run('setup', 'sign up the owner', async (ctx) => {
+      const sent = await ctx.send({
+        method: 'POST',
+        path: '/auth/signup',
+        body: { email: `state-owner-${runId}@example.com`, password: PASSWORD },
+        expect: 201,
+      });
+      return sent.json.data.token as string;
+    });
+    await runStateFlows({ book, rules, apiKey, userToken: token, bodies: { members: { email: memberEmail } }, runId });
+  } finally {
+    await observer.close();
+    await hop?.close();
+  }
+  const report = buildReport({
+    runId,
+    target: server.url,
+    spec: BUNDLED_SPEC,
+    strictness: { closedObjects: 0, utcTimestamps: 0, pinnedErrorResponses: 0, errorStatuses: {} },
+    probe: { honoured: false, detail: 'not probed' },
+    failFast: false,
+    requireScenarios: false,
+    cases: book.results,
+    exchanges: observer.exchanges,
+    attribution: client.attribution,
+    problems: [],
+    seconds: (Date.now() - started) / 1000,
+    phases: {},
+    workDir: '',
+  });
+  return { report, tally: { ...model.tally } };
+}
+
+const failing = (report: ContractReport) => report.checks.filter((c) => c.failures > 0).map((c) => c.check);
+const failures = (report: ContractReport) =>
+  report.cases
+    .filter((c) => c.outcome === 'failed')
+    .flatMap((c) => c.messages.map((m) => `${c.name}: ${m}`))
+    .join('\n');
+
+describe('the spec declares the state rules', () => {
+  it('reads each resource, its operations, what rotate inherits and the answers carrying secrets', () => {
+    const byName = Object.fromEntries(rules.resources.map((r) => [r.name, r]));
+    expect(Object.keys(byName).sort()).toEqual(
+      ['api-keys', 'contacts', 'members', 'organization-api-keys', 'organizations'].sort(),
+    );
+    expect(Object.keys(byName.contacts?.operations ?? {}).sort()).toEqual(
+      ['create', 'delete', 'list', 'read', 'update'].sort(),
+    );
+    expect(byName['api-keys']?.idField).toBe('keyId');
+    expect(byName['api-keys']?.credential).toBe('apiKey');
+    expect(byName['api-keys']?.inherits).toEqual(
+      expect.arrayContaining(['name', 'permissions', 'environment', 'rateLimit', 'organizationId']),
+    );
+    expect(byName.members?.idField).toBe('userId');
+    expect(rules.secrets.map((s) => s.operationId).sort()).toEqual(
+      [
+        'createApiKey',
+        'createOrganizationApiKey',
+        'logIn',
+        'rotateApiKey',
+        'rotateOrganizationApiKey',
+        'signUp',
+      ].sort(),
+    );
+  });
+});
+
+describe('the state phase against the reference server', () => {
+  let control: Outcome;
+  beforeAll(async () => {
+    control = await statePhase();
+  }, 60_000);
+
+  it('passes, with a case per resource and per rotation', () => {
+    expect(failures(control.report)).toBe('');
+    expect(control.report.ok).toBe(true);
+    const names = control.report.cases.filter((c) => c.suite === 'state').map((c) => c.name);
+    expect(names).toHaveLength(7); // five resources, two of them with a rotation
+    expect(control.report.suites.state.passed).toBe(7);
+  });
+
+  it('judged something in every state check class (a check that never judged proves nothing)', () => {
+    for (const check of Object.keys(STATE_CHECKS) as Array<keyof StateTally>) {
+      expect(control.tally[check], check).toBeGreaterThan(0);
+    }
+  });
+
+  it('lists each state check class with its description in the report and in JUnit', () => {
+    const xml = junitXml(control.report);
+    for (const [check, description] of Object.entries(STATE_CHECKS)) {
+      expect(control.report.checks.find((c) => c.check === check)?.description).toBe(description);
+      expect(xml).toContain(`${check}: `);
+    }
+  });
+});
+
+describe('the state phase catches each state drift on its own', () => {
+  const outcomes = new Map<string, Outcome>();
+  beforeAll(async () => {
+    const lines = ['| drift | caught by (check classes) | first failure |', '|---|---|---|'];
+    for (const drift of STATE_DRIFTS) {
+      const outcome = await statePhase(drift.apply);
+      outcomes.set(drift.name, outcome);
+      const first = failures(outcome.report).split('\n')[0]?.replace(/\|/g, '\\|').slice(0, 200);
+      lines.push(`| ${drift.name} | ${failing(outcome.report).join(', ')} | ${first} |`);
+    }
+    mkdirSync(join(root, 'test-output', 'contract'), { recursive: true });
+    writeFileSync(join(root, 'test-output', 'contract', 'state-drifts.md'), `${lines.join('\n')}\n`);
+  }, 240_000);
+
+  it.each(STATE_DRIFTS.map((d) => [d.name, d] as const))('%s', (_name, drift) => {
+    const outcome = outcomes.get(drift.name) as Outcome;
+    expect(outcome.report.ok, `${drift.description}: the state phase passed`).toBe(false);
+    // The state class the drift is about is among the failures (the first of caughtBy).
+    expect(failing(outcome.report), failures(outcome.report)).toContain(drift.caughtBy[0]);
+  });
+});
