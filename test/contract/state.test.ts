@@ -21,8 +21,8 @@ import {
 } from '../../src/contract/state/index.ts';
 import { PASSWORD, signUp } from '../server/helpers/accounts.ts';
 import { startTestServer, type TestServer } from '../server/helpers/server.ts';
-import { type ResponseDrift, startDriftHop } from './drift-proxy.ts';
-import { STATE_DRIFTS } from './drifts.ts';
+import { type ResponseDrift, startDriftHop } from './helpers/drift-proxy.ts';
+import { STATE_DRIFTS } from './helpers/drifts.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 let server: TestServer;
