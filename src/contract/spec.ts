@@ -31,6 +31,8 @@ export interface SpecOperation {
   rateLimit?: string;
   /** `x-sandbox-only: true`: the operation exists only on a sandbox (and may reset it). */
   sandboxOnly?: boolean;
+  /** `x-mailroom-refunds-on-success`: rate-limit windows (RateLimit-Policy names) a 2xx answer takes its count back in. */
+  refundsOnSuccess?: string[];
 }
 
 /** Reads a spec (YAML or JSON) from a file path or an http(s) URL. */
@@ -110,6 +112,9 @@ export function listOperations(doc: Json): SpecOperation[] {
         requestBody: op.requestBody,
         parameters,
         rateLimit: typeof op['x-rate-limit'] === 'string' ? op['x-rate-limit'] : undefined,
+        refundsOnSuccess: Array.isArray(op['x-mailroom-refunds-on-success'])
+          ? op['x-mailroom-refunds-on-success'].filter((name): name is string => typeof name === 'string')
+          : undefined,
         sandboxOnly: op['x-sandbox-only'] === true,
       });
     }

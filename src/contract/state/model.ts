@@ -189,7 +189,7 @@ export class StateModel {
     this.checkReplay(ticket, t, seen, credential, flag, quiet);
     this.checkRotationHeaders(t, seen, credential, flag);
     this.checkLastUsed(t, seen, flag, quiet);
-    this.checkCounter(ticket, t, seen, credential, op?.rateLimit, flag);
+    this.checkCounter(ticket, t, seen, credential, op, flag);
     this.checkDeleted(t, seen, path, flag, quiet && alone);
     return findings;
   }
@@ -377,9 +377,10 @@ export class StateModel {
     t: Ticket,
     seen: SeenExchange,
     credential: string | undefined,
-    rateLimit: string | undefined,
+    op: { rateLimit?: string; refundsOnSuccess?: string[] } | undefined,
     flag: (check: StateCheck, message: string) => void,
   ): void {
+    const rateLimit = op?.rateLimit;
     // A refused request (401 before counting, 429, an outage) says nothing about the count.
     if (seen.status === 401 || seen.status === 429 || seen.status >= 500) {
       return;
@@ -422,7 +423,10 @@ export class StateModel {
     ) {
       return;
     }
-    const expected = rateLimit === 'peek' ? previous.remaining : previous.remaining - 1;
+    // A window the operation declares refunded on success (`x-mailroom-refunds-on-success`: a right password takes
+    // back the count a log-in attempt took) keeps its remaining on a 2xx, and loses one otherwise.
+    const refunded = seen.status < 300 && (op?.refundsOnSuccess ?? []).includes(point.policy);
+    const expected = rateLimit === 'peek' || refunded ? previous.remaining : previous.remaining - 1;
     this.tally.counter += 1;
     if (point.remaining !== expected) {
       const how =
@@ -431,7 +435,7 @@ export class StateModel {
           : `went from ${previous.remaining} to ${point.remaining}`;
       flag(
         'counter',
-        `the "${point.policy}" window's remaining ${how}; ${rateLimit === 'peek' ? 'a peek (x-rate-limit: peek) must not count' : 'one counted request must take exactly one'}`,
+        `the "${point.policy}" window's remaining ${how}; ${rateLimit === 'peek' ? 'a peek (x-rate-limit: peek) must not count' : refunded ? 'a success in a window refunded on success (x-mailroom-refunds-on-success) must leave it' : 'one counted request must take exactly one'}`,
       );
     }
   }

@@ -1,7 +1,7 @@
 // The rules about state the spec declares, read once per run: which operations create, read, list, update, delete
 // and rotate each resource (`x-mailroom-resource`), what a rotation's replacement inherits (`x-mailroom-inherits`),
-// which answers carry a secret (`x-mailroom-secret`) and which operations the rate limit does not count
-// (`x-rate-limit: peek`). Nothing here names a path: a resource gets the checks by declaring its operations.
+// which answers carry a secret (`x-mailroom-secret`), which operations the rate limit does not count
+// (`x-rate-limit: peek`) and which windows a success takes its count back in (`x-mailroom-refunds-on-success`). Nothing here names a path: a resource gets the checks by declaring its operations.
 import { inline, type Json, listOperations, pathPattern, type SpecOperation } from '../spec.ts';
 
 /** The roles an operation can play for its resource. */
