@@ -224,7 +224,29 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
     }
   }
 
-  function forward(
+  /**
+   * Sends one request upstream. A kept-alive socket the upstream closed just as it was reused fails with ECONNRESET
+   * before any answer (a race Node's documentation describes, wider on a loaded machine): that request is sent
+   * again once, on a new socket.
+   */
+  async function forward(
+    upstream: URL,
+    method: string,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+    try {
+      return await forwardOnce(upstream, method, path, headers, body);
+    } catch (error) {
+      if ((error as { staleSocket?: boolean }).staleSocket) {
+        return forwardOnce(upstream, method, path, headers, body);
+      }
+      throw error;
+    }
+  }
+
+  function forwardOnce(
     upstream: URL,
     method: string,
     path: string,
@@ -252,7 +274,9 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
           res.on('error', fail);
         },
       );
-      req.on('error', fail);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        fail(req.reusedSocket && error.code === 'ECONNRESET' ? Object.assign(error, { staleSocket: true }) : error);
+      });
       req.end(body);
     });
   }

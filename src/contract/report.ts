@@ -215,12 +215,13 @@ export function formatReport(report: ContractReport, { verbose = false } = {}): 
       out.push(`  ${c.suite}: ${c.name}`);
     }
   }
-  const skipped = report.cases.filter((c) => c.outcome === 'skipped');
-  if (skipped.length > 0) {
-    out.push('', `Skipped (${skipped[0]?.messages[0] ?? 'not for this target'}):`);
-    for (const c of skipped) {
-      out.push(`  ${c.suite}: ${c.name}`);
-    }
+  const skippedBy = new Map<string, CaseResult[]>();
+  for (const c of report.cases.filter((x) => x.outcome === 'skipped')) {
+    const why = c.messages[0] ?? 'not for this target';
+    skippedBy.set(why, [...(skippedBy.get(why) ?? []), c]);
+  }
+  for (const [why, cases] of skippedBy) {
+    out.push('', `Skipped (${why}):`, ...cases.map((c) => `  ${c.suite}: ${c.name}`));
   }
   const failed = report.cases.filter((c) => c.outcome === 'failed');
   if (failed.length > 0) {

@@ -499,7 +499,7 @@ async function playPasswordEdge(state: PasswordEdges, edge: EdgeValue): Promise<
       book.skipped(
         'edge-values',
         name,
-        `no password can be ${value.length} characters long (a new one needs ${newMinimum}), so a right current password of that length can't be arranged, and a wrong one would count as a failed log-in`,
+        `no password can be ${value.length} character${value.length === 1 ? '' : 's'} long (a new one needs ${newMinimum}), so a right current password of that length can't be arranged, and a wrong one would count as a failed log-in`,
       );
       return;
     }

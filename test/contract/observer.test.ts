@@ -81,6 +81,41 @@ describe('contract observer', () => {
     }
   });
 
+  it('sends a request again, once, when the kept-alive socket it reused was closed by the target', async () => {
+    // The target closes a kept-alive socket as its second request arrives (as a server whose idle timeout fires just
+    // then does); the request must reach the target on a new socket rather than fail the case with a 502.
+    const served = new WeakSet<object>();
+    let closed = 0;
+    const fake: Server = createServer((req, res) => {
+      if (served.has(req.socket)) {
+        closed += 1;
+        req.socket.destroy();
+        return;
+      }
+      served.add(req.socket);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': String(req.headers['x-request-id']) });
+      res.end('{}');
+    });
+    await new Promise<void>((listening) => fake.listen(0, '127.0.0.1', listening));
+    const observer = await startObserver({
+      target: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+      requestIdRule: RULE,
+      operations: [],
+    });
+    try {
+      const statuses = [];
+      for (const id of ['first', 'second']) {
+        statuses.push((await fetch(`${observer.url}/livez`, { headers: { 'X-Request-Id': id } })).status);
+      }
+      expect(closed).toBe(1);
+      expect(statuses).toEqual([200, 200]);
+      expect(observer.exchanges.flatMap((e) => e.findings).filter((f) => f.check === 'transport')).toEqual([]);
+    } finally {
+      await observer.close();
+      fake.close();
+    }
+  });
+
   it.each([
     [{ location: ['response', 'body', 'data'], code: 'unevaluatedProperties', message: 'x' }, 'undeclared-field'],
     [{ location: ['response', 'body', 'error', 'code'], code: 'enum', message: 'x' }, 'error-code'],
