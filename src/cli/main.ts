@@ -23,7 +23,7 @@ import { checkSandboxStores, SandboxConfigError, type ServerHandle, startServer 
 import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
 import { SeedError } from '../server/sandbox/seed-file.ts';
 import { toApiKey } from '../server/serialize.ts';
-import { DEFAULT_USAGE_OPTIONS } from '../server/usage-recorder.ts';
+import { DEFAULT_USAGE_OPTIONS, IN_MEMORY_USAGE_OPTIONS } from '../server/usage-recorder.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import { type ApiKeyWithPlan, KeyLimitError, type Store } from '../store/types.ts';
@@ -211,9 +211,11 @@ withStoreOptions(
       .argParser(integer('--request-log-retention-days', 1, 3650)),
   )
   .addOption(
-    new Option('--request-log-max-rows <n>', 'requests the request log keeps per organization, newest first')
+    new Option(
+      '--request-log-max-rows <n>',
+      `requests the request log keeps per organization, newest first (default: ${DEFAULT_USAGE_OPTIONS.maxRowsPerOrganization}, with --memory ${IN_MEMORY_USAGE_OPTIONS.maxRowsPerOrganization})`,
+    )
       .env('MAILROOM_REQUEST_LOG_MAX_ROWS')
-      .default(DEFAULT_USAGE_OPTIONS.maxRowsPerOrganization)
       .argParser(integer('--request-log-max-rows', 1, 1_000_000_000)),
   )
   .addOption(
@@ -263,7 +265,8 @@ withStoreOptions(
       usage: {
         enabled: opts.requestLog !== false,
         retentionDays: opts.requestLogRetentionDays,
-        maxRowsPerOrganization: opts.requestLogMaxRows,
+        ...(settings.memory ? IN_MEMORY_USAGE_OPTIONS : {}),
+        ...(opts.requestLogMaxRows === undefined ? {} : { maxRowsPerOrganization: opts.requestLogMaxRows }),
       },
       scenarios: Boolean(opts.scenarios),
       sandbox: Boolean(opts.sandbox),

@@ -34,6 +34,12 @@ export const DEFAULT_USAGE_OPTIONS: Required<UsageOptions> = {
   pruneMs: 600_000,
 };
 
+/**
+ * With `--memory` the log lives in the process's memory (about 1.9 KiB a row): a smaller bound, held every minute, so a
+ * long-running in-memory sandbox stays near its idle size instead of growing toward a million rows an organization.
+ */
+export const IN_MEMORY_USAGE_OPTIONS = { maxRowsPerOrganization: 20_000, pruneMs: 60_000 } as const;
+
 const DAY_MS = 86_400_000;
 
 /** Buffers request records and writes them in batches, off the request path. */
