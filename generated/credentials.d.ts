@@ -2,6 +2,8 @@
 
 /** The paths whose operations take each security scheme. */
 export interface PathsByScheme {
+  githubSecretScanning:
+    | '/secret-scanning/github';
   bearerAuth:
     | '/v1/health'
     | '/v1/rate-limit'
@@ -12,6 +14,12 @@ export interface PathsByScheme {
     | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}'
+    | '/v1/webhook-endpoints'
+    | '/v1/webhook-endpoints/{endpointId}'
+    | '/v1/webhook-endpoints/{endpointId}/rotate-secret'
+    | '/v1/webhook-endpoints/{endpointId}/test'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
     | '/sandbox/reset';
   apiKeyHeader:
     | '/v1/health'
@@ -23,6 +31,12 @@ export interface PathsByScheme {
     | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}'
+    | '/v1/webhook-endpoints'
+    | '/v1/webhook-endpoints/{endpointId}'
+    | '/v1/webhook-endpoints/{endpointId}/rotate-secret'
+    | '/v1/webhook-endpoints/{endpointId}/test'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
     | '/sandbox/reset';
   userToken:
     | '/auth/logout'

@@ -7,4 +7,6 @@ export const PERMISSIONS = Object.freeze([
   Object.freeze({ permission: 'api_keys:write', description: "Create, rename, rotate and revoke API keys (never with more permissions than the calling key holds)." }),
   Object.freeze({ permission: 'contacts:read', description: "List contacts and read one." }),
   Object.freeze({ permission: 'contacts:write', description: "Create, update and delete contacts." }),
+  Object.freeze({ permission: 'webhooks:read', description: "List webhook endpoints, read one, and see its deliveries." }),
+  Object.freeze({ permission: 'webhooks:write', description: "Create, change, delete and test webhook endpoints, rotate their signing secrets, and retry deliveries." }),
 ]);

@@ -23,6 +23,8 @@ import { originOf } from './session-use.ts';
 //   checkInput       parameters and body against the spec (input-check.ts)
 //   run              the handler, through the idempotency stage when the operation declares Idempotency-Key
 //
+// Once the answer is sent, `watchRefusals` hands its status to the usage.anomaly watch (webhooks/anomaly.ts).
+//
 // Anything a stage throws goes to the one error handler (error-handler.ts). The sandbox's scenarios (scenarios.ts)
 // hook into the stages they force through `StageHooks`; without them the hooks do nothing.
 
@@ -115,6 +117,7 @@ export function createPipeline(ctx: AppContext, table: OperationTable, hooks: St
 /** One request's trip through the contract. */
 export async function handleRequest(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
   const exchange = matchOperation(pipeline, req, res);
+  watchRefusals(pipeline, exchange);
   await authenticate(pipeline, exchange);
   await limit(pipeline, exchange);
   const operation = refuseMiss(exchange);
@@ -141,6 +144,15 @@ function matchOperation(pipeline: Pipeline, req: Request, res: Response): Exchan
     body: bodyFactsOf(req),
     roles: [],
   };
+}
+
+/** When the answer is sent: a refusal (401, 403, 429) of a request made with a key counts toward its usage.anomaly. */
+function watchRefusals(pipeline: Pipeline, exchange: Exchange): void {
+  exchange.res.once('finish', () => {
+    const principal = exchange.caller?.principal;
+    const key = principal?.scheme === 'apiKey' ? principal.key : undefined;
+    pipeline.ctx.webhooks.anomalies.observe(exchange.res.statusCode, key, exchange.req.headers);
+  });
 }
 
 /**

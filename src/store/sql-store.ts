@@ -10,6 +10,7 @@ import { organizationStatements } from './sql-organizations.ts';
 import { stateStatements } from './sql-state.ts';
 import { userTokenStatements } from './sql-user-tokens.ts';
 import { userStatements } from './sql-users.ts';
+import { webhookStatements } from './sql-webhooks.ts';
 import type { Store } from './types.ts';
 
 /**
@@ -49,6 +50,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     ...userTokenStatements(db),
     ...membershipStatements(db),
     ...stateStatements(db),
+    ...webhookStatements(db),
     ...keyChanges.statements,
 
     async ping() {

@@ -10,10 +10,18 @@ import type { OrganizationStore } from './sql-organizations.ts';
 import type { StateStore } from './sql-state.ts';
 import type { UserTokenStore } from './sql-user-tokens.ts';
 import type { UserStore } from './sql-users.ts';
+import type { WebhookStore } from './sql-webhooks.ts';
 
 export type { Db, DbResult, Queryable, StoreKind } from './db.ts';
 export * from './errors.ts';
-export type { ApiKeyRecord, ApiKeyWithPlan, NewApiKey, RotationOutcome } from './sql-api-keys.ts';
+export type {
+  ApiKeyRecord,
+  ApiKeyWithPlan,
+  ExpiryEvent,
+  KeyEvents,
+  NewApiKey,
+  RotationOutcome,
+} from './sql-api-keys.ts';
 export type { ContactCursor, ContactInput, ContactPatch, ContactRecord } from './sql-contacts.ts';
 export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sql-idempotency.ts';
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';
@@ -21,6 +29,14 @@ export type { OrganizationRecord } from './sql-organizations.ts';
 export type { CapturedTable, StoreState } from './sql-state.ts';
 export type { NewUserToken, SessionOrigin, SessionUse, UserTokenRecord } from './sql-user-tokens.ts';
 export type { SignUpInput, UserRecord } from './sql-users.ts';
+export type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  NewWebhookEndpoint,
+  WebhookDeliveryRecord,
+  WebhookEndpointPatch,
+  WebhookEndpointRecord,
+} from './sql-webhooks.ts';
 export type {
   ApiKeyStore,
   ContactStore,
@@ -31,6 +47,7 @@ export type {
   StateStore,
   UserStore,
   UserTokenStore,
+  WebhookStore,
 };
 
 /** The data layer of Mailroom: every table family's statements. Both back-ends implement it with the same SQL (see sql-store.ts). */
@@ -43,7 +60,8 @@ export interface Store
     UserTokenStore,
     MembershipStore,
     KeyChangeStore,
-    StateStore {
+    StateStore,
+    WebhookStore {
   readonly kind: StoreKind;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;
