@@ -35,7 +35,8 @@ CREATE TABLE webhook_events (
   event_id text PRIMARY KEY,
   organization_id text NOT NULL REFERENCES organizations (organization_id) ON DELETE CASCADE,
   type text NOT NULL,
-  payload jsonb NOT NULL,
+  -- text, not jsonb: the bytes signed and sent are exactly the bytes written, on every attempt.
+  payload text NOT NULL,
   created_at timestamptz(3) NOT NULL
 );
 
