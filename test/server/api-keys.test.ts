@@ -102,7 +102,14 @@ describe('the Cocoonmail example', () => {
         organizationId: key.organizationId,
         plan: 'roomy',
         access: 'full',
-        permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'],
+        permissions: [
+          'api_keys:read',
+          'api_keys:write',
+          'contacts:read',
+          'contacts:write',
+          'webhooks:read',
+          'webhooks:write',
+        ],
         environment: 'production',
         expirationTs: null,
       },
@@ -144,7 +151,7 @@ describe('managing keys', () => {
       name: 'Dashboard',
       rateLimit: 100,
       access: 'read_only',
-      permissions: ['api_keys:read', 'contacts:read'],
+      permissions: ['api_keys:read', 'contacts:read', 'webhooks:read'],
       environment: 'production',
     });
     expect(created.body.data.expirationTs).toBeNull();

@@ -91,7 +91,9 @@ describe('a key never grants more than its caller holds', () => {
     expect(error.details).toEqual({ permissions: ['contacts:write'] });
     // Without permissions the default is every one: more than this key holds, so refused too.
     const byDefault = await server.call('POST', '/v1/api-keys', { key: manager.plaintext, body: { name: 'all' } });
-    expect(expectError(byDefault, 403, 'FORBIDDEN').details).toEqual({ permissions: ['contacts:write'] });
+    expect(expectError(byDefault, 403, 'FORBIDDEN').details).toEqual({
+      permissions: ['contacts:write', 'webhooks:read', 'webhooks:write'],
+    });
     expect(await keyCount()).toBe(before);
     // What it holds, it may give.
     const allowed = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
@@ -112,7 +114,7 @@ describe('a key never grants more than its caller holds', () => {
     ];
     for (const reply of attempts) {
       expect(expectError(reply, 403, 'FORBIDDEN').details).toEqual({
-        permissions: ['contacts:read', 'contacts:write'],
+        permissions: ['contacts:read', 'contacts:write', 'webhooks:read', 'webhooks:write'],
       });
     }
     const still = await server.call<Body<'getApiKey', 200>>('GET', `/v1/api-keys/${powerful.keyId}`, {
@@ -205,9 +207,12 @@ describe('bad input is refused with per-field details, and nothing is stored', (
   test('access and permissions that agree are accepted, and access alone is its shorthand', async () => {
     const agreeing = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
       key: admin.plaintext,
-      body: { name: 'agree', access: 'read_only', permissions: ['contacts:read', 'api_keys:read'] },
+      body: { name: 'agree', access: 'read_only', permissions: ['contacts:read', 'webhooks:read', 'api_keys:read'] },
     });
-    expect(agreeing.body.data).toMatchObject({ access: 'read_only', permissions: ['api_keys:read', 'contacts:read'] });
+    expect(agreeing.body.data).toMatchObject({
+      access: 'read_only',
+      permissions: ['api_keys:read', 'contacts:read', 'webhooks:read'],
+    });
     const shorthand = await server.call<Body<'createApiKey', 201>>('POST', '/v1/api-keys', {
       key: admin.plaintext,
       body: { name: 'shorthand', access: 'full' },
