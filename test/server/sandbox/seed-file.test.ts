@@ -121,7 +121,7 @@ describe('each problem of a fixture names the file, the line, the column and the
     [
       'a permission the spec lacks',
       ['organizations:', '  - name: Acme', '    keys: [{ name: CI, permissions: [contacts:delete] }]'],
-      'F:3:38: organizations[0].keys[0].permissions[0]: must be one of api_keys:read, api_keys:write, contacts:read, contacts:write',
+      'F:3:38: organizations[0].keys[0].permissions[0]: must be one of api_keys:read, api_keys:write, contacts:read, contacts:write, webhooks:read, webhooks:write',
     ],
     [
       'an environment the spec lacks',
@@ -198,7 +198,7 @@ describe('each problem of a fixture names the file, the line, the column and the
       'access that disagrees with permissions',
       ['organizations:', '  - name: Acme', '    keys: [{ name: CI, permissions: [contacts:read], access: full }]'],
       [
-        'F:3:62: organizations[0].keys[0].access: full stands for api_keys:read, api_keys:write, contacts:read, contacts:write; it disagrees with permissions',
+        'F:3:62: organizations[0].keys[0].access: full stands for api_keys:read, api_keys:write, contacts:read, contacts:write, webhooks:read, webhooks:write; it disagrees with permissions',
       ],
     ],
     [
