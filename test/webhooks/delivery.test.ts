@@ -17,7 +17,7 @@ let owner: TestKey;
 beforeAll(async () => {
   receiver = await startReceiver();
   server = await startTestServer({
-    webhooks: { allowPrivate: true, pollMs: 50, retrySchedule: [0.2, 0.2], timeoutMs: 1000 },
+    webhooks: { allowPrivate: true, pollMs: 50, retrySchedule: [0.2, 0.2], timeoutMs: 2000 },
   });
   owner = await server.newKey();
 });
@@ -72,9 +72,14 @@ describe('delivering events', () => {
     const successor = rotated.body.data;
     expect((await server.call('DELETE', `/v1/api-keys/${successor.keyId}`, { key: key.plaintext })).status).toBe(200);
 
-    await waitFor(() => (receiver.at('/lifecycle').length >= 3 ? true : undefined), 'three deliveries');
+    // At least once: a receiver drops a webhook-id it has seen (an attempt that outlived this server's 2 s timeout
+    // under load is sent again).
+    const distinct = () => [
+      ...new Map(receiver.at('/lifecycle').map((r) => [r.headers['webhook-id'], r] as const)).values(),
+    ];
+    await waitFor(() => (distinct().length >= 3 ? true : undefined), 'three deliveries');
     const events: WebhookEvent[] = [];
-    for (const delivery of receiver.at('/lifecycle')) {
+    for (const delivery of distinct()) {
       const event = await verifyWebhook(delivery.body, delivery.headers as Record<string, string>, endpoint.secret);
       expect(delivery.headers['webhook-id']).toMatch(/^evt_[a-z0-9]{16}$/);
       expect(delivery.headers['content-type']).toBe('application/json');
@@ -108,7 +113,7 @@ describe('delivering events', () => {
     // The log shows each of the three delivered (once the worker has recorded the answers).
     await waitFor(async () => {
       const log = await deliveries(endpoint, key);
-      return log.length === 3 && log.every((d) => d.status === 'succeeded' && d.attempts === 1) ? true : undefined;
+      return log.length === 3 && log.every((d) => d.status === 'succeeded') ? true : undefined;
     }, 'three succeeded deliveries in the log');
   });
 
@@ -223,7 +228,7 @@ describe('delivering events', () => {
     await deliveryWhere(prompt, (d) => d.status === 'succeeded', 'the prompt endpoint', key);
     // The hanging one is still on its first attempt (or has just timed out): never a success.
     const timedOut = await deliveryWhere(hanging, (d) => d.lastError !== null, 'the timeout', key);
-    expect(timedOut.lastError).toBe('no answer within 1 s');
+    expect(timedOut.lastError).toBe('no answer within 2 s');
     expect(timedOut.status).not.toBe('succeeded');
   });
 
