@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { ALL_PERMISSIONS, accessOf, READ_PERMISSIONS } from '../../src/lib/permissions.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { openPgliteDb } from '../../src/store/pglite.ts';
+import { createSqlStore } from '../../src/store/sql-store.ts';
 
 // Keys made before permissions existed had only `access`. Migration 005 gives each exactly what its access allowed,
-// and a production environment, so no existing key behaves differently.
+// and a production environment, so no existing key behaves differently; migrations 007 and 008 keep each key's shorthand
+// when usage:read and the webhook permissions arrive (a full key gets all three, a read_only key usage:read and
+// webhooks:read, a restricted one nothing).
 
 describe('migrating keys made before permissions and environments', () => {
   it('gives a full key every permission and a read_only key every :read one, both in production', async () => {
@@ -47,7 +51,52 @@ describe('migrating keys made before permissions and environments', () => {
         permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'],
         environment: 'production',
       });
-      expect(readOnly).toMatchObject({ permissions: ['api_keys:read', 'contacts:read'], environment: 'production' });
+      expect(readOnly).toMatchObject({
+        permissions: ['api_keys:read', 'contacts:read'],
+        environment: 'production',
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps every key’s shorthand when usage:read (007) and the webhook permissions (008) arrive', async () => {
+    const db = await openPgliteDb();
+    try {
+      const all = await loadMigrations();
+      await migrate(
+        db,
+        all.filter((m) => m.version < '007'),
+      );
+      await db.query(
+        "INSERT INTO organizations (organization_id, name, plan, created_at) VALUES ('org_0000000000000001', 'default', 'pro', now())",
+      );
+      const before: [string, string[]][] = [
+        ['aaaaaaa1', ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write']],
+        ['aaaaaaa2', ['api_keys:read', 'contacts:read']],
+        ['aaaaaaa3', ['api_keys:read', 'contacts:write']],
+        ['aaaaaaa4', ['contacts:read']],
+      ];
+      for (const [index, [publicId, permissions]] of before.entries()) {
+        await db.query(
+          `INSERT INTO api_keys (key_id, organization_id, name, public_id, key_hash, permissions, created_at)
+           VALUES ($1, 'org_0000000000000001', 'Old key', $2, $3, $4::text[], now())`,
+          [`key_000000000000000${index + 1}`, publicId, 'a'.repeat(64), permissions],
+        );
+      }
+      expect(await migrate(db, all)).toContain('008_webhooks');
+      const store = createSqlStore(db);
+      const migrated = async (publicId: string) => {
+        const key = await store.findApiKeyByPublicId(publicId);
+        return { permissions: key?.permissions, access: accessOf(key?.permissions ?? []) };
+      };
+      expect(await migrated('aaaaaaa1')).toEqual({ permissions: [...ALL_PERMISSIONS], access: 'full' });
+      expect(await migrated('aaaaaaa2')).toEqual({ permissions: [...READ_PERMISSIONS], access: 'read_only' });
+      expect(await migrated('aaaaaaa3')).toEqual({
+        permissions: ['api_keys:read', 'contacts:write'],
+        access: 'restricted',
+      });
+      expect(await migrated('aaaaaaa4')).toEqual({ permissions: ['contacts:read'], access: 'restricted' });
     } finally {
       await db.close();
     }
