@@ -97,6 +97,18 @@ async function fillEveryTable(store: Store): Promise<void> {
     expiresAt: at(86_400_000),
   });
   await store.completeIdempotencyKey(scope, 'test', { status: 201, sealed: new Uint8Array([0, 1, 2, 254, 255]) });
+  // An endpoint with a sealed secret, and an event queued for it: the outbox and its deliveries.
+  await store.insertWebhookEndpoint({
+    endpointId: newId('we'),
+    organizationId,
+    url: 'https://hooks.example.com/in',
+    description: 'state test',
+    enabledEvents: ['*'],
+    disabled: false,
+    secretSealed: new Uint8Array([1, 2, 3, 254]),
+    createdAt: at(6),
+  });
+  await store.enqueueWebhookEvents([{ organizationId, type: 'ping', data: { note: 'state test' }, at: at(7) }]);
   await store.insertRequestLogs([
     {
       organizationId,
