@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import { accessOf } from '../../lib/permissions.ts';
 import { Time } from '../ui/time.tsx';
 import type { ApiKey } from './types.ts';
 
@@ -9,13 +10,49 @@ export interface KeyColumn {
   cell: (key: ApiKey) => ComponentChildren;
 }
 
+/** A key's permissions in a few words: "Full access", "Read only", or the list itself. */
+export function describePermissions(permissions: readonly string[]): ComponentChildren {
+  const access = accessOf(permissions);
+  if (access !== 'restricted') {
+    return access === 'full' ? 'Full access' : 'Read only';
+  }
+  return (
+    <ul class="inline-list">
+      {permissions.map((permission) => (
+        <li key={permission}>
+          <code>{permission}</code>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Where a key was last used from, as the server records it (an address, a user agent), when it says. */
+function lastUsedFrom(key: ApiKey): ComponentChildren {
+  const from: unknown = (key as ApiKey & { lastUsedFrom?: unknown }).lastUsedFrom;
+  if (typeof from === 'string') {
+    return <span class="muted">from {from}</span>;
+  }
+  if (from && typeof from === 'object') {
+    const { ip, address, userAgent } = from as { ip?: string; address?: string; userAgent?: string | null };
+    const where = address ?? ip;
+    return (
+      <span class="origin muted">
+        {where && <span>from {where}</span>}
+        {userAgent && <span class="user-agent">{userAgent}</span>}
+      </span>
+    );
+  }
+  return null;
+}
+
 /**
- * The key list's columns after the name, in order. A field the key object gains is a line here: the environment and
- * the permissions (which take over from `access`), and `lastUsedFrom` beside "Last used", as those APIs land.
+ * The key list's columns after the name, in order. A field the key object gains is a line here.
  */
 export const KEY_COLUMNS: readonly KeyColumn[] = [
   { id: 'prefix', header: 'Key', cell: (key) => <code class="key-prefix">{key.keyPrefix}</code> },
-  { id: 'access', header: 'Access', cell: (key) => (key.access === 'full' ? 'Full access' : 'Read only') },
+  { id: 'environment', header: 'Environment', cell: (key) => <span class="env">{key.environment}</span> },
+  { id: 'permissions', header: 'Permissions', cell: (key) => describePermissions(key.permissions) },
   { id: 'rate-limit', header: 'Rate limit', cell: (key) => `${key.rateLimit.toLocaleString()} / min` },
   { id: 'created', header: 'Created', cell: (key) => <Time iso={key.createdAt} /> },
   {
@@ -26,6 +63,14 @@ export const KEY_COLUMNS: readonly KeyColumn[] = [
   {
     id: 'last-used',
     header: 'Last used',
-    cell: (key) => (key.lastUsed === null ? 'Never' : <Time iso={key.lastUsed} relative />),
+    cell: (key) =>
+      key.lastUsed === null ? (
+        'Never'
+      ) : (
+        <span class="origin">
+          <Time iso={key.lastUsed} relative />
+          {lastUsedFrom(key)}
+        </span>
+      ),
   },
 ];
