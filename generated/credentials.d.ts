@@ -9,9 +9,12 @@ export interface PathsByScheme {
     | '/v1/api-keys/validate'
     | '/v1/api-keys/{keyId}'
     | '/v1/api-keys/{keyId}/rotate'
+    | '/v1/api-keys/{keyId}/usage'
     | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}'
+    | '/v1/usage'
+    | '/v1/request-logs'
     | '/sandbox/reset';
   apiKeyHeader:
     | '/v1/health'
@@ -20,9 +23,12 @@ export interface PathsByScheme {
     | '/v1/api-keys/validate'
     | '/v1/api-keys/{keyId}'
     | '/v1/api-keys/{keyId}/rotate'
+    | '/v1/api-keys/{keyId}/usage'
     | '/v1/permissions'
     | '/v1/contacts'
     | '/v1/contacts/{contactId}'
+    | '/v1/usage'
+    | '/v1/request-logs'
     | '/sandbox/reset';
   userToken:
     | '/auth/logout'
@@ -36,6 +42,9 @@ export interface PathsByScheme {
     | '/organizations/{organizationId}/api-keys'
     | '/organizations/{organizationId}/api-keys/{keyId}'
     | '/organizations/{organizationId}/api-keys/{keyId}/rotate'
+    | '/organizations/{organizationId}/api-keys/{keyId}/usage'
+    | '/organizations/{organizationId}/usage'
+    | '/organizations/{organizationId}/request-logs'
     | '/organizations/{organizationId}/members'
     | '/organizations/{organizationId}/members/{userId}';
 }

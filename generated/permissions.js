@@ -7,4 +7,5 @@ export const PERMISSIONS = Object.freeze([
   Object.freeze({ permission: 'api_keys:write', description: "Create, rename, rotate and revoke API keys (never with more permissions than the calling key holds)." }),
   Object.freeze({ permission: 'contacts:read', description: "List contacts and read one." }),
   Object.freeze({ permission: 'contacts:write', description: "Create, update and delete contacts." }),
+  Object.freeze({ permission: 'usage:read', description: "Read the organization's usage (per key, per environment, per operation) and its request log." }),
 ]);

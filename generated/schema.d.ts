@@ -274,6 +274,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/api-keys/{keyId}/usage": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an API key's usage
+         * @description How many requests the key made (refused ones included: a 401 with this key's id, 403, 404,
+         *     422, 429) in each hour or day of a period, by status class, with the 429s counted apart.
+         *     Revoked keys keep their usage until it ages out of the retention period.
+         */
+        get: operations["getApiKeyUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/permissions": {
         parameters: {
             query?: never;
@@ -385,6 +423,72 @@ export interface paths {
          * @description Changes the fields you send and leaves the others. Changing `email` to one another contact has is 409 DUPLICATE_RESOURCE.
          */
         patch: operations["updateContact"];
+        trace?: never;
+    };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the organization's usage
+         * @description The organization's requests in a period, totalled by key, by environment or by operation.
+         *     Requests made with a member's user token on the organization's `/organizations` paths count
+         *     too (their key and environment are null).
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/request-logs": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the request log
+         * @description The organization's recorded requests, newest first, a page at a time: when, which key (or
+         *     user), which operation, the status, how long it took, from which address and user agent, and
+         *     the `X-Request-Id` the caller saw. Filter by key, status and operation; pass `meta.nextCursor`
+         *     as `cursor` for the next (older) page. Never holds a credential, a body, another header or a
+         *     query value.
+         */
+        get: operations["listRequestLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/auth/signup": {
@@ -902,6 +1006,133 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/organizations/{organizationId}/api-keys/{keyId}/usage": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an organization's API key usage
+         * @description How many requests the key made (refused ones included: a 401 with this key's id, 403, 404,
+         *     422, 429) in each hour or day of a period, by status class, with the 429s counted apart.
+         *     Revoked keys keep their usage until it ages out of the retention period.
+         *     The same operation as its `/v1` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["getOrganizationApiKeyUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/usage": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an organization's usage
+         * @description The organization's requests in a period, totalled by key, by environment or by operation.
+         *     Requests made with a member's user token on the organization's `/organizations` paths count
+         *     too (their key and environment are null).
+         *     The same operation as its `/v1` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["getOrganizationUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/request-logs": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an organization's request log
+         * @description The organization's recorded requests, newest first, a page at a time: when, which key (or
+         *     user), which operation, the status, how long it took, from which address and user agent, and
+         *     the `X-Request-Id` the caller saw. Filter by key, status and operation; pass `meta.nextCursor`
+         *     as `cursor` for the next (older) page. Never holds a credential, a body, another header or a
+         *     query value.
+         *     The same operation as its `/v1` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["listOrganizationRequestLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organizations/{organizationId}/members": {
         parameters: {
             query?: never;
@@ -1199,6 +1430,7 @@ export interface components {
          *     | `api_keys:write` | Create, rename, rotate and revoke API keys (never with more permissions than the calling key holds). |
          *     | `contacts:read` | List contacts and read one. |
          *     | `contacts:write` | Create, update and delete contacts. |
+         *     | `usage:read` | Read the organization's usage (per key, per environment, per operation) and its request log. |
          *
          *     | operation | needs |
          *     |---|---|
@@ -1211,16 +1443,19 @@ export interface components {
          *     | DELETE /v1/api-keys/{keyId} (revokeApiKey) | `api_keys:write` |
          *     | PATCH /v1/api-keys/{keyId} (renameApiKey) | `api_keys:write` |
          *     | POST /v1/api-keys/{keyId}/rotate (rotateApiKey) | `api_keys:write` |
+         *     | GET /v1/api-keys/{keyId}/usage (getApiKeyUsage) | `usage:read` |
          *     | GET /v1/permissions (listPermissions) | any valid key |
          *     | GET /v1/contacts (listContacts) | `contacts:read` |
          *     | POST /v1/contacts (createContact) | `contacts:write` |
          *     | GET /v1/contacts/{contactId} (getContact) | `contacts:read` |
          *     | DELETE /v1/contacts/{contactId} (deleteContact) | `contacts:write` |
          *     | PATCH /v1/contacts/{contactId} (updateContact) | `contacts:write` |
+         *     | GET /v1/usage (getUsage) | `usage:read` |
+         *     | GET /v1/request-logs (listRequestLogs) | `usage:read` |
          * @example contacts:read
          * @enum {string}
          */
-        Permission: "api_keys:read" | "api_keys:write" | "contacts:read" | "contacts:write";
+        Permission: "api_keys:read" | "api_keys:write" | "contacts:read" | "contacts:write" | "usage:read";
         /**
          * ApiKey
          * @description An API key as listed. The secret part is never shown again after creation.
@@ -1277,6 +1512,12 @@ export interface components {
             environment: components["schemas"]["Environment"];
             /** @description When the key last authenticated a request (recorded within about a second), or null if never. */
             lastUsed: components["schemas"]["Timestamp"] | null;
+            /**
+             * @description The client address the key last authenticated a request from, as the server sees it
+             *     (X-Forwarded-For's when it trusts a proxy), or null if never.
+             * @example 203.0.113.7
+             */
+            lastUsedFrom: string | null;
             createdAt: components["schemas"]["Timestamp"];
             /** @description When the key stops working, or null if it never expires. */
             expirationTs: components["schemas"]["Timestamp"] | null;
@@ -1382,6 +1623,55 @@ export interface components {
             previousKey: components["schemas"]["ApiKey"];
         };
         /**
+         * UsageGranularity
+         * @description The width of a usage bucket, in UTC.
+         * @example hour
+         * @enum {string}
+         */
+        UsageGranularity: "hour" | "day";
+        /**
+         * UsageCounts
+         * @description How many recorded requests there were, by status class: `status2xx`, `status4xx` and `status5xx`
+         *     count their classes (`total` counts every status), and `status429` counts the rate-limited
+         *     requests again on their own (they are in `status4xx` too).
+         */
+        UsageCounts: {
+            /** @example 1250 */
+            total: number;
+            /** @example 1200 */
+            status2xx: number;
+            /** @example 48 */
+            status4xx: number;
+            /** @example 2 */
+            status5xx: number;
+            /** @example 30 */
+            status429: number;
+        };
+        /**
+         * UsageBucket
+         * @description The requests of one hour or one day (UTC), from `start` (inclusive) for one `granularity`.
+         */
+        UsageBucket: {
+            start: components["schemas"]["Timestamp"];
+            counts: components["schemas"]["UsageCounts"];
+        };
+        /**
+         * KeyUsage
+         * @description One key's recorded requests in `[from, to)`, a bucket per hour or day (UTC), empty buckets
+         *     included, oldest first. Counts are exact once recorded: the server writes its records in
+         *     batches, about once a second.
+         */
+        KeyUsage: {
+            /** @example key_4f7a2c9d1e0b3a68 */
+            keyId: string;
+            granularity: components["schemas"]["UsageGranularity"];
+            from: components["schemas"]["Timestamp"];
+            to: components["schemas"]["Timestamp"];
+            totals: components["schemas"]["UsageCounts"];
+            /** @description At most 744 buckets (31 days of hours). */
+            buckets: components["schemas"]["UsageBucket"][];
+        };
+        /**
          * PermissionInfo
          * @description One permission, what it allows, the operations that need it, and whether the calling key holds it.
          */
@@ -1453,6 +1743,95 @@ export interface components {
             firstName?: string | null;
             lastName?: string | null;
             subscribed?: boolean;
+        };
+        /**
+         * UsageGroupBy
+         * @description What the totals are grouped by: the key (`keyId`), the key's environment, or the operation (`operationId`).
+         * @example key
+         * @enum {string}
+         */
+        UsageGroupBy: "key" | "environment" | "operation";
+        /**
+         * UsageGroup
+         * @description The totals of one group: `group` is the key's `keyId`, the environment or the `operationId`;
+         *     it is null for requests made with a user token (grouped by key or environment) and for
+         *     requests to paths the spec does not have (grouped by operation).
+         */
+        UsageGroup: {
+            /** @example key_4f7a2c9d1e0b3a68 */
+            group: string | null;
+            counts: components["schemas"]["UsageCounts"];
+        };
+        /**
+         * OrganizationUsage
+         * @description The organization's recorded requests in `[from, to)`, grouped; the groups with the most requests first.
+         */
+        OrganizationUsage: {
+            groupBy: components["schemas"]["UsageGroupBy"];
+            from: components["schemas"]["Timestamp"];
+            to: components["schemas"]["Timestamp"];
+            totals: components["schemas"]["UsageCounts"];
+            /** @description Every group with at least one request (at most 1,000). */
+            groups: components["schemas"]["UsageGroup"][];
+        };
+        /**
+         * RequestLogEntry
+         * @description One recorded request. It never holds a credential, a body, a header other than the user
+         *     agent, or a query value: only the names of the query parameters sent.
+         */
+        RequestLogEntry: {
+            /**
+             * @description The `X-Request-Id` the response carried (the caller's own, when it sent a sane one).
+             * @example 9f1c3e4a-7b2d-4c8e-a0f1-2b3c4d5e6f70
+             */
+            requestId: string;
+            at: components["schemas"]["Timestamp"];
+            /**
+             * @description The API key the request was made with (refused ones too), or null for a user token.
+             * @example key_4f7a2c9d1e0b3a68
+             */
+            keyId: string | null;
+            /**
+             * @description The user whose token made the request, or null for an API key.
+             * @example null
+             */
+            userId: string | null;
+            /** @description The key's environment, or null for a user token. */
+            environment: components["schemas"]["Environment"] | null;
+            /**
+             * @description The spec's operation, or null for a path or method the spec does not have.
+             * @example listContacts
+             */
+            operationId: string | null;
+            /** @example GET */
+            method: string;
+            /**
+             * @description The operation's path template (`/v1/contacts/{contactId}`), never the path sent; null with `operationId`.
+             * @example /v1/contacts
+             */
+            path: string | null;
+            /** @example 200 */
+            status: number;
+            /**
+             * @description From the request's arrival to the last byte of the response, in milliseconds.
+             * @example 3.2
+             */
+            durationMs: number;
+            /**
+             * @description The client address as the server sees it (X-Forwarded-For's when it trusts a proxy).
+             * @example 203.0.113.7
+             */
+            clientAddress: string;
+            /** @example mailroom-client/0.1.0 */
+            userAgent: string | null;
+            /**
+             * @description The names of the query parameters sent, sorted, each once; never their values.
+             * @example [
+             *       "cursor",
+             *       "limit"
+             *     ]
+             */
+            queryParameters: string[];
         };
         /** SignUpRequest */
         SignUpRequest: {
@@ -2225,6 +2604,48 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /** @description The key's usage, a bucket per hour or day. */
+        KeyUsageOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["KeyUsage"];
+                };
+            };
+        };
+        /**
+         * @description A parameter is invalid (VALIDATION_ERROR, per field in `details`): `from` after `to`, a period
+         *     longer than the retention period, an unknown `granularity` or `groupBy`, a `limit` out of
+         *     bounds, or a cursor the server did not issue to this organization.
+         */
+        UsageValidationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
         /** @description Every permission, with the operations it opens. */
         PermissionList: {
             headers: {
@@ -2381,6 +2802,57 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The organization's usage, grouped. */
+        OrganizationUsageOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["OrganizationUsage"];
+                };
+            };
+        };
+        /** @description A page of the request log, newest first. */
+        RequestLogPage: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    /** @description At most `limit` entries (100 at most), newest first. */
+                    data: components["schemas"]["RequestLogEntry"][];
+                    meta: {
+                        /** @description The page size used. */
+                        limit: number;
+                        /** @description Whether another (older) page follows. */
+                        hasMore: boolean;
+                        /** @description Cursor for the next page, or null on the last page. */
+                        nextCursor: string | null;
+                    };
+                };
             };
         };
         /** @description Signed up: your user, your first organization (you own it) and a user token for `/auth` and `/organizations`. */
@@ -3059,6 +3531,23 @@ export interface components {
          */
         KeyId: string;
         /**
+         * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+         *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+         *     retention period (30 days by default): 422 otherwise.
+         * @example 2026-11-21T00:00:00Z
+         */
+        From: string;
+        /**
+         * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+         * @example 2026-11-22T00:00:00Z
+         */
+        To: string;
+        /**
+         * @description The width of each bucket: `hour` (the default) or `day`, in UTC.
+         * @example hour
+         */
+        Granularity: components["schemas"]["UsageGranularity"];
+        /**
          * @description Page size, 1–100.
          * @example 20
          */
@@ -3075,6 +3564,33 @@ export interface components {
          * @example ct_9a8b7c6d5e4f3a2b
          */
         ContactId: string;
+        /**
+         * @description What to group the totals by: `key` (the default), `environment` or `operation`.
+         * @example environment
+         */
+        GroupBy: components["schemas"]["UsageGroupBy"];
+        /**
+         * @description Only the requests made with this key (revoked keys included).
+         * @example key_4f7a2c9d1e0b3a68
+         */
+        KeyIdFilter: string;
+        /**
+         * @description Only the requests answered with this status.
+         * @example 429
+         */
+        StatusFilter: number;
+        /**
+         * @description Only the requests to this operation (its `operationId`, as the spec names it).
+         * @example createContact
+         */
+        OperationIdFilter: string;
+        /**
+         * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages are
+         *     ordered newest first and stay stable while requests are recorded. Cursors are signed: one the
+         *     server did not issue, or issued to another organization, is refused with 422.
+         * @example eyJhIjoiMjAyNi0xMS0yMVQxNjowNDoxMi4wMDBaIiwiaSI6IjEyMzQ1In0.q2JvVf0Y3oQWm1JtY5l8ZA
+         */
+        RequestLogCursor: string;
         /**
          * @description The session's `sessionId` (from the session list, or the `sessionId` of a sign-up or log-in).
          * @example tok_8c2e5a7f1d3b9e04
@@ -3643,6 +4159,62 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getApiKeyUsage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+                /**
+                 * @description The width of each bucket: `hour` (the default) or `day`, in UTC.
+                 * @example hour
+                 */
+                granularity?: components["parameters"]["Granularity"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["KeyUsageOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listPermissions: {
         parameters: {
             query?: never;
@@ -3886,6 +4458,126 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description What to group the totals by: `key` (the default), `environment` or `operation`.
+                 * @example environment
+                 */
+                groupBy?: components["parameters"]["GroupBy"];
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OrganizationUsageOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listRequestLogs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only the requests made with this key (revoked keys included).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId?: components["parameters"]["KeyIdFilter"];
+                /**
+                 * @description Only the requests answered with this status.
+                 * @example 429
+                 */
+                status?: components["parameters"]["StatusFilter"];
+                /**
+                 * @description Only the requests to this operation (its `operationId`, as the spec names it).
+                 * @example createContact
+                 */
+                operationId?: components["parameters"]["OperationIdFilter"];
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+                /**
+                 * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages are
+                 *     ordered newest first and stay stable while requests are recorded. Cursors are signed: one the
+                 *     server did not issue, or issued to another organization, is refused with 422.
+                 * @example eyJhIjoiMjAyNi0xMS0yMVQxNjowNDoxMi4wMDBaIiwiaSI6IjEyMzQ1In0.q2JvVf0Y3oQWm1JtY5l8ZA
+                 */
+                cursor?: components["parameters"]["RequestLogCursor"];
+                /**
+                 * @description Page size, 1–100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["RequestLogPage"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
@@ -4639,6 +5331,201 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrganizationApiKeyUsage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+                /**
+                 * @description The width of each bucket: `hour` (the default) or `day`, in UTC.
+                 * @example hour
+                 */
+                granularity?: components["parameters"]["Granularity"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The key's `keyId` (from the list or create response).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId: components["parameters"]["KeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["KeyUsageOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationApiKeyNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrganizationUsage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description What to group the totals by: `key` (the default), `environment` or `operation`.
+                 * @example environment
+                 */
+                groupBy?: components["parameters"]["GroupBy"];
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OrganizationUsageOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listOrganizationRequestLogs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only the requests made with this key (revoked keys included).
+                 * @example key_4f7a2c9d1e0b3a68
+                 */
+                keyId?: components["parameters"]["KeyIdFilter"];
+                /**
+                 * @description Only the requests answered with this status.
+                 * @example 429
+                 */
+                status?: components["parameters"]["StatusFilter"];
+                /**
+                 * @description Only the requests to this operation (its `operationId`, as the spec names it).
+                 * @example createContact
+                 */
+                operationId?: components["parameters"]["OperationIdFilter"];
+                /**
+                 * @description Start of the period (inclusive), an RFC 3339 instant. Default: 24 hours before `to` (30 days
+                 *     with `granularity=day`). It must not be after `to`, and the period must not be longer than the
+                 *     retention period (30 days by default): 422 otherwise.
+                 * @example 2026-11-21T00:00:00Z
+                 */
+                from?: components["parameters"]["From"];
+                /**
+                 * @description End of the period (exclusive), an RFC 3339 instant. Default: now.
+                 * @example 2026-11-22T00:00:00Z
+                 */
+                to?: components["parameters"]["To"];
+                /**
+                 * @description Opaque cursor from the previous page's `meta.nextCursor`. Omit it for the first page. Pages are
+                 *     ordered newest first and stay stable while requests are recorded. Cursors are signed: one the
+                 *     server did not issue, or issued to another organization, is refused with 422.
+                 * @example eyJhIjoiMjAyNi0xMS0yMVQxNjowNDoxMi4wMDBaIiwiaSI6IjEyMzQ1In0.q2JvVf0Y3oQWm1JtY5l8ZA
+                 */
+                cursor?: components["parameters"]["RequestLogCursor"];
+                /**
+                 * @description Page size, 1–100.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["RequestLogPage"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["UsageValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];

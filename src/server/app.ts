@@ -15,6 +15,7 @@ import { listPermissionsHandler } from './routes/permissions.ts';
 import { sandboxHandlers } from './routes/sandbox.ts';
 import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
+import { organizationUsageHandlers, usageHandlers } from './routes/usage.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
 
@@ -35,6 +36,8 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...sessionHandlers,
   ...organizationHandlers,
   ...organizationApiKeyHandlers,
+  ...usageHandlers,
+  ...organizationUsageHandlers,
   ...sandboxHandlers,
 };
 

@@ -12,6 +12,7 @@ import type { LastUsedTracker } from './last-used.ts';
 import type { Sandbox } from './sandbox/sandbox.ts';
 import { sendJson } from './send-json.ts';
 import type { SessionUseTracker } from './session-use.ts';
+import type { UsageRecorder } from './usage-recorder.ts';
 
 /** Everything a route handler may use. */
 export interface AppContext {
@@ -23,6 +24,8 @@ export interface AppContext {
   lastUsed: LastUsedTracker;
   /** Sessions' (user tokens') last use: when, from which address and user agent; written in batches. */
   sessionUse: SessionUseTracker;
+  /** The request log's writer (batched) and its retention: every request with a key or in an organization. */
+  usage: UsageRecorder;
   plans: PlanTable;
   /** The per-address window for failed authentications. */
   failedAuth: WindowConfig;

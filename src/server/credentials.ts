@@ -4,7 +4,6 @@ import { parseUserToken, USER_TOKEN_PREFIX, verifyUserToken } from '../keys/user
 import type { ApiKeyWithPlan, MembershipRecord, UserTokenRecord } from '../store/types.ts';
 import { type ApiError, CREDENTIAL_REFUSALS, USER_TOKEN_REFUSALS } from './errors.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
-import type { LastUsedTracker } from './last-used.ts';
 
 // Who is calling: the credential of each security scheme, verified, into a principal. What that principal may do and
 // how its requests are counted is caller.ts's, computed once from the principal.
@@ -35,8 +34,11 @@ export interface UserPrincipal {
 /** Whoever an authenticator admitted. */
 export type Principal = ApiKeyPrincipal | UserPrincipal;
 
-/** An authenticator's answer: the principal, or the 401 that refuses the credential. */
-export type Verdict = { ok: true; principal: Principal } | { ok: false; error: ApiError };
+/**
+ * An authenticator's answer: the principal, or the 401 that refuses the credential (with the stored key it named, when
+ * one exists, so the refusal is recorded as that key's use).
+ */
+export type Verdict = { ok: true; principal: Principal } | { ok: false; error: ApiError; key?: ApiKeyWithPlan };
 
 /** Verifies the credential of one kind of security scheme, from the request's headers. */
 export interface Authenticator {
@@ -49,7 +51,6 @@ export interface AuthenticatorDeps {
   tokens: TokenCache;
   serverSecret: string;
   clock: () => Date;
-  lastUsed: LastUsedTracker;
 }
 
 /**
@@ -125,17 +126,19 @@ function apiKeyAuthenticator(deps: AuthenticatorDeps): Authenticator {
         );
       }
       const key = await deps.keys.get(parsed.publicId);
-      if (!key || !verifyApiKey(parsed.plaintext, key.keyHash, deps.serverSecret)) {
+      if (!key) {
         return refuse(CREDENTIAL_REFUSALS.unknownKey());
       }
+      if (!verifyApiKey(parsed.plaintext, key.keyHash, deps.serverSecret)) {
+        return { ok: false, error: CREDENTIAL_REFUSALS.unknownKey(), key };
+      }
       if (key.revokedAt) {
-        return refuse(CREDENTIAL_REFUSALS.revokedKey());
+        return { ok: false, error: CREDENTIAL_REFUSALS.revokedKey(), key };
       }
       const now = deps.clock();
       if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) {
-        return refuse(CREDENTIAL_REFUSALS.expiredKey(key.expiresAt));
+        return { ok: false, error: CREDENTIAL_REFUSALS.expiredKey(key.expiresAt), key };
       }
-      deps.lastUsed.mark(key.keyId, now);
       return { ok: true, principal: { scheme: 'apiKey', key, organizationId: key.organizationId, plan: key.plan } };
     },
   };

@@ -34,6 +34,7 @@ import { type SeedOutcome, seedStore } from './sandbox/seed.ts';
 import { readSeedFile, type SeedFile } from './sandbox/seed-file.ts';
 import { createSessionUseTracker } from './session-use.ts';
 import { loadSpec } from './spec.ts';
+import { createUsageRecorder, type UsageOptions } from './usage-recorder.ts';
 
 /** Options of {@link startServer}; every field has a default suited to tests and the sandbox. */
 export interface ServerOptions {
@@ -59,6 +60,8 @@ export interface ServerOptions {
   /** How long a looked-up key is trusted without a database round trip (revocations propagate at once regardless). */
   keyCacheTtlMs?: number;
   lastUsedFlushMs?: number;
+  /** The request log: recording on or off, its batch interval and buffer bound, retention and row bound. */
+  usage?: UsageOptions;
   /** How long start-up waits for Redis before serving under the outage policy (default 5000 ms). */
   rateLimitStoreWaitMs?: number;
   /** Limits of the HTTP layer: head size (16 KiB) and the time a request may take to arrive (20 s head, 60 s all). */
@@ -156,6 +159,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   });
   const lastUsed = createLastUsedTracker(store, logger, options.lastUsedFlushMs ?? 1000);
   const sessionUse = createSessionUseTracker(store, logger, options.lastUsedFlushMs ?? 1000);
+  const clock = options.clock ?? (() => new Date());
+  const usage = createUsageRecorder(store, logger, clock, options.usage);
   const context: AppContext = {
     store,
     limiter,
@@ -164,10 +169,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     passwords: createPasswordHasher(options.passwordCost),
     lastUsed,
     sessionUse,
+    usage,
     plans,
     failedAuth: options.failedAuth ?? DEFAULT_FAILED_AUTH_WINDOW,
     serverSecret: options.serverSecret ?? 'mailroom-development-secret',
-    clock: options.clock ?? (() => new Date()),
+    clock,
     logger,
     version: VERSION,
     scenarios: options.scenarios ?? false,
@@ -250,6 +256,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         stopPurge();
         await lastUsed.close();
         await sessionUse.close();
+        await usage.close();
         await unsubscribe();
         await limiter.close();
         await store.close();

@@ -1,35 +1,41 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/types.ts';
 
-/** Records when keys were used and writes them to the store in batches, off the request path. */
+/** A key's last use: when, and from which client address (null when not known). */
+export interface KeyUse {
+  at: Date;
+  address: string | null;
+}
+
+/** Records when (and from where) keys were used and writes them to the store in batches, off the request path. */
 export interface LastUsedTracker {
-  mark(keyId: string, at: Date): void;
-  /** The newest time seen by this instance and not yet written, if any. */
-  pending(keyId: string): Date | undefined;
+  mark(keyId: string, at: Date, address?: string | null): void;
+  /** The newest use seen by this instance and not yet written, if any. */
+  pending(keyId: string): KeyUse | undefined;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Batches `lastUsed` updates: one statement per interval instead of a write per request. */
 export function createLastUsedTracker(store: Store, logger: Logger, intervalMs = 1000): LastUsedTracker {
-  let batch = new Map<string, Date>();
+  let batch = new Map<string, KeyUse>();
   let flushing: Promise<void> = Promise.resolve();
 
   const flush = async () => {
     if (batch.size === 0) {
       return;
     }
-    const entries = [...batch].map(([keyId, lastUsedAt]) => ({ keyId, lastUsedAt }));
+    const entries = [...batch].map(([keyId, use]) => ({ keyId, lastUsedAt: use.at, address: use.address }));
     const written = batch;
     batch = new Map();
     try {
       await store.touchApiKeys(entries);
     } catch (error) {
       // Keep the times for the next attempt (newer marks win) so a database blip loses nothing.
-      for (const [keyId, at] of written) {
+      for (const [keyId, use] of written) {
         const newer = batch.get(keyId);
-        if (!newer || newer < at) {
-          batch.set(keyId, at);
+        if (!newer || newer.at < use.at) {
+          batch.set(keyId, use);
         }
       }
       logger.warn({ err: error }, 'could not record lastUsed; will retry');
@@ -41,10 +47,10 @@ export function createLastUsedTracker(store: Store, logger: Logger, intervalMs =
   timer.unref();
 
   return {
-    mark(keyId, at) {
+    mark(keyId, at, address = null) {
       const seen = batch.get(keyId);
-      if (!seen || seen < at) {
-        batch.set(keyId, at);
+      if (!seen || seen.at <= at) {
+        batch.set(keyId, { at, address });
       }
     },
     pending(keyId) {

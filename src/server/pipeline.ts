@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import { combineDecisions, type LimitDecision } from '../rate-limit/decision.ts';
 import type { LimitSubject } from '../rate-limit/limiter.ts';
+import type { ApiKeyWithPlan } from '../store/types.ts';
 import { admit, admitNothing } from './admit.ts';
 import { type BodyFacts, bodyFactsOf, readBody } from './body.ts';
 import { actInOrganization, type Caller, callerOf, refusalOf } from './caller.ts';
@@ -9,7 +11,8 @@ import { type Authenticator, authenticatorFor, createAuthenticators, type Securi
 import { organizationNotFound } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
 import { governingOf, type Match, type Operation, type OperationTable } from './operations.ts';
-import { originOf } from './session-use.ts';
+import { originOf, storableAddress } from './session-use.ts';
+import { type RecordedCaller, requestRecordOf } from './usage-recorder.ts';
 
 // The life of one request, top to bottom (after app.ts has given it a request id). Each stage is a named function
 // over the request's `Exchange`, run once, in this order:
@@ -22,6 +25,8 @@ import { originOf } from './session-use.ts';
 //   readRequestBody  the whole body, checked and parsed (body.ts)
 //   checkInput       parameters and body against the spec (input-check.ts)
 //   run              the handler, through the idempotency stage when the operation declares Idempotency-Key
+//
+// and, once the answer is sent, recordUsage puts the request in the request log's buffer (usage-recorder.ts).
 //
 // Anything a stage throws goes to the one error handler (error-handler.ts). The sandbox's scenarios (scenarios.ts)
 // hook into the stages they force through `StageHooks`; without them the hooks do nothing.
@@ -83,6 +88,8 @@ export interface Exchange {
   roles: string[];
   /** The verified caller; undefined on public operations. */
   caller?: Caller;
+  /** The stored key a refused API key named (revoked, expired, or the wrong secret): its 401 is recorded as its use. */
+  refusedKey?: ApiKeyWithPlan;
   /** The address's failed-authentication window as it stood: carried by answers that fail before `limit` counted. */
   gate?: LimitDecision;
 }
@@ -115,6 +122,7 @@ export function createPipeline(ctx: AppContext, table: OperationTable, hooks: St
 /** One request's trip through the contract. */
 export async function handleRequest(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
   const exchange = matchOperation(pipeline, req, res);
+  recordUsage(pipeline, exchange);
   await authenticate(pipeline, exchange);
   await limit(pipeline, exchange);
   const operation = refuseMiss(exchange);
@@ -163,12 +171,15 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
     exchange.gate = gate;
     const verdict = await withGateHeaders(exchange, () => guard.authenticator.verify(req.headers));
     if (!verdict.ok) {
+      exchange.refusedKey = verdict.key;
       admitNothing(res, await ctx.limiter.recordFailedAuth(exchange.address));
       throw verdict.error;
     }
     exchange.caller = callerOf(verdict.principal);
     req.caller = exchange.caller;
-    if (verdict.principal.scheme === 'userToken') {
+    if (verdict.principal.scheme === 'apiKey') {
+      ctx.lastUsed.mark(verdict.principal.key.keyId, ctx.clock(), storableAddress(exchange.address));
+    } else {
       // A session's last use (when, from where), written in batches like an API key's lastUsed.
       ctx.sessionUse.mark(verdict.principal.token.tokenId, ctx.clock(), originOf(exchange.address, req.headers));
     }
@@ -287,6 +298,52 @@ async function run(pipeline: Pipeline, exchange: Exchange, operation: Operation)
   } else {
     await operation.handler(req, res, ctx);
   }
+}
+
+/**
+ * Once the answer is sent ('finish'), puts the request in the request log's buffer: made with an API key (a refused
+ * one too, when the key it names exists), or with a user token acting in an organization. Nothing is written here:
+ * the recorder writes its buffer in batches (usage-recorder.ts). A request whose client went away before the answer
+ * was sent is not recorded.
+ */
+function recordUsage(pipeline: Pipeline, exchange: Exchange): void {
+  const { usage, clock } = pipeline.ctx;
+  if (!usage.options.enabled) {
+    return;
+  }
+  const at = clock();
+  const started = performance.now();
+  const { req, res } = exchange;
+  res.once('finish', () => {
+    const who = recordedCallerOf(exchange);
+    if (who) {
+      usage.record(
+        requestRecordOf({
+          who,
+          at,
+          durationMs: performance.now() - started,
+          operation: exchange.operation,
+          method: req.method,
+          url: req.url,
+          status: res.statusCode,
+          userAgent: originOf(exchange.address, req.headers).userAgent,
+          address: storableAddress(exchange.address),
+          requestId: req.id,
+        }),
+      );
+    }
+  });
+}
+
+/** Whom a request is recorded for, or undefined when it is not recorded (no credential known, no organization). */
+function recordedCallerOf(exchange: Exchange): RecordedCaller | undefined {
+  const principal = exchange.caller?.principal;
+  const key = principal?.scheme === 'apiKey' ? principal.key : exchange.refusedKey;
+  if (key) {
+    return { keyId: key.keyId, organizationId: key.organizationId, environment: key.environment };
+  }
+  const organizationId = exchange.caller?.organization?.organizationId;
+  return principal?.scheme === 'userToken' && organizationId ? { userId: principal.userId, organizationId } : undefined;
 }
 
 /**

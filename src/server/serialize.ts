@@ -7,10 +7,12 @@ import type {
   MemberRecord,
   MembershipRecord,
   SessionUse,
+  StoredRequestLog,
   UserRecord,
   UserTokenRecord,
 } from '../store/types.ts';
 import type { Schemas } from './context.ts';
+import type { KeyUse } from './last-used.ts';
 
 /** A plan's per-minute budget: its 60-second window, else its longest window scaled to a minute. */
 export function planPerMinute(plan: PlanConfig | undefined): number {
@@ -25,14 +27,14 @@ export function planPerMinute(plan: PlanConfig | undefined): number {
   return Math.max(1, Math.floor((longest.limit * 60) / longest.windowSeconds));
 }
 
-/** A stored key as the API shows it (never the hash); `lastUsed` includes this instance's unwritten uses. */
-export function toApiKey(
-  key: ApiKeyRecord & { plan: string },
-  plans: PlanTable,
-  pendingLastUsed?: Date,
-): Schemas['ApiKey'] {
-  const lastUsed =
-    pendingLastUsed && (!key.lastUsedAt || pendingLastUsed > key.lastUsedAt) ? pendingLastUsed : key.lastUsedAt;
+/**
+ * A stored key as the API shows it (never the hash); `lastUsed` and `lastUsedFrom` include this instance's unwritten
+ * use, when newer.
+ */
+export function toApiKey(key: ApiKeyRecord & { plan: string }, plans: PlanTable, pending?: KeyUse): Schemas['ApiKey'] {
+  const newer = pending && (!key.lastUsedAt || pending.at > key.lastUsedAt) ? pending : undefined;
+  const lastUsed = newer ? newer.at : key.lastUsedAt;
+  const lastUsedFrom = newer ? newer.address : key.lastUsedFrom;
   return {
     keyId: key.keyId,
     name: key.name,
@@ -44,6 +46,7 @@ export function toApiKey(
     permissions: key.permissions,
     environment: key.environment,
     lastUsed: lastUsed ? lastUsed.toISOString() : null,
+    lastUsedFrom: lastUsed ? lastUsedFrom : null,
     createdAt: key.createdAt.toISOString(),
     expirationTs: key.expiresAt ? key.expiresAt.toISOString() : null,
   };
@@ -104,5 +107,24 @@ export function toSession(token: UserTokenRecord, currentTokenId: string, pendin
     lastUsedAt: last ? last.at.toISOString() : null,
     lastUsedFrom: last ? { address: last.address, userAgent: last.userAgent } : null,
     expiresAt: token.expiresAt.toISOString(),
+  };
+}
+
+/** A recorded request as the request log shows it: the query parameters' names only, never a value. */
+export function toRequestLogEntry(entry: StoredRequestLog): Schemas['RequestLogEntry'] {
+  return {
+    requestId: entry.requestId,
+    at: entry.at.toISOString(),
+    keyId: entry.keyId,
+    userId: entry.userId,
+    environment: entry.environment,
+    operationId: entry.operationId,
+    method: entry.method,
+    path: entry.path,
+    status: entry.status,
+    durationMs: entry.durationMs,
+    clientAddress: entry.address,
+    userAgent: entry.userAgent,
+    queryParameters: entry.queryNames,
   };
 }

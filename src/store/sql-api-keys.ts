@@ -23,6 +23,8 @@ export interface ApiKeyRecord {
   createdAt: Date;
   expiresAt: Date | null;
   lastUsedAt: Date | null;
+  /** The client address of that last use, or null. */
+  lastUsedFrom: string | null;
   revokedAt: Date | null;
   /** When the key was rotated (it then works until `expiresAt`, its grace period); null when never rotated. */
   rotatedAt: Date | null;
@@ -31,7 +33,7 @@ export interface ApiKeyRecord {
 }
 
 /** Fields of a new key; rotation and usage fields start empty. */
-export type NewApiKey = Omit<ApiKeyRecord, 'lastUsedAt' | 'revokedAt' | 'rotatedAt' | 'replacedBy'>;
+export type NewApiKey = Omit<ApiKeyRecord, 'lastUsedAt' | 'lastUsedFrom' | 'revokedAt' | 'rotatedAt' | 'replacedBy'>;
 
 /** A key together with its organization's plan, which is what authentication needs in one lookup. */
 export interface ApiKeyWithPlan extends ApiKeyRecord {
@@ -80,8 +82,8 @@ export interface ApiKeyStore {
     at: Date,
     graceEndsAt: Date,
   ): Promise<RotationOutcome>;
-  /** Batch update of lastUsedAt (keeps the later of stored and given): one statement for the batch. */
-  touchApiKeys(entries: { keyId: string; lastUsedAt: Date }[]): Promise<void>;
+  /** Batch update of lastUsedAt and its address (keeps the later of stored and given): one statement for the batch. */
+  touchApiKeys(entries: { keyId: string; lastUsedAt: Date; address?: string | null }[]): Promise<void>;
   /** All key rows ever (revoked included), used to detect a fresh store. */
   countApiKeys(): Promise<number>;
 }
@@ -98,6 +100,7 @@ interface KeyRow {
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
+  last_used_address: string | null;
   revoked_at: Date | null;
   rotated_at: Date | null;
   replaced_by: string | null;
@@ -108,7 +111,7 @@ interface KeyPlanRow extends KeyRow {
 }
 
 const KEY_COLUMNS =
-  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.permissions, k.environment, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.rotated_at, k.replaced_by';
+  'k.key_id, k.organization_id, k.name, k.public_id, k.key_hash, k.permissions, k.environment, k.rate_limit, k.created_at, k.expires_at, k.last_used_at, k.last_used_address, k.revoked_at, k.rotated_at, k.replaced_by';
 const KEY_PLAN_COLUMNS = `${KEY_COLUMNS}, o.plan`;
 
 // Unique indexes whose violations are expected outcomes rather than bugs.
@@ -127,6 +130,7 @@ function toKey(row: KeyRow): ApiKeyRecord {
     createdAt: toDate(row.created_at),
     expiresAt: toDateOrNull(row.expires_at),
     lastUsedAt: toDateOrNull(row.last_used_at),
+    lastUsedFrom: row.last_used_address,
     revokedAt: toDateOrNull(row.revoked_at),
     rotatedAt: toDateOrNull(row.rotated_at),
     replacedBy: row.replaced_by,
@@ -324,17 +328,21 @@ export function apiKeyStatements(db: Db): ApiKeyStore {
       if (entries.length === 0) {
         return;
       }
-      // Arrays of ISO strings bind the same way on both drivers; grouping first makes duplicate keyIds in one
-      // batch harmless (UPDATE ... FROM would otherwise apply an arbitrary one of them).
+      // Arrays of ISO strings bind the same way on both drivers; of several uses of one key in a batch the newest wins
+      // (DISTINCT ON: UPDATE ... FROM would otherwise apply an arbitrary one of them), with its address.
       await db.query(
-        `UPDATE api_keys k SET last_used_at = t.last_used_at
+        `UPDATE api_keys k SET last_used_at = t.last_used_at, last_used_address = t.address
          FROM (
-           SELECT key_id, max(last_used_at) AS last_used_at
-           FROM unnest($1::text[], $2::timestamptz[]) AS u (key_id, last_used_at)
-           GROUP BY key_id
+           SELECT DISTINCT ON (key_id) key_id, last_used_at, address
+           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u (key_id, last_used_at, address)
+           ORDER BY key_id, last_used_at DESC
          ) t
-         WHERE k.key_id = t.key_id AND (k.last_used_at IS NULL OR k.last_used_at < t.last_used_at)`,
-        [entries.map((e) => e.keyId), entries.map((e) => e.lastUsedAt.toISOString())],
+         WHERE k.key_id = t.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= t.last_used_at)`,
+        [
+          entries.map((e) => e.keyId),
+          entries.map((e) => e.lastUsedAt.toISOString()),
+          entries.map((e) => e.address ?? null),
+        ],
       );
     },
 

@@ -8,6 +8,7 @@ import { keyChangeStatements } from './sql-key-changes.ts';
 import { membershipStatements } from './sql-memberships.ts';
 import { organizationStatements } from './sql-organizations.ts';
 import { stateStatements } from './sql-state.ts';
+import { usageStatements } from './sql-usage.ts';
 import { userTokenStatements } from './sql-user-tokens.ts';
 import { userStatements } from './sql-users.ts';
 import type { Store } from './types.ts';
@@ -49,6 +50,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     ...userTokenStatements(db),
     ...membershipStatements(db),
     ...stateStatements(db),
+    ...usageStatements(db),
     ...keyChanges.statements,
 
     async ping() {

@@ -8,6 +8,7 @@ import type { KeyChangeStore } from './sql-key-changes.ts';
 import type { MembershipStore } from './sql-memberships.ts';
 import type { OrganizationStore } from './sql-organizations.ts';
 import type { StateStore } from './sql-state.ts';
+import type { UsageStore } from './sql-usage.ts';
 import type { UserTokenStore } from './sql-user-tokens.ts';
 import type { UserStore } from './sql-users.ts';
 
@@ -19,6 +20,15 @@ export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sq
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';
 export type { OrganizationRecord } from './sql-organizations.ts';
 export type { CapturedTable, StoreState } from './sql-state.ts';
+export type {
+  RequestLogCursor,
+  RequestLogQuery,
+  RequestLogRecord,
+  StoredRequestLog,
+  UsageCountsRecord,
+  UsageGranularity,
+  UsageGroupBy,
+} from './sql-usage.ts';
 export type { NewUserToken, SessionOrigin, SessionUse, UserTokenRecord } from './sql-user-tokens.ts';
 export type { SignUpInput, UserRecord } from './sql-users.ts';
 export type {
@@ -29,6 +39,7 @@ export type {
   MembershipStore,
   OrganizationStore,
   StateStore,
+  UsageStore,
   UserStore,
   UserTokenStore,
 };
@@ -43,7 +54,8 @@ export interface Store
     UserTokenStore,
     MembershipStore,
     KeyChangeStore,
-    StateStore {
+    StateStore,
+    UsageStore {
   readonly kind: StoreKind;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;

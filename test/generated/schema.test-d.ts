@@ -28,7 +28,7 @@ describe('generated types', () => {
 
   test('permissions and environments are literal unions, and an unknown one does not compile', () => {
     expectTypeOf<Schemas['Permission']>().toEqualTypeOf<
-      'api_keys:read' | 'api_keys:write' | 'contacts:read' | 'contacts:write'
+      'api_keys:read' | 'api_keys:write' | 'contacts:read' | 'contacts:write' | 'usage:read'
     >();
     expectTypeOf<Schemas['ApiKey']['permissions']>().toEqualTypeOf<Schemas['Permission'][]>();
     expectTypeOf<Schemas['Environment']>().toEqualTypeOf<'development' | 'staging' | 'production'>();
@@ -56,9 +56,12 @@ describe('generated types', () => {
       | '/v1/api-keys/validate'
       | '/v1/api-keys/{keyId}'
       | '/v1/api-keys/{keyId}/rotate'
+      | '/v1/api-keys/{keyId}/usage'
       | '/v1/permissions'
       | '/v1/contacts'
       | '/v1/contacts/{contactId}'
+      | '/v1/usage'
+      | '/v1/request-logs'
       | '/auth/signup'
       | '/auth/password'
       | '/auth/sessions'
@@ -72,6 +75,9 @@ describe('generated types', () => {
       | '/organizations/{organizationId}/api-keys'
       | '/organizations/{organizationId}/api-keys/{keyId}'
       | '/organizations/{organizationId}/api-keys/{keyId}/rotate'
+      | '/organizations/{organizationId}/api-keys/{keyId}/usage'
+      | '/organizations/{organizationId}/usage'
+      | '/organizations/{organizationId}/request-logs'
       | '/organizations/{organizationId}/members'
       | '/organizations/{organizationId}/members/{userId}'
       | '/sandbox/reset'

@@ -52,6 +52,7 @@ export function createSandbox(ctx: AppContext, seed: string | undefined): Sandbo
           // restored key or session afterwards.
           await ctx.lastUsed.flush();
           await ctx.sessionUse.flush();
+          await ctx.usage.flush();
           // One transaction: when it fails (the database is down) nothing changed, and the caches stay right.
           await ctx.store.restoreState(captured);
           // No key or token the restored state lacks (or holds revoked) may stay cached.
