@@ -27,28 +27,7 @@ export function describePermissions(permissions: readonly string[]): ComponentCh
   );
 }
 
-/** Where a key was last used from, as the server records it (an address, a user agent), when it says. */
-function lastUsedFrom(key: ApiKey): ComponentChildren {
-  const from: unknown = (key as ApiKey & { lastUsedFrom?: unknown }).lastUsedFrom;
-  if (typeof from === 'string') {
-    return <span class="muted">from {from}</span>;
-  }
-  if (from && typeof from === 'object') {
-    const { ip, address, userAgent } = from as { ip?: string; address?: string; userAgent?: string | null };
-    const where = address ?? ip;
-    return (
-      <span class="origin muted">
-        {where && <span>from {where}</span>}
-        {userAgent && <span class="user-agent">{userAgent}</span>}
-      </span>
-    );
-  }
-  return null;
-}
-
-/**
- * The key list's columns after the name, in order. A field the key object gains is a line here.
- */
+/** The key list's columns after the name, in order. A field the key object gains is a line here. */
 export const KEY_COLUMNS: readonly KeyColumn[] = [
   { id: 'prefix', header: 'Key', cell: (key) => <code class="key-prefix">{key.keyPrefix}</code> },
   { id: 'environment', header: 'Environment', cell: (key) => <span class="env">{key.environment}</span> },
@@ -69,7 +48,7 @@ export const KEY_COLUMNS: readonly KeyColumn[] = [
       ) : (
         <span class="origin">
           <Time iso={key.lastUsed} relative />
-          {lastUsedFrom(key)}
+          {key.lastUsedFrom && <span class="muted">from {key.lastUsedFrom}</span>}
         </span>
       ),
   },

@@ -59,6 +59,8 @@ export async function startConsole(options: ServerOptions = {}): Promise<Console
   });
   await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  // A step that can't happen fails in 10 s, naming its locator, inside the test's own 30 s.
+  page.setDefaultTimeout(10_000);
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     if (
