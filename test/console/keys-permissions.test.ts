@@ -2,6 +2,7 @@
 // made in the page with one permission in one environment does exactly that from Node, and the list says so.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createMailroomClient } from '../../src/client/index.ts';
+import { PERMISSIONS } from '../../src/lib/permissions.ts';
 import {
   type ConsoleRun,
   capture,
@@ -35,7 +36,7 @@ describe('API keys with permissions and environments', () => {
     expect(await environment.inputValue()).toBe('production');
     const group = dialog.getByRole('group', { name: 'Permissions' });
     const boxes = group.getByRole('checkbox');
-    expect(await boxes.count()).toBe(4);
+    expect(await boxes.count()).toBe(PERMISSIONS.length);
     for (const box of await boxes.all()) {
       expect(await box.isChecked()).toBe(true);
     }
