@@ -2,6 +2,8 @@
 
 /** The paths whose operations take each security scheme. */
 export interface PathsByScheme {
+  githubSecretScanning:
+    | '/secret-scanning/github';
   bearerAuth:
     | '/v1/health'
     | '/v1/rate-limit'
@@ -15,6 +17,12 @@ export interface PathsByScheme {
     | '/v1/contacts/{contactId}'
     | '/v1/usage'
     | '/v1/request-logs'
+    | '/v1/webhook-endpoints'
+    | '/v1/webhook-endpoints/{endpointId}'
+    | '/v1/webhook-endpoints/{endpointId}/rotate-secret'
+    | '/v1/webhook-endpoints/{endpointId}/test'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
     | '/sandbox/reset';
   apiKeyHeader:
     | '/v1/health'
@@ -29,6 +37,12 @@ export interface PathsByScheme {
     | '/v1/contacts/{contactId}'
     | '/v1/usage'
     | '/v1/request-logs'
+    | '/v1/webhook-endpoints'
+    | '/v1/webhook-endpoints/{endpointId}'
+    | '/v1/webhook-endpoints/{endpointId}/rotate-secret'
+    | '/v1/webhook-endpoints/{endpointId}/test'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries'
+    | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
     | '/sandbox/reset';
   userToken:
     | '/auth/logout'

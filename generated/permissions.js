@@ -8,4 +8,6 @@ export const PERMISSIONS = Object.freeze([
   Object.freeze({ permission: 'contacts:read', description: "List contacts and read one." }),
   Object.freeze({ permission: 'contacts:write', description: "Create, update and delete contacts." }),
   Object.freeze({ permission: 'usage:read', description: "Read the organization's usage (per key, per environment, per operation) and its request log." }),
+  Object.freeze({ permission: 'webhooks:read', description: "List webhook endpoints, read one, and see its deliveries." }),
+  Object.freeze({ permission: 'webhooks:write', description: "Create, change, delete and test webhook endpoints, rotate their signing secrets, and retry deliveries." }),
 ]);

@@ -1225,6 +1225,287 @@ export interface paths {
         patch: operations["updateMember"];
         trace?: never;
     };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description Every webhook endpoint of your organization, oldest first (at most 20). Signing secrets are never returned here.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Create a webhook endpoint
+         * @description Registers a URL to receive your organization's events (see *Webhooks*), signed with a new `whsec_` secret that this
+         *     answer shows once. The URL must be `https`, carry no credentials, and every address its host resolves to must be
+         *     public: loopback, private and link-local addresses are refused (422 on `url`), unless the server runs with
+         *     `--allow-private-webhooks` (local development; it then accepts `http` too). An unknown event type is 422. An
+         *     organization holds at most 20 endpoints.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description One endpoint of your organization; another organization's is 404. Its secret is never shown again.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Deletes the endpoint, its secret and its deliveries, pending ones included: nothing more is sent to it.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a webhook endpoint
+         * @description Changes the URL (checked as on create), the description, the events sent, or pauses it (`disabled: true`; events
+         *     are not queued for a disabled endpoint). `disabled: false` re-enables one Mailroom disabled after a `410 Gone`.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook signing secret
+         * @description Makes a new `whsec_` secret, shown once. For the next 24 hours every delivery is signed with both the new and the
+         *     previous secret (two `v1,` signatures in `webhook-signature`, space-separated, as Standard Webhooks allows), so
+         *     you can deploy the new secret without dropping a delivery; then only the new one signs. Rotating again within the
+         *     24 hours drops the older of the previous two.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/test": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event
+         * @description Queues a `ping` event for this endpoint alone (disabled or not), signed and retried like any event: a quick way to
+         *     check your receiver verifies signatures. The answer is the queued delivery; follow it in the endpoint's deliveries.
+         */
+        post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List webhook deliveries
+         * @description The endpoint's latest 100 deliveries, newest first: status (`pending`, `succeeded`, `failed`), attempts, the last
+         *     answer's status or error, and when the next attempt is due.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+                /**
+                 * @description The delivery's `deliveryId` (from the endpoint's deliveries).
+                 * @example dlv_8a1f3c5e7b9d2f40
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a webhook delivery
+         * @description Makes a delivery due now, whatever its status (a `failed` one gets one more attempt, then the schedule's remaining
+         *     retries, if any). The same event, with the same `webhook-id`, is sent again.
+         */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/secret-scanning/github": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report leaked keys (GitHub secret scanning)
+         * @description GitHub's secret-scanning partner endpoint: GitHub POSTs the tokens it found in public places that match Mailroom's
+         *     key pattern, and Mailroom revokes every live key among them **at once**, on every instance, and sends
+         *     `api_key.leaked` (with the report's `url` and `source`) to the key's organization's webhook endpoints.
+         *
+         *     - The request is signed by GitHub: `Github-Public-Key-Signature` is an ECDSA P-256 / SHA-256 signature (base64,
+         *       DER) over the raw body, by the key named in `Github-Public-Key-Identifier`. Mailroom checks it against the
+         *       public keys configured in `MAILROOM_SECRET_SCANNING_PUBLIC_KEYS` (a JSON list of `{ key_identifier, key }`, the
+         *       key in PEM, shaped like GitHub's published `public_keys`). A missing, unknown or wrong signature is 401 and
+         *       nothing happens.
+         *     - Each token's checksum is checked first, so junk costs no lookup; a report is at most 1,000 tokens (more is 422)
+         *       and 100 KiB (more is 413). A malformed report is 400 or 422, and nothing is revoked.
+         *     - The answer is GitHub's feedback array: `true_positive` for a key Mailroom issued (revoked now, or already),
+         *       `false_positive` for anything else. Reporting the same key again is harmless: it is already revoked.
+         *     - Counted per client address (`x-rate-limit: address`), as sign-up and log-in are.
+         */
+        post: operations["reportLeakedKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sandbox/reset": {
         parameters: {
             query?: never;
@@ -1272,7 +1553,176 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "api_key.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key was created
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.created`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyCreatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.rotated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key was rotated
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.rotated`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyRotatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key was revoked
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.revoked`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyRevokedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.expiring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key expires within 7 days
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.expiring`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyExpiringEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.expired": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key expired
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.expired`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyExpiredEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.leaked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A key was found in public and revoked
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `api_key.leaked`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["apiKeyLeakedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "usage.anomaly": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unusual activity on a key
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `usage.anomaly`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["usageAnomalyEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    ping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A test event
+         * @description Sent as a JSON POST to every enabled endpoint subscribed to `ping`, signed with the Standard Webhooks
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. See *Webhooks* above.
+         */
+        post: operations["pingEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /**
@@ -1431,6 +1881,8 @@ export interface components {
          *     | `contacts:read` | List contacts and read one. |
          *     | `contacts:write` | Create, update and delete contacts. |
          *     | `usage:read` | Read the organization's usage (per key, per environment, per operation) and its request log. |
+         *     | `webhooks:read` | List webhook endpoints, read one, and see its deliveries. |
+         *     | `webhooks:write` | Create, change, delete and test webhook endpoints, rotate their signing secrets, and retry deliveries. |
          *
          *     | operation | needs |
          *     |---|---|
@@ -1452,10 +1904,19 @@ export interface components {
          *     | PATCH /v1/contacts/{contactId} (updateContact) | `contacts:write` |
          *     | GET /v1/usage (getUsage) | `usage:read` |
          *     | GET /v1/request-logs (listRequestLogs) | `usage:read` |
+         *     | GET /v1/webhook-endpoints (listWebhookEndpoints) | `webhooks:read` |
+         *     | POST /v1/webhook-endpoints (createWebhookEndpoint) | `webhooks:write` |
+         *     | GET /v1/webhook-endpoints/{endpointId} (getWebhookEndpoint) | `webhooks:read` |
+         *     | DELETE /v1/webhook-endpoints/{endpointId} (deleteWebhookEndpoint) | `webhooks:write` |
+         *     | PATCH /v1/webhook-endpoints/{endpointId} (updateWebhookEndpoint) | `webhooks:write` |
+         *     | POST /v1/webhook-endpoints/{endpointId}/rotate-secret (rotateWebhookSecret) | `webhooks:write` |
+         *     | POST /v1/webhook-endpoints/{endpointId}/test (testWebhookEndpoint) | `webhooks:write` |
+         *     | GET /v1/webhook-endpoints/{endpointId}/deliveries (listWebhookDeliveries) | `webhooks:read` |
+         *     | POST /v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry (retryWebhookDelivery) | `webhooks:write` |
          * @example contacts:read
          * @enum {string}
          */
-        Permission: "api_keys:read" | "api_keys:write" | "contacts:read" | "contacts:write" | "usage:read";
+        Permission: "api_keys:read" | "api_keys:write" | "contacts:read" | "contacts:write" | "usage:read" | "webhooks:read" | "webhooks:write";
         /**
          * ApiKey
          * @description An API key as listed. The secret part is never shown again after creation.
@@ -2050,6 +2511,122 @@ export interface components {
             role: components["schemas"]["MemberRole"];
         };
         /**
+         * WebhookEventType
+         * @description An event an endpoint can subscribe to (see the *Webhooks* section for each one's payload), or `*` for every event.
+         *     `ping` is not subscribable: only `POST /v1/webhook-endpoints/{endpointId}/test` sends it.
+         * @example api_key.revoked
+         * @enum {string}
+         */
+        WebhookEventType: "*" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "api_key.expiring" | "api_key.expired" | "api_key.leaked" | "usage.anomaly";
+        /**
+         * WebhookEndpoint
+         * @description Where your organization's events are sent. The signing secret is shown only on create and on rotation.
+         */
+        WebhookEndpoint: {
+            /** @example we_3c9e1a7b5d2f4e60 */
+            endpointId: string;
+            /**
+             * Format: uri
+             * @description Where events are POSTed: `https`, no credentials, and a host whose every address is public (loopback, private
+             *     and link-local addresses are refused unless the server runs with `--allow-private-webhooks`).
+             * @example https://hooks.example.com/mailroom
+             */
+            url: string;
+            /** @description What the endpoint is for, or null. */
+            description: string | null;
+            /** @description The event types sent to it; `*` for every one. */
+            enabledEvents: components["schemas"]["WebhookEventType"][];
+            /** @description A disabled endpoint receives nothing (events are not queued for it) until it is enabled again. */
+            disabled: boolean;
+            /** @description Why Mailroom disabled it (its receiver answered `410 Gone`), or null. */
+            disabledReason: string | null;
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+        };
+        /** CreateWebhookEndpointRequest */
+        CreateWebhookEndpointRequest: {
+            /** @description Where to send events (see `WebhookEndpoint.url` for what is accepted; anything else is 422 on `url`). */
+            url: string;
+            description?: string;
+            /** @description The event types to send; default `["*"]`, every event. */
+            enabledEvents?: components["schemas"]["WebhookEventType"][];
+            /** @description Create it disabled (default false). */
+            disabled?: boolean;
+        };
+        /**
+         * WebhookEndpointWithSecret
+         * @description An endpoint with its signing secret, shown this once.
+         */
+        WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /**
+             * @description The `whsec_…` secret (32 random bytes, base64) that signs every delivery (Standard Webhooks). Store it now:
+             *     Mailroom keeps it only sealed and never shows it again.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8vGTqQPWIo8=
+             */
+            secret: string;
+        };
+        /**
+         * UpdateWebhookEndpointRequest
+         * @description The fields to change; at least one. `description` null removes it; `disabled` false re-enables an endpoint.
+         */
+        UpdateWebhookEndpointRequest: {
+            url?: string;
+            description?: string | null;
+            enabledEvents?: components["schemas"]["WebhookEventType"][];
+            disabled?: boolean;
+        };
+        /**
+         * WebhookDelivery
+         * @description One event's delivery to one endpoint: at least once, retried with exponential backoff on any answer but 2xx (a
+         *     `Retry-After` on 429 and 503 is honoured; 410 disables the endpoint; redirects are not followed) until it succeeds
+         *     or the retry schedule is spent (`failed`).
+         */
+        WebhookDelivery: {
+            /** @example dlv_8a1f3c5e7b9d2f40 */
+            deliveryId: string;
+            /**
+             * @description The event's id, sent as `webhook-id`: the same on every attempt, so a receiver can drop duplicates.
+             * @example evt_5e2b7d9f1a3c8e60
+             */
+            eventId: string;
+            /** @example api_key.revoked */
+            eventType: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            /** @description The HTTP status of the last attempt, or null (none yet, or no answer). */
+            lastResponseStatus: number | null;
+            /** @description Why the last attempt failed without an answer (timeout, refused address, redirect), or null. */
+            lastError: string | null;
+            lastAttemptAt: components["schemas"]["Timestamp"] | null;
+            /** @description When the next attempt is due (pending), or null. */
+            nextAttemptAt: components["schemas"]["Timestamp"] | null;
+            createdAt: components["schemas"]["Timestamp"];
+        };
+        /**
+         * SecretScanningReport
+         * @description GitHub's secret-scanning partner report: the tokens it found matching Mailroom's key pattern (`mr_<8>_<38>`), each
+         *     with where it was found. At most 1,000 tokens per report.
+         */
+        SecretScanningReport: {
+            token: string;
+            /** @example mailroom_api_key */
+            type: string;
+            url?: string;
+            source?: string;
+        }[];
+        /**
+         * SecretScanningFeedback
+         * @description GitHub's feedback format, one entry per reported token: `true_positive` for a Mailroom key that existed (it is now
+         *     revoked, or was already), `false_positive` for anything else (a checksum that fails, or a key Mailroom never issued).
+         */
+        SecretScanningFeedback: {
+            token_raw: string;
+            token_type: string;
+            /** @enum {string} */
+            label: "true_positive" | "false_positive";
+        }[];
+        /**
          * SandboxReset
          * @description What a sandbox reset restored, counted by kind of record.
          */
@@ -2073,6 +2650,143 @@ export interface components {
                 contacts: number;
             };
             resetAt: components["schemas"]["Timestamp"];
+        };
+        /**
+         * WebhookKeyData
+         * @description The key an `api_key.*` event is about. Never the key or any part of its secret.
+         */
+        WebhookKeyData: {
+            /** @example key_4f7a2c9d1e0b3a68 */
+            keyId: string;
+            /** @example Production API */
+            name: string;
+            /**
+             * @description The key with its secret masked, as `ApiKey.keyPrefix`.
+             * @example mr_a1b2c3d4_****
+             */
+            keyPrefix: string;
+            environment: components["schemas"]["Environment"];
+            /** @description When the key stops (or stopped) working, or null if it never expires. */
+            expirationTs: components["schemas"]["Timestamp"] | null;
+        };
+        /**
+         * ApiKeyCreatedEvent
+         * @description A key was created (through the API, under a user token, or by the CLI).
+         */
+        ApiKeyCreatedEvent: {
+            /** @constant */
+            type: "api_key.created";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"];
+        };
+        /**
+         * ApiKeyRotatedEvent
+         * @description A key was rotated: `data` is the old key, whose `expirationTs` is now the end of its grace period, and
+         *     `replacedBy` names the new key.
+         */
+        ApiKeyRotatedEvent: {
+            /** @constant */
+            type: "api_key.rotated";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"] & {
+                replacedBy: {
+                    keyId: string;
+                    keyPrefix: string;
+                };
+            };
+        };
+        /**
+         * ApiKeyRevokedEvent
+         * @description A key was revoked: it stopped working at once, on every instance.
+         */
+        ApiKeyRevokedEvent: {
+            /** @constant */
+            type: "api_key.revoked";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"];
+        };
+        /**
+         * ApiKeyExpiringEvent
+         * @description A key expires within 7 days (sent once per key, about 7 days ahead; a rotated key in its grace period gets no notice).
+         */
+        ApiKeyExpiringEvent: {
+            /** @constant */
+            type: "api_key.expiring";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"];
+        };
+        /**
+         * ApiKeyExpiredEvent
+         * @description A key reached its expiry (a rotated key, the end of its grace period), sent once.
+         */
+        ApiKeyExpiredEvent: {
+            /** @constant */
+            type: "api_key.expired";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"];
+        };
+        /**
+         * ApiKeyLeakedEvent
+         * @description A key was reported public by a secret scanner (GitHub secret scanning, `POST /secret-scanning/github`) and revoked
+         *     at once. `url` and `source` are the report's: where the key was found.
+         */
+        ApiKeyLeakedEvent: {
+            /** @constant */
+            type: "api_key.leaked";
+            timestamp: components["schemas"]["Timestamp"];
+            data: components["schemas"]["WebhookKeyData"] & {
+                /** @constant */
+                revoked: true;
+                /**
+                 * @description Where the key was found, as the report gives it ('' when it gave none).
+                 * @example https://github.com/octo-org/app/blob/9f1c2e/config.js
+                 */
+                url: string;
+                /**
+                 * @description What kind of place (`content`, `commit`, `pull_request`, `gist`, `npm`, …), as the report gives it.
+                 * @example content
+                 */
+                source: string;
+            };
+        };
+        /**
+         * UsageAnomalyEvent
+         * @description Unusual activity on a key: a burst of refused requests. Each request made with a key that is answered 401 (a
+         *     known key id with a wrong secret, or a revoked or expired key), 403 (a permission the key lacks) or 429 (rate
+         *     limited) counts; when one key gathers `threshold` refusals within `windowSeconds` (defaults 20 in 60 s, set with
+         *     `MAILROOM_ANOMALY_THRESHOLD` and `MAILROOM_ANOMALY_WINDOW_SECONDS`), this event is sent, at most once per window
+         *     and key. Someone guessing at a leaked key id, or a client stuck in a loop, shows up here.
+         */
+        UsageAnomalyEvent: {
+            /** @constant */
+            type: "usage.anomaly";
+            timestamp: components["schemas"]["Timestamp"];
+            data: {
+                /** @constant */
+                kind: "refusal_burst";
+                keyId: string;
+                keyPrefix: string;
+                /** @description Refused requests of the key in the window, by status. */
+                refusals: {
+                    401: number;
+                    403: number;
+                    429: number;
+                };
+                threshold: number;
+                windowSeconds: number;
+            };
+        };
+        /**
+         * PingEvent
+         * @description A test event, sent only by `POST /v1/webhook-endpoints/{endpointId}/test`, to that endpoint.
+         */
+        PingEvent: {
+            /** @constant */
+            type: "ping";
+            timestamp: components["schemas"]["Timestamp"];
+            data: {
+                endpointId: string;
+            };
         };
     };
     responses: {
@@ -3471,6 +4185,211 @@ export interface components {
                 };
             };
         };
+        /** @description The organization's endpoints, oldest first; `meta.total` is their number. */
+        WebhookEndpointList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookEndpoint"][];
+                    meta: {
+                        total: number;
+                    };
+                };
+            };
+        };
+        /** @description The endpoint, with its signing secret (shown this once). */
+        WebhookEndpointCreated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookEndpointWithSecret"];
+                    meta: {
+                        warning: string;
+                    };
+                };
+            };
+        };
+        /** @description The endpoint, as it is now. */
+        WebhookEndpointOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookEndpoint"];
+                };
+            };
+        };
+        /** @description The endpoint is deleted, with its pending deliveries. */
+        WebhookEndpointDeleted: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: {
+                        endpointId: string;
+                        /** @constant */
+                        deleted: true;
+                    };
+                };
+            };
+        };
+        /** @description The endpoint with its new signing secret (shown this once); the previous secret signs too until `previousSecretExpiresAt`. */
+        WebhookSecretRotated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookEndpointWithSecret"] & {
+                        previousSecretExpiresAt: components["schemas"]["Timestamp"];
+                    };
+                    meta: {
+                        warning: string;
+                    };
+                };
+            };
+        };
+        /** @description A `ping` event is queued for the endpoint; its delivery shows in the endpoint's deliveries. */
+        WebhookTestQueued: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookDelivery"];
+                };
+            };
+        };
+        /** @description The endpoint's deliveries, newest first (the latest 100). */
+        WebhookDeliveryList: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookDelivery"][];
+                    meta: {
+                        total: number;
+                    };
+                };
+            };
+        };
+        /** @description The delivery is due again now (pending); the next attempt follows within about a second. */
+        WebhookDeliveryRetried: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                Deprecation: components["headers"]["Deprecation"];
+                Sunset: components["headers"]["Sunset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["WebhookDelivery"];
+                };
+            };
+        };
+        /**
+         * @description The report was verified and handled: GitHub's feedback array (not Mailroom's envelope: the format is GitHub's),
+         *     one label per reported token. Every reported Mailroom key that was live is revoked.
+         */
+        SecretScanningFeedback: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SecretScanningFeedback"];
+            };
+        };
         /**
          * @description The sandbox holds its seeded state again. The rate-limit headers describe the caller's windows as the reset left
          *     them: unspent.
@@ -3495,6 +4414,22 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+         * @example evt_5e2b7d9f1a3c8e60
+         */
+        WebhookId: string;
+        /**
+         * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+         * @example 1795338000
+         */
+        WebhookTimestamp: string;
+        /**
+         * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+         *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+         * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+         */
+        WebhookSignature: string;
         /**
          * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
          *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
@@ -3607,6 +4542,16 @@ export interface components {
          * @example usr_9a4c7e1b3d5f2a80
          */
         UserId: string;
+        /**
+         * @description The endpoint's `endpointId` (from the list or create response).
+         * @example we_3c9e1a7b5d2f4e60
+         */
+        EndpointId: string;
+        /**
+         * @description The delivery's `deliveryId` (from the endpoint's deliveries).
+         * @example dlv_8a1f3c5e7b9d2f40
+         */
+        DeliveryId: string;
     };
     requestBodies: never;
     headers: {
@@ -5712,6 +6657,404 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["WebhookEndpointCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["IdempotencyKeyInUse"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointDeleted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["WebhookEndpointOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookSecretRotated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    testWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["WebhookTestQueued"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookDeliveryList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+                /**
+                 * @description The delivery's `deliveryId` (from the endpoint's deliveries).
+                 * @example dlv_8a1f3c5e7b9d2f40
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["WebhookDeliveryRetried"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reportLeakedKeys: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretScanningReport"];
+            };
+        };
+        responses: {
+            200: components["responses"]["SecretScanningFeedback"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     resetSandbox: {
         parameters: {
             query?: never;
@@ -5740,6 +7083,318 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["ServerError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    apiKeyCreatedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyRotatedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyRotatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyRevokedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyRevokedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyExpiringEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyExpiringEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyExpiredEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyExpiredEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyLeakedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyLeakedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    usageAnomalyEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UsageAnomalyEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    pingEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event's id, the same on every attempt: drop a delivery whose id you have processed.
+                 * @example evt_5e2b7d9f1a3c8e60
+                 */
+                "webhook-id": components["parameters"]["WebhookId"];
+                /**
+                 * @description When this attempt was signed, in Unix seconds. Refuse one more than 5 minutes from your clock.
+                 * @example 1795338000
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestamp"];
+                /**
+                 * @description `v1,<base64 HMAC-SHA256 of "webhook-id.webhook-timestamp.body">` under each signing secret, space-separated (two
+                 *     during the 24 hours after a secret rotation). Accept the delivery when any one matches.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignature"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PingEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx answer within 15 s is a success; anything else is retried (410 disables the endpoint). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
 }

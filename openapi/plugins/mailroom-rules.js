@@ -288,6 +288,11 @@ function isJsonMediaType(mediaType) {
 
 const envelope = operationRule(({ operation, location, ctx, problem }) => {
   for (const { status, response, location: responseLocation } of responsesOf(operation, location, ctx)) {
+    // A partner's format (GitHub's secret-scanning feedback array) is answered as the partner defines it: an operation
+    // marked `x-envelope: false` is exempt for its success answers; its errors are enveloped like any other.
+    if (operation['x-envelope'] === false && Number(status) < 300) {
+      continue;
+    }
     for (const { mediaType, media, location: mediaLocation } of mediaTypesOf(response, responseLocation, ctx)) {
       if (!isJsonMediaType(mediaType)) {
         continue;

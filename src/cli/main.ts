@@ -26,6 +26,7 @@ import { toApiKey } from '../server/serialize.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import { type ApiKeyWithPlan, KeyLimitError, type Store } from '../store/types.ts';
+import { keyEvent } from '../webhooks/events.ts';
 import { contractAction, contractOptions } from './contract.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
@@ -436,7 +437,8 @@ withStoreOptions(
     .argument('<keyId>', 'the key to revoke'),
 ).action(async (keyId: string, opts) => {
   await withStore(storeSettings(opts), async (store) => {
-    const revoked = await store.revokeApiKey(null, keyId, new Date());
+    const at = new Date();
+    const revoked = await store.revokeApiKey(null, keyId, at, (key) => [keyEvent('api_key.revoked', key, at)]);
     if (!revoked) {
       throw new SettingsError(`no active API key ${keyId}`);
     }

@@ -1,4 +1,4 @@
-export type { components, operations, paths } from '../../generated/schema.d.ts';
+export type { components, operations, paths, webhooks } from '../../generated/schema.d.ts';
 export {
   ALL_PERMISSIONS,
   type Environment,
@@ -66,3 +66,11 @@ export {
 } from './rate-limit-headers.ts';
 export { resetSandbox, type SandboxReset } from './sandbox.ts';
 export { type SuccessData, type SuccessMeta, unwrap, unwrapEnvelope } from './unwrap.ts';
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  WEBHOOK_TOLERANCE_SECONDS,
+  type WebhookEvent,
+  type WebhookEventType,
+  WebhookVerificationError,
+} from './webhooks.ts';

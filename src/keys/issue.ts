@@ -8,6 +8,7 @@ import {
 } from '../lib/permissions.ts';
 import type { ApiKeyRecord, SessionOrigin, Store, UserTokenRecord } from '../store/types.ts';
 import { DuplicateApiKeyError } from '../store/types.ts';
+import { keyEvent } from '../webhooks/events.ts';
 import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
 import { generateUserToken, hashUserToken, type UserTokenText } from './user-token.ts';
 
@@ -31,7 +32,7 @@ export const MAX_ACTIVE_KEYS = 100;
 
 const DAY_MS = 86_400_000;
 
-/** Creates a key, stores only its hash, and returns the plaintext once. */
+/** Creates a key, stores only its hash (and its `api_key.created` event, in the same transaction), and returns the plaintext once. */
 export async function issueApiKey(
   store: Store,
   serverSecret: string,
@@ -54,7 +55,10 @@ export async function issueApiKey(
           createdAt: input.now,
           expiresAt: input.expiresInDays ? new Date(input.now.getTime() + input.expiresInDays * DAY_MS) : null,
         },
-        { maxActiveKeys: input.maxActiveKeys ?? MAX_ACTIVE_KEYS },
+        {
+          maxActiveKeys: input.maxActiveKeys ?? MAX_ACTIVE_KEYS,
+          events: (created) => [keyEvent('api_key.created', created, input.now)],
+        },
       );
       return { plaintext, record };
     } catch (error) {

@@ -1,6 +1,7 @@
 import { newId } from '../lib/ids.ts';
 import { DuplicateApiKeyError, type RotationOutcome, type Store } from '../store/types.ts';
-import { type ApiKeyText, generateApiKey, hashApiKey } from './api-key.ts';
+import { keyEvent } from '../webhooks/events.ts';
+import { type ApiKeyText, generateApiKey, hashApiKey, maskApiKey } from './api-key.ts';
 
 /** The longest grace period a rotation may give the old key: 7 days, as Stripe allows. */
 export const MAX_GRACE_MINUTES = 10_080;
@@ -45,6 +46,12 @@ export async function rotateApiKey(
         { keyId: newId('key'), publicId, keyHash: hashApiKey(plaintext, serverSecret) },
         input.now,
         graceEndsAt,
+        // The old key, with its new expiry (the end of the grace), and the key that replaces it.
+        ({ previous, current }) => [
+          keyEvent('api_key.rotated', previous, input.now, {
+            replacedBy: { keyId: current.keyId, keyPrefix: maskApiKey(current.publicId) },
+          }),
+        ],
       );
       return result.outcome === 'rotated' ? { ...result, plaintext } : result;
     } catch (error) {

@@ -13,9 +13,11 @@ import { contactHandlers } from './routes/contacts.ts';
 import { organizationHandlers } from './routes/organizations.ts';
 import { listPermissionsHandler } from './routes/permissions.ts';
 import { sandboxHandlers } from './routes/sandbox.ts';
+import { secretScanningHandlers } from './routes/secret-scanning.ts';
 import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { organizationUsageHandlers, usageHandlers } from './routes/usage.ts';
+import { webhookHandlers } from './routes/webhooks.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
 
@@ -39,6 +41,8 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...usageHandlers,
   ...organizationUsageHandlers,
   ...sandboxHandlers,
+  ...webhookHandlers,
+  ...secretScanningHandlers,
 };
 
 /** What a caller's `X-Request-Id` must look like to be kept; anything else is replaced by a UUID. */

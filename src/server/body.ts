@@ -68,7 +68,8 @@ export async function readBody(req: Request, res: Response, facts: BodyFacts): P
   if (!req.complete) {
     throw BODY_REFUSALS.malformed();
   }
-  req.body = facts.json ? parseJson(req.body as Buffer, req.headers['content-type'] ?? '') : undefined;
+  req.rawBody = req.body as Buffer;
+  req.body = facts.json ? parseJson(req.rawBody, req.headers['content-type'] ?? '') : undefined;
 }
 
 /** What reading the body can go wrong with, named where it arises (raw-body's errors carry a `type`). */

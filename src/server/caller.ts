@@ -55,6 +55,16 @@ export function callerOf(principal: Principal): Caller {
       organization: undefined,
     };
   }
+  if (principal.scheme === 'secretScanning') {
+    // A scanner acts on no organization and holds no permission; its operation counts per client address.
+    return {
+      principal,
+      permissions: [],
+      limitSubject: { window: 'address', id: `secret-scanner:${principal.keyIdentifier}` },
+      notices: undefined,
+      organization: undefined,
+    };
+  }
   const { key } = principal;
   return {
     principal,
@@ -113,7 +123,12 @@ export function idempotencyScopeOf(caller: Caller | undefined): { organizationId
     return { organizationId: '', principal: 'anonymous' };
   }
   const { principal } = caller;
-  const who = principal.scheme === 'userToken' ? `user:${principal.userId}` : `key:${principal.key.keyId}`;
+  const who =
+    principal.scheme === 'userToken'
+      ? `user:${principal.userId}`
+      : principal.scheme === 'secretScanning'
+        ? `scanner:${principal.keyIdentifier}`
+        : `key:${principal.key.keyId}`;
   return { organizationId: caller.organization?.organizationId ?? '', principal: who };
 }
 

@@ -5,6 +5,9 @@ import type { PasswordHasher } from '../accounts/password.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import type { PlanTable, WindowConfig } from '../rate-limit/plans.ts';
 import type { Store } from '../store/types.ts';
+import type { AnomalyWatch } from '../webhooks/anomaly.ts';
+import type { SecretScanningKeys } from '../webhooks/secret-scanning.ts';
+import type { UrlPolicy } from '../webhooks/url-guard.ts';
 import type { Caller } from './caller.ts';
 import type { ApiKeyPrincipal, UserPrincipal } from './credentials.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
@@ -13,6 +16,20 @@ import type { Sandbox } from './sandbox/sandbox.ts';
 import { sendJson } from './send-json.ts';
 import type { SessionUseTracker } from './session-use.ts';
 import type { UsageRecorder } from './usage-recorder.ts';
+
+/** What the routes and the pipeline need of webhooks (src/webhooks/): the URL policy, the worker, the watches. */
+export interface WebhookContext {
+  /** Endpoint URLs may be http and private (--allow-private-webhooks): local development and tests only. */
+  allowPrivate: boolean;
+  /** How a URL's host is resolved for the private-address check (tests give their own). */
+  resolve?: UrlPolicy['resolve'];
+  /** Tells this instance's delivery worker the outbox has new events. */
+  nudge(): void;
+  /** Counts refused answers per key into usage.anomaly events. */
+  anomalies: AnomalyWatch;
+  /** GitHub's secret-scanning public keys (MAILROOM_SECRET_SCANNING_PUBLIC_KEYS); empty: every report is refused. */
+  secretScanningKeys: SecretScanningKeys;
+}
 
 /** Everything a route handler may use. */
 export interface AppContext {
@@ -35,6 +52,7 @@ export interface AppContext {
   version: string;
   /** Sandbox scenarios (`--scenarios`): honour the mock's `Prefer: code=…` / `__code` selectors. */
   scenarios: boolean;
+  webhooks: WebhookContext;
   /** Sandbox mode (`--sandbox`): the reset state and `POST /sandbox/reset`; undefined on any other server. */
   sandbox?: Sandbox;
 }

@@ -1,8 +1,9 @@
+import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { KEY_PREFIX, parseApiKey, verifyApiKey } from '../keys/api-key.ts';
 import { parseUserToken, USER_TOKEN_PREFIX, verifyUserToken } from '../keys/user-token.ts';
 import type { ApiKeyWithPlan, MembershipRecord, UserTokenRecord } from '../store/types.ts';
-import { type ApiError, CREDENTIAL_REFUSALS, USER_TOKEN_REFUSALS } from './errors.ts';
+import { type ApiError, CREDENTIAL_REFUSALS, SECRET_SCANNER_REFUSALS, USER_TOKEN_REFUSALS } from './errors.ts';
 import type { KeyCache, TokenCache } from './key-cache.ts';
 
 // Who is calling: the credential of each security scheme, verified, into a principal. What that principal may do and
@@ -31,8 +32,19 @@ export interface UserPrincipal {
   membership?: MembershipRecord;
 }
 
+/**
+ * A secret scanner's report (the `githubSecretScanning` scheme): the signature and the configured public key its
+ * identifier names. The signature covers the raw body, so the operation checks it once the body is read.
+ */
+export interface SecretScannerPrincipal {
+  scheme: 'secretScanning';
+  keyIdentifier: string;
+  signature: string;
+  publicKey: KeyObject;
+}
+
 /** Whoever an authenticator admitted. */
-export type Principal = ApiKeyPrincipal | UserPrincipal;
+export type Principal = ApiKeyPrincipal | UserPrincipal | SecretScannerPrincipal;
 
 /**
  * An authenticator's answer: the principal, or the 401 that refuses the credential (with the stored key it named, when
@@ -51,6 +63,7 @@ export interface AuthenticatorDeps {
   tokens: TokenCache;
   serverSecret: string;
   clock: () => Date;
+  webhooks: { secretScanningKeys: ReadonlyMap<string, KeyObject> };
 }
 
 /**
@@ -60,7 +73,12 @@ export interface AuthenticatorDeps {
  */
 export function createAuthenticators(deps: AuthenticatorDeps): Record<string, Authenticator> {
   const apiKey = apiKeyAuthenticator(deps);
-  return { bearerAuth: apiKey, apiKeyHeader: apiKey, userToken: userTokenAuthenticator(deps) };
+  return {
+    bearerAuth: apiKey,
+    apiKeyHeader: apiKey,
+    userToken: userTokenAuthenticator(deps),
+    githubSecretScanning: secretScannerAuthenticator(deps),
+  };
 }
 
 /** The authenticator for an operation's security alternatives, and the roles the alternative it serves requires. */
@@ -183,6 +201,27 @@ function userTokenAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return refuse(USER_TOKEN_REFUSALS.expiredToken(token.expiresAt));
       }
       return { ok: true, principal: { scheme: 'userToken', userId: token.userId, token } };
+    },
+  };
+}
+
+/**
+ * `Github-Public-Key-Identifier` and `Github-Public-Key-Signature`: both present, and the identifier one of the
+ * configured public keys. The signature itself is checked over the raw body by the operation (secret-scanning.ts).
+ */
+function secretScannerAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  return {
+    async verify(headers) {
+      const identifier = headers['github-public-key-identifier'];
+      const signature = headers['github-public-key-signature'];
+      if (typeof identifier !== 'string' || typeof signature !== 'string' || identifier === '' || signature === '') {
+        return { ok: false, error: SECRET_SCANNER_REFUSALS.unsigned() };
+      }
+      const publicKey = deps.webhooks.secretScanningKeys.get(identifier);
+      if (!publicKey) {
+        return { ok: false, error: SECRET_SCANNER_REFUSALS.unknownKey() };
+      }
+      return { ok: true, principal: { scheme: 'secretScanning', keyIdentifier: identifier, signature, publicKey } };
     },
   };
 }

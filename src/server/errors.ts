@@ -175,6 +175,14 @@ export const USER_TOKEN_REFUSALS = {
   expiredToken: (expiredAt: Date) => unauthorized(`The user token expired at ${expiredAt.toISOString()}: log in again`),
 } satisfies Record<string, (at: Date) => ApiError>;
 
+/** Every reason a secret scanner's report (`POST /secret-scanning/github`) is refused: nothing of it is done. */
+export const SECRET_SCANNER_REFUSALS = {
+  unsigned: () =>
+    unauthorized('Missing signature: send Github-Public-Key-Identifier and Github-Public-Key-Signature', false),
+  unknownKey: () => unauthorized('Unknown Github-Public-Key-Identifier: no such public key is configured'),
+  badSignature: () => unauthorized('Github-Public-Key-Signature does not verify over the request body'),
+} satisfies Record<string, () => ApiError>;
+
 /** A reason an API key is refused (the spec's 401 example names are among them). */
 export type RefusalCause = keyof typeof CREDENTIAL_REFUSALS;
 
@@ -363,6 +371,16 @@ export function keyExpired(keyId: string, expiredAt: Date | null): ApiError {
     'KEY_EXPIRED',
     `API key ${keyId} expired at ${expiredAt?.toISOString()} and cannot be rotated: create a new key`,
   );
+}
+
+/** The 404 of a webhook endpoint that is not the organization's. */
+export function webhookEndpointNotFound(endpointId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No webhook endpoint ${endpointId} in this organization`);
+}
+
+/** The 404 of a delivery that is not one of the endpoint's. */
+export function webhookDeliveryNotFound(deliveryId: string): ApiError {
+  return new ApiError('RESOURCE_NOT_FOUND', `No delivery ${deliveryId} of this webhook endpoint`);
 }
 
 /** The 404 of a contact id the caller's organization has no contact by. */

@@ -21,6 +21,10 @@ import {
 } from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
+import { type AnomalySettings, createAnomalyWatch, DEFAULT_ANOMALY_SETTINGS } from '../webhooks/anomaly.ts';
+import type { SecretScanningKeys } from '../webhooks/secret-scanning.ts';
+import type { UrlPolicy } from '../webhooks/url-guard.ts';
+import { type DeliveryWorker, type DeliveryWorkerOptions, startDeliveryWorker } from '../webhooks/worker.ts';
 import { createApp, requestIdFor } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
@@ -81,6 +85,23 @@ export interface ServerOptions {
    * problem (SeedError: file, line, field) stops the start before anything is stored.
    */
   seed?: string;
+  /** Webhooks: the URL policy, the delivery worker, the anomaly thresholds and the secret-scanning keys. */
+  webhooks?: WebhookOptions;
+}
+
+/** Options of the webhooks side of a server; every field has a default. */
+export interface WebhookOptions
+  extends Pick<DeliveryWorkerOptions, 'retrySchedule' | 'pollMs' | 'concurrency' | 'timeoutMs' | 'expiryScanMs'> {
+  /** Accept http and private addresses (--allow-private-webhooks; default false): local development and tests. */
+  allowPrivate?: boolean;
+  /** How host names are resolved for the private-address check (default: the system resolver). */
+  resolve?: UrlPolicy['resolve'];
+  /** Run this instance's delivery worker (default true; false writes events for other instances to send). */
+  deliver?: boolean;
+  /** usage.anomaly's thresholds (default 20 refusals within 60 s). */
+  anomaly?: AnomalySettings;
+  /** GitHub's secret-scanning public keys (default none: every report is refused with 401). */
+  secretScanningKeys?: SecretScanningKeys;
 }
 
 /** The sandbox of a running server: its reset, and what its reset state is. */
@@ -161,6 +182,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const sessionUse = createSessionUseTracker(store, logger, options.lastUsedFlushMs ?? 1000);
   const clock = options.clock ?? (() => new Date());
   const usage = createUsageRecorder(store, logger, clock, options.usage);
+  const webhookOptions = options.webhooks ?? {};
+  let worker: DeliveryWorker | undefined;
   const context: AppContext = {
     store,
     limiter,
@@ -177,6 +200,23 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
     scenarios: options.scenarios ?? false,
+    webhooks: {
+      allowPrivate: webhookOptions.allowPrivate ?? false,
+      resolve: webhookOptions.resolve,
+      nudge: () => worker?.nudge(),
+      anomalies: createAnomalyWatch({
+        settings: webhookOptions.anomaly ?? DEFAULT_ANOMALY_SETTINGS,
+        clock,
+        findKey: async (publicId) => (await keys.get(publicId)) ?? undefined,
+        onBurst: (draft) => {
+          store
+            .enqueueWebhookEvents([draft])
+            .then(() => worker?.nudge())
+            .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'usage.anomaly'));
+        },
+      }),
+      secretScanningKeys: webhookOptions.secretScanningKeys ?? new Map(),
+    },
   };
   if (context.scenarios) {
     logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
@@ -190,6 +230,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     seeded = await seedNewStore(context, seedFile);
   }
   const stopPurge = startIdempotencyPurge(store, context.clock, logger, options.idempotencyPurgeMs ?? 600_000);
+  if (webhookOptions.deliver ?? true) {
+    worker = startDeliveryWorker({
+      ...webhookOptions,
+      store,
+      serverSecret: context.serverSecret,
+      logger,
+      clock,
+      allowPrivate: context.webhooks.allowPrivate,
+      version: VERSION,
+    });
+  }
   const { app, operations } = createApp(context, loadSpec(), {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
@@ -254,6 +305,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
           server.closeAllConnections();
         });
         stopPurge();
+        await worker?.close();
         await lastUsed.close();
         await sessionUse.close();
         await usage.close();

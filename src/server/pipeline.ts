@@ -27,6 +27,7 @@ import { type RecordedCaller, requestRecordOf } from './usage-recorder.ts';
 //   run              the handler, through the idempotency stage when the operation declares Idempotency-Key
 //
 // and, once the answer is sent, recordUsage puts the request in the request log's buffer (usage-recorder.ts).
+// Once the answer is sent, `watchRefusals` hands its status to the usage.anomaly watch (webhooks/anomaly.ts).
 //
 // Anything a stage throws goes to the one error handler (error-handler.ts). The sandbox's scenarios (scenarios.ts)
 // hook into the stages they force through `StageHooks`; without them the hooks do nothing.
@@ -123,6 +124,7 @@ export function createPipeline(ctx: AppContext, table: OperationTable, hooks: St
 export async function handleRequest(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
   const exchange = matchOperation(pipeline, req, res);
   recordUsage(pipeline, exchange);
+  watchRefusals(pipeline, exchange);
   await authenticate(pipeline, exchange);
   await limit(pipeline, exchange);
   const operation = refuseMiss(exchange);
@@ -149,6 +151,15 @@ function matchOperation(pipeline: Pipeline, req: Request, res: Response): Exchan
     body: bodyFactsOf(req),
     roles: [],
   };
+}
+
+/** When the answer is sent: a refusal (401, 403, 429) of a request made with a key counts toward its usage.anomaly. */
+function watchRefusals(pipeline: Pipeline, exchange: Exchange): void {
+  exchange.res.once('finish', () => {
+    const principal = exchange.caller?.principal;
+    const key = principal?.scheme === 'apiKey' ? principal.key : undefined;
+    pipeline.ctx.webhooks.anomalies.observe(exchange.res.statusCode, key, exchange.req.headers);
+  });
 }
 
 /**
@@ -179,7 +190,7 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
     req.caller = exchange.caller;
     if (verdict.principal.scheme === 'apiKey') {
       ctx.lastUsed.mark(verdict.principal.key.keyId, ctx.clock(), storableAddress(exchange.address));
-    } else {
+    } else if (verdict.principal.scheme === 'userToken') {
       // A session's last use (when, from where), written in batches like an API key's lastUsed.
       ctx.sessionUse.mark(verdict.principal.token.tokenId, ctx.clock(), originOf(exchange.address, req.headers));
     }

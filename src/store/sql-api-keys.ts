@@ -1,7 +1,9 @@
 import type { Environment, Permission } from '../lib/permissions.ts';
+import type { EventDraft } from '../webhooks/events.ts';
 import type { Db, Queryable } from './db.ts';
 import { DuplicateApiKeyError, KeyLimitError } from './errors.ts';
 import { isUniqueViolation, single, toDate, toDateOrNull } from './rows.ts';
+import { writeWebhookEvents } from './sql-webhooks.ts';
 
 /** A stored API key. Only the HMAC of the key text is kept; the plaintext never reaches the store. */
 export interface ApiKeyRecord {
@@ -50,13 +52,25 @@ export type RotationOutcome =
   /** Expired at `previous.expiresAt`. */
   | { outcome: 'expired'; previous: ApiKeyWithPlan };
 
+/**
+ * The webhook events a key change causes, built from what it wrote: written to the outbox in the change's own
+ * transaction (sql-webhooks.ts), so the change and its events commit or fail together.
+ */
+export type KeyEvents<T> = (written: T) => EventDraft[];
+
+/** Which expiry event a key is due for. */
+export type ExpiryEvent = 'api_key.expiring' | 'api_key.expired';
+
 /** The API keys of organizations. */
 export interface ApiKeyStore {
   /**
    * Stores a new key; throws DuplicateApiKeyError when its keyId or publicId is taken, and KeyLimitError when the
    * organization already has `maxActiveKeys` active (not revoked) keys — checked and inserted atomically.
    */
-  insertApiKey(key: NewApiKey, options?: { maxActiveKeys?: number }): Promise<ApiKeyRecord>;
+  insertApiKey(
+    key: NewApiKey,
+    options?: { maxActiveKeys?: number; events?: KeyEvents<ApiKeyRecord> },
+  ): Promise<ApiKeyRecord>;
   /** Any key (revoked or expired included: the caller decides why it fails) with its organization's plan. */
   findApiKeyByPublicId(publicId: string): Promise<ApiKeyWithPlan | null>;
   /** Active (not revoked) key of that organization, with plan. */
@@ -68,7 +82,12 @@ export interface ApiKeyStore {
   /** Renames an active key; null when missing, revoked or of another organization. */
   renameApiKey(organizationId: string, keyId: string, name: string): Promise<ApiKeyWithPlan | null>;
   /** Sets revokedAt; null when missing or already revoked. organizationId null = any organization (CLI). */
-  revokeApiKey(organizationId: string | null, keyId: string, at: Date): Promise<ApiKeyWithPlan | null>;
+  revokeApiKey(
+    organizationId: string | null,
+    keyId: string,
+    at: Date,
+    events?: KeyEvents<ApiKeyWithPlan>,
+  ): Promise<ApiKeyWithPlan | null>;
   /**
    * Rotates an active key in one transaction: inserts `next` (its keyId, publicId and keyHash; name, permissions,
    * environment, rateLimit and organization copied from the old key, and an expiry as far from `at` as the old key's lifetime,
@@ -81,7 +100,20 @@ export interface ApiKeyStore {
     next: Pick<ApiKeyRecord, 'keyId' | 'publicId' | 'keyHash'>,
     at: Date,
     graceEndsAt: Date,
+    events?: KeyEvents<RotationOutcome & { outcome: 'rotated' }>,
   ): Promise<RotationOutcome>;
+  /**
+   * The expiry events due at `now`, each sent once, with its mark written in the same transaction as its event:
+   * `api_key.expiring` for active keys expiring within `notice` ms (7 days) and `api_key.expired` for keys that expired
+   * (a rotated key's grace period ending included). At most `limit` keys per call; several instances never take the
+   * same key (SKIP LOCKED). Returns how many events were written.
+   */
+  writeKeyExpiryEvents(
+    now: Date,
+    noticeMs: number,
+    limit: number,
+    eventOf: (type: ExpiryEvent, key: ApiKeyRecord) => EventDraft,
+  ): Promise<number>;
   /** Batch update of lastUsedAt and its address (keeps the later of stored and given): one statement for the batch. */
   touchApiKeys(entries: { keyId: string; lastUsedAt: Date; address?: string | null }[]): Promise<void>;
   /** All key rows ever (revoked included), used to detect a fresh store. */
@@ -177,19 +209,33 @@ async function insertKeyRow(q: Queryable, key: NewApiKey): Promise<ApiKeyRecord>
   return toKey(single(rows));
 }
 
-/** Inserts `key` unless its organization already holds `maxActiveKeys` active keys (KeyLimitError). */
-function insertKeyWithinLimit(db: Db, key: NewApiKey, maxActiveKeys: number): Promise<ApiKeyRecord> {
+/**
+ * Inserts `key` (unless its organization already holds `maxActiveKeys` active keys: KeyLimitError), and its events,
+ * in one transaction.
+ */
+function insertKeyWithEvents(
+  db: Db,
+  key: NewApiKey,
+  maxActiveKeys: number | undefined,
+  events: KeyEvents<ApiKeyRecord> | undefined,
+): Promise<ApiKeyRecord> {
   return db.transaction(async (tx) => {
-    // Concurrent creates for one organization queue here, so the count and the insert are one step.
-    await tx.query("SELECT pg_advisory_xact_lock(7262, hashtext('keys:' || $1))", [key.organizationId]);
-    const { rows } = await tx.query<{ n: number }>(
-      'SELECT count(*)::integer AS n FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL',
-      [key.organizationId],
-    );
-    if (single(rows).n >= maxActiveKeys) {
-      throw new KeyLimitError(maxActiveKeys);
+    if (maxActiveKeys !== undefined) {
+      // Concurrent creates for one organization queue here, so the count and the insert are one step.
+      await tx.query("SELECT pg_advisory_xact_lock(7262, hashtext('keys:' || $1))", [key.organizationId]);
+      const { rows } = await tx.query<{ n: number }>(
+        'SELECT count(*)::integer AS n FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL',
+        [key.organizationId],
+      );
+      if (single(rows).n >= maxActiveKeys) {
+        throw new KeyLimitError(maxActiveKeys);
+      }
     }
-    return insertKeyRow(tx, key);
+    const inserted = await insertKeyRow(tx, key);
+    if (events) {
+      await writeWebhookEvents(tx, events(inserted));
+    }
+    return inserted;
   });
 }
 
@@ -253,9 +299,11 @@ async function rotateKeyIn(
 export function apiKeyStatements(db: Db): ApiKeyStore {
   return {
     async insertApiKey(key, options = {}) {
-      const { maxActiveKeys } = options;
+      const { maxActiveKeys, events } = options;
       return mapDuplicateKey(() =>
-        maxActiveKeys === undefined ? insertKeyRow(db, key) : insertKeyWithinLimit(db, key, maxActiveKeys),
+        maxActiveKeys === undefined && events === undefined
+          ? insertKeyRow(db, key)
+          : insertKeyWithEvents(db, key, maxActiveKeys, events),
       );
     },
 
@@ -307,21 +355,66 @@ export function apiKeyStatements(db: Db): ApiKeyStore {
       return rows[0] ? toKeyWithPlan(rows[0]) : null;
     },
 
-    async revokeApiKey(organizationId, keyId, at) {
-      const { rows } = await db.query<KeyPlanRow>(
-        `UPDATE api_keys k SET revoked_at = $3 FROM organizations o
-         WHERE o.organization_id = k.organization_id AND ($1::text IS NULL OR k.organization_id = $1::text)
-           AND k.key_id = $2 AND k.revoked_at IS NULL
-         RETURNING ${KEY_PLAN_COLUMNS}`,
-        [organizationId, keyId, at],
-      );
-      return rows[0] ? toKeyWithPlan(rows[0]) : null;
+    async revokeApiKey(organizationId, keyId, at, events) {
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.query<KeyPlanRow>(
+          `UPDATE api_keys k SET revoked_at = $3 FROM organizations o
+           WHERE o.organization_id = k.organization_id AND ($1::text IS NULL OR k.organization_id = $1::text)
+             AND k.key_id = $2 AND k.revoked_at IS NULL
+           RETURNING ${KEY_PLAN_COLUMNS}`,
+          [organizationId, keyId, at],
+        );
+        const revoked = rows[0] ? toKeyWithPlan(rows[0]) : null;
+        if (revoked && events) {
+          await writeWebhookEvents(tx, events(revoked));
+        }
+        return revoked;
+      });
     },
 
-    async rotateApiKey(organizationId, keyId, next, at, graceEndsAt) {
+    async rotateApiKey(organizationId, keyId, next, at, graceEndsAt, events) {
       return mapDuplicateKey(() =>
-        db.transaction((tx) => rotateKeyIn(tx, organizationId, keyId, next, at, graceEndsAt)),
+        db.transaction(async (tx) => {
+          const outcome = await rotateKeyIn(tx, organizationId, keyId, next, at, graceEndsAt);
+          if (outcome.outcome === 'rotated' && events) {
+            await writeWebhookEvents(tx, events(outcome));
+          }
+          return outcome;
+        }),
       );
+    },
+
+    async writeKeyExpiryEvents(now, noticeMs, limit, eventOf) {
+      return db.transaction(async (tx) => {
+        // Expired first: a key past its expiry needs no more "expiring" notice.
+        const expired = await tx.query<KeyRow>(
+          `UPDATE api_keys k SET expired_notified_at = $1
+           WHERE k.key_id IN (
+             SELECT key_id FROM api_keys
+             WHERE revoked_at IS NULL AND expires_at <= $1 AND expired_notified_at IS NULL
+             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
+           )
+           RETURNING ${KEY_COLUMNS}`,
+          [now, limit],
+        );
+        const expiring = await tx.query<KeyRow>(
+          `UPDATE api_keys k SET expiring_notified_at = $1
+           WHERE k.key_id IN (
+             SELECT key_id FROM api_keys
+             WHERE revoked_at IS NULL AND replaced_by IS NULL AND expires_at > $1 AND expires_at <= $2
+               AND expiring_notified_at IS NULL
+             ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED
+           )
+           RETURNING ${KEY_COLUMNS}`,
+          [now, new Date(now.getTime() + noticeMs), limit],
+        );
+        const drafts = [
+          ...expired.rows.map((row) => eventOf('api_key.expired', toKey(row))),
+          ...expiring.rows.map((row) => eventOf('api_key.expiring', toKey(row))),
+        ];
+        await writeWebhookEvents(tx, drafts);
+        return drafts.length;
+      });
     },
 
     async touchApiKeys(entries) {

@@ -11,6 +11,7 @@ import { stateStatements } from './sql-state.ts';
 import { usageStatements } from './sql-usage.ts';
 import { userTokenStatements } from './sql-user-tokens.ts';
 import { userStatements } from './sql-users.ts';
+import { webhookStatements } from './sql-webhooks.ts';
 import type { Store } from './types.ts';
 
 /**
@@ -51,6 +52,7 @@ export function createSqlStore(driver: Db, options: { ackTimeoutMs?: number } = 
     ...membershipStatements(db),
     ...stateStatements(db),
     ...usageStatements(db),
+    ...webhookStatements(db),
     ...keyChanges.statements,
 
     async ping() {

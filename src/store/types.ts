@@ -11,10 +11,18 @@ import type { StateStore } from './sql-state.ts';
 import type { UsageStore } from './sql-usage.ts';
 import type { UserTokenStore } from './sql-user-tokens.ts';
 import type { UserStore } from './sql-users.ts';
+import type { WebhookStore } from './sql-webhooks.ts';
 
 export type { Db, DbResult, Queryable, StoreKind } from './db.ts';
 export * from './errors.ts';
-export type { ApiKeyRecord, ApiKeyWithPlan, NewApiKey, RotationOutcome } from './sql-api-keys.ts';
+export type {
+  ApiKeyRecord,
+  ApiKeyWithPlan,
+  ExpiryEvent,
+  KeyEvents,
+  NewApiKey,
+  RotationOutcome,
+} from './sql-api-keys.ts';
 export type { ContactCursor, ContactInput, ContactPatch, ContactRecord } from './sql-contacts.ts';
 export type { IdempotencyClaim, IdempotencyRecord, IdempotencyScope } from './sql-idempotency.ts';
 export type { MemberRecord, MemberRole, MembershipRecord } from './sql-memberships.ts';
@@ -32,6 +40,14 @@ export type {
 export type { NewUserToken, SessionOrigin, SessionUse, UserTokenRecord } from './sql-user-tokens.ts';
 export type { SignUpInput, UserRecord } from './sql-users.ts';
 export type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  NewWebhookEndpoint,
+  WebhookDeliveryRecord,
+  WebhookEndpointPatch,
+  WebhookEndpointRecord,
+} from './sql-webhooks.ts';
+export type {
   ApiKeyStore,
   ContactStore,
   IdempotencyStore,
@@ -42,6 +58,7 @@ export type {
   UsageStore,
   UserStore,
   UserTokenStore,
+  WebhookStore,
 };
 
 /** The data layer of Mailroom: every table family's statements. Both back-ends implement it with the same SQL (see sql-store.ts). */
@@ -55,7 +72,8 @@ export interface Store
     MembershipStore,
     KeyChangeStore,
     StateStore,
-    UsageStore {
+    UsageStore,
+    WebhookStore {
   readonly kind: StoreKind;
   /** Cheap round trip for health checks; throws StoreUnavailableError when down. */
   ping(): Promise<void>;

@@ -28,7 +28,13 @@ describe('generated types', () => {
 
   test('permissions and environments are literal unions, and an unknown one does not compile', () => {
     expectTypeOf<Schemas['Permission']>().toEqualTypeOf<
-      'api_keys:read' | 'api_keys:write' | 'contacts:read' | 'contacts:write' | 'usage:read'
+      | 'api_keys:read'
+      | 'api_keys:write'
+      | 'contacts:read'
+      | 'contacts:write'
+      | 'usage:read'
+      | 'webhooks:read'
+      | 'webhooks:write'
     >();
     expectTypeOf<Schemas['ApiKey']['permissions']>().toEqualTypeOf<Schemas['Permission'][]>();
     expectTypeOf<Schemas['Environment']>().toEqualTypeOf<'development' | 'staging' | 'production'>();
@@ -47,9 +53,16 @@ describe('generated types', () => {
     expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
   });
 
-  test('every path is typed: /v1, the account side, the probe and the sandbox reset', () => {
+  test('every path is typed: /v1, the account side, the probe, secret scanning and the sandbox reset', () => {
     expectTypeOf<keyof paths>().toEqualTypeOf<
       | '/livez'
+      | '/v1/webhook-endpoints'
+      | '/v1/webhook-endpoints/{endpointId}'
+      | '/v1/webhook-endpoints/{endpointId}/rotate-secret'
+      | '/v1/webhook-endpoints/{endpointId}/test'
+      | '/v1/webhook-endpoints/{endpointId}/deliveries'
+      | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
+      | '/secret-scanning/github'
       | '/v1/health'
       | '/v1/rate-limit'
       | '/v1/api-keys'

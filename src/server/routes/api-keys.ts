@@ -10,6 +10,7 @@ import {
   permissionsOfAccess,
 } from '../../lib/permissions.ts';
 import type { ApiKeyWithPlan } from '../../store/types.ts';
+import { keyEvent } from '../../webhooks/events.ts';
 import {
   type AppContext,
   authOf,
@@ -28,6 +29,8 @@ const SHOWN_ONCE = 'This API key will only be shown once. Please store it secure
 async function keyChanged(ctx: AppContext, publicId: string): Promise<void> {
   ctx.keys.invalidate(publicId);
   await ctx.store.notifyKeyChange(publicId);
+  // Its event is in the outbox already (same transaction): this instance's worker sends it now rather than at its next poll.
+  ctx.webhooks.nudge();
 }
 
 /**
@@ -99,6 +102,7 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
       environment: body.environment,
       now: ctx.clock(),
     });
+    ctx.webhooks.nudge();
     send(res, 'createApiKey', 201, {
       success: true,
       data: { ...toApiKey({ ...record, plan: organization.plan }, ctx.plans), apiKey: plaintext },
@@ -179,7 +183,10 @@ export const apiKeyHandlers: Record<string, OperationHandler> = {
   async revokeApiKey(req, res, ctx) {
     const keyId = String(req.params.keyId);
     await keyWithinReach(req, ctx, keyId);
-    const key = await ctx.store.revokeApiKey(organizationOf(req).organizationId, keyId, ctx.clock());
+    const at = ctx.clock();
+    const key = await ctx.store.revokeApiKey(organizationOf(req).organizationId, keyId, at, (revoked) => [
+      keyEvent('api_key.revoked', revoked, at),
+    ]);
     if (!key) {
       throw apiKeyNotFound(keyId);
     }

@@ -175,13 +175,15 @@ export async function call<T = Envelope>(
   expect(() => {
     parsed = JSON.parse(text);
   }, `JSON body (${where})`).not.toThrow();
-  checkEnvelope(status, parsed, requestId);
 
   const urlPath = new URL(path, baseUrl).pathname;
   const matched = specPathOf(urlPath);
   const operation = matched
     ? SPEC_OPERATIONS.find((op) => op.path === matched.path && op.method === method.toUpperCase())
     : undefined;
+  if (!(operation?.unenveloped && status < 300)) {
+    checkEnvelope(status, parsed, requestId);
+  }
   // Whether this answer must carry the rate-limit headers: as the spec declares for the operation's status; for a
   // path or method the spec lacks, as the server's namespace does (every /v1 answer does; elsewhere when present).
   const declared = operation

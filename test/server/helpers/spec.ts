@@ -27,6 +27,7 @@ interface SpecOperationObject {
   requestBody?: unknown;
   security?: Record<string, string[]>[];
   'x-sandbox-only'?: boolean;
+  'x-envelope'?: boolean;
 }
 
 interface SpecDocument {
@@ -61,6 +62,8 @@ export interface SpecOperation {
   takesBody: boolean;
   /** Exists only on a sandbox (`x-sandbox-only`): any other server answers it 404. */
   sandboxOnly: boolean;
+  /** Its success answers are a partner's format, not the envelope (`x-envelope: false`: GitHub's feedback array). */
+  unenveloped: boolean;
 }
 
 /** The headers a response of the bundled spec declares (following a $ref to components/responses). */
@@ -90,6 +93,7 @@ export const SPEC_OPERATIONS: SpecOperation[] = Object.entries(SPEC.paths).flatM
       ],
       takesBody: op.requestBody !== undefined,
       sandboxOnly: op['x-sandbox-only'] === true,
+      unenveloped: op['x-envelope'] === false,
     };
   }),
 );
