@@ -6,6 +6,7 @@ import { KeysPage } from './keys/keys-page.tsx';
 import { OrganizationSettingsPage } from './organizations/settings-page.tsx';
 import { RequestLogPage } from './usage/request-log-page.tsx';
 import { UsagePage } from './usage/usage-page.tsx';
+import { WebhooksPage } from './webhooks/webhooks-page.tsx';
 
 /**
  * The console's pages, by where they live. A new page is one entry here and one folder beside this file; the shell
@@ -34,6 +35,7 @@ export const ORGANIZATION_MODULES: readonly OrganizationModule[] = [
   { id: 'keys', label: 'API keys', Page: KeysPage },
   { id: 'usage', label: 'Usage', Page: UsagePage },
   { id: 'request-log', label: 'Request log', Page: RequestLogPage },
+  { id: 'webhooks', label: 'Webhooks', Page: WebhooksPage },
   { id: 'settings', label: 'Members and settings', Page: OrganizationSettingsPage },
 ];
 
