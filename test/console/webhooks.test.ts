@@ -109,6 +109,7 @@ describe('webhooks in the console', () => {
     await dialog.getByLabel('URL').fill('ftp://files.example.com/hook');
     await dialog.getByRole('button', { name: 'Add endpoint' }).click();
     expect(await describedBy(dialog.getByLabel('URL'))).toMatch(/https?/);
+    await capture(page, 'webhooks-add-refused');
     await dialog.getByLabel('URL').fill(`${receiver.url}${HOOK}`);
     await dialog.getByLabel('Description (optional)').fill('Local receiver');
     await dialog.getByRole('checkbox', { name: 'Every event' }).uncheck();
