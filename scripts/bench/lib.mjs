@@ -182,14 +182,14 @@ async function answers(url) {
  * The reference server through its CLI (bin/mailroom.js serve --memory) with a roomy plan and
  * failed-authentication limit; resolves with its URL and its first API key.
  */
-export async function startReference(processes, name, logLevel, { nodeFlags = [], node } = {}) {
+export async function startReference(processes, name, logLevel, { nodeFlags = [], node, args = [], databaseUrl } = {}) {
   // Port 0: the server picks one and prints its URL (a port probed beforehand could be taken meanwhile).
   const proc = processes.start(
     name,
     [
       join(root, 'bin/mailroom.js'),
       'serve',
-      '--memory',
+      ...(databaseUrl ? ['--database-url', databaseUrl] : ['--memory']),
       '--host',
       '127.0.0.1',
       '--port',
@@ -198,8 +198,18 @@ export async function startReference(processes, name, logLevel, { nodeFlags = []
       logLevel,
       '--failed-auth-limit',
       String(FAILED_AUTH_LIMIT),
+      ...args,
     ],
-    { env: { MAILROOM_PLANS: ROOMY_PLANS, MAILROOM_LOG_LEVEL: '', MAILROOM_MEMORY: '' }, nodeFlags, node },
+    {
+      env: {
+        MAILROOM_PLANS: ROOMY_PLANS,
+        MAILROOM_LOG_LEVEL: '',
+        MAILROOM_MEMORY: '',
+        ...(databaseUrl ? { MAILROOM_SERVER_SECRET: 'bench-secret', DATABASE_URL: '' } : {}),
+      },
+      nodeFlags,
+      node,
+    },
   );
   const started = await waitFor(proc, 'a first API key', () => {
     const log = proc.log();

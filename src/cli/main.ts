@@ -23,6 +23,7 @@ import { checkSandboxStores, SandboxConfigError, type ServerHandle, startServer 
 import { createLogger, LOG_LEVELS, type LogLevel } from '../server/logger.ts';
 import { SeedError } from '../server/sandbox/seed-file.ts';
 import { toApiKey } from '../server/serialize.ts';
+import { DEFAULT_USAGE_OPTIONS } from '../server/usage-recorder.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import { type ApiKeyWithPlan, KeyLimitError, type Store } from '../store/types.ts';
@@ -197,6 +198,26 @@ withStoreOptions(
       .argParser(integer('--signup-login-limit', 1, 1_000_000)),
   )
   .addOption(
+    new Option('--no-request-log', 'do not record requests (usage and the request log then show nothing new)').env(
+      'MAILROOM_NO_REQUEST_LOG',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--request-log-retention-days <n>',
+      'days the request log keeps a request (usage reads span at most this)',
+    )
+      .env('MAILROOM_REQUEST_LOG_RETENTION_DAYS')
+      .default(DEFAULT_USAGE_OPTIONS.retentionDays)
+      .argParser(integer('--request-log-retention-days', 1, 3650)),
+  )
+  .addOption(
+    new Option('--request-log-max-rows <n>', 'requests the request log keeps per organization, newest first')
+      .env('MAILROOM_REQUEST_LOG_MAX_ROWS')
+      .default(DEFAULT_USAGE_OPTIONS.maxRowsPerOrganization)
+      .argParser(integer('--request-log-max-rows', 1, 1_000_000_000)),
+  )
+  .addOption(
     new Option(
       '--scenarios',
       "sandbox scenarios: honour the mock's Prefer: code=…, example=… and ?__code=…&__example=… (never in production)",
@@ -240,6 +261,11 @@ withStoreOptions(
       serverSecret,
       logger,
       trustProxy: Boolean(opts.trustProxy),
+      usage: {
+        enabled: opts.requestLog !== false,
+        retentionDays: opts.requestLogRetentionDays,
+        maxRowsPerOrganization: opts.requestLogMaxRows,
+      },
       scenarios: Boolean(opts.scenarios),
       sandbox: Boolean(opts.sandbox),
       seed: opts.seed,

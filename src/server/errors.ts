@@ -268,6 +268,24 @@ export function invalidField(field: string, message: string): ApiError {
   return invalidData({ [field]: [message] });
 }
 
+/** The 422 of a usage read whose period ends before it starts. */
+export function periodReversed(): ApiError {
+  return invalidField('query.from', 'must not be after to');
+}
+
+/** The 422 of a usage read whose period is longer than the request log is kept. */
+export function periodOverRetention(retentionDays: number): ApiError {
+  return invalidField(
+    'query.from',
+    `the period from from to to must be at most ${retentionDays} days (the retention period)`,
+  );
+}
+
+/** The 422 of hourly usage over more than 31 days (744 buckets). */
+export function hourlyPeriodTooLong(): ApiError {
+  return invalidField('query.from', 'hourly usage spans at most 31 days; ask for granularity=day');
+}
+
 /** The 422 of a key create whose `access` shorthand and `permissions` name different sets. */
 export function accessDisagrees(access: string, stands: readonly string[]): ApiError {
   const message = `${access} stands for ${stands.join(', ')}; send access or permissions, or both alike`;

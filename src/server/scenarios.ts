@@ -36,6 +36,8 @@ import {
   organizationNotFound,
   othersMembership,
   payloadTooLarge,
+  periodOverRetention,
+  periodReversed,
   permissionsNotHeld,
   samePassword,
   sessionNotFound,
@@ -49,6 +51,7 @@ import type { Operation } from './operations.ts';
 import type { Exchange, ForcedRefusal, StageHooks } from './pipeline.ts';
 import { readSelection, type Selection, selectorField } from './scenario-selection.ts';
 import { type OpenApiDocument, resolveRef } from './spec.ts';
+import { DEFAULT_USAGE_OPTIONS } from './usage-recorder.ts';
 
 /**
  * Sandbox scenarios (`mailroom serve --scenarios`): the stateful server honours the Prism mock's own selectors —
@@ -132,11 +135,16 @@ function exhaustedIn(name: string): (windows: LimitDecision) => LimitDecision {
   };
 }
 
-/** The 422s of a password's own checks, by example name, as the handler raises them on the operation's field. */
+/**
+ * The 422s a handler raises itself (a password's own checks, a usage period's), by example name. A usage period over
+ * the retention names the default retention: the scenario knows the spec, not the server's settings.
+ */
 const INVALID_BY_EXAMPLE: Record<string, (operation: Operation) => ApiError> = {
   commonPassword: (operation) => weakPassword(operation.id === 'changePassword' ? 'newPassword' : 'password', 'common'),
   wrongCurrentPassword: () => wrongCurrentPassword(),
   samePassword: () => samePassword(),
+  fromAfterTo: () => periodReversed(),
+  overRetention: () => periodOverRetention(DEFAULT_USAGE_OPTIONS.retentionDays),
 };
 
 /** The email a request's body names, if any. */

@@ -97,7 +97,7 @@ export interface UsageStore {
 }
 
 interface LogRow {
-  log_id: string | number | bigint;
+  log_text: string;
   organization_id: string;
   at: Date;
   key_id: string | null;
@@ -122,8 +122,10 @@ interface CountsRow {
   status429: number;
 }
 
+// The id as text (a bigint may exceed a JS number) under another name: `ORDER BY log_id` must sort the bigint column,
+// and an output column of the same name would win over it (sorting '10' before '9').
 const LOG_COLUMNS =
-  'log_id::text AS log_id, organization_id, at, key_id, user_id, environment, operation_id, method, path, status, duration_ms, address, user_agent, request_id, query_names';
+  'log_id::text AS log_text, organization_id, at, key_id, user_id, environment, operation_id, method, path, status, duration_ms, address, user_agent, request_id, query_names';
 
 // One pass over the rows counts every class (FILTER), so a bucket or a group is one aggregate row.
 const COUNTS = `count(*)::integer AS total,
@@ -154,7 +156,7 @@ function countsOf(row: CountsRow): UsageCountsRecord {
 
 function toLog(row: LogRow): StoredRequestLog {
   return {
-    logId: String(row.log_id),
+    logId: row.log_text,
     organizationId: row.organization_id,
     at: toDate(row.at),
     keyId: row.key_id,
@@ -267,19 +269,26 @@ export function usageStatements(db: Db): UsageStore {
 
     async pruneRequestLogs(olderThan, maxRowsPerOrganization) {
       let pruned = 0;
-      for (;;) {
-        const { affectedRows = 0 } = await db.query(
-          `DELETE FROM request_logs WHERE log_id IN (
-             SELECT log_id FROM request_logs WHERE at < $1 LIMIT ${PRUNE_CHUNK})`,
-          [olderThan.toISOString()],
-        );
-        pruned += affectedRows;
-        if (affectedRows < PRUNE_CHUNK) {
-          break;
+      // Organization by organization, so each delete is a range of request_logs_org_at_idx (no index on time alone,
+      // which the planner could prefer for a log page and then scan every organization's rows).
+      const { rows: organizations } = await db.query<{ organization_id: string }>(
+        'SELECT organization_id FROM organizations',
+      );
+      for (const { organization_id: organizationId } of organizations) {
+        for (;;) {
+          const { affectedRows = 0 } = await db.query(
+            `DELETE FROM request_logs WHERE log_id IN (
+               SELECT log_id FROM request_logs WHERE organization_id = $1 AND at < $2 LIMIT ${PRUNE_CHUNK})`,
+            [organizationId, olderThan.toISOString()],
+          );
+          pruned += affectedRows;
+          if (affectedRows < PRUNE_CHUNK) {
+            break;
+          }
         }
       }
       const { rows: over } = await db.query<{ organization_id: string }>(
-        `SELECT organization_id FROM request_logs GROUP BY organization_id HAVING count(*) > $1`,
+        'SELECT organization_id FROM request_logs GROUP BY organization_id HAVING count(*) > $1',
         [maxRowsPerOrganization],
       );
       for (const { organization_id: organizationId } of over) {

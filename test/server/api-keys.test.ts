@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ALL_PERMISSIONS, READ_PERMISSIONS } from '../../src/lib/permissions.ts';
 import { expectError } from './helpers/call.ts';
 import { newOrganization, startTestServer, type TestServer } from './helpers/server.ts';
 import type { Body } from './helpers/spec.ts';
@@ -102,7 +103,7 @@ describe('the Cocoonmail example', () => {
         organizationId: key.organizationId,
         plan: 'roomy',
         access: 'full',
-        permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'],
+        permissions: ALL_PERMISSIONS,
         environment: 'production',
         expirationTs: null,
       },
@@ -144,7 +145,7 @@ describe('managing keys', () => {
       name: 'Dashboard',
       rateLimit: 100,
       access: 'read_only',
-      permissions: ['api_keys:read', 'contacts:read'],
+      permissions: READ_PERMISSIONS,
       environment: 'production',
     });
     expect(created.body.data.expirationTs).toBeNull();

@@ -111,6 +111,11 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
   keyExpired: (r) => expect(message(r)).toMatch(/^API key key_[a-z0-9]{16} expired at \S+Z and cannot be rotated/),
   unsupportedMediaType: (r) => expect(message(r)).toMatch(/^Unsupported media type/),
   validationError: (r) => expect(Object.keys(errorOf(r).details ?? {}).length).toBeGreaterThan(0),
+  fromAfterTo: (r) => expect(errorOf(r).details).toEqual({ 'query.from': ['must not be after to'] }),
+  overRetention: (r) =>
+    expect(errorOf(r).details).toEqual({
+      'query.from': ['the period from from to to must be at most 30 days (the retention period)'],
+    }),
   rateLimited: (r) => {
     // Sign-up and log-in name what they count (requests from the address).
     expect(message(r)).toMatch(

@@ -97,6 +97,24 @@ async function fillEveryTable(store: Store): Promise<void> {
     expiresAt: at(86_400_000),
   });
   await store.completeIdempotencyKey(scope, 'test', { status: 201, sealed: new Uint8Array([0, 1, 2, 254, 255]) });
+  await store.insertRequestLogs([
+    {
+      organizationId,
+      at: at(6),
+      keyId: key.keyId,
+      userId: null,
+      environment: 'staging',
+      operationId: 'listContacts',
+      method: 'GET',
+      path: '/v1/contacts',
+      status: 200,
+      durationMs: 1.5,
+      address: '203.0.113.9',
+      userAgent: 'state test',
+      requestId: 'state-test',
+      queryNames: ['limit'],
+    },
+  ]);
 }
 
 describe.each(backends)('the store’s state on $name', ({ open }) => {

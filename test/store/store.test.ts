@@ -169,7 +169,14 @@ describe.each(backends)('store on $name', ({ open }) => {
         expiresAt: at(86_400_000),
       });
       const stored = await store.insertApiKey(input);
-      expect(stored).toEqual({ ...input, lastUsedAt: null, revokedAt: null, rotatedAt: null, replacedBy: null });
+      expect(stored).toEqual({
+        ...input,
+        lastUsedAt: null,
+        lastUsedFrom: null,
+        revokedAt: null,
+        rotatedAt: null,
+        replacedBy: null,
+      });
       expect(await store.findApiKeyByPublicId(input.publicId)).toEqual({ ...stored, plan: 'pro' });
       expect(await store.findApiKeyByPublicId(randomString(8, LOWER_ALNUM))).toBeNull();
     });
@@ -320,6 +327,7 @@ describe.each(backends)('store on $name', ({ open }) => {
         // The same 30-day lifetime, from now.
         expiresAt: at(1_000 + 30 * 86_400_000),
         lastUsedAt: null,
+        lastUsedFrom: null,
         revokedAt: null,
         rotatedAt: null,
         replacedBy: null,

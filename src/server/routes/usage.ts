@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { UsageCountsRecord, UsageGranularity, UsageGroupBy } from '../../store/types.ts';
 import { type AppContext, type OperationHandler, organizationOf, type Schemas, send } from '../context.ts';
 import { decodeLogCursor, encodeLogCursor } from '../cursor.ts';
-import { apiKeyNotFound, invalidField } from '../errors.ts';
+import { apiKeyNotFound, hourlyPeriodTooLong, periodOverRetention, periodReversed } from '../errors.ts';
 import { toRequestLogEntry } from '../serialize.ts';
 import { parseLimit } from './contacts.ts';
 
@@ -30,17 +30,14 @@ function periodOf(req: Request, ctx: AppContext, defaultSpanMs: number, maxSpanM
       ? new Date(req.query.from)
       : new Date(to.getTime() - Math.min(defaultSpanMs, retentionMs));
   if (from.getTime() > to.getTime()) {
-    throw invalidField('query.from', 'must not be after to');
+    throw periodReversed();
   }
   const span = to.getTime() - from.getTime();
   if (span > retentionMs) {
-    throw invalidField(
-      'query.from',
-      `the period from from to to must be at most ${ctx.usage.options.retentionDays} days (the retention period)`,
-    );
+    throw periodOverRetention(ctx.usage.options.retentionDays);
   }
   if (maxSpanMs !== undefined && span > maxSpanMs) {
-    throw invalidField('query.from', 'hourly usage spans at most 31 days; ask for granularity=day');
+    throw hourlyPeriodTooLong();
   }
   return { from, to };
 }

@@ -45,5 +45,5 @@ CREATE INDEX request_logs_org_key_at_idx ON request_logs (organization_id, key_i
 -- The request log filtered by status (429s, 5xx hunting) or by operation.
 CREATE INDEX request_logs_org_status_at_idx ON request_logs (organization_id, status, at, log_id);
 CREATE INDEX request_logs_org_operation_at_idx ON request_logs (organization_id, operation_id, at, log_id);
--- Pruning by age across every organization.
-CREATE INDEX request_logs_at_idx ON request_logs (at);
+-- No index on time alone: pruning goes organization by organization (request_logs_org_at_idx), and the planner could
+-- otherwise prefer one for a page of the log and walk every organization's rows to fill it.

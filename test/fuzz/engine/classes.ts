@@ -107,6 +107,10 @@ const keyCreates = { applies: (op: Operation) => op.body?.properties?.permission
 const withId = { applies: (op: Operation) => op.id !== undefined };
 const gets = { applies: (op: Operation) => op.method === 'GET' };
 const cursors = { applies: (op: Operation) => op.params.some((p) => p.name === 'cursor') };
+/** The operations that take a query parameter `name` (the usage reads' from, to, granularity, groupBy, limit, status). */
+const takes = (name: string) => ({
+  applies: (op: Operation) => op.params.some((p) => p.name === name && p.in === 'query'),
+});
 const choosesPassword = { applies: (op: Operation) => ['signUp', 'changePassword'].includes(op.operationId) };
 const changesPassword = { applies: (op: Operation) => op.operationId === 'changePassword' };
 const withSessionId = { applies: (op: Operation) => op.id?.kind === 'session', row: 'none' as const };
@@ -306,6 +310,16 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('query', 'a malformed percent-encoding', 'refuse', (x) => query(v(x), 'a=%ZZ'), v1),
   c('query', 'a hand-made cursor dated 0000-01-01', 422, (x) => query(v(x), `cursor=${Buffer.from('{"c":"0000-01-01T00:00:00.000Z","i":"ct_aaaaaaaaaaaaaaaa"}').toString('base64url')}`), cursors),
   c('query', 'a hand-made cursor of a plausible position', 422, (x) => query(v(x), `cursor=${Buffer.from(`{"c":"${new Date(x.rng.int(0, 2 ** 41)).toISOString()}","i":"ct_${'a'.repeat(16)}"}`).toString('base64url')}`), cursors),
+  c('query', 'usage: from after to', 422, (x) => query(v(x), 'from=2026-11-22T00:00:00Z&to=2026-11-21T00:00:00Z'), takes('from')),
+  c('query', 'usage: a period over the retention', 422, (x) => query(v(x), 'from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z'), takes('from')),
+  c('query', 'usage: a from in year 0000', 422, (x) => query(v(x), 'from=0000-01-01T00:00:00Z'), takes('from')),
+  c('query', 'usage: a from far in the future', 422, (x) => query(v(x), 'from=9999-12-31T23:59:59Z'), takes('from')),
+  c('query', 'usage: an instant without a zone', 422, (x) => query(v(x), 'to=2026-11-22T00:00:00'), takes('to')),
+  c('query', 'usage: an unknown granularity', 422, (x) => query(v(x), `granularity=${x.rng.pick(['week', 'HOUR', 'minute', ''])}`), takes('granularity')),
+  c('query', 'usage: an unknown groupBy', 422, (x) => query(v(x), `groupBy=${x.rng.pick(['country', 'KEY', 'status', ''])}`), takes('groupBy')),
+  c('query', 'a limit out of bounds', 422, (x) => query(v(x), `limit=${x.rng.pick(['0', '101', '-1', '1e2', '0x10', '99999999999999999999'])}`), takes('limit')),
+  c('query', 'a status filter out of range', 422, (x) => query(v(x), `status=${x.rng.pick(['99', '600', 'abc', '4xx'])}`), takes('status')),
+  c('query', 'SQL in a filter', 422, (x) => query(v(x), `operationId=${encodeURIComponent("x' OR '1'='1")}`), takes('operationId')),
   c('query', 'a fragment after the target', 400, (x) => ({ ...v(x), target: `${v(x).target}#fragment` })),
   c('query', 'a query of 1,000 parameters', unknownQuery, (x) => query(v(x), Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&'))),
 

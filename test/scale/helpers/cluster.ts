@@ -4,6 +4,7 @@ import { afterAll } from 'vitest';
 import { LOWER_ALNUM, randomString } from '../../../src/lib/ids.ts';
 import { DEFAULT_FAILED_AUTH_WINDOW, type PlanTable } from '../../../src/rate-limit/plans.ts';
 import { type ServerHandle, startServer } from '../../../src/server/index.ts';
+import type { UsageOptions } from '../../../src/server/usage-recorder.ts';
 import { PG_URL, withAdmin } from '../../helpers/postgres.ts';
 import { type Relay, startRelay } from './relay.ts';
 
@@ -35,6 +36,8 @@ export interface ClusterOptions {
   relayPostgres?: boolean | number[];
   /** The instances' clock (default: real time), e.g. to move every instance past a key's expiry at once. */
   clock?: () => Date;
+  /** The request log's settings (default: the server's), e.g. a flush interval long enough that only close() writes. */
+  usage?: UsageOptions;
 }
 
 export interface TestKey {
@@ -84,6 +87,7 @@ function startInstance(at: {
   keyPrefix: string;
   outagePolicy: OutagePolicy;
   clock: (() => Date) | undefined;
+  usage: UsageOptions | undefined;
 }): Promise<ServerHandle> {
   return startServer({
     port: 0,
@@ -102,6 +106,7 @@ function startInstance(at: {
     // Long on purpose: revocation must not rely on the cache TTL.
     keyCacheTtlMs: 600_000,
     ...(at.clock ? { clock: at.clock } : {}),
+    ...(at.usage ? { usage: at.usage } : {}),
   });
 }
 
@@ -171,6 +176,7 @@ export function scaleSuite(): ScaleSuite {
           keyPrefix,
           outagePolicy: options.outagePolicy ?? 'fail-open',
           clock: options.clock,
+          usage: options.usage,
         });
         servers.push(server);
         started.push(server);
