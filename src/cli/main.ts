@@ -27,7 +27,10 @@ import { DEFAULT_USAGE_OPTIONS } from '../server/usage-recorder.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
 import { openStore } from '../store/index.ts';
 import { type ApiKeyWithPlan, KeyLimitError, type Store } from '../store/types.ts';
+import { DEFAULT_ANOMALY_SETTINGS } from '../webhooks/anomaly.ts';
 import { keyEvent } from '../webhooks/events.ts';
+import { parseRetrySchedule } from '../webhooks/retry-schedule.ts';
+import { parseSecretScanningKeys, type SecretScanningKeys } from '../webhooks/secret-scanning.ts';
 import { contractAction, contractOptions } from './contract.ts';
 import { describeStore, resolveServerSecret, SettingsError, type StoreSettings, storeConfig } from './settings.ts';
 
@@ -63,6 +66,27 @@ function keyPermissions(opts: { permission?: Permission[]; readOnly?: boolean })
     throw new SettingsError(`--read-only stands for ${shorthand.join(', ')}; it disagrees with --permission`);
   }
   return permissions;
+}
+
+/** `--webhook-retry-schedule` / MAILROOM_WEBHOOK_RETRY_SCHEDULE: comma-separated seconds. */
+function retrySchedule(text: string): number[] {
+  try {
+    return parseRetrySchedule(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/** MAILROOM_SECRET_SCANNING_PUBLIC_KEYS: GitHub's public keys; none configured refuses every report. */
+function secretScanningKeys(json: string | undefined): SecretScanningKeys {
+  if (json === undefined || json.trim() === '') {
+    return new Map();
+  }
+  try {
+    return parseSecretScanningKeys(json);
+  } catch (error) {
+    throw new SettingsError(`MAILROOM_SECRET_SCANNING_PUBLIC_KEYS: ${(error as Error).message}`);
+  }
 }
 
 function loadPlans(): PlanTable {
@@ -234,10 +258,34 @@ withStoreOptions(
       'MAILROOM_SEED',
     ),
   )
+  .addOption(
+    new Option(
+      '--allow-private-webhooks',
+      'webhook endpoints may be http and point at loopback, private and link-local addresses (local development only)',
+    ).env('MAILROOM_ALLOW_PRIVATE_WEBHOOKS'),
+  )
+  .addOption(
+    new Option('--webhook-retry-schedule <seconds>', 'seconds before each retry of a failed webhook delivery')
+      .env('MAILROOM_WEBHOOK_RETRY_SCHEDULE')
+      .argParser(retrySchedule),
+  )
+  .addOption(
+    new Option('--anomaly-threshold <n>', 'refused requests of one key that make a usage.anomaly event')
+      .env('MAILROOM_ANOMALY_THRESHOLD')
+      .default(DEFAULT_ANOMALY_SETTINGS.threshold)
+      .argParser(integer('--anomaly-threshold', 1, 1_000_000)),
+  )
+  .addOption(
+    new Option('--anomaly-window <seconds>', 'the window those refusals are counted in')
+      .env('MAILROOM_ANOMALY_WINDOW_SECONDS')
+      .default(DEFAULT_ANOMALY_SETTINGS.windowSeconds)
+      .argParser(integer('--anomaly-window', 1, 86_400)),
+  )
   .addHelpText(
     'after',
     '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.' +
-      '\nA --seed fixture follows generated/seed.schema.json; without --sandbox it seeds only a store that holds no data.',
+      '\nA --seed fixture follows generated/seed.schema.json; without --sandbox it seeds only a store that holds no data.' +
+      '\nGitHub secret scanning: MAILROOM_SECRET_SCANNING_PUBLIC_KEYS, a JSON list of { key_identifier, key (PEM) }.',
   )
   .action(async (opts) => {
     const settings = storeSettings(opts);
@@ -269,6 +317,12 @@ withStoreOptions(
       scenarios: Boolean(opts.scenarios),
       sandbox: Boolean(opts.sandbox),
       seed: opts.seed,
+      webhooks: {
+        allowPrivate: Boolean(opts.allowPrivateWebhooks),
+        retrySchedule: opts.webhookRetrySchedule,
+        anomaly: { threshold: opts.anomalyThreshold, windowSeconds: opts.anomalyWindow },
+        secretScanningKeys: secretScanningKeys(process.env.MAILROOM_SECRET_SCANNING_PUBLIC_KEYS),
+      },
     }).catch(async (error) => {
       await release();
       throw error;

@@ -15,6 +15,7 @@ import {
 } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
+import { scannerHeaders } from './helpers/secret-scanner.ts';
 import { LENIENT_ACCOUNT_WINDOWS, SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 import { startWalk } from './helpers/walk.ts';
@@ -49,6 +50,8 @@ const MISSING_CONTACT_ID = 'ct_0000000000000000';
 const MISSING_ORGANIZATION_ID = 'org_0000000000000000';
 const MISSING_USER_ID = 'usr_0000000000000000';
 const MISSING_SESSION_ID = 'tok_0000000000000000';
+const MISSING_ENDPOINT_ID = 'we_0000000000000000';
+const MISSING_DELIVERY_ID = 'dlv_0000000000000000';
 const ADDRESS_LIMIT = 30;
 
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
@@ -76,6 +79,8 @@ interface Ids {
   organizationId?: string;
   userId?: string;
   sessionId?: string;
+  endpointId?: string;
+  deliveryId?: string;
 }
 
 let server: TestServer;
@@ -88,12 +93,27 @@ let owner: Session;
 let member: Session;
 let organizationId: string;
 let orgKeyId: string;
+/** A webhook endpoint of `full`'s organization and one of its deliveries. */
+let endpointId: string;
+let deliveryId: string;
 
 /** Signs a user up from an address of its own. */
 const signUp = () => signUpAs(server, { tag: 'coverage', fromNewAddress: true });
 
 beforeAll(async () => {
-  ({ server, full, readOnly, keyToRead, contactToRead, owner, member, organizationId, orgKeyId } = await startWalk({
+  ({
+    server,
+    full,
+    readOnly,
+    keyToRead,
+    contactToRead,
+    owner,
+    member,
+    organizationId,
+    orgKeyId,
+    endpointId,
+    deliveryId,
+  } = await startWalk({
     server: {
       failedAuth: { name: 'auth-failures', limit: 20, windowSeconds: 60 },
       // The user window stays out of the way (this file makes well over 120 user-token requests a minute); the address
@@ -154,20 +174,32 @@ function pathOf(op: SpecOperation, ids: Ids = {}): string {
     .replace('{contactId}', ids.contactId ?? MISSING_CONTACT_ID)
     .replace('{organizationId}', ids.organizationId ?? MISSING_ORGANIZATION_ID)
     .replace('{userId}', ids.userId ?? MISSING_USER_ID)
-    .replace('{sessionId}', ids.sessionId ?? MISSING_SESSION_ID);
+    .replace('{sessionId}', ids.sessionId ?? MISSING_SESSION_ID)
+    .replace('{endpointId}', ids.endpointId ?? MISSING_ENDPOINT_ID)
+    .replace('{deliveryId}', ids.deliveryId ?? MISSING_DELIVERY_ID);
 }
 
 /** Existing resources for the operation: the /v1 key's or the owner's organization's. */
 function existingIds(op: SpecOperation): Ids {
   return takesUserToken(op)
     ? { organizationId, keyId: orgKeyId, userId: member.user.userId, sessionId: owner.sessionId }
-    : { keyId: keyToRead.keyId, contactId: contactToRead.contactId };
+    : { keyId: keyToRead.keyId, contactId: contactToRead.contactId, endpointId, deliveryId };
 }
 
-/** The credential the operation takes: the full key, the owner's user token, or none (public, from a new address). */
+/** The scheme of the secret-scanning report: a signature checked over the body, not a key. */
+const takesScannerSignature = (op: SpecOperation) => op.schemes.includes('githubSecretScanning');
+
+/**
+ * The credential the operation takes: the full key, the owner's user token, none (public, from a new address), or a
+ * scanner's signature headers (over an empty body: they pass authentication, and only a body they sign passes the
+ * operation's own check; `callOperation` signs its body).
+ */
 function credentialsFor(op: SpecOperation): CallOptions {
   if (isPublic(op)) {
     return op.path === '/livez' ? {} : { headers: fromNewAddress() };
+  }
+  if (takesScannerSignature(op)) {
+    return { headers: scannerHeaders('') };
   }
   return { key: takesUserToken(op) ? owner.token : full.plaintext };
 }
@@ -175,9 +207,20 @@ function credentialsFor(op: SpecOperation): CallOptions {
 /** Calls an operation with its credential and a valid body (unless `options` says otherwise) on existing resources. */
 function callOperation(op: SpecOperation, options: CallOptions = {}, ids?: Ids) {
   const body = validBody(op);
+  const credentials = credentialsFor(op);
+  if (takesScannerSignature(op) && options.body === undefined && options.raw === undefined) {
+    // A report is signed over its exact bytes; `key: undefined` asks for no credentials, so: unsigned.
+    const raw = JSON.stringify(body);
+    const unsigned = 'key' in options && options.key === undefined;
+    return server.call(op.method, pathOf(op, ids ?? existingIds(op)), {
+      raw,
+      ...options,
+      headers: { ...(unsigned ? {} : scannerHeaders(raw)), ...options.headers },
+    });
+  }
   return server.call(op.method, pathOf(op, ids ?? existingIds(op)), {
     ...(body === undefined ? {} : { body }),
-    ...credentialsFor(op),
+    ...credentials,
     ...options,
   });
 }
@@ -199,6 +242,13 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
     case 'revokeOrganizationApiKey':
     case 'rotateOrganizationApiKey':
       return { ids: { ...ids, keyId: await spareOrganizationKey() }, options: {} };
+    case 'deleteWebhookEndpoint': {
+      const spare = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
+        key: full.plaintext,
+        body: { url: 'http://127.0.0.1:9/spare' },
+      });
+      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+    }
     case 'logOut':
       return { ids, options: { key: await logIn(server, owner.user.email) } };
     case 'endSession':
@@ -344,6 +394,7 @@ describe('every operation × every documented status', () => {
       'createContact',
       'createOrganization',
       'createOrganizationApiKey',
+      'createWebhookEndpoint',
       'rotateApiKey',
       'rotateOrganizationApiKey',
       'signUp',

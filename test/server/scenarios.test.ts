@@ -8,6 +8,7 @@ import { startPrism } from '../helpers/prism.ts';
 import { fromNewAddress, logIn, newEmail, newSession, type Session, signUp as signUpAs } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
+import { scannerHeaders } from './helpers/secret-scanner.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 import { startWalk } from './helpers/walk.ts';
@@ -203,6 +204,9 @@ let owner: Session;
 let member: Session;
 let organizationId: string;
 let orgKeyId: string;
+/** A webhook endpoint of `full`'s organization and one of its deliveries. */
+let endpointId: string;
+let deliveryId: string;
 
 /** Signs a user up from an address of its own. */
 const signUp = () => signUpAs(server, { tag: 'scenario-user', fromNewAddress: true });
@@ -230,7 +234,19 @@ async function newOrganizationKey(name = 'spare'): Promise<string> {
 const takesUserToken = (op: SpecOperation) => op.schemes.includes('userToken');
 
 beforeAll(async () => {
-  ({ server, full, readOnly, keyToRead, contactToRead, owner, member, organizationId, orgKeyId } = await startWalk({
+  ({
+    server,
+    full,
+    readOnly,
+    keyToRead,
+    contactToRead,
+    owner,
+    member,
+    organizationId,
+    orgKeyId,
+    endpointId,
+    deliveryId,
+  } = await startWalk({
     server: { scenarios: true },
     tag: 'scenario-user',
     orgKeyName: 'read by scenarios',
@@ -250,7 +266,11 @@ interface Ids {
   contactId?: string;
   userId?: string;
   sessionId?: string;
+  endpointId?: string;
 }
+
+/** The scheme of the secret-scanning report: a signature checked over the body, not a key. */
+const takesScannerSignature = (op: SpecOperation) => op.schemes.includes('githubSecretScanning');
 
 /** The credential an operation takes: the full key, the owner's user token, or none (public). */
 function credentialsFor(op: SpecOperation): CallOptions {
@@ -267,8 +287,19 @@ function callOperation(op: SpecOperation, options: CallOptions, ids: Ids = {}) {
     .replace('{contactId}', ids.contactId ?? contactToRead.contactId)
     .replace('{organizationId}', organizationId)
     .replace('{userId}', ids.userId ?? member.user.userId)
-    .replace('{sessionId}', ids.sessionId ?? owner.sessionId);
+    .replace('{sessionId}', ids.sessionId ?? owner.sessionId)
+    .replace('{endpointId}', ids.endpointId ?? endpointId)
+    .replace('{deliveryId}', deliveryId);
   const body = validBody(op);
+  if (takesScannerSignature(op)) {
+    // A report is signed over its exact bytes.
+    const raw = JSON.stringify(body);
+    return server.call<Record<string, unknown>>(op.method, path, {
+      raw,
+      ...options,
+      headers: { ...scannerHeaders(raw), ...options.headers },
+    });
+  }
   return server.call<Record<string, unknown>>(op.method, path, {
     ...credentialsFor(op),
     ...(body === undefined ? {} : { body }),
@@ -300,6 +331,13 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
       return { ids, options: { key: (await signUp()).token } };
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
+    case 'deleteWebhookEndpoint': {
+      const spare = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
+        key: full.plaintext,
+        body: { url: 'http://127.0.0.1:9/spare' },
+      });
+      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+    }
     default:
       return { ids, options: {} };
   }

@@ -1,4 +1,8 @@
+import { completeApiKey } from '../../../src/keys/api-key.ts';
 import { newEmail, PASSWORD } from './accounts.ts';
+
+/** A well-formed key (its checksum holds) that no server issued. */
+const UNISSUED_KEY = completeApiKey(`mr_zzzzzzzz_${'Q'.repeat(32)}`) ?? '';
 
 /**
  * A valid body for each operation that takes one (undefined for the others), for walks over every operation. `tag`
@@ -34,6 +38,13 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
       return { role: 'member' };
     case 'changePassword':
       return { currentPassword: PASSWORD, newPassword: `a new passphrase for ${tag}` };
+    case 'createWebhookEndpoint':
+      return { url: `http://127.0.0.1:9/${tag}` };
+    case 'updateWebhookEndpoint':
+      return { description: `updated by ${tag}` };
+    case 'reportLeakedKeys':
+      // A token whose checksum holds (so it is looked up) and that no server issued: a false positive.
+      return [{ token: UNISSUED_KEY, type: 'mailroom_api_key', url: `https://github.com/${tag}`, source: 'content' }];
     default:
       return undefined;
   }

@@ -3,6 +3,7 @@
 import { expect } from 'vitest';
 import type { ServerOptions } from '../../../src/server/index.ts';
 import { newEmail, type Session, signUp } from './accounts.ts';
+import { SCANNER_KEYS } from './secret-scanner.ts';
 import { startTestServer, type TestKey, type TestServer } from './server.ts';
 import type { Body } from './spec.ts';
 
@@ -20,6 +21,9 @@ export interface Walk {
   member: Session;
   organizationId: string;
   orgKeyId: string;
+  /** A webhook endpoint of `full`'s organization (events are written for it, never sent), and one of its deliveries. */
+  endpointId: string;
+  deliveryId: string;
 }
 
 /** What differs between the walks: the server's options, how they tag what they create, the contact's fields. */
@@ -40,7 +44,13 @@ export interface WalkOptions {
  * walk's own reset puts back exactly what the walk reads.
  */
 export async function startWalk(options: WalkOptions): Promise<Walk> {
-  const server = await startTestServer({ trustProxy: true, sandbox: true, ...options.server });
+  const server = await startTestServer({
+    trustProxy: true,
+    sandbox: true,
+    // Endpoints may be local; nothing is delivered (the walk reads the outbox, it doesn't test delivery).
+    webhooks: { allowPrivate: true, deliver: false, secretScanningKeys: SCANNER_KEYS },
+    ...options.server,
+  });
   const full = await server.newKey();
   const readOnly = await server.newKey({ organization: full.organization, access: 'read_only' });
   const keyToRead = await server.newKey({ organization: full.organization });
@@ -63,6 +73,16 @@ export async function startWalk(options: WalkOptions): Promise<Walk> {
     { key: owner.token, body: { name: options.orgKeyName } },
   );
   expect(orgKey.status, orgKey.text).toBe(201);
+  const endpoint = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
+    key: full.plaintext,
+    body: { url: 'http://127.0.0.1:9/walk' },
+  });
+  expect(endpoint.status, endpoint.text).toBe(201);
+  const endpointId = endpoint.body.data.endpointId;
+  const ping = await server.call<Body<'testWebhookEndpoint', 202>>('POST', `/v1/webhook-endpoints/${endpointId}/test`, {
+    key: full.plaintext,
+  });
+  expect(ping.status, ping.text).toBe(202);
   await server.handle.sandbox?.capture();
   return {
     server,
@@ -74,5 +94,7 @@ export async function startWalk(options: WalkOptions): Promise<Walk> {
     member,
     organizationId,
     orgKeyId: orgKey.body.data.keyId,
+    endpointId,
+    deliveryId: ping.body.data.deliveryId,
   };
 }
