@@ -33,7 +33,7 @@ export const KEY_COLUMNS: readonly KeyColumn[] = [
   { id: 'environment', header: 'Environment', cell: (key) => <span class="env">{key.environment}</span> },
   { id: 'permissions', header: 'Permissions', cell: (key) => describePermissions(key.permissions) },
   { id: 'rate-limit', header: 'Rate limit', cell: (key) => `${key.rateLimit.toLocaleString()} / min` },
-  { id: 'created', header: 'Created', cell: (key) => <Time iso={key.createdAt} /> },
+  { id: 'created', header: 'Created', cell: (key) => <Time iso={key.createdAt} dateOnly /> },
   {
     id: 'expires',
     header: 'Expires',

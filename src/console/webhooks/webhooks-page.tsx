@@ -190,7 +190,7 @@ function Endpoints({ api, onForgetKey }: { api: KeyClient; onForgetKey: () => vo
                   )}
                 </td>
                 <td data-label="Created">
-                  <Time iso={endpoint.createdAt} />
+                  <Time iso={endpoint.createdAt} dateOnly />
                 </td>
                 <td>
                   <div class="row-actions wrap">
