@@ -117,12 +117,19 @@ export async function tokenOf(page: Page, key: string): Promise<string> {
   return token;
 }
 
-/** Screenshots of the page at 1280 and 390 px, each checked with axe: no serious or critical violation. */
+/**
+ * Screenshots of the page at 1280 and 390 px, each checked with axe (no serious or critical violation) and for width
+ * (nothing scrolls sideways).
+ */
 export async function capture(page: Page, name: string): Promise<void> {
   for (const size of [WIDE, NARROW]) {
     await page.setViewportSize(size);
     await page.screenshot({ path: join(OUT_DIR, `${name}-${size.width}.png`), fullPage: true });
     expect(await seriousViolations(page), `${name} at ${size.width} px`).toEqual([]);
+    // Nothing wider than the screen: no sideways scrolling, nothing cut at the right edge.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at ${size.width} px`).toBe(
+      size.width,
+    );
   }
   await page.setViewportSize(WIDE);
 }
