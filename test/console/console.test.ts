@@ -12,11 +12,18 @@ import { createMailroomAccountClient, createMailroomClient, unwrap } from '../..
 import { SESSION_STORAGE_KEY } from '../../src/console/session.ts';
 import { CONSOLE_CSP } from '../../src/server/console.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
-import { seriousViolations } from './helpers/axe.ts';
 import { launchChromium, type TestBrowser } from './helpers/chromium.ts';
-import { describedBy, expectText, hidden, NARROW, OUT_DIR, PASSWORD, visible, WIDE } from './helpers/console.ts';
+import {
+  capture as captureIn,
+  describedBy,
+  expectText,
+  hidden,
+  OUT_DIR,
+  PASSWORD,
+  visible,
+  WIDE,
+} from './helpers/console.ts';
 
-const outDir = OUT_DIR;
 const DAY_MS = 86_400_000;
 /** Failed log-ins an email may make before 429 (the server's default is 10 an hour; fewer keeps this short). */
 const FAILED_LOG_INS = 3;
@@ -37,7 +44,7 @@ const run = Date.now().toString(36);
 const owner = { name: 'Ada Lovelace', email: `ada-${run}@example.com` };
 
 beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
+  mkdirSync(OUT_DIR, { recursive: true });
   const started = await Promise.allSettled([
     startServer({
       port: 0,
@@ -673,12 +680,7 @@ function currentOrganization(): { organizationId: string } {
 
 /** Screenshots of the page at 1280 and 390 px, each checked with axe: no serious or critical violation. */
 async function capture(name: string): Promise<void> {
-  for (const size of [WIDE, NARROW]) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: join(outDir, `${name}-${size.width}.png`), fullPage: true });
-    expect(await seriousViolations(page), `${name} at ${size.width} px`).toEqual([]);
-  }
-  await page.setViewportSize(WIDE);
+  await captureIn(page, name);
 }
 
 /** The label of the focused control (its accessible name as a person reads it), or its text for a button. */
