@@ -86,7 +86,7 @@ describe('usage and the request log', () => {
     await page.getByRole('link', { name: 'Usage' }).click();
     await visible(page.getByRole('heading', { name: 'Usage', level: 1 }));
     expect(await page.getByLabel('Key').locator('option:checked').textContent()).toContain('Newsletter sync');
-    const table = page.getByRole('table');
+    const table = page.getByRole('table', { name: /^Newsletter sync,/ });
     // Recorded within about a second: refreshed until all seven are in.
     await expect
       .poll(
@@ -121,6 +121,23 @@ describe('usage and the request log', () => {
     await expectText(table.locator('caption'), '7 requests');
     await page.getByLabel('Period').selectOption({ label: 'Last 30 days' });
     await expectText(table.locator('caption'), 'last 30 days, by day: 7 requests');
+
+    // The organization's totals over the same period: by environment (the console's own user-token requests apart),
+    // then by key.
+    const organization = page.getByRole('table', { name: /^Last 30 days, by / });
+    await expectText(organization.locator('caption'), 'by environment');
+    expect(await cellsOf(organization.getByRole('row', { name: /^production/ }))).toEqual(['4', '3', '2', '0', '7']);
+    await visible(organization.getByRole('row', { name: /^User tokens \(members\)/ }));
+    await page.getByLabel('Totals by').selectOption({ label: 'Key' });
+    await expectText(organization.locator('caption'), 'by key');
+    expect(await cellsOf(organization.getByRole('row', { name: /^Newsletter sync/ }))).toEqual([
+      '4',
+      '3',
+      '2',
+      '0',
+      '7',
+    ]);
+    await capture(page, 'usage-totals');
   });
 
   test('the request log lists them with the request ids Node saw, filtered by key, status and operation', async () => {

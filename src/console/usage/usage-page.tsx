@@ -7,6 +7,7 @@ import { ErrorNotice } from '../ui/error-notice.tsx';
 import { PageHeader } from '../ui/page-header.tsx';
 import type { Granularity, UsagePoint } from './series.ts';
 import { UsageLegend, UsageTable } from './usage-table.tsx';
+import { UsageTotals } from './usage-totals.tsx';
 
 /** The periods offered, in hours back from now; each has the granularity that suits it. */
 const PERIODS = [
@@ -108,6 +109,7 @@ export function UsagePage({ organization }: { organization: Organization }) {
             periodLabel={period.label}
             granularity={granularity}
           />
+          <UsageTotals organization={organization} keys={list} hours={period.hours} periodLabel={period.label} />
         </>
       )}
     </section>
