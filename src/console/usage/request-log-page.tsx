@@ -192,7 +192,10 @@ export function RequestLogPage({ organization }: { organization: Organization })
         pending && <p aria-busy="true">Loading requests…</p>
       ) : entries.length === 0 ? (
         <div class="empty card">
-          <p>No requests match{applied === NO_FILTERS ? ' in the last 24 hours' : ' these filters'}.</p>
+          <p>
+            No requests match
+            {Object.values(applied).every((value) => value === '') ? ' in the last 24 hours' : ' these filters'}.
+          </p>
         </div>
       ) : (
         <>
