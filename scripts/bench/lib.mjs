@@ -204,8 +204,8 @@ export async function startReference(processes, name, logLevel, { nodeFlags = []
       env: {
         MAILROOM_PLANS: ROOMY_PLANS,
         MAILROOM_LOG_LEVEL: '',
-        MAILROOM_MEMORY: '',
-        ...(databaseUrl ? { MAILROOM_SERVER_SECRET: 'bench-secret', DATABASE_URL: '' } : {}),
+        // Commander takes a defined MAILROOM_MEMORY (even empty) as --memory, which --database-url excludes.
+        ...(databaseUrl ? { MAILROOM_SERVER_SECRET: 'bench-secret-of-the-request-log-pair' } : { MAILROOM_MEMORY: '' }),
       },
       nodeFlags,
       node,

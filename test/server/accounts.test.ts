@@ -517,8 +517,9 @@ describe('keys under a user token: one implementation with /v1/api-keys', () => 
       key: session.token,
     });
     const fromKey = await call<Body<'listApiKeys', 200>>('GET', '/v1/api-keys', { key: viaKey.body.data.apiKey });
-    // The same objects either way; only lastUsed moves, as the listing key itself was just used.
-    const withoutLastUsed = (body: typeof fromKey.body) => body.data.map(({ lastUsed: _, ...key }) => key);
+    // The same objects either way; only lastUsed (and where from) moves, as the listing key itself was just used.
+    const withoutLastUsed = (body: typeof fromKey.body) =>
+      body.data.map(({ lastUsed: _, lastUsedFrom: _from, ...key }) => key);
     expect(withoutLastUsed(fromUser.body)).toEqual(withoutLastUsed(fromKey.body));
     expect(fromUser.body.meta).toEqual(fromKey.body.meta);
     expect(fromUser.body.data.map((k) => k.name)).toEqual(['via user', 'full', 'via key']);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { completeApiKey } from '../../../src/keys/api-key.ts';
+import { ALL_PERMISSIONS } from '../../../src/lib/permissions.ts';
 import { readSeedFile, SeedError } from '../../../src/server/sandbox/seed-file.ts';
 
 // A fixture (`mailroom serve --seed FILE`) is checked before anything is stored: its syntax, the shipped JSON Schema
@@ -121,7 +122,7 @@ describe('each problem of a fixture names the file, the line, the column and the
     [
       'a permission the spec lacks',
       ['organizations:', '  - name: Acme', '    keys: [{ name: CI, permissions: [contacts:delete] }]'],
-      'F:3:38: organizations[0].keys[0].permissions[0]: must be one of api_keys:read, api_keys:write, contacts:read, contacts:write',
+      `F:3:38: organizations[0].keys[0].permissions[0]: must be one of ${ALL_PERMISSIONS.join(', ')}`,
     ],
     [
       'an environment the spec lacks',
@@ -198,7 +199,7 @@ describe('each problem of a fixture names the file, the line, the column and the
       'access that disagrees with permissions',
       ['organizations:', '  - name: Acme', '    keys: [{ name: CI, permissions: [contacts:read], access: full }]'],
       [
-        'F:3:62: organizations[0].keys[0].access: full stands for api_keys:read, api_keys:write, contacts:read, contacts:write; it disagrees with permissions',
+        `F:3:62: organizations[0].keys[0].access: full stands for ${ALL_PERMISSIONS.join(', ')}; it disagrees with permissions`,
       ],
     ],
     [
