@@ -45,7 +45,7 @@ describe('mailroom keys create with permissions and an environment', () => {
       const readOnly = await mailroom('keys', 'create', '--name', 'Reader', '--read-only');
       expect(readOnly.code, readOnly.stderr).toBe(0);
       expect(readOnly.stdout).toContain(
-        'Environment production; permissions api_keys:read, contacts:read (read_only).',
+        'Environment production; permissions api_keys:read, contacts:read, webhooks:read (read_only).',
       );
     },
     TIMEOUT_MS,

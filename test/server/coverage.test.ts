@@ -15,7 +15,7 @@ import {
 } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
-import { scannerHeaders } from './helpers/secret-scanner.ts';
+import { scannerHeaders } from '../helpers/secret-scanner.ts';
 import { LENIENT_ACCOUNT_WINDOWS, SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 import { startWalk } from './helpers/walk.ts';

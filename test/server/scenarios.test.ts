@@ -8,7 +8,7 @@ import { startPrism } from '../helpers/prism.ts';
 import { fromNewAddress, logIn, newEmail, newSession, type Session, signUp as signUpAs } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
-import { scannerHeaders } from './helpers/secret-scanner.ts';
+import { scannerHeaders } from '../helpers/secret-scanner.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 import { startWalk } from './helpers/walk.ts';

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { ALL_PERMISSIONS, accessOf, READ_PERMISSIONS } from '../../src/lib/permissions.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { openPgliteDb } from '../../src/store/pglite.ts';
+import { createSqlStore } from '../../src/store/sql-store.ts';
 
 // Keys made before permissions existed had only `access`. Migration 005 gives each exactly what its access allowed,
-// and a production environment, so no existing key behaves differently.
+// and a production environment, so no existing key behaves differently; migration 008 keeps each key's shorthand when
+// the webhook permissions arrive (a full key gets both, a read_only key webhooks:read, a restricted one nothing).
 
 describe('migrating keys made before permissions and environments', () => {
   it('gives a full key every permission and a read_only key every :read one, both in production', async () => {
@@ -44,10 +47,62 @@ describe('migrating keys made before permissions and environments', () => {
       const full = await keyOf('aaaaaaa1');
       const readOnly = await keyOf('aaaaaaa2');
       expect(full).toMatchObject({
-        permissions: ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write'],
+        permissions: [
+          'api_keys:read',
+          'api_keys:write',
+          'contacts:read',
+          'contacts:write',
+          'webhooks:read',
+          'webhooks:write',
+        ],
         environment: 'production',
       });
-      expect(readOnly).toMatchObject({ permissions: ['api_keys:read', 'contacts:read'], environment: 'production' });
+      expect(readOnly).toMatchObject({
+        permissions: ['api_keys:read', 'contacts:read', 'webhooks:read'],
+        environment: 'production',
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps every key’s shorthand when the webhook permissions arrive (008)', async () => {
+    const db = await openPgliteDb();
+    try {
+      const all = await loadMigrations();
+      await migrate(
+        db,
+        all.filter((m) => m.version < '008'),
+      );
+      await db.query(
+        "INSERT INTO organizations (organization_id, name, plan, created_at) VALUES ('org_0000000000000001', 'default', 'pro', now())",
+      );
+      const before: [string, string[]][] = [
+        ['aaaaaaa1', ['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write']],
+        ['aaaaaaa2', ['api_keys:read', 'contacts:read']],
+        ['aaaaaaa3', ['api_keys:read', 'contacts:write']],
+        ['aaaaaaa4', ['contacts:read']],
+      ];
+      for (const [index, [publicId, permissions]] of before.entries()) {
+        await db.query(
+          `INSERT INTO api_keys (key_id, organization_id, name, public_id, key_hash, permissions, created_at)
+           VALUES ($1, 'org_0000000000000001', 'Old key', $2, $3, $4::text[], now())`,
+          [`key_000000000000000${index + 1}`, publicId, 'a'.repeat(64), permissions],
+        );
+      }
+      expect(await migrate(db, all)).toContain('008_webhooks');
+      const store = createSqlStore(db);
+      const after = async (publicId: string) => {
+        const key = await store.findApiKeyByPublicId(publicId);
+        return { permissions: key?.permissions, access: accessOf(key?.permissions ?? []) };
+      };
+      expect(await after('aaaaaaa1')).toEqual({ permissions: [...ALL_PERMISSIONS], access: 'full' });
+      expect(await after('aaaaaaa2')).toEqual({ permissions: [...READ_PERMISSIONS], access: 'read_only' });
+      expect(await after('aaaaaaa3')).toEqual({
+        permissions: ['api_keys:read', 'contacts:write'],
+        access: 'restricted',
+      });
+      expect(await after('aaaaaaa4')).toEqual({ permissions: ['contacts:read'], access: 'restricted' });
     } finally {
       await db.close();
     }

@@ -2,11 +2,13 @@
 -- (006 and 007 belong to other changes and may land in any order). migrate.ts wraps this file in a transaction; do not
 -- add BEGIN/COMMIT here.
 
--- Keys that held every permission keep holding every permission: a `full` key gets the two new ones, so no existing
--- key behaves differently (a restricted or read-only key gets none: it never had the power to manage webhooks).
+-- Every key keeps its shorthand, so none behaves differently: a `full` key (it held every permission) gets both new
+-- ones, a `read_only` key (every :read one) gets webhooks:read; any other (restricted) set is left as it is.
 UPDATE api_keys SET permissions = permissions || ARRAY['webhooks:read', 'webhooks:write']
 WHERE permissions @> ARRAY['api_keys:read', 'api_keys:write', 'contacts:read', 'contacts:write']
-  AND NOT permissions @> ARRAY['webhooks:read'];
+  AND cardinality(permissions) = 4;
+UPDATE api_keys SET permissions = permissions || ARRAY['webhooks:read']
+WHERE permissions @> ARRAY['api_keys:read', 'contacts:read'] AND cardinality(permissions) = 2;
 
 -- Where an organization wants its events. The signing secret (`whsec_…`) is needed to sign, so it is stored sealed
 -- (AES-256-GCM under a key derived from the server secret: iv || tag || ciphertext), never readable. During a

@@ -82,6 +82,15 @@ function checkNoAnswer(planned: PlannedCase, exchange: RawExchange, find: Find):
   }
 }
 
+/** The body parsed as JSON, or undefined when it is not JSON. */
+function parsedJson(response: RawResponse): unknown {
+  try {
+    return JSON.parse(response.body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The body as a JSON object, or undefined when it is not one. */
 function envelopeOf(response: RawResponse): Record<string, unknown> | undefined {
   let parsed: unknown;
@@ -141,6 +150,13 @@ function checkEnvelope(
 ): string[] {
   const status = response.status;
   const contentType = headerOf(response, 'content-type') ?? '';
+  if (planned.op.credential === 'scanner' && status < 300) {
+    // GitHub's format, not the envelope: the feedback array (x-envelope: false in the spec).
+    if (!/^application\/json\b/.test(contentType) || !Array.isArray(parsedJson(response))) {
+      find('non-envelope', `${status} secret-scanning feedback is not a JSON array`);
+    }
+    return [];
+  }
   const envelope = envelopeOf(response);
   if (!/^application\/json\b/.test(contentType) || envelope === undefined) {
     find(
@@ -278,6 +294,9 @@ export function createdRows(operationId: string, data: unknown, path: string | u
   }
   if (text(d.contactId)) {
     rows.push(`contacts:${d.contactId}`);
+  }
+  if (operationId === 'createWebhookEndpoint' && text(d.endpointId)) {
+    rows.push(`webhook_endpoints:${d.endpointId}`);
   }
   if (text(d.keyId) && !operationId.startsWith('revoke')) {
     rows.push(`api_keys:${d.keyId}`);

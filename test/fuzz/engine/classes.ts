@@ -44,6 +44,7 @@ export const GROUPS = [
   'password',
   'query',
   'id',
+  'webhook',
 ] as const;
 /** One of {@link GROUPS}. */
 export type Group = (typeof GROUPS)[number];
@@ -97,7 +98,15 @@ const keyed = { applies: (op: Operation) => op.credential === 'apiKey' };
 const userTokens = { applies: (op: Operation) => op.credential === 'userToken' };
 const secured = { applies: (op: Operation) => op.credential !== 'none' };
 const writes = { applies: (op: Operation) => op.credential === 'apiKey' && op.write };
-const withBody = { applies: (op: Operation) => op.body !== undefined };
+/**
+ * Operations whose body classes apply: a secret-scanning report is a list, signed over its bytes as GitHub sends it
+ * (no gzip, no object to add a member to); its own classes are in the `webhook` group.
+ */
+const withBody = { applies: (op: Operation) => op.body !== undefined && op.credential !== 'scanner' };
+/** The operations that save a webhook URL (create, update). */
+const savesUrl = { applies: (op: Operation) => op.body?.properties?.url !== undefined };
+/** GitHub's secret-scanning report. */
+const reports = { applies: (op: Operation) => op.credential === 'scanner' };
 /** The API-key operations that need a permission other than `held`. */
 const lacking = (held: string) => ({
   applies: (op: Operation) => op.credential === 'apiKey' && op.permission !== undefined && op.permission !== held,
@@ -345,6 +354,39 @@ export const FIXED_CLASSES: FuzzClass[] = [
   c('id', 'the id in upper case', 'refuse', (x) => ({ ...v(x), target: v(x).target.replace(x.pathId, x.pathId.toUpperCase()) }), withId),
   c('id', 'a trailing slash', 404, (x) => ({ ...v(x), target: `${v(x).target}/` }), withId),
   c('id', 'a doubled slash', 404, (x) => ({ ...v(x), target: v(x).target.replace(/^(\/[^/]+)\//, '$1//') }), withId),
+
+  // Where a webhook may point (server-side request forgery): every one refused with 422 on `url`, nothing stored.
+  ...[
+    ['a loopback address', 'https://127.0.0.1/hook'],
+    ['a loopback address in another notation', 'https://2130706433/hook'],
+    ['a private address', 'https://10.0.0.7/hook'],
+    ['the cloud metadata address', 'https://169.254.169.254/latest/meta-data/'],
+    ['IPv6 loopback', 'https://[::1]/hook'],
+    ['an IPv4-mapped loopback', 'https://[::ffff:127.0.0.1]/hook'],
+    ['an IPv6 unique-local address', 'https://[fd00::1]/hook'],
+    ['the unspecified address', 'https://0.0.0.0/hook'],
+    ['credentials in the URL', 'https://user:secret@93.184.215.14/hook'],
+    ['plain http', 'http://93.184.215.14/hook'],
+    ['another scheme', 'file:///etc/passwd'],
+    ['a javascript: URL', 'javascript:alert(1)'],
+    ['no URL at all', 'hooks dot example dot com'],
+    ['a fragment', 'https://93.184.215.14/hook#x'],
+  ].map(([what, url]) => c('webhook', `a webhook URL: ${what}`, 422, (x) => field(v(x), 'url', url), savesUrl)),
+  c('webhook', 'an event type that does not exist', 422, (x) => field(v(x), 'enabledEvents', ['api_key.deleted']), { applies: (op) => op.body?.properties?.enabledEvents !== undefined }),
+  c('webhook', 'every event type twice', 422, (x) => field(v(x), 'enabledEvents', ['*', '*']), { applies: (op) => op.body?.properties?.enabledEvents !== undefined }),
+
+  // GitHub's secret-scanning reports: signed over their bytes (the run signs what the class built), bounded.
+  c('webhook', 'a report without its signature', 401, (x) => header(v(x), 'Github-Public-Key-Signature', undefined), reports),
+  c('webhook', 'a report signed over other bytes', 401, (x) => header(v(x), 'Github-Public-Key-Signature', 'MEUCIQDx9Lk3vX0Sd5z2Tn1aA0wVh6bTn4bq7F3y0xq5GmWfGAIgY6y1nD7qYw0o2b3m2lWcS4kV6b1p3u0uX0tWl8h9s5E='), reports),
+  c('webhook', 'a report under an unknown key identifier', 401, (x) => header(v(x), 'Github-Public-Key-Identifier', 'f'.repeat(64)), reports),
+  c('webhook', 'a report of 1,001 tokens', 422, (x) => body(v(x), JSON.stringify(Array.from({ length: 1001 }, (_, i) => ({ token: `mr_${i}`, type: 'mailroom_api_key' })))), reports),
+  c('webhook', 'a report that is an object', 422, (x) => body(v(x), JSON.stringify({ token: x.keys.unknown, type: 'mailroom_api_key' })), reports),
+  c('webhook', 'an empty report', 422, (x) => body(v(x), '[]'), reports),
+  c('webhook', 'a report whose token is a number', 422, (x) => body(v(x), JSON.stringify([{ token: 42, type: 'mailroom_api_key' }])), reports),
+  c('webhook', 'a report that is not JSON', 400, (x) => body(v(x), '[{"token": '), reports),
+  c('webhook', 'a report of a key never issued', 'accept', (x) => body(v(x), JSON.stringify([{ token: x.keys.unknown, type: 'mailroom_api_key', url: '', source: 'content' }])), reports),
+  c('webhook', 'a report of a key with a wrong checksum', 'accept', (x) => body(v(x), JSON.stringify([{ token: flipLast(x.keys.unknown), type: 'mailroom_api_key' }])), reports),
+  c('webhook', 'a report of the same junk token 1,000 times', 'accept', (x) => body(v(x), JSON.stringify(Array.from({ length: 1000 }, () => ({ token: 'mr_zzzzzzzz_nope', type: 'mailroom_api_key' })))), reports),
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -399,10 +441,15 @@ export const LENIENT_INTEGERS = ['0x10', '1e1', '1.0', '010', '%205', '+5', '5%2
 /**
  * What a body that meets a bound of field `name` gets: accepted, except by an operation that checks credentials in its
  * body (public, declaring 401: log-in), where another valid value is the wrong password, and for a password change's
- * current password, where it is a wrong one too (422 naming it).
+ * current password, where it is a wrong one too (422 naming it), and for a webhook URL, which must be a URL too.
  */
 const boundMet = (op: Operation, name: string): Expectation =>
-  name === 'currentPassword' ? 422 : op.credential === 'none' && op.statuses.includes(401) ? 401 : 'accept';
+  // A webhook URL is checked past its schema: text of its minimum or maximum length is no URL (422 on url).
+  name === 'currentPassword' || name === 'url'
+    ? 422
+    : op.credential === 'none' && op.statuses.includes(401)
+      ? 401
+      : 'accept';
 
 /** The operation's own schema of body field `name`, if it has one. */
 const propertyOf = (op: Operation, name: string): Schema | undefined => op.body?.properties?.[name];

@@ -60,8 +60,9 @@ export function chunksOf(built: Request | RawChunk[]): RawChunk[] {
   return Array.isArray(built) ? built : [render(built)];
 }
 
-/** Whether a header carries credentials. */
-export const isAuth = (name: string) => /^(authorization|x-api-key)$/i.test(name);
+/** Whether a header carries credentials (a key, a token, or a secret scanner's signature). */
+export const isAuth = (name: string) =>
+  /^(authorization|x-api-key|github-public-key-(identifier|signature))$/i.test(name);
 
 /** A copy with header `name` set to `value` (replacing any), or removed when `value` is undefined. */
 export function header(req: Request, name: string, value: string | undefined): Request {
@@ -155,7 +156,11 @@ export function validValue(schema: Schema, marker: string): unknown {
 }
 
 /** A valid JSON body for an object schema: its required fields, then optional ones up to `minProperties` (at least one). */
-export function validBody(schema: Schema, marker: string): Record<string, unknown> {
+export function validBody(schema: Schema, marker: string): Record<string, unknown> | unknown[] {
+  if (typesOf(schema).includes('array') && schema.items) {
+    // A list body (a secret-scanning report): one valid item.
+    return [validBody(schema.items, marker)];
+  }
   const result: Record<string, unknown> = {};
   const properties = schema.properties ?? {};
   for (const name of schema.required ?? []) {

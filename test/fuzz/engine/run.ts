@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchangeRaw, type RawChunk, type RawExchange } from '../../helpers/raw-http.ts';
+import { SCANNER_KEY_ID, SCANNER_PUBLIC_KEYS, scannerSignature } from '../../helpers/secret-scanner.ts';
 import { caseRng, type PlannedCase, planCases } from './cases.ts';
 import {
   assessRows,
@@ -100,7 +101,13 @@ const ROW_KINDS: readonly RowKind[] = [
   'login',
   'session',
   'account',
+  'endpoint',
+  'delivery',
+  'hookOrganization',
 ];
+/** What a report's signature header holds until the class has built its body: then it is signed (signReport). */
+export const SIGN_AT_SEND = 'signed-at-send';
+
 /** The id a case puts in the path when it aims at no row (a made-up one, well-formed). */
 const MADE_UP_ID: Record<RowKind, string> = {
   contact: 'ct_0000000000000000',
@@ -111,6 +118,9 @@ const MADE_UP_ID: Record<RowKind, string> = {
   login: '',
   session: 'tok_0000000000000000',
   account: '',
+  endpoint: 'we_0000000000000000',
+  delivery: 'dlv_0000000000000000',
+  hookOrganization: '',
 };
 
 /** Assigns each case that needs one a seeded row of its own, and each case the organization whose credentials it uses. */
@@ -168,6 +178,16 @@ function rowOfPod(pod: Pod, kind: RowKind, index: number): { id: string; snapsho
       return { id: pod.sessions[index] as string, snapshotKey: `user_tokens:${pod.sessions[index]}` };
     case 'account':
       return { id: '', snapshotKey: `users:${pod.accounts[index]?.userId}` };
+    case 'endpoint':
+      return { id: pod.endpoints[index] as string, snapshotKey: `webhook_endpoints:${pod.endpoints[index]}` };
+    case 'delivery': {
+      const delivery = pod.deliveries[index];
+      return { id: delivery?.deliveryId ?? '', snapshotKey: `webhook_deliveries:${delivery?.deliveryId}` };
+    }
+    case 'hookOrganization': {
+      const id = pod.hookOrganizations[index]?.organizationId;
+      return { id: '', snapshotKey: `organizations:${id}` };
+    }
   }
 }
 
@@ -180,9 +200,22 @@ function credentialsFor(
   pod: Pod,
   seeded: Seeded,
   row: CaseRow | undefined,
-): { userToken: string; fields: Record<string, unknown> } {
+): { userToken: string; apiKey: string; endpointId: string; fields: Record<string, unknown> } {
   let userToken = pod.user.token;
+  let apiKey = pod.full;
+  // A delivery's path names its endpoint too: the row's own, or (aiming at no row) a made-up one.
+  let endpointId = MADE_UP_ID.endpoint;
   const fields: Record<string, unknown> = {};
+  if (row?.kind === 'delivery') {
+    endpointId = row.pod.deliveries[row.index]?.endpointId ?? endpointId;
+  }
+  if (row?.kind === 'hookOrganization') {
+    apiKey = row.pod.hookOrganizations[row.index]?.key ?? apiKey;
+  }
+  if (p.op.body?.properties?.url !== undefined) {
+    // A public address, as an IP literal: accepted without a DNS lookup (the fuzz has no network).
+    fields.url = `https://93.184.215.14/fz-${p.n}`;
+  }
   if (row?.kind === 'token') {
     userToken = row.pod.tokens[row.index]?.token as string;
   } else if (p.op.row === 'token') {
@@ -200,7 +233,7 @@ function credentialsFor(
   if (p.op.operationId === 'addMember') {
     fields.email = pod.addable;
   }
-  return { userToken, fields };
+  return { userToken, apiKey, endpointId, fields };
 }
 
 /** The well-formed request of the case's operation, which its class then edits. */
@@ -208,7 +241,7 @@ function validRequest(
   p: PlannedCase,
   pod: Pod,
   at: { pathId: string; host: string; marker: string },
-  credentials: { userToken: string; fields: Record<string, unknown> },
+  credentials: { userToken: string; apiKey: string; endpointId: string; fields: Record<string, unknown> },
 ): Request {
   const op = p.op;
   const headers: [string, string][] = [
@@ -216,20 +249,26 @@ function validRequest(
     ['X-Request-Id', at.marker],
   ];
   if (op.credential === 'apiKey') {
-    headers.push(p.n % 2 === 0 ? ['X-API-Key', pod.full] : ['Authorization', `Bearer ${pod.full}`]);
+    const key = credentials.apiKey;
+    headers.push(p.n % 2 === 0 ? ['X-API-Key', key] : ['Authorization', `Bearer ${key}`]);
   } else if (op.credential === 'userToken') {
     headers.push(['Authorization', `Bearer ${credentials.userToken}`]);
+  } else if (op.credential === 'scanner') {
+    // Signed over the body the class ends up sending, once it is built (signReports).
+    headers.push(['Github-Public-Key-Identifier', SCANNER_KEY_ID], ['Github-Public-Key-Signature', SIGN_AT_SEND]);
   }
   headers.push(['Connection', 'close']);
   let target = op.id ? op.path.replace(`{${op.id.name}}`, at.pathId) : op.path;
   if (op.scoped) {
     target = target.replace('{organizationId}', pod.organizationId);
   }
+  target = target.replace('{endpointId}', credentials.endpointId);
   if (!op.body) {
     return { method: op.method, target, headers, body: undefined };
   }
   headers.push(['Content-Type', 'application/json']);
-  const json = { ...validBody(op.body, at.marker), ...credentials.fields };
+  const valid = validBody(op.body, at.marker);
+  const json = Array.isArray(valid) ? valid : { ...valid, ...credentials.fields };
   return { method: op.method, target, headers, body: Buffer.from(JSON.stringify(json)) };
 }
 
@@ -369,7 +408,27 @@ function fuzzServerOptions(options: FuzzOptions, dataDir: string, serverSecret: 
     },
     headersTimeoutMs: options.headersTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
+    secretScanningPublicKeys: SCANNER_PUBLIC_KEYS,
   };
+}
+
+/**
+ * A secret-scanning report as GitHub signs it: the signature over the exact bytes the class built (ECDSA P-256 with
+ * the run's scanner key), where the valid request left {@link SIGN_AT_SEND}; a class that set its own keeps it.
+ */
+function signReport(built: Request | RawChunk[]): Request | RawChunk[] {
+  if (Array.isArray(built)) {
+    return built;
+  }
+  const at = built.headers.findIndex(
+    ([name, value]) => /^github-public-key-signature$/i.test(name) && value === SIGN_AT_SEND,
+  );
+  if (at === -1) {
+    return built;
+  }
+  const headers = [...built.headers];
+  headers[at] = ['Github-Public-Key-Signature', scannerSignature(built.body ?? Buffer.alloc(0))];
+  return { ...built, headers };
 }
 
 /** A case ready to send: what it plans and the bytes its class built. */
@@ -384,7 +443,7 @@ function buildCases(plan: RunPlan, store: PreparedStore, seed: number, host: str
     const pod = store.seeded.pods[store.podOf.get(p.n) ?? 0] as Pod;
     const { row, pathId } = store.rowFor(p);
     const ctx = contextFor(p, plan.spec, seed, pod, store.seeded, row, pathId, host);
-    return { planned: p, chunks: chunksOf(p.cls.build(ctx)) };
+    return { planned: p, chunks: chunksOf(signReport(p.cls.build(ctx))) };
   });
   // Rows reserved for cases that are not sent in this run (replays) are left out of the ownership check.
   for (const p of plan.planned) {

@@ -4,6 +4,8 @@ import { issueApiKey, issueUserToken } from '../../../src/keys/issue.ts';
 import { newId } from '../../../src/lib/ids.ts';
 import { type AccessShorthand, permissionsOfAccess } from '../../../src/lib/permissions.ts';
 import { openPgliteDb, openPgliteStore, type Store } from '../../../src/store/index.ts';
+import { sealSecret } from '../../../src/webhooks/seal.ts';
+import { generateWebhookSecret } from '../../../src/webhooks/signature.ts';
 import type { RowKind } from './spec.ts';
 
 /** One organization of the run with its keys, its owner (a user with a token) and the rows seeded for cases. */
@@ -34,6 +36,12 @@ export interface Pod {
   sessions: string[];
   /** Accounts with the seeded password and a token, each reserved for one case that calls as it (password change). */
   accounts: { email: string; userId: string; token: string }[];
+  /** Webhook endpoint ids of `organizationId`, each reserved for one case. */
+  endpoints: string[];
+  /** Deliveries (of one endpoint of `organizationId`), each reserved for one case (a retry). */
+  deliveries: { endpointId: string; deliveryId: string }[];
+  /** Organizations of their own with a full key, each reserved for one case (an endpoint create). */
+  hookOrganizations: { organizationId: string; key: string }[];
 }
 
 /** How many rows of each kind a pod holds for its cases. */
@@ -65,6 +73,7 @@ interface Seeder {
   serverSecret: string;
   now: Date;
   passwordHash: string;
+  plan: string;
 }
 
 /** A sign-up, as the handler does it (`createUser`): the user and the organization they own. */
@@ -124,7 +133,24 @@ async function seedPod(seeder: Seeder, p: number, options: { plan: string; prefi
     logins: [],
     sessions: [],
     accounts: [],
+    endpoints: [],
+    deliveries: [],
+    hookOrganizations: [],
   };
+}
+
+/** A webhook endpoint of `organizationId`, as the create handler stores it (public address, every event). */
+function insertEndpoint(seeder: Seeder, organizationId: string, i: number) {
+  return seeder.store.insertWebhookEndpoint({
+    endpointId: newId('we'),
+    organizationId,
+    url: `https://93.184.215.14/fuzz-row-${i}`,
+    description: null,
+    enabledEvents: ['*'],
+    disabled: false,
+    secretSealed: sealSecret(generateWebhookSecret(), seeder.serverSecret),
+    createdAt: seeder.now,
+  });
 }
 
 /** The rows of each kind the pod holds for its cases (`rows` of each). */
@@ -166,6 +192,25 @@ async function seedPodRows(seeder: Seeder, pod: Pod, p: number, rows: RowCounts)
     const { userId } = await signUp(seeder, email, `Account ${i}`);
     pod.accounts.push({ email, userId, token: (await tokenOf(seeder, userId)).token });
   }
+  for (let i = 0; i < rows.endpoint; i++) {
+    pod.endpoints.push((await insertEndpoint(seeder, pod.organizationId, i)).endpointId);
+  }
+  if (rows.delivery > 0) {
+    const { endpointId } = await insertEndpoint(seeder, pod.organizationId, rows.endpoint);
+    for (let i = 0; i < rows.delivery; i++) {
+      const [delivery] = await store.enqueueWebhookEvents([
+        { organizationId: pod.organizationId, type: 'ping', at: now, endpointId, data: { endpointId } },
+      ]);
+      pod.deliveries.push({ endpointId, deliveryId: delivery?.deliveryId ?? '' });
+    }
+  }
+  for (let i = 0; i < rows.hookOrganization; i++) {
+    const org = await store.ensureOrganization(`${domain}-hooks-${i}`, seeder.plan);
+    pod.hookOrganizations.push({
+      organizationId: org.organizationId,
+      key: (await issueKey(seeder, org.organizationId, 'fuzz hooks')).plaintext,
+    });
+  }
 }
 
 /** Credentials that must fail, made in the first pod: a revoked and an expired key, a logged-out token. */
@@ -200,7 +245,7 @@ export async function seedStore(
     const password = `${options.prefix}-password`;
     // One hash for every seeded account: the salt is in it, so it verifies for each.
     const passwordHash = await createPasswordHasher(SEED_PASSWORD_COST).hash(password);
-    const seeder: Seeder = { store, serverSecret, now: new Date(), passwordHash };
+    const seeder: Seeder = { store, serverSecret, now: new Date(), passwordHash, plan: options.plan };
     const pods: Pod[] = [];
     for (let p = 0; p < options.pods; p++) {
       const pod = await seedPod(seeder, p, options);
@@ -230,6 +275,8 @@ export async function snapshotStore(dataDir: string): Promise<Snapshot> {
       ['users', ['user_id']],
       ['user_tokens', ['token_id']],
       ['memberships', ['organization_id', 'user_id']],
+      // Deliveries are left out: every key change writes new ones (the outbox), which no answer names.
+      ['webhook_endpoints', ['endpoint_id']],
     ] as const) {
       const { rows } = await db.query<Record<string, unknown>>(`SELECT * FROM ${table} ORDER BY ${id.join(', ')}`);
       for (const row of rows) {

@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import type { AccountWindows, PlanTable, WindowConfig } from '../../../src/rate-limit/plans.ts';
 import { startServer } from '../../../src/server/index.ts';
 import { createLogger } from '../../../src/server/logger.ts';
+import { parseSecretScanningKeys } from '../../../src/webhooks/secret-scanning.ts';
 
 /** What the fuzz passes to the server process. */
 export interface FuzzServerOptions {
@@ -16,6 +17,8 @@ export interface FuzzServerOptions {
   accountWindows: AccountWindows;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** GitHub's public keys (MAILROOM_SECRET_SCANNING_PUBLIC_KEYS's JSON), so signed reports are accepted. */
+  secretScanningPublicKeys: string;
 }
 
 const options = JSON.parse(process.env.MAILROOM_FUZZ_SERVER ?? 'null') as FuzzServerOptions | null;
@@ -37,6 +40,8 @@ const handle = await startServer({
   // Responses are checked against the spec by the fuzz itself; the server runs as `mailroom serve` does.
   validateResponses: false,
   http: { headersTimeoutMs: options.headersTimeoutMs, requestTimeoutMs: options.requestTimeoutMs },
+  // Endpoint URLs are checked as in production (no private addresses); nothing is delivered (the fuzz has no network).
+  webhooks: { deliver: false, secretScanningKeys: parseSecretScanningKeys(options.secretScanningPublicKeys) },
 });
 
 const control = createWriteStream('', { fd: 3 });

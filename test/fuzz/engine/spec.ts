@@ -13,6 +13,9 @@ export interface Schema {
   minimum?: number;
   maximum?: number;
   properties?: Record<string, Schema>;
+  items?: Schema;
+  minItems?: number;
+  maxItems?: number;
   required?: string[];
   additionalProperties?: boolean | Schema;
   minProperties?: number;
@@ -30,10 +33,21 @@ export interface Param {
 }
 
 /** The kinds of stored row a case can aim at (each case gets one of its own, seeded for it). */
-export type RowKind = 'contact' | 'key' | 'organization' | 'member' | 'token' | 'login' | 'session' | 'account';
+export type RowKind =
+  | 'contact'
+  | 'key'
+  | 'organization'
+  | 'member'
+  | 'token'
+  | 'login'
+  | 'session'
+  | 'account'
+  | 'endpoint'
+  | 'delivery'
+  | 'hookOrganization';
 
 /** Which credential an operation takes, from its effective `security` (its own, else the root's), as the server reads it. */
-export type Credential = 'apiKey' | 'userToken' | 'none';
+export type Credential = 'apiKey' | 'userToken' | 'scanner' | 'none';
 
 /** One operation of the spec, as the fuzz uses it. */
 export interface Operation {
@@ -120,6 +134,8 @@ const ID_KINDS: Record<string, RowKind> = {
   organizationId: 'organization',
   userId: 'member',
   sessionId: 'session',
+  endpointId: 'endpoint',
+  deliveryId: 'delivery',
 };
 
 /**
@@ -129,17 +145,22 @@ const ID_KINDS: Record<string, RowKind> = {
  * change or ending the other sessions acts on the caller's own account (each case calls as an account of its own).
  */
 const OPERATION_ROWS: Record<string, RowKind> = {
+  // An organization holds at most 20 webhook endpoints: each create calls with a key of an organization of its own.
+  createWebhookEndpoint: 'hookOrganization',
   logOut: 'token',
   logIn: 'login',
   changePassword: 'account',
   endOtherSessions: 'account',
 };
 
-/** The schemes the server authenticates, by name (src/server/authenticate.ts); anything else is an API key. */
+/** The schemes the server authenticates, by name (src/server/credentials.ts); anything else is an API key. */
 function credentialOf(security: readonly Record<string, string[]>[]): Credential {
   const schemes = security.flatMap((requirement) => Object.keys(requirement));
   if (schemes.length === 0) {
     return 'none';
+  }
+  if (schemes.includes('githubSecretScanning')) {
+    return 'scanner';
   }
   return schemes.every((scheme) => scheme === 'userToken') ? 'userToken' : 'apiKey';
 }

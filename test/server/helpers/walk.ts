@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { ServerOptions } from '../../../src/server/index.ts';
 import { newEmail, type Session, signUp } from './accounts.ts';
-import { SCANNER_KEYS } from './secret-scanner.ts';
+import { SCANNER_KEYS } from '../../helpers/secret-scanner.ts';
 import { startTestServer, type TestKey, type TestServer } from './server.ts';
 import type { Body } from './spec.ts';
 
