@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ALL_PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import { CHUNKED_BODY_MALFORMED } from '../../src/server/errors.ts';
 import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_RETENTION_MS, idempotencyScope } from '../../src/server/idempotency.ts';
+import { scannerHeaders } from '../helpers/secret-scanner.ts';
 import {
   fromNewAddress,
   logIn,
@@ -15,7 +16,6 @@ import {
 } from './helpers/accounts.ts';
 import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
-import { scannerHeaders } from '../helpers/secret-scanner.ts';
 import { LENIENT_ACCOUNT_WINDOWS, SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
 import { startWalk } from './helpers/walk.ts';

@@ -2,8 +2,8 @@
 // walk reads but must leave alone.
 import { expect } from 'vitest';
 import type { ServerOptions } from '../../../src/server/index.ts';
-import { newEmail, type Session, signUp } from './accounts.ts';
 import { SCANNER_KEYS } from '../../helpers/secret-scanner.ts';
+import { newEmail, type Session, signUp } from './accounts.ts';
 import { startTestServer, type TestKey, type TestServer } from './server.ts';
 import type { Body } from './spec.ts';
 
