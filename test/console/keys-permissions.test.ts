@@ -160,6 +160,18 @@ describe('API keys with permissions and environments', () => {
     page.off('request', record);
   });
 
+  test('a key’s Usage link opens the usage page on that key', async () => {
+    const { page } = run;
+    await page
+      .getByRole('row', { name: /Dev dashboard/ })
+      .getByRole('link', { name: 'Usage of Dev dashboard' })
+      .click();
+    await visible(page.getByRole('heading', { name: 'Usage', level: 1 }));
+    expect(page.url()).toMatch(/#\/organizations\/org_[a-z0-9]{16}\/usage\/key_[a-z0-9]{16}$/);
+    await expect.poll(() => page.getByLabel('Key').locator('option:checked').textContent()).toContain('Dev dashboard');
+    await expectText(page.getByRole('table', { name: /^Dev dashboard,/ }).locator('caption'), '0 requests');
+  });
+
   test('logs no console errors and loads nothing from another host', () => {
     expect(run.errors).toEqual([]);
     expect([...run.offHost]).toEqual([]);

@@ -83,7 +83,7 @@ describe('usage and the request log', () => {
   test('the usage page charts them by hour, split 2xx/4xx/429/5xx, with a table of the same numbers', async () => {
     const { page } = run;
     expect(chunkRequests.filter((url) => url.includes('usage-chart'))).toEqual([]);
-    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
     await visible(page.getByRole('heading', { name: 'Usage', level: 1 }));
     expect(await page.getByLabel('Key').locator('option:checked').textContent()).toContain('Newsletter sync');
     const table = page.getByRole('table', { name: /^Newsletter sync,/ });

@@ -2,6 +2,7 @@ import { useId, useState } from 'preact/hooks';
 import type { Environment } from '../../lib/permissions.ts';
 import { unwrapEnvelope } from '../api.ts';
 import { type Organization, useLoad, useSignedIn } from '../context.ts';
+import { hrefOf } from '../router.ts';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { PageHeader } from '../ui/page-header.tsx';
 import { CreateKeyDialog } from './create-key-dialog.tsx';
@@ -145,6 +146,17 @@ function KeyTable({
             ))}
             <td>
               <div class="row-actions">
+                <a
+                  class="button-link"
+                  href={hrefOf({
+                    name: 'organization',
+                    organizationId: key.organizationId,
+                    section: 'usage',
+                    item: key.keyId,
+                  })}
+                >
+                  Usage<span class="visually-hidden"> of {key.name}</span>
+                </a>
                 {(['rename', 'rotate', 'revoke'] as const).map((dialog) => (
                   <button
                     key={dialog}

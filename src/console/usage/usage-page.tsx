@@ -3,6 +3,7 @@ import { useEffect, useId, useState } from 'preact/hooks';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { type Organization, useLoad, useSignedIn } from '../context.ts';
 import type { ApiKey } from '../keys/types.ts';
+import { useRoute } from '../router.ts';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { PageHeader } from '../ui/page-header.tsx';
 import type { Granularity, UsagePoint } from './series.ts';
@@ -38,7 +39,9 @@ export function UsagePage({ organization }: { organization: Organization }) {
     [client, organizationId],
   );
   const list = keys.data?.data;
-  const [keyId, setKeyId] = useState('');
+  // A key's "Usage" link opens the page on that key (#/organizations/{id}/usage/{keyId}).
+  const route = useRoute();
+  const [keyId, setKeyId] = useState(route.name === 'organization' ? (route.item ?? '') : '');
   const chosen = list?.find((key) => key.keyId === keyId) ?? list?.[0];
   const [periodId, setPeriodId] = useState<(typeof PERIODS)[number]['id']>('24h');
   const period = PERIODS.find((p) => p.id === periodId) ?? PERIODS[0];
