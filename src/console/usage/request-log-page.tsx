@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { components } from '../../../generated/schema.d.ts';
+import type { components, operations } from '../../../generated/schema.d.ts';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { type Organization, useAction, useLoad, useSignedIn } from '../context.ts';
 import type { ApiKey } from '../keys/types.ts';
@@ -31,32 +31,24 @@ function toInstant(value: string): string {
   return Number.isNaN(time.getTime()) ? value : time.toISOString();
 }
 
+/** The query parameters of a request-log read, as the spec types them. */
+type LogQuery = NonNullable<operations['listOrganizationRequestLogs']['parameters']['query']>;
+
 /**
- * The query of a request-log read: each filter that was set, as typed (a value the spec refuses is the server's to
- * explain, beside its field), and the cursor of the next page.
+ * The query of a request-log read: each filter that was set, and the cursor of the next page. A value the spec refuses
+ * (status 600, a start after the end) is sent as it is: the server's to explain, beside its field. A number input
+ * holds only numbers, so the status is one or is empty.
  */
-function toQuery(filters: Filters, cursor?: string) {
-  const query: Record<string, string | number> = { limit: PAGE_SIZE };
-  if (filters.keyId) {
-    query.keyId = filters.keyId;
-  }
-  if (filters.status.trim()) {
-    const status = Number(filters.status);
-    query.status = Number.isInteger(status) ? status : filters.status;
-  }
-  if (filters.operationId) {
-    query.operationId = filters.operationId;
-  }
-  if (filters.from) {
-    query.from = toInstant(filters.from);
-  }
-  if (filters.to) {
-    query.to = toInstant(filters.to);
-  }
-  if (cursor) {
-    query.cursor = cursor;
-  }
-  return query;
+function toQuery(filters: Filters, cursor?: string): LogQuery {
+  return {
+    limit: PAGE_SIZE,
+    ...(filters.keyId ? { keyId: filters.keyId } : {}),
+    ...(filters.status.trim() ? { status: Number(filters.status) } : {}),
+    ...(filters.operationId ? { operationId: filters.operationId } : {}),
+    ...(filters.from ? { from: toInstant(filters.from) } : {}),
+    ...(filters.to ? { to: toInstant(filters.to) } : {}),
+    ...(cursor ? { cursor } : {}),
+  };
 }
 
 const FIELDS = ['query.keyId', 'query.status', 'query.operationId', 'query.from', 'query.to', 'query.cursor'];
@@ -96,8 +88,7 @@ export function RequestLogPage({ organization }: { organization: Organization })
     const result = await run(() =>
       unwrapEnvelope(
         client.GET('/organizations/{organizationId}/request-logs', {
-          // As typed: see toQuery.
-          params: { path, query: toQuery(filters, cursor) as { limit: number } },
+          params: { path, query: toQuery(filters, cursor) },
         }),
       ),
     );
