@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import type { RequestLogRecord, Store } from '../store/types.ts';
+import { type RequestLogRecord, type Store, StoreUnavailableError } from '../store/types.ts';
 
 // The request log's writer. A request's record is appended to an in-memory buffer (no I/O, no await) when its answer
 // has been sent; a timer writes the buffer in one statement every `flushMs`. The buffer holds at most `maxBuffered`
 // records: past that (the database slower than the traffic for a while) new records are dropped and counted, and the
-// count is logged at the next write, so memory stays bounded whatever happens downstream. A failed write keeps its
-// records for the next attempt (as lastUsed does), within the same bound. `close()` writes everything left; a crash
+// count is logged at the next write, so memory stays bounded whatever happens downstream. A write that failed because
+// the database was unreachable keeps its records for the next attempt (as lastUsed does), within the same bound; a
+// batch the database refused is dropped and logged rather than retried forever. `close()` writes everything left; a crash
 // loses what was buffered: at most one flush interval of requests (README, "Usage and the request log").
 
 /** Tuning of the usage recorder and of the log's retention. */
@@ -82,6 +83,14 @@ export function createUsageRecorder(
     try {
       await store.insertRequestLogs(batch);
     } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) {
+        // The database refused these rows (a bug: every field is cut to its column's bound): retried, they would
+        // block every later write. Dropped, counted and logged instead.
+        dropped += batch.length;
+        droppedReported += batch.length;
+        logger.error({ err: error, dropped: batch.length }, 'the database refused a batch of the request log');
+        return;
+      }
       // Back in front of what arrived meanwhile, within the bound: a database blip loses nothing it need not.
       const room = Math.max(0, options.maxBuffered - buffer.length);
       const kept = batch.slice(0, room);

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { READ_PERMISSIONS } from '../../src/lib/permissions.ts';
 import { freshDataDir } from '../helpers/data-dir.ts';
 import { runMailroom } from './helpers/cli.ts';
 
@@ -45,7 +46,7 @@ describe('mailroom keys create with permissions and an environment', () => {
       const readOnly = await mailroom('keys', 'create', '--name', 'Reader', '--read-only');
       expect(readOnly.code, readOnly.stderr).toBe(0);
       expect(readOnly.stdout).toContain(
-        'Environment production; permissions api_keys:read, contacts:read, webhooks:read (read_only).',
+        `Environment production; permissions ${READ_PERMISSIONS.join(', ')} (read_only).`,
       );
     },
     TIMEOUT_MS,

@@ -230,9 +230,10 @@ describe('the plan', () => {
     expect(names(8)).not.toEqual(names(7));
   });
 
-  test('a run of 300 sends every class that applies to some operation, and every operation', () => {
-    const planned = planCases(spec, classes, { seed: 3, count: 300 });
-    expect(planned).toHaveLength(300);
+  // A case per class comes first, then the control class on every operation: 400 covers 274 classes and 44 operations.
+  test('a run of 400 sends every class that applies to some operation, and every operation', () => {
+    const planned = planCases(spec, classes, { seed: 3, count: 400 });
+    expect(planned).toHaveLength(400);
     const applicable = classes.filter((cls) => spec.operations.some((op) => cls.applies(op, spec)));
     expect(new Set(planned.map((p) => p.cls))).toEqual(new Set(applicable));
     expect(new Set(planned.map((p) => p.op.operationId)).size).toBe(spec.operations.length);

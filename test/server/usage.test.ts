@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { completeApiKey } from '../../src/keys/api-key.ts';
 import { encodeCursor } from '../../src/server/cursor.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, queryNamesOf } from '../../src/server/usage-recorder.ts';
-import type { RequestLogRecord } from '../../src/store/types.ts';
+import { type RequestLogRecord, StoreUnavailableError } from '../../src/store/types.ts';
 import { fromNewAddress, signUp } from './helpers/accounts.ts';
 import { expectError } from './helpers/call.ts';
 import { SERVER_SECRET, startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
@@ -111,6 +112,24 @@ describe('recording', () => {
     });
     expect(usage.status, usage.text).toBe(200);
     expect(usage.body.data.totals).toEqual({ total: 5, status2xx: 0, status4xx: 5, status5xx: 0, status429: 1 });
+  });
+
+  test('a path the spec lacks is recorded without an operation; a key id never issued records nothing', async () => {
+    const key = await server.newKey({ organization: admin.organization });
+    expect((await server.call('PUT', '/v1/contacts', { key: key.plaintext })).status).toBe(405);
+    expect((await server.call('GET', '/v1/nothing-here', { key: key.plaintext })).status).toBe(404);
+    // A well-formed key (its checksum right) whose public id no key has: looked up, not found, never recorded.
+    const stranger = String(completeApiKey(`mr_zzzzzzzz_${'Z'.repeat(32)}`));
+    const before = server.handle.context.usage.buffered();
+    const refused = await server.call('GET', '/v1/contacts', { key: stranger, headers: fromNewAddress() });
+    expect(expectError(refused, 401, 'UNAUTHORIZED').message).toMatch(/unknown|not recognised|no such/i);
+    expect(server.handle.context.usage.buffered()).toBe(before);
+    await flushed();
+    const entries = await wholeLog(`keyId=${key.keyId}`);
+    expect(entries.map((e) => [e.method, e.status, e.operationId, e.path])).toEqual([
+      ['GET', 404, null, null],
+      ['PUT', 405, null, null],
+    ]);
   });
 
   test('no secret, header value or query value is stored: only the names of the query parameters', async () => {
@@ -363,6 +382,45 @@ describe('the recorder', () => {
     }
     expect(recorder.buffered()).toBe(0);
     expect(await countRows(organizationId)).toBe(3);
+  });
+
+  test('an unreachable database keeps the batch for the next write; a refused batch is dropped, not retried forever', async () => {
+    const organizationId = `org_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+    const outcomes: (Error | undefined)[] = [
+      new StoreUnavailableError('down'),
+      undefined,
+      new Error('refused'),
+      undefined,
+    ];
+    const written: number[] = [];
+    const store = {
+      ...server.handle.store,
+      async insertRequestLogs(records: readonly RequestLogRecord[]) {
+        const outcome = outcomes.shift();
+        if (outcome) {
+          throw outcome;
+        }
+        written.push(records.length);
+        await server.handle.store.insertRequestLogs(records);
+      },
+    };
+    const recorder = createUsageRecorder(store, quiet, () => new Date(), { flushMs: 3_600_000 });
+    try {
+      recorder.record(record(organizationId, new Date()));
+      await recorder.flush(); // unreachable: kept
+      expect([recorder.buffered(), recorder.dropped()]).toEqual([1, 0]);
+      await recorder.flush(); // written
+      expect(written).toEqual([1]);
+      recorder.record(record(organizationId, new Date()));
+      await recorder.flush(); // refused: dropped
+      expect([recorder.buffered(), recorder.dropped()]).toEqual([0, 1]);
+      recorder.record(record(organizationId, new Date()));
+      await recorder.flush();
+      expect(written).toEqual([1, 1]);
+    } finally {
+      await recorder.close();
+    }
+    expect(await countRows(organizationId)).toBe(2);
   });
 
   test('pruning deletes rows past the retention period and beyond the per-organization bound', async () => {
