@@ -1886,33 +1886,33 @@ export interface components {
          *
          *     | operation | needs |
          *     |---|---|
-         *     | GET /v1/health (getHealth) | any valid key |
-         *     | GET /v1/rate-limit (getRateLimitStatus) | any valid key |
-         *     | GET /v1/api-keys (listApiKeys) | `api_keys:read` |
-         *     | POST /v1/api-keys (createApiKey) | `api_keys:write` |
-         *     | GET /v1/api-keys/validate (validateApiKey) | any valid key |
-         *     | GET /v1/api-keys/{keyId} (getApiKey) | `api_keys:read` |
-         *     | DELETE /v1/api-keys/{keyId} (revokeApiKey) | `api_keys:write` |
-         *     | PATCH /v1/api-keys/{keyId} (renameApiKey) | `api_keys:write` |
-         *     | POST /v1/api-keys/{keyId}/rotate (rotateApiKey) | `api_keys:write` |
-         *     | GET /v1/api-keys/{keyId}/usage (getApiKeyUsage) | `usage:read` |
-         *     | GET /v1/permissions (listPermissions) | any valid key |
-         *     | GET /v1/contacts (listContacts) | `contacts:read` |
-         *     | POST /v1/contacts (createContact) | `contacts:write` |
-         *     | GET /v1/contacts/{contactId} (getContact) | `contacts:read` |
-         *     | DELETE /v1/contacts/{contactId} (deleteContact) | `contacts:write` |
-         *     | PATCH /v1/contacts/{contactId} (updateContact) | `contacts:write` |
-         *     | GET /v1/usage (getUsage) | `usage:read` |
-         *     | GET /v1/request-logs (listRequestLogs) | `usage:read` |
-         *     | GET /v1/webhook-endpoints (listWebhookEndpoints) | `webhooks:read` |
-         *     | POST /v1/webhook-endpoints (createWebhookEndpoint) | `webhooks:write` |
-         *     | GET /v1/webhook-endpoints/{endpointId} (getWebhookEndpoint) | `webhooks:read` |
-         *     | DELETE /v1/webhook-endpoints/{endpointId} (deleteWebhookEndpoint) | `webhooks:write` |
-         *     | PATCH /v1/webhook-endpoints/{endpointId} (updateWebhookEndpoint) | `webhooks:write` |
-         *     | POST /v1/webhook-endpoints/{endpointId}/rotate-secret (rotateWebhookSecret) | `webhooks:write` |
-         *     | POST /v1/webhook-endpoints/{endpointId}/test (testWebhookEndpoint) | `webhooks:write` |
-         *     | GET /v1/webhook-endpoints/{endpointId}/deliveries (listWebhookDeliveries) | `webhooks:read` |
-         *     | POST /v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry (retryWebhookDelivery) | `webhooks:write` |
+         *     | GET /<wbr>v1/<wbr>health (getHealth) | any valid key |
+         *     | GET /<wbr>v1/<wbr>rate-limit (getRateLimitStatus) | any valid key |
+         *     | GET /<wbr>v1/<wbr>api-keys (listApiKeys) | `api_keys:read` |
+         *     | POST /<wbr>v1/<wbr>api-keys (createApiKey) | `api_keys:write` |
+         *     | GET /<wbr>v1/<wbr>api-keys/<wbr>validate (validateApiKey) | any valid key |
+         *     | GET /<wbr>v1/<wbr>api-keys/<wbr>{keyId} (getApiKey) | `api_keys:read` |
+         *     | DELETE /<wbr>v1/<wbr>api-keys/<wbr>{keyId} (revokeApiKey) | `api_keys:write` |
+         *     | PATCH /<wbr>v1/<wbr>api-keys/<wbr>{keyId} (renameApiKey) | `api_keys:write` |
+         *     | POST /<wbr>v1/<wbr>api-keys/<wbr>{keyId}/<wbr>rotate (rotateApiKey) | `api_keys:write` |
+         *     | GET /<wbr>v1/<wbr>api-keys/<wbr>{keyId}/<wbr>usage (getApiKeyUsage) | `usage:read` |
+         *     | GET /<wbr>v1/<wbr>permissions (listPermissions) | any valid key |
+         *     | GET /<wbr>v1/<wbr>contacts (listContacts) | `contacts:read` |
+         *     | POST /<wbr>v1/<wbr>contacts (createContact) | `contacts:write` |
+         *     | GET /<wbr>v1/<wbr>contacts/<wbr>{contactId} (getContact) | `contacts:read` |
+         *     | DELETE /<wbr>v1/<wbr>contacts/<wbr>{contactId} (deleteContact) | `contacts:write` |
+         *     | PATCH /<wbr>v1/<wbr>contacts/<wbr>{contactId} (updateContact) | `contacts:write` |
+         *     | GET /<wbr>v1/<wbr>usage (getUsage) | `usage:read` |
+         *     | GET /<wbr>v1/<wbr>request-logs (listRequestLogs) | `usage:read` |
+         *     | GET /<wbr>v1/<wbr>webhook-endpoints (listWebhookEndpoints) | `webhooks:read` |
+         *     | POST /<wbr>v1/<wbr>webhook-endpoints (createWebhookEndpoint) | `webhooks:write` |
+         *     | GET /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId} (getWebhookEndpoint) | `webhooks:read` |
+         *     | DELETE /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId} (deleteWebhookEndpoint) | `webhooks:write` |
+         *     | PATCH /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId} (updateWebhookEndpoint) | `webhooks:write` |
+         *     | POST /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId}/<wbr>rotate-secret (rotateWebhookSecret) | `webhooks:write` |
+         *     | POST /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId}/<wbr>test (testWebhookEndpoint) | `webhooks:write` |
+         *     | GET /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId}/<wbr>deliveries (listWebhookDeliveries) | `webhooks:read` |
+         *     | POST /<wbr>v1/<wbr>webhook-endpoints/<wbr>{endpointId}/<wbr>deliveries/<wbr>{deliveryId}/<wbr>retry (retryWebhookDelivery) | `webhooks:write` |
          * @example contacts:read
          * @enum {string}
          */

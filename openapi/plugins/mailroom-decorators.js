@@ -189,9 +189,10 @@ export function permissionOf(operation, rootSecurity) {
 export function permissionsMarkdown(permissions, operations) {
   const cell = (text) => text.trim().replaceAll('|', '\\|');
   const allows = permissions.map(({ permission, description }) => `| \`${permission}\` | ${cell(description)} |`);
+  // A long path has no space to break at: <wbr> after each slash lets it wrap, so the `needs` column stays in view.
   const needs = operations.map(
     ({ method, path, operationId, permission }) =>
-      `| ${method} ${path} (${operationId}) | ${permission === 'any' ? 'any valid key' : `\`${permission}\``} |`,
+      `| ${method} ${path.replaceAll('/', '/<wbr>')} (${operationId}) | ${permission === 'any' ? 'any valid key' : `\`${permission}\``} |`,
   );
   return ['| permission | allows |', '|---|---|', ...allows, '', '| operation | needs |', '|---|---|', ...needs].join(
     '\n',

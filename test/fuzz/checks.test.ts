@@ -230,8 +230,8 @@ describe('the plan', () => {
     expect(names(8)).not.toEqual(names(7));
   });
 
-  // A case per class comes first, then the control class on every operation: 400 covers 274 classes and 44 operations.
   test('a run of 400 sends every class that applies to some operation, and every operation', () => {
+    // Every class once, then every operation's valid request: 400 holds them all (both branches' classes and operations).
     const planned = planCases(spec, classes, { seed: 3, count: 400 });
     expect(planned).toHaveLength(400);
     const applicable = classes.filter((cls) => spec.operations.some((op) => cls.applies(op, spec)));

@@ -92,17 +92,17 @@ describe('migrating keys made before permissions and environments', () => {
       }
       expect(await migrate(db, all)).toContain('008_webhooks');
       const store = createSqlStore(db);
-      const after = async (publicId: string) => {
+      const migrated = async (publicId: string) => {
         const key = await store.findApiKeyByPublicId(publicId);
         return { permissions: key?.permissions, access: accessOf(key?.permissions ?? []) };
       };
-      expect(await after('aaaaaaa1')).toEqual({ permissions: [...ALL_PERMISSIONS], access: 'full' });
-      expect(await after('aaaaaaa2')).toEqual({ permissions: [...READ_PERMISSIONS], access: 'read_only' });
-      expect(await after('aaaaaaa3')).toEqual({
+      expect(await migrated('aaaaaaa1')).toEqual({ permissions: [...ALL_PERMISSIONS], access: 'full' });
+      expect(await migrated('aaaaaaa2')).toEqual({ permissions: [...READ_PERMISSIONS], access: 'read_only' });
+      expect(await migrated('aaaaaaa3')).toEqual({
         permissions: ['api_keys:read', 'contacts:write'],
         access: 'restricted',
       });
-      expect(await after('aaaaaaa4')).toEqual({ permissions: ['contacts:read'], access: 'restricted' });
+      expect(await migrated('aaaaaaa4')).toEqual({ permissions: ['contacts:read'], access: 'restricted' });
     } finally {
       await db.close();
     }
