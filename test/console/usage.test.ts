@@ -126,10 +126,12 @@ describe('usage and the request log', () => {
     // then by key.
     const organization = page.getByRole('table', { name: /^Last 30 days, by / });
     await expectText(organization.locator('caption'), 'by environment');
+    await visible(organization.getByRole('row', { name: /^production/ }));
     expect(await cellsOf(organization.getByRole('row', { name: /^production/ }))).toEqual(['4', '3', '2', '0', '7']);
     await visible(organization.getByRole('row', { name: /^User tokens \(members\)/ }));
     await page.getByLabel('Totals by').selectOption({ label: 'Key' });
     await expectText(organization.locator('caption'), 'by key');
+    await visible(organization.getByRole('row', { name: /^Newsletter sync/ }));
     expect(await cellsOf(organization.getByRole('row', { name: /^Newsletter sync/ }))).toEqual([
       '4',
       '3',

@@ -151,7 +151,9 @@ function KeyUsage({
     loadChart().then((component) => setChart(() => component));
   }, []);
   const data = usage.data;
-  const caption = `${apiKey.name}, ${periodLabel.toLowerCase()}, by ${granularity}`;
+  // The views show the answer's own granularity: a newer choice's answer may still be on its way.
+  const shown = data?.granularity ?? granularity;
+  const caption = `${apiKey.name}, ${periodLabel.toLowerCase()}, by ${shown}`;
   return (
     <div class="usage" aria-busy={usage.loading}>
       <ErrorNotice failure={usage.failure} />
@@ -164,13 +166,13 @@ function KeyUsage({
         <>
           <figure class="card chart-card">
             <figcaption>
-              Requests with <strong>{apiKey.name}</strong> by {granularity}: {data.totals.total.toLocaleString()} in
-              all, {data.totals.status429.toLocaleString()} rate limited. The table below holds the same numbers.
+              Requests with <strong>{apiKey.name}</strong> by {shown}: {data.totals.total.toLocaleString()} in all,{' '}
+              {data.totals.status429.toLocaleString()} rate limited. The table below holds the same numbers.
             </figcaption>
             <UsageLegend />
-            {Chart ? <Chart points={data.buckets} granularity={granularity} /> : <p>Loading the chart…</p>}
+            {Chart ? <Chart points={data.buckets} granularity={shown} /> : <p>Loading the chart…</p>}
           </figure>
-          <UsageTable points={data.buckets} totals={data.totals} granularity={granularity} caption={caption} />
+          <UsageTable points={data.buckets} totals={data.totals} granularity={shown} caption={caption} />
         </>
       )}
     </div>

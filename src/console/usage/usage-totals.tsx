@@ -40,15 +40,17 @@ export function UsageTotals({
     );
   }, [client, organization.organizationId, groupBy, hours]);
   const names = new Map(keys.map((key) => [key.keyId, key.name]));
+  const groups = totals.data?.groups;
+  // What the table shows is what the last answer was grouped by (the choice may be newer, its answer on the way).
+  const shownBy = totals.data?.groupBy ?? groupBy;
   const label = (group: string | null) =>
     group === null
-      ? groupBy === 'operation'
+      ? shownBy === 'operation'
         ? 'Paths the API does not have'
         : 'User tokens (members)'
-      : groupBy === 'key'
+      : shownBy === 'key'
         ? (names.get(group) ?? `${group} (revoked)`)
         : group;
-  const groups = totals.data?.groups;
   return (
     <section class="usage-totals" aria-labelledby={`${id}-heading`}>
       <div class="page-header">
@@ -68,11 +70,11 @@ export function UsageTotals({
       {groups && (
         <table class="data-table usage-table">
           <caption>
-            {periodLabel}, by {GROUPINGS[groupBy].toLowerCase()}: {totals.data?.totals.total.toLocaleString()} requests
+            {periodLabel}, by {GROUPINGS[shownBy].toLowerCase()}: {totals.data?.totals.total.toLocaleString()} requests
           </caption>
           <thead>
             <tr>
-              <th scope="col">{GROUPINGS[groupBy]}</th>
+              <th scope="col">{GROUPINGS[shownBy]}</th>
               {TABLE_COLUMNS.map((column) => (
                 <th key={column.key} scope="col" class="number">
                   {column.label}
