@@ -40,6 +40,7 @@ interface BenchReport {
 
 const SCENARIOS = [
   'server-get',
+  'server-get-no-request-log',
   'express-get',
   'prism-get',
   'raw-get',
@@ -49,13 +50,22 @@ const SCENARIOS = [
   'server-get-info-log',
 ] as const;
 const RATIOS = [
+  'requestLogOnVsOff',
+  'requestLogCpuOnVsOff',
   'throughputVsExpress',
   'infoVsExpress',
   'p99VsExpress',
   'throughputVsPrism',
   'throughputVsRaw',
 ] as const;
-const TARGETS = ['throughputVsExpress', 'infoVsExpress', 'p99VsExpress', 'throughputVsPrism', 'rssGrowthPct'] as const;
+const TARGETS = [
+  'requestLogOnVsOff',
+  'throughputVsExpress',
+  'infoVsExpress',
+  'p99VsExpress',
+  'throughputVsPrism',
+  'rssGrowthPct',
+] as const;
 // RSS comes from /proc/<pid>/status.
 const hasProc = process.platform === 'linux';
 

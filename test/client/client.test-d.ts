@@ -195,6 +195,33 @@ describe('responses', () => {
   });
 });
 
+describe('usage and the request log', () => {
+  test('granularity and groupBy are the spec enums; entries and buckets are the spec schemas', () => {
+    const keyId = 'key_4f7a2c9d1e0b3a68';
+    expectTypeOf(
+      unwrap(client.GET('/v1/api-keys/{keyId}/usage', { params: { path: { keyId }, query: { granularity: 'day' } } })),
+    ).resolves.toEqualTypeOf<Schemas['KeyUsage']>();
+    // @ts-expect-error week is not a granularity of the spec
+    client.GET('/v1/api-keys/{keyId}/usage', { params: { path: { keyId }, query: { granularity: 'week' } } });
+    expectTypeOf(
+      unwrap(client.GET('/v1/usage', { params: { query: { groupBy: 'environment' } } })),
+    ).resolves.toEqualTypeOf<Schemas['OrganizationUsage']>();
+    // @ts-expect-error country is not a grouping of the spec
+    client.GET('/v1/usage', { params: { query: { groupBy: 'country' } } });
+    expectTypeOf(
+      unwrap(client.GET('/v1/request-logs', { params: { query: { status: 429, limit: 50, cursor: 'abc' } } })),
+    ).resolves.toEqualTypeOf<Schemas['RequestLogEntry'][]>();
+    expectTypeOf<Schemas['ApiKey']['lastUsedFrom']>().toEqualTypeOf<string | null>();
+    expectTypeOf<Schemas['UsageCounts']>().toEqualTypeOf<{
+      total: number;
+      status2xx: number;
+      status4xx: number;
+      status5xx: number;
+      status429: number;
+    }>();
+  });
+});
+
 describe('MailroomError', () => {
   test('code is the spec enum, not string', () => {
     expectTypeOf(error.code).toEqualTypeOf<Schemas['ErrorCode']>();
