@@ -55,6 +55,7 @@ export interface WebhookDeliveryRecord {
 export interface ClaimedDelivery {
   deliveryId: string;
   eventId: string;
+  eventType: string;
   endpointId: string;
   /** Attempts made so far, this one included. */
   attempts: number;
@@ -197,7 +198,8 @@ function toDelivery(row: DeliveryRow): WebhookDeliveryRecord {
 
 /**
  * Writes `drafts` to the outbox in the caller's transaction: the event, and a pending delivery, due at once, for every
- * enabled endpoint of its organization subscribed to its type (or only the draft's endpoint: a test ping). This is
+ * enabled endpoint of its organization subscribed to its type (or only the draft's endpoint, enabled or not: a test
+ * ping). This is
  * what makes an event durable exactly when the change that causes it is: the key stores call it inside their own
  * transaction, so a change that fails writes no event, and one that commits cannot lose its event.
  */
@@ -216,8 +218,8 @@ export async function writeWebhookEvents(
       `INSERT INTO webhook_deliveries AS d (delivery_id, event_id, endpoint_id, status, next_attempt_at, created_at)
        SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), $1, endpoint_id, 'pending', $4, $4
        FROM webhook_endpoints
-       WHERE organization_id = $2 AND NOT disabled
-         AND ($5::text IS NOT NULL OR $3 = ANY (enabled_events) OR '*' = ANY (enabled_events))
+       WHERE organization_id = $2
+         AND ($5::text IS NOT NULL OR (NOT disabled AND ($3 = ANY (enabled_events) OR '*' = ANY (enabled_events))))
          AND ($5::text IS NULL OR endpoint_id = $5::text)
        RETURNING d.delivery_id, d.event_id, d.endpoint_id, $3 AS event_type, d.status, d.attempts, d.next_attempt_at,
          d.last_attempt_at, d.last_response_status, d.last_error, d.created_at`,
@@ -327,6 +329,7 @@ export function webhookStatements(db: Db): WebhookStore {
       const { rows } = await db.query<{
         delivery_id: string;
         event_id: string;
+        event_type: string;
         endpoint_id: string;
         attempts: number;
         payload: string;
@@ -346,13 +349,15 @@ export function webhookStatements(db: Db): WebhookStore {
          UPDATE webhook_deliveries d SET lease_until = $2, attempts = d.attempts + 1
          FROM due, webhook_events e, webhook_endpoints w
          WHERE d.delivery_id = due.delivery_id AND e.event_id = d.event_id AND w.endpoint_id = d.endpoint_id
-         RETURNING d.delivery_id, d.event_id, d.endpoint_id, d.attempts, e.payload, w.url, w.disabled, w.secret_sealed,
+         RETURNING d.delivery_id, d.event_id, e.type AS event_type, d.endpoint_id, d.attempts, e.payload, w.url,
+           w.disabled, w.secret_sealed,
            w.previous_secret_sealed, w.previous_secret_expires_at`,
         [now, new Date(now.getTime() + leaseMs), limit],
       );
       return rows.map((row) => ({
         deliveryId: row.delivery_id,
         eventId: row.event_id,
+        eventType: row.event_type,
         endpointId: row.endpoint_id,
         attempts: row.attempts,
         payload: row.payload,

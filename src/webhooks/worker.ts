@@ -141,8 +141,8 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
   }
 
   async function attempt(delivery: ClaimedDelivery, stopping: AbortSignal): Promise<AttemptResult> {
-    const isPing = delivery.payload.startsWith('{"type":"ping"');
-    if (delivery.disabled && !isPing) {
+    // A disabled endpoint gets nothing but the test pings sent to it on purpose.
+    if (delivery.disabled && delivery.eventType !== 'ping') {
       return { ok: false, final: true, error: 'the endpoint is disabled' };
     }
     const problem = await urlProblem(delivery.url, policy);

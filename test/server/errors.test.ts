@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { SCANNER_KEYS, scannerHeaders } from '../helpers/secret-scanner.ts';
 import { newEmail } from './helpers/accounts.ts';
 import { type CallOptions, call, expectError } from './helpers/call.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
@@ -13,7 +14,7 @@ let key: TestKey;
 let userToken: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ webhooks: { deliver: false, secretScanningKeys: SCANNER_KEYS } });
   key = await server.newKey();
   const signedUp = await server.call<Body<'signUp', 201>>('POST', '/auth/signup', {
     body: { email: newEmail('errors'), password: 'correct horse battery staple' },
@@ -148,12 +149,20 @@ describe('routing errors', () => {
       .replace('{contactId}', 'ct_0000000000000000')
       .replace('{organizationId}', 'org_0000000000000000')
       .replace('{userId}', 'usr_0000000000000000')
-      .replace('{sessionId}', 'tok_0000000000000000');
+      .replace('{sessionId}', 'tok_0000000000000000')
+      .replace('{endpointId}', 'we_0000000000000000')
+      .replace('{deliveryId}', 'dlv_0000000000000000');
     const operations = SPEC_OPERATIONS.filter((op) => op.path === path);
     const declared = operations.map((op) => op.method);
-    // The credential the path's operations take (the miss is answered after their security).
+    // The credential the path's operations take (the miss is answered after their security): a key, a user token, or
+    // a secret scanner's signature headers (checked over the body only by the operation itself).
+    const scanner = operations.some((op) => op.schemes.includes('githubSecretScanning'));
     const credential = operations.some((op) => op.schemes.includes('userToken')) ? userToken : key.plaintext;
-    const reply = await server.call('PUT', concrete, { key: credential, body: {} });
+    const reply = await server.call(
+      'PUT',
+      concrete,
+      scanner ? { headers: scannerHeaders('{}'), body: {} } : { key: credential, body: {} },
+    );
     const error = expectError(reply, 405, 'METHOD_NOT_ALLOWED');
     expect(reply.headers.get('allow')).toBe(allowOf(declared));
     expect(error.message).toBe(`PUT is not allowed on ${concrete}; allowed: ${allowOf(declared)}`);

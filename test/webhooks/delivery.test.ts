@@ -17,7 +17,7 @@ let owner: TestKey;
 beforeAll(async () => {
   receiver = await startReceiver();
   server = await startTestServer({
-    webhooks: { allowPrivate: true, pollMs: 50, retrySchedule: [0.2, 0.2], timeoutMs: 1000 },
+    webhooks: { allowPrivate: true, pollMs: 50, retrySchedule: [0.2, 0.2], timeoutMs: 2000 },
   });
   owner = await server.newKey();
 });
@@ -72,9 +72,14 @@ describe('delivering events', () => {
     const successor = rotated.body.data;
     expect((await server.call('DELETE', `/v1/api-keys/${successor.keyId}`, { key: key.plaintext })).status).toBe(200);
 
-    await waitFor(() => (receiver.at('/lifecycle').length >= 3 ? true : undefined), 'three deliveries');
+    // At least once: a receiver drops a webhook-id it has seen (an attempt that outlived this server's 2 s timeout
+    // under load is sent again).
+    const distinct = () => [
+      ...new Map(receiver.at('/lifecycle').map((r) => [r.headers['webhook-id'], r] as const)).values(),
+    ];
+    await waitFor(() => (distinct().length >= 3 ? true : undefined), 'three deliveries');
     const events: WebhookEvent[] = [];
-    for (const delivery of receiver.at('/lifecycle')) {
+    for (const delivery of distinct()) {
       const event = await verifyWebhook(delivery.body, delivery.headers as Record<string, string>, endpoint.secret);
       expect(delivery.headers['webhook-id']).toMatch(/^evt_[a-z0-9]{16}$/);
       expect(delivery.headers['content-type']).toBe('application/json');
@@ -105,8 +110,11 @@ describe('delivering events', () => {
     await expect(
       verifyWebhook(first.body, headers, endpoint.secret, { now: new Date(Date.now() + 301_000) }),
     ).rejects.toThrow(/too far from now/);
-    // An endpoint that only wants revocations gets nothing of the others.
-    expect((await deliveries(endpoint, key)).every((d) => d.status === 'succeeded')).toBe(true);
+    // The log shows each of the three delivered (once the worker has recorded the answers).
+    await waitFor(async () => {
+      const log = await deliveries(endpoint, key);
+      return log.length === 3 && log.every((d) => d.status === 'succeeded') ? true : undefined;
+    }, 'three succeeded deliveries in the log');
   });
 
   test('after a secret rotation both secrets sign, space-separated, and either one verifies', async () => {
@@ -220,13 +228,15 @@ describe('delivering events', () => {
     await deliveryWhere(prompt, (d) => d.status === 'succeeded', 'the prompt endpoint', key);
     // The hanging one is still on its first attempt (or has just timed out): never a success.
     const timedOut = await deliveryWhere(hanging, (d) => d.lastError !== null, 'the timeout', key);
-    expect(timedOut.lastError).toBe('no answer within 1 s');
+    expect(timedOut.lastError).toBe('no answer within 2 s');
     expect(timedOut.status).not.toBe('succeeded');
   });
 
-  test('a test ping reaches the endpoint', async () => {
+  test('a test ping reaches the endpoint, disabled or not, and nothing else reaches a disabled one', async () => {
     const key = await server.newKey();
-    const endpoint = await register('/ping', { enabledEvents: ['api_key.revoked'] }, key);
+    const endpoint = await register('/ping', { enabledEvents: ['api_key.created'], disabled: true }, key);
+    await server.call('POST', '/v1/api-keys', { key: key.plaintext, body: { name: 'not for a disabled endpoint' } });
+    expect(await deliveries(endpoint, key)).toEqual([]);
     const queued = await server.call<Body<'testWebhookEndpoint', 202>>(
       'POST',
       `/v1/webhook-endpoints/${endpoint.endpointId}/test`,
