@@ -4,7 +4,7 @@
 // means the API says so. Each page is checked with axe-core and photographed at 390 and 1280 px
 // (test-output/console/, gitignored). The tests run in order and share one browser page, as one visit would.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CONSOLE_BUDGET_BYTES, CONSOLE_OUT_DIR, measureConsole } from '../../scripts/build-console.mjs';
@@ -12,14 +12,18 @@ import { createMailroomAccountClient, createMailroomClient, unwrap } from '../..
 import { SESSION_STORAGE_KEY } from '../../src/console/session.ts';
 import { CONSOLE_CSP } from '../../src/server/console.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
-import { seriousViolations } from './helpers/axe.ts';
 import { launchChromium, type TestBrowser } from './helpers/chromium.ts';
+import {
+  capture as captureIn,
+  describedBy,
+  expectText,
+  hidden,
+  OUT_DIR,
+  PASSWORD,
+  visible,
+  WIDE,
+} from './helpers/console.ts';
 
-const root = resolve(import.meta.dirname, '../..');
-const outDir = join(root, 'test-output', 'console');
-const WIDE = { width: 1280, height: 900 };
-const NARROW = { width: 390, height: 844 };
-const PASSWORD = 'correct horse battery staple';
 const DAY_MS = 86_400_000;
 /** Failed log-ins an email may make before 429 (the server's default is 10 an hour; fewer keeps this short). */
 const FAILED_LOG_INS = 3;
@@ -40,7 +44,7 @@ const run = Date.now().toString(36);
 const owner = { name: 'Ada Lovelace', email: `ada-${run}@example.com` };
 
 beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
+  mkdirSync(OUT_DIR, { recursive: true });
   const started = await Promise.allSettled([
     startServer({
       port: 0,
@@ -676,40 +680,7 @@ function currentOrganization(): { organizationId: string } {
 
 /** Screenshots of the page at 1280 and 390 px, each checked with axe: no serious or critical violation. */
 async function capture(name: string): Promise<void> {
-  for (const size of [WIDE, NARROW]) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: join(outDir, `${name}-${size.width}.png`), fullPage: true });
-    expect(await seriousViolations(page), `${name} at ${size.width} px`).toEqual([]);
-  }
-  await page.setViewportSize(WIDE);
-}
-
-async function visible(locator: Locator): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout: 10_000 });
-}
-
-async function hidden(locator: Locator): Promise<void> {
-  await locator.waitFor({ state: 'hidden', timeout: 10_000 });
-}
-
-async function expectText(locator: Locator, expected: string | RegExp): Promise<void> {
-  const text = async () => ((await locator.count()) === 0 ? '' : ((await locator.first().textContent()) ?? ''));
-  if (typeof expected === 'string') {
-    await expect.poll(text, { timeout: 10_000 }).toContain(expected);
-  } else {
-    await expect.poll(text, { timeout: 10_000 }).toMatch(expected);
-  }
-}
-
-/** The texts a control's `aria-describedby` points at (its hint and the server's messages for it). */
-async function describedBy(locator: Locator): Promise<string> {
-  await expect.poll(() => locator.getAttribute('aria-invalid'), { timeout: 10_000 }).toBe('true');
-  return locator.evaluate((element) =>
-    (element.getAttribute('aria-describedby') ?? '')
-      .split(' ')
-      .map((id) => document.getElementById(id)?.textContent ?? '')
-      .join(' '),
-  );
+  await captureIn(page, name);
 }
 
 /** The label of the focused control (its accessible name as a person reads it), or its text for a button. */

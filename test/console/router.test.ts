@@ -16,6 +16,10 @@ describe('the console’s routes (the hash of /console#/…)', () => {
       '#/organizations/org_7d3e9a1c5b2f8e40',
       { name: 'organization', organizationId: 'org_7d3e9a1c5b2f8e40', section: '' },
     ],
+    [
+      '#/organizations/org_7d3e9a1c5b2f8e40/usage/key_4f7a2c9d1e0b3a68',
+      { name: 'organization', organizationId: 'org_7d3e9a1c5b2f8e40', section: 'usage', item: 'key_4f7a2c9d1e0b3a68' },
+    ],
     ['#/account/profile', { name: 'account', section: 'profile' }],
     ['#/organizations', { name: 'home' }],
     ['#/nowhere/at/all', { name: 'home' }],
@@ -28,6 +32,7 @@ describe('the console’s routes (the hash of /console#/…)', () => {
     { name: 'signup' },
     { name: 'home' },
     { name: 'organization', organizationId: 'org_7d3e9a1c5b2f8e40', section: 'settings' },
+    { name: 'organization', organizationId: 'org_7d3e9a1c5b2f8e40', section: 'usage', item: 'key_4f7a2c9d1e0b3a68' },
     { name: 'account', section: 'profile' },
   ])('hrefOf(%j) reads back as the same route', (route) => {
     expect(parseRoute(hrefOf(route))).toEqual(route);

@@ -4,7 +4,7 @@ import { type Organization, useAction, useSignedIn } from '../context.ts';
 import { Dialog } from '../ui/dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { TextField } from '../ui/field.tsx';
-import { CREATE_KEY_FIELDS } from './create-key-fields.tsx';
+import { CREATE_KEY_FIELDS, type KeyFieldValue } from './create-key-fields.tsx';
 import { SecretReveal } from './secret-reveal.tsx';
 import type { CreateKeyBody } from './types.ts';
 
@@ -23,7 +23,9 @@ export function CreateKeyDialog({
   const { client } = useSignedIn();
   const { run, pending, failure } = useAction();
   const [name, setName] = useState('');
-  const [values, setValues] = useState(() => Object.fromEntries(CREATE_KEY_FIELDS.map((f) => [f.name, f.initial])));
+  const [values, setValues] = useState<Record<string, KeyFieldValue>>(() =>
+    Object.fromEntries(CREATE_KEY_FIELDS.map((f) => [f.name, f.initial])),
+  );
   const [created, setCreated] = useState<{ apiKey: string; warning: string; name: string }>();
 
   async function submit(event: Event) {

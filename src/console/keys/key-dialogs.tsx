@@ -122,8 +122,8 @@ export function RotateKeyDialog({ organization, apiKey, onClose, onDone }: KeyDi
       <form class="form" noValidate onSubmit={submit}>
         <ErrorNotice failure={failure} fields={['gracePeriodMinutes']} />
         <p>
-          A new key replaces <code>{apiKey.keyPrefix}</code> with the same name, access, rate limit and expiry policy.
-          Its secret is shown once.
+          A new key replaces <code>{apiKey.keyPrefix}</code> with the same name, environment, permissions, rate limit
+          and expiry policy. Its secret is shown once.
         </p>
         <fieldset class="choices" aria-describedby={`${legendId}-hint`}>
           <legend id={legendId}>How long the old key keeps working</legend>

@@ -1,9 +1,12 @@
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
+import type { Environment } from '../../lib/permissions.ts';
 import { unwrapEnvelope } from '../api.ts';
 import { type Organization, useLoad, useSignedIn } from '../context.ts';
+import { hrefOf } from '../router.ts';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { PageHeader } from '../ui/page-header.tsx';
 import { CreateKeyDialog } from './create-key-dialog.tsx';
+import { ENVIRONMENTS } from './environments.ts';
 import { KEY_COLUMNS } from './key-columns.tsx';
 import { RenameKeyDialog, RevokeKeyDialog, RotateKeyDialog } from './key-dialogs.tsx';
 import type { ApiKey } from './types.ts';
@@ -13,15 +16,21 @@ type Open = { dialog: 'create' } | { dialog: 'rename' | 'rotate' | 'revoke'; key
 /** The organization's API keys: the list, "Create key", and each key's "Rename", "Rotate" and "Revoke". */
 export function KeysPage({ organization }: { organization: Organization }) {
   const { client } = useSignedIn();
+  const [environment, setEnvironment] = useState<Environment | ''>('');
   const keys = useLoad(
     () =>
       unwrapEnvelope(
         client.GET('/organizations/{organizationId}/api-keys', {
-          params: { path: { organizationId: organization.organizationId } },
+          params: {
+            path: { organizationId: organization.organizationId },
+            // The server filters (the spec's `environment` query parameter), so the count is the environment's.
+            query: environment === '' ? {} : { environment },
+          },
         }),
       ),
-    [client, organization.organizationId],
+    [client, organization.organizationId, environment],
   );
+  const filterId = useId();
   const [open, setOpen] = useState<Open>();
   const [status, setStatus] = useState('');
   const close = () => setOpen(undefined);
@@ -46,15 +55,36 @@ export function KeysPage({ organization }: { organization: Organization }) {
       <p class="status-line" role="status">
         {status}
       </p>
+      <div class="filters">
+        <div class="field">
+          <label for={filterId}>Environment</label>
+          <select
+            id={filterId}
+            value={environment}
+            onChange={(event) => setEnvironment(event.currentTarget.value as Environment | '')}
+          >
+            <option value="">All environments</option>
+            {ENVIRONMENTS.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
       <ErrorNotice failure={keys.failure} />
       {list === undefined ? (
         keys.loading && <p aria-busy="true">Loading keys…</p>
       ) : list.length === 0 ? (
         <div class="empty card">
-          <p>No keys yet. Create one to call the API.</p>
+          <p>
+            {environment === ''
+              ? 'No keys yet. Create one to call the API.'
+              : `No ${environment} keys. Create one, or show all environments.`}
+          </p>
         </div>
       ) : (
-        <KeyTable keys={list} total={keys.data?.meta.total ?? list.length} onOpen={setOpen} />
+        <KeyTable keys={list} total={keys.data?.meta.total ?? list.length} environment={environment} onOpen={setOpen} />
       )}
       {open?.dialog === 'create' && (
         <CreateKeyDialog organization={organization} onClose={close} onCreated={() => done('Created a key.')} />
@@ -73,11 +103,22 @@ export function KeysPage({ organization }: { organization: Organization }) {
 }
 
 /** The key list: a table on a wide screen, one card per key on a narrow one (the same markup, restyled). */
-function KeyTable({ keys, total, onOpen }: { keys: ApiKey[]; total: number; onOpen: (open: Open) => void }) {
+function KeyTable({
+  keys,
+  total,
+  environment,
+  onOpen,
+}: {
+  keys: ApiKey[];
+  total: number;
+  environment: Environment | '';
+  onOpen: (open: Open) => void;
+}) {
   return (
-    <table class="data-table">
+    <table class="data-table keys-table">
       <caption>
         {total} active key{total === 1 ? '' : 's'}
+        {environment === '' ? '' : ` in ${environment}`}
       </caption>
       <thead>
         <tr>
@@ -105,6 +146,17 @@ function KeyTable({ keys, total, onOpen }: { keys: ApiKey[]; total: number; onOp
             ))}
             <td>
               <div class="row-actions">
+                <a
+                  class="button-link"
+                  href={hrefOf({
+                    name: 'organization',
+                    organizationId: key.organizationId,
+                    section: 'usage',
+                    item: key.keyId,
+                  })}
+                >
+                  Usage<span class="visually-hidden"> of {key.name}</span>
+                </a>
                 {(['rename', 'rotate', 'revoke'] as const).map((dialog) => (
                   <button
                     key={dialog}

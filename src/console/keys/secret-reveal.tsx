@@ -3,7 +3,7 @@ import { useId, useRef } from 'preact/hooks';
 import { CopyButton } from '../ui/copy-button.tsx';
 
 /**
- * A key's secret, shown this once: the server's warning (`meta.warning`), the key in a read-only field with "Copy",
+ * A secret (an API key, a webhook signing secret), shown this once: the server's warning (`meta.warning`), the key in a read-only field with "Copy",
  * and "Done". Nothing keeps it: closing the dialog or leaving the page loses it.
  */
 export function SecretReveal({
@@ -11,11 +11,16 @@ export function SecretReveal({
   warning,
   onDone,
   children,
+  label = 'API key',
+  advice = 'Copy it now and keep it somewhere safe, such as a secrets manager. Leaving this page loses it.',
 }: {
   apiKey: string;
   warning: string;
   onDone: () => void;
   children?: ComponentChildren;
+  /** What the secret is, as its field's label: "API key", "Signing secret". */
+  label?: string;
+  advice?: string;
 }) {
   const id = useId();
   const field = useRef<HTMLInputElement>(null);
@@ -23,9 +28,9 @@ export function SecretReveal({
     <div class="secret">
       <div class="notice notice-warning">
         <p class="notice-title">{warning}</p>
-        <p>Copy it now and keep it somewhere safe, such as a secrets manager. Leaving this page loses it.</p>
+        <p>{advice}</p>
       </div>
-      <label for={id}>API key</label>
+      <label for={id}>{label}</label>
       <div class="secret-row">
         <input
           ref={field}

@@ -1,17 +1,32 @@
 import { useState } from 'preact/hooks';
 
 /**
- * A "Copy" button for a secret, with a polite status beside it. Without the clipboard API (a page served over plain
- * HTTP from another host is not a secure context) it selects the text for the reader to copy by hand.
+ * A "Copy" button for a secret or an id, with a polite status beside it. Without the clipboard API (a page served over
+ * plain HTTP from another host is not a secure context) it selects the text (an input's value, or an element's text)
+ * for the reader to copy by hand. `label` completes the button's accessible name where several sit on one page
+ * ("Copy request id 9f1c…"); it is read, not shown.
  */
-export function CopyButton({ text, field }: { text: string; field?: { current: HTMLInputElement | null } }) {
+export function CopyButton({
+  text,
+  field,
+  label,
+}: {
+  text: string;
+  field?: { current: HTMLElement | null };
+  label?: string;
+}) {
   const [state, setState] = useState<'idle' | 'copied' | 'manual'>('idle');
   async function copy() {
     try {
       await navigator.clipboard.writeText(text);
       setState('copied');
     } catch {
-      field?.current?.select();
+      const element = field?.current;
+      if (element instanceof HTMLInputElement) {
+        element.select();
+      } else if (element) {
+        window.getSelection()?.selectAllChildren(element);
+      }
       setState('manual');
     }
   }
@@ -19,6 +34,7 @@ export function CopyButton({ text, field }: { text: string; field?: { current: H
     <span class="copy">
       <button type="button" onClick={copy}>
         Copy
+        {label && <span class="visually-hidden"> {label}</span>}
       </button>
       <span class="copy-status" role="status">
         {state === 'copied'

@@ -1,3 +1,4 @@
+import { PERMISSIONS } from '../../lib/permissions.ts';
 import { type Failure, otherDetails } from './failure.ts';
 import { formatTime, formatWait } from './format.ts';
 
@@ -10,12 +11,15 @@ export function ErrorNotice({ failure, fields = [] }: { failure: Failure | undef
     return null;
   }
   const { error } = failure;
-  const details = Object.entries(otherDetails(failure, fields));
+  // A 403 names the permissions the caller lacks in `details.permissions`: said as such, with what each one allows.
+  const missing = error?.status === 403 ? (error.details?.permissions ?? []) : [];
+  const details = Object.entries(otherDetails(failure, [...fields, ...(missing.length > 0 ? ['permissions'] : [])]));
   const fieldCount = Object.keys(error?.details ?? {}).length - details.length;
   return (
     <div class="notice notice-error" role="alert">
       <p class="notice-title">{failure.message}</p>
-      {fieldCount > 0 && <p>See the messages beside the fields below.</p>}
+      {missing.length > 0 && <MissingPermissions permissions={missing} />}
+      {fieldCount > (missing.length > 0 ? 1 : 0) && <p>See the messages beside the fields below.</p>}
       {details.length > 0 && (
         <ul>
           {details.map(([field, messages]) => (
@@ -31,6 +35,29 @@ export function ErrorNotice({ failure, fields = [] }: { failure: Failure | undef
           Request id <code class="request-id">{error.requestId}</code>
         </p>
       )}
+    </div>
+  );
+}
+
+/** A 403's missing permissions, each with what it allows (from the spec's table). */
+function MissingPermissions({ permissions }: { permissions: readonly string[] }) {
+  return (
+    <div class="missing-permissions">
+      <p>
+        Not permitted: this needs {permissions.length === 1 ? 'the permission' : 'the permissions'} below, which the
+        caller lacks.
+      </p>
+      <ul>
+        {permissions.map((permission) => {
+          const about = PERMISSIONS.find((entry) => entry.permission === permission)?.description;
+          return (
+            <li key={permission}>
+              <code>{permission}</code>
+              {about ? `: ${about}` : ''}
+            </li>
+          );
+        })}
+      </ul>
     </div>
   );
 }

@@ -12,13 +12,20 @@ export function toFailure(error: unknown): Failure {
   return describeError(error);
 }
 
-/** The server's messages for one field of the form (`error.details[name]`), or none. */
+/** Whether a detail's key is about a field: the field itself, or one of its items (`permissions.0`). */
+function isAbout(key: string, name: string): boolean {
+  return key === name || key.startsWith(`${name}.`);
+}
+
+/** The server's messages for one field of the form (`error.details[name]` and its items' `name.N`), or none. */
 export function fieldMessages(failure: Failure | undefined, name: string): string[] {
-  return failure?.error?.details?.[name] ?? [];
+  return Object.entries(failure?.error?.details ?? {})
+    .filter(([key]) => isAbout(key, name))
+    .flatMap(([, messages]) => messages);
 }
 
 /** The details that name no field of the form (`fields`): shown with the form's message instead of beside a field. */
 export function otherDetails(failure: Failure | undefined, fields: readonly string[]): ErrorDetails {
   const details = failure?.error?.details ?? {};
-  return Object.fromEntries(Object.entries(details).filter(([field]) => !fields.includes(field)));
+  return Object.fromEntries(Object.entries(details).filter(([key]) => !fields.some((field) => isAbout(key, field))));
 }

@@ -1,10 +1,16 @@
 const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 const TIME = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
 const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
 /** A timestamp for people: "12 Mar 2026, 14:05" in the reader's locale and time zone. */
 export function formatDateTime(iso: string): string {
   return DATE_TIME.format(new Date(iso));
+}
+
+/** The day of a moment: "12 Mar 2026". */
+export function formatDate(iso: string): string {
+  return DATE.format(new Date(iso));
 }
 
 /** The time of day of a moment: "14:05". */
