@@ -182,12 +182,17 @@ async function answers(url) {
  * The reference server through its CLI (bin/mailroom.js serve --memory) with a roomy plan and
  * failed-authentication limit; resolves with its URL and its first API key.
  */
-export async function startReference(processes, name, logLevel, { nodeFlags = [], node, args = [], databaseUrl } = {}) {
+export async function startReference(
+  processes,
+  name,
+  logLevel,
+  { nodeFlags = [], node, args = [], databaseUrl, checkout = root } = {},
+) {
   // Port 0: the server picks one and prints its URL (a port probed beforehand could be taken meanwhile).
   const proc = processes.start(
     name,
     [
-      join(root, 'bin/mailroom.js'),
+      join(checkout, 'bin/mailroom.js'),
       'serve',
       ...(databaseUrl ? ['--database-url', databaseUrl] : ['--memory']),
       '--host',

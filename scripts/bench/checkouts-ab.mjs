@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// This checkout against another one (an earlier commit, built), measured narrowly: each reference server (`--memory`,
+// `--log-level warn`) pinned to the bench's server CPU answers GET /v1/api-keys/validate in interleaved rounds of a
+// fixed number of requests, and the script prints each server's own CPU time per request (/proc) per round, the
+// medians and their ratios. CPU per request moves far less than req/s when other work shares the machine, so this is
+// the before/after figure of a change to the request path. This checkout runs twice: as it is, and with
+// --no-request-log (an older checkout records nothing).
+//
+//   git worktree add /tmp/before <commit> && (cd /tmp/before && npm ci)
+//   node scripts/bench/checkouts-ab.mjs --other /tmp/before [--rounds 7] [--requests 8000] [--connections 20]
+//
+// Run `npm run build` first.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseScriptArgs, wholeNumber } from '../lib/args.mjs';
+import { createProcesses, GET_PATH, measure, median, setUpPinning, startReference } from './lib.mjs';
+
+const USAGE = `
+Usage: node scripts/bench/checkouts-ab.mjs --other DIR [--rounds 7] [--requests 8000] [--connections 20]
+
+Server CPU per authenticated GET of this checkout (with and without --no-request-log) against the checkout in DIR
+(built: its dist/ exists), in interleaved rounds; prints the medians and their ratios.
+
+  --other DIR        the checkout to compare with (e.g. a git worktree of an earlier commit, after npm ci)
+  --rounds N         interleaved rounds (default 7)
+  --requests N       requests per server per round (default 8000)
+  --connections N    concurrent connections of the load generator (default 20)
+  -h, --help         this text
+`;
+const values = parseScriptArgs('checkouts-ab', USAGE, {
+  other: { type: 'string' },
+  rounds: { type: 'string', default: '7' },
+  requests: { type: 'string', default: '8000' },
+  connections: { type: 'string', default: '20' },
+});
+if (!values.other || !existsSync(join(resolve(values.other), 'dist'))) {
+  console.error('checkouts-ab: --other must name a built checkout (a directory with dist/); see --help');
+  process.exit(2);
+}
+const other = resolve(values.other);
+const rounds = wholeNumber('checkouts-ab', 'rounds', values.rounds);
+const requests = wholeNumber('checkouts-ab', 'requests', values.requests);
+const connections = wholeNumber('checkouts-ab', 'connections', values.connections);
+
+const workDir = mkdtempSync(join(tmpdir(), 'mailroom-checkouts-ab-'));
+const processes = createProcesses({ workDir, pinning: setUpPinning() });
+try {
+  const servers = {
+    [`other (${other})`]: await startReference(processes, 'other', 'warn', { checkout: other }),
+    'this, --no-request-log': await startReference(processes, 'this-off', 'warn', { args: ['--no-request-log'] }),
+    'this, recording': await startReference(processes, 'this-on', 'warn'),
+  };
+  const scenarioOf = (server) => ({
+    url: server.url,
+    pid: server.proc.pid,
+    path: GET_PATH,
+    method: 'GET',
+    headers: { 'X-API-Key': server.key },
+    expectedStatus: 200,
+  });
+  for (const server of Object.values(servers)) {
+    await measure(scenarioOf(server), { amount: 5000 }, connections);
+  }
+  const cpu = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, server] of Object.entries(servers)) {
+      const result = await measure(scenarioOf(server), { amount: requests }, connections);
+      if (result.unexpected > 0 || result.errors > 0) {
+        throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}, ${result.errors} errors`);
+      }
+      cpu[name].push(result.cpuUsPerRequest);
+    }
+    console.log(
+      `round ${round}: ${Object.entries(cpu)
+        .map(([name, list]) => `${name} ${list.at(-1).toFixed(0)} µs`)
+        .join(', ')}`,
+    );
+  }
+  const [otherName, offName, onName] = Object.keys(servers);
+  const med = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
+  for (const [name, us] of Object.entries(med)) {
+    console.log(`${name}: median ${us.toFixed(1)} µs of server CPU per request`);
+  }
+  console.log(
+    `this / other: ${(med[offName] / med[otherName]).toFixed(3)} with --no-request-log, ` +
+      `${(med[onName] / med[otherName]).toFixed(3)} recording`,
+  );
+} finally {
+  await processes.stopAll();
+  rmSync(workDir, { recursive: true, force: true });
+}
