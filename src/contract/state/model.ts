@@ -12,6 +12,9 @@ interface Ticket {
   url: string;
   started: number;
   ended?: number;
+  /** Its place among every begin and end the model saw: orders events within the same millisecond. */
+  startSeq: number;
+  endSeq?: number;
   /** Requests in flight when it started (itself not included). */
   concurrent: number;
 }
@@ -27,7 +30,7 @@ interface KnownSecret {
 
 interface KeyState {
   keyId: string;
-  /** When its rotation's answer arrived, and the end of its grace (previousKey.expirationTs). */
+  /** When (event sequence) its rotation's answer arrived, and the end of its grace (previousKey.expirationTs). */
   rotatedAt?: number;
   graceEnd?: number;
 }
@@ -42,6 +45,7 @@ interface CounterPoint {
   ended: number;
 }
 
+/** An answered request with an Idempotency-Key; `ended` is its event sequence. */
 interface Replayable {
   ticket: number;
   status: number;
@@ -118,10 +122,11 @@ export class StateModel {
   /** Credential and Idempotency-Key of every answered request that sent one. */
   private readonly idempotencyKeys = new Set<string>();
   private readonly lastUsed = new Map<string, Array<{ ended: number; value: number | null }>>();
-  /** Things deleted (by path) and when the delete's answer arrived. */
+  /** Things deleted (by path) and when (event sequence) the delete's answer arrived. */
   private readonly deleted = new Map<string, number>();
   /** When the last sandbox reset (`x-rate-limit: peek` POST that empties state) answered. */
   private lastReset = 0;
+  private events = 0;
   private resetsInFlight = 0;
 
   constructor(
@@ -142,7 +147,7 @@ export class StateModel {
 
   private begin(method: string, url: string): number {
     const ticket = this.nextTicket++;
-    this.tickets.set(ticket, { method, url, started: this.now(), concurrent: this.inFlight });
+    this.tickets.set(ticket, { method, url, started: this.now(), startSeq: ++this.events, concurrent: this.inFlight });
     this.inFlight += 1;
     const op = matchRule(this.rules.operations, method, url);
     if (op?.operationId === 'resetSandbox' || /\/sandbox\/reset$/.test(url.split('?')[0] ?? '')) {
@@ -162,14 +167,22 @@ export class StateModel {
     const t = this.tickets.get(ticket);
     if (t && t.ended === undefined) {
       t.ended = this.now();
+      t.endSeq = ++this.events;
       this.inFlight -= 1;
     }
     return [];
   }
 
   private end(ticket: number, seen: SeenExchange): StateFinding[] {
-    const t = this.tickets.get(ticket) ?? { method: seen.method, url: seen.url, started: this.now(), concurrent: 1 };
+    const t = this.tickets.get(ticket) ?? {
+      method: seen.method,
+      url: seen.url,
+      started: this.now(),
+      startSeq: ++this.events,
+      concurrent: 1,
+    };
     t.ended = this.now();
+    t.endSeq = ++this.events;
     this.inFlight -= 1;
     const findings: StateFinding[] = [];
     const flag = (check: StateCheck, message: string) => findings.push({ check, message });
@@ -178,9 +191,9 @@ export class StateModel {
     const op = matchRule(this.rules.operations, seen.method, seen.url);
     if (op?.operationId === 'resetSandbox' || /\/sandbox\/reset$/.test(path)) {
       this.resetsInFlight -= 1;
-      this.lastReset = t.ended;
+      this.lastReset = t.endSeq;
     }
-    const quiet = this.resetsInFlight === 0 && this.lastReset < t.started;
+    const quiet = this.resetsInFlight === 0 && this.lastReset < t.startSeq;
     // Alone on the wire: nothing in flight when it started, nothing started since.
     const alone = t.concurrent === 0 && this.nextTicket === ticket + 1;
 
@@ -251,7 +264,7 @@ export class StateModel {
     if (previous && typeof previous.keyId === 'string') {
       const old = this.keysById.get(previous.keyId) ?? { keyId: previous.keyId };
       this.keysById.set(previous.keyId, old);
-      old.rotatedAt = t.ended;
+      old.rotatedAt = t.endSeq;
       old.graceEnd = typeof previous.expirationTs === 'string' ? Date.parse(previous.expirationTs) : undefined;
     }
   }
@@ -290,7 +303,7 @@ export class StateModel {
       ) {
         flag('state-header', 'Idempotent-Replayed on the first request with its Idempotency-Key');
       }
-    } else if (earlier && earlier.ended < t.started && quiet && seen.status >= 200 && seen.status < 300) {
+    } else if (earlier && earlier.ended < t.startSeq && quiet && seen.status >= 200 && seen.status < 300) {
       this.tally['state-header'] += 1;
       flag('state-header', 'a repeated request with the same Idempotency-Key was answered without Idempotent-Replayed');
     }
@@ -298,7 +311,7 @@ export class StateModel {
       this.idempotencyKeys.add(`${credential ?? ''}\u0000${idempotencyKey}`);
     }
     if (idempotencyKey !== undefined && !this.replayable.has(id) && seen.status >= 200 && seen.status < 300) {
-      this.replayable.set(id, { ticket, status: seen.status, ended: t.ended ?? this.now() });
+      this.replayable.set(id, { ticket, status: seen.status, ended: t.endSeq ?? this.events });
     }
   }
 
@@ -325,7 +338,7 @@ export class StateModel {
     }
     if (
       notice === undefined &&
-      key.rotatedAt < t.started &&
+      key.rotatedAt < t.startSeq &&
       key.graceEnd !== undefined &&
       key.graceEnd > now + 5000 &&
       seen.status >= 200 &&
@@ -357,7 +370,7 @@ export class StateModel {
     for (const [keyId, value] of found) {
       const history = this.lastUsed.get(keyId) ?? [];
       this.lastUsed.set(keyId, history);
-      const before = history.filter((h) => h.ended < t.started && h.value !== null);
+      const before = history.filter((h) => h.ended < t.startSeq && h.value !== null);
       if (quiet && before.length > 0) {
         const latest = Math.max(...before.map((h) => h.value as number));
         this.tally['state-header'] += 1;
@@ -368,7 +381,7 @@ export class StateModel {
           );
         }
       }
-      history.push({ ended: t.ended ?? this.now(), value });
+      history.push({ ended: t.endSeq ?? this.events, value });
     }
   }
 
@@ -410,7 +423,7 @@ export class StateModel {
       p.concurrent === 0 &&
       t.concurrent === 0 &&
       this.nextTicket === ticket + 1 &&
-      (p.ended ?? Number.POSITIVE_INFINITY) <= t.started;
+      (p.endSeq ?? Number.POSITIVE_INFINITY) < t.startSeq;
     if (
       !alone ||
       previous.policy !== point.policy ||
@@ -457,12 +470,12 @@ export class StateModel {
         this.deleted.delete(`${base}/${made}`); // made again (a member added back)
       }
       if (remove && remove.method === seen.method && remove.pattern.test(path) && seen.status === 200) {
-        this.deleted.set(base, t.ended ?? this.now());
+        this.deleted.set(base, t.endSeq ?? this.events);
         continue;
       }
       const gone = (itemPath: string) => {
         const when = this.deleted.get(itemPath);
-        return when !== undefined && when < t.started && certain;
+        return when !== undefined && when < t.startSeq && certain;
       };
       if (read && read.method === seen.method && read.pattern.test(path) && gone(base)) {
         this.tally['read-after-write'] += 1;
@@ -472,7 +485,7 @@ export class StateModel {
       }
       const items = (seen.json as { data?: unknown } | undefined)?.data;
       if (list && list.method === seen.method && list.pattern.test(path) && Array.isArray(items)) {
-        if (certain && [...this.deleted.entries()].some(([k, when]) => k.startsWith(`${base}/`) && when < t.started)) {
+        if (certain && [...this.deleted.entries()].some(([k, when]) => k.startsWith(`${base}/`) && when < t.startSeq)) {
           this.tally['read-after-write'] += 1;
         }
         for (const item of items) {
