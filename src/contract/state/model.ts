@@ -397,7 +397,9 @@ export class StateModel {
     if (seen.status === 401 || seen.status === 429 || seen.status >= 500) {
       return;
     }
-    const subject = rateLimit === 'address' ? '\u0000address' : credential;
+    // Not judged: operations counted per client address (sign-up, log-in), whose answers may describe account
+    // windows a successful log-in gives back; only a credential's own windows count one per request.
+    const subject = rateLimit === 'address' ? undefined : credential;
     const window = bindingWindow(seen.headers);
     if (subject === undefined || window === undefined) {
       return;
