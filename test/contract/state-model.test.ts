@@ -104,6 +104,24 @@ describe('counter', () => {
     expect(model.tally.counter).toBe(0);
   });
 
+  it('judges across a lone 401 (refused before it was counted): it must not take from the count', () => {
+    const model = withFreshKey();
+    const send = (status: number, remaining: number) =>
+      one(
+        model,
+        exchange({
+          method: 'GET',
+          url: '/v1/contacts',
+          status,
+          requestHeaders: { 'x-api-key': status === 401 ? 'mr_wrong000_X' : FRESH },
+          headers: limited(remaining),
+        }),
+      );
+    expect(send(200, 50)).toEqual([]);
+    expect(send(401, 19)).toEqual([]);
+    expect(send(200, 48)).toEqual(['counter']);
+  });
+
   it('ignores a refused request (401, 429) between two counted ones', () => {
     const model = withFreshKey();
     const send = (status: number, remaining: number) =>

@@ -273,9 +273,19 @@ async function lifecycle(
     await expectStatus(used, probe, [200]);
     // One request after another with the fresh key (its own rateLimit, when the example gives it one, is the
     // binding window): the passive model checks the counter on each.
+    // A request refused before it is counted (a key that fails authentication) comes between two counted ones.
     const counted = usableProbe(options.rules, created, 'counted');
-    for (const op of counted ? [counted, counted, probe, counted] : []) {
-      await expectStatus(await send(ctx, op, { key }, op.path), op, [200]);
+    const refused = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+    for (const [op, credential] of counted
+      ? ([
+          [counted, key],
+          [counted, key],
+          [probe, key],
+          [counted, refused],
+          [counted, key],
+        ] as const)
+      : []) {
+      await expectStatus(await send(ctx, op, { key: credential }, op.path), op, [credential === key ? 200 : 401]);
     }
     if (read && 'lastUsed' in created) {
       await lastUsedMoves(ctx, read, caller(read), fillPath(read, own) as string, add);

@@ -118,6 +118,8 @@ export class StateModel {
   /** Key ids with a rotate request seen (answered or not): their state is not certain until answered. */
   private readonly rotating = new Set<string>();
   private readonly counters = new Map<string, CounterPoint>();
+  /** Lone requests refused before they were counted (401s). */
+  private readonly uncounted = new Set<number>();
   private readonly replayable = new Map<string, Replayable>();
   /** Credential and Idempotency-Key of every answered request that sent one. */
   private readonly idempotencyKeys = new Set<string>();
@@ -395,6 +397,11 @@ export class StateModel {
   ): void {
     // A refused request (401 before counting, 429, an outage) says nothing about the count.
     if (seen.status === 401 || seen.status === 429 || seen.status >= 500) {
+      if (seen.status === 401 && t.concurrent === 0) {
+        // Refused before it was counted: a failed authentication counts against no credential's windows, so
+        // two counted requests around it (nothing else on the wire) still differ by exactly one.
+        this.uncounted.add(ticket);
+      }
       return;
     }
     // Not judged: operations counted per client address (sign-up, log-in), whose answers may describe account
@@ -418,10 +425,11 @@ export class StateModel {
     const p = previous === undefined ? undefined : this.tickets.get(previous.ticket);
     // Judged only when the two requests were alone on the wire, one after the other, in the same binding window
     // of at least two seconds, well before it was announced to reset.
+    const between = previous === undefined ? [] : range(previous.ticket + 1, ticket);
     const alone =
       previous !== undefined &&
       p !== undefined &&
-      previous.ticket + 1 === ticket &&
+      between.every((k) => this.uncounted.has(k)) &&
       p.concurrent === 0 &&
       t.concurrent === 0 &&
       this.nextTicket === ticket + 1 &&
@@ -499,4 +507,9 @@ export class StateModel {
       }
     }
   }
+}
+
+/** The integers from `from` up to, not including, `to`. */
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 }
