@@ -136,10 +136,25 @@ export class StateModel {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The hook the observer calls for every exchange. */
+  /**
+   * The hook the observer calls for every exchange. It never throws: a request the model cannot read (a malformed
+   * URL, say) is left unjudged rather than left unanswered.
+   */
   readonly watcher: ExchangeWatcher = {
-    begin: (method, url) => this.begin(method, url),
-    end: (ticket, seen) => (seen ? this.end(ticket, seen) : this.abandon(ticket)),
+    begin: (method, url) => {
+      try {
+        return this.begin(method, url);
+      } catch {
+        return 0;
+      }
+    },
+    end: (ticket, seen) => {
+      try {
+        return seen ? this.end(ticket, seen) : this.abandon(ticket);
+      } catch {
+        return [];
+      }
+    },
   };
 
   /** True when a credential is one the run saw issued (a key's create or rotate answer). */
@@ -158,7 +173,7 @@ export class StateModel {
     for (const resource of this.rules.resources) {
       const rotate = resource.operations.rotate;
       if (rotate && rotate.method === method.toUpperCase() && rotate.pattern.test(url.split('?')[0] ?? '')) {
-        const keyId = decodeURIComponent((url.split('?')[0] ?? '').split('/').at(-2) ?? '');
+        const keyId = safeDecode((url.split('?')[0] ?? '').split('/').at(-2) ?? '');
         this.rotating.add(keyId);
       }
     }
@@ -366,7 +381,10 @@ export class StateModel {
     const found: Array<[string, number | null]> = [];
     eachObject(seen.json, (o) => {
       if (typeof o.keyId === 'string' && 'lastUsed' in o && (o.lastUsed === null || typeof o.lastUsed === 'string')) {
-        found.push([o.keyId, o.lastUsed === null ? null : Date.parse(o.lastUsed)]);
+        const value = o.lastUsed === null ? null : Date.parse(o.lastUsed);
+        if (!Number.isNaN(value)) {
+          found.push([o.keyId, value]);
+        }
       }
     });
     for (const [keyId, value] of found) {
@@ -512,4 +530,13 @@ export class StateModel {
 /** The integers from `from` up to, not including, `to`. */
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
+
+/** `decodeURIComponent`, or the text as it is when it is not valid percent-encoding. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
