@@ -234,8 +234,10 @@ async function lifecycle(
     throw new Error(`${create.operationId}'s answer has no ${idField}`);
   }
   compareSent(add, `${create.operationId}'s answer`, created, body);
-  if (resource.name === 'organizations') {
-    params[idField] = id; // the parent of the resources below it
+  if (
+    options.rules.resources.some((other) => other !== resource && other.operations.create?.pathParams.includes(idField))
+  ) {
+    params[idField] = id; // the parent of resources whose paths name it (an organization of its keys and members)
   }
   const own = { ...params, [idField]: id };
   const credential = resource.credential && typeof created[resource.credential] === 'string';
