@@ -108,7 +108,7 @@ beforeAll(async () => {
   }
   mkdirSync(join(root, 'test-output', 'contract'), { recursive: true });
   writeFileSync(join(root, 'test-output', 'contract', 'drifts.md'), `${lines.join('\n')}\n`);
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   await upstream?.close();

@@ -135,6 +135,11 @@ describe('the state phase against the reference server', () => {
   let control: Outcome;
   beforeAll(async () => {
     control = await statePhase();
+    mkdirSync(join(root, 'test-output', 'contract'), { recursive: true });
+    writeFileSync(
+      join(root, 'test-output', 'contract', 'state-phase.md'),
+      `state phase against the reference server: ${control.report.seconds} s, ${control.report.counts.responses} responses; judgements by class: ${JSON.stringify(control.tally)}\n${control.report.cases.map((c) => `- ${c.name}: ${c.seconds.toFixed(2)} s`).join('\n')}\n`,
+    );
   }, 60_000);
 
   it('passes, with a case per resource and per rotation', () => {

@@ -234,8 +234,10 @@ async function lifecycle(
     throw new Error(`${create.operationId}'s answer has no ${idField}`);
   }
   compareSent(add, `${create.operationId}'s answer`, created, body);
-  if (resource.name === 'organizations') {
-    params[idField] = id; // the parent of the resources below it
+  if (
+    options.rules.resources.some((other) => other !== resource && other.operations.create?.pathParams.includes(idField))
+  ) {
+    params[idField] = id; // the parent of resources whose paths name it (an organization of its keys and members)
   }
   const own = { ...params, [idField]: id };
   const credential = resource.credential && typeof created[resource.credential] === 'string';
@@ -273,9 +275,19 @@ async function lifecycle(
     await expectStatus(used, probe, [200]);
     // One request after another with the fresh key (its own rateLimit, when the example gives it one, is the
     // binding window): the passive model checks the counter on each.
+    // A request refused before it is counted (a key that fails authentication) comes between two counted ones.
     const counted = usableProbe(options.rules, created, 'counted');
-    for (const op of counted ? [counted, counted, probe, counted] : []) {
-      await expectStatus(await send(ctx, op, { key }, op.path), op, [200]);
+    const refused = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+    for (const [op, credential] of counted
+      ? ([
+          [counted, key],
+          [counted, key],
+          [probe, key],
+          [counted, refused],
+          [counted, key],
+        ] as const)
+      : []) {
+      await expectStatus(await send(ctx, op, { key: credential }, op.path), op, [credential === key ? 200 : 401]);
     }
     if (read && 'lastUsed' in created) {
       await lastUsedMoves(ctx, read, caller(read), fillPath(read, own) as string, add);

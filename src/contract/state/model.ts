@@ -12,6 +12,9 @@ interface Ticket {
   url: string;
   started: number;
   ended?: number;
+  /** Its place among every begin and end the model saw: orders events within the same millisecond. */
+  startSeq: number;
+  endSeq?: number;
   /** Requests in flight when it started (itself not included). */
   concurrent: number;
 }
@@ -27,7 +30,7 @@ interface KnownSecret {
 
 interface KeyState {
   keyId: string;
-  /** When its rotation's answer arrived, and the end of its grace (previousKey.expirationTs). */
+  /** When (event sequence) its rotation's answer arrived, and the end of its grace (previousKey.expirationTs). */
   rotatedAt?: number;
   graceEnd?: number;
 }
@@ -42,6 +45,7 @@ interface CounterPoint {
   ended: number;
 }
 
+/** An answered request with an Idempotency-Key; `ended` is its event sequence. */
 interface Replayable {
   ticket: number;
   status: number;
@@ -114,14 +118,17 @@ export class StateModel {
   /** Key ids with a rotate request seen (answered or not): their state is not certain until answered. */
   private readonly rotating = new Set<string>();
   private readonly counters = new Map<string, CounterPoint>();
+  /** Lone requests refused before they were counted (401s). */
+  private readonly uncounted = new Set<number>();
   private readonly replayable = new Map<string, Replayable>();
   /** Credential and Idempotency-Key of every answered request that sent one. */
   private readonly idempotencyKeys = new Set<string>();
   private readonly lastUsed = new Map<string, Array<{ ended: number; value: number | null }>>();
-  /** Things deleted (by path) and when the delete's answer arrived. */
+  /** Things deleted (by path) and when (event sequence) the delete's answer arrived. */
   private readonly deleted = new Map<string, number>();
   /** When the last sandbox reset (`x-rate-limit: peek` POST that empties state) answered. */
   private lastReset = 0;
+  private events = 0;
   private resetsInFlight = 0;
 
   constructor(
@@ -129,10 +136,25 @@ export class StateModel {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The hook the observer calls for every exchange. */
+  /**
+   * The hook the observer calls for every exchange. It never throws: a request the model cannot read (a malformed
+   * URL, say) is left unjudged rather than left unanswered.
+   */
   readonly watcher: ExchangeWatcher = {
-    begin: (method, url) => this.begin(method, url),
-    end: (ticket, seen) => (seen ? this.end(ticket, seen) : this.abandon(ticket)),
+    begin: (method, url) => {
+      try {
+        return this.begin(method, url);
+      } catch {
+        return 0;
+      }
+    },
+    end: (ticket, seen) => {
+      try {
+        return seen ? this.end(ticket, seen) : this.abandon(ticket);
+      } catch {
+        return [];
+      }
+    },
   };
 
   /** True when a credential is one the run saw issued (a key's create or rotate answer). */
@@ -142,7 +164,7 @@ export class StateModel {
 
   private begin(method: string, url: string): number {
     const ticket = this.nextTicket++;
-    this.tickets.set(ticket, { method, url, started: this.now(), concurrent: this.inFlight });
+    this.tickets.set(ticket, { method, url, started: this.now(), startSeq: ++this.events, concurrent: this.inFlight });
     this.inFlight += 1;
     const op = matchRule(this.rules.operations, method, url);
     if (op?.operationId === 'resetSandbox' || /\/sandbox\/reset$/.test(url.split('?')[0] ?? '')) {
@@ -151,7 +173,7 @@ export class StateModel {
     for (const resource of this.rules.resources) {
       const rotate = resource.operations.rotate;
       if (rotate && rotate.method === method.toUpperCase() && rotate.pattern.test(url.split('?')[0] ?? '')) {
-        const keyId = decodeURIComponent((url.split('?')[0] ?? '').split('/').at(-2) ?? '');
+        const keyId = safeDecode((url.split('?')[0] ?? '').split('/').at(-2) ?? '');
         this.rotating.add(keyId);
       }
     }
@@ -162,14 +184,22 @@ export class StateModel {
     const t = this.tickets.get(ticket);
     if (t && t.ended === undefined) {
       t.ended = this.now();
+      t.endSeq = ++this.events;
       this.inFlight -= 1;
     }
     return [];
   }
 
   private end(ticket: number, seen: SeenExchange): StateFinding[] {
-    const t = this.tickets.get(ticket) ?? { method: seen.method, url: seen.url, started: this.now(), concurrent: 1 };
+    const t = this.tickets.get(ticket) ?? {
+      method: seen.method,
+      url: seen.url,
+      started: this.now(),
+      startSeq: ++this.events,
+      concurrent: 1,
+    };
     t.ended = this.now();
+    t.endSeq = ++this.events;
     this.inFlight -= 1;
     const findings: StateFinding[] = [];
     const flag = (check: StateCheck, message: string) => findings.push({ check, message });
@@ -178,9 +208,9 @@ export class StateModel {
     const op = matchRule(this.rules.operations, seen.method, seen.url);
     if (op?.operationId === 'resetSandbox' || /\/sandbox\/reset$/.test(path)) {
       this.resetsInFlight -= 1;
-      this.lastReset = t.ended;
+      this.lastReset = t.endSeq;
     }
-    const quiet = this.resetsInFlight === 0 && this.lastReset < t.started;
+    const quiet = this.resetsInFlight === 0 && this.lastReset < t.startSeq;
     // Alone on the wire: nothing in flight when it started, nothing started since.
     const alone = t.concurrent === 0 && this.nextTicket === ticket + 1;
 
@@ -251,7 +281,7 @@ export class StateModel {
     if (previous && typeof previous.keyId === 'string') {
       const old = this.keysById.get(previous.keyId) ?? { keyId: previous.keyId };
       this.keysById.set(previous.keyId, old);
-      old.rotatedAt = t.ended;
+      old.rotatedAt = t.endSeq;
       old.graceEnd = typeof previous.expirationTs === 'string' ? Date.parse(previous.expirationTs) : undefined;
     }
   }
@@ -290,7 +320,7 @@ export class StateModel {
       ) {
         flag('state-header', 'Idempotent-Replayed on the first request with its Idempotency-Key');
       }
-    } else if (earlier && earlier.ended < t.started && quiet && seen.status >= 200 && seen.status < 300) {
+    } else if (earlier && earlier.ended < t.startSeq && quiet && seen.status >= 200 && seen.status < 300) {
       this.tally['state-header'] += 1;
       flag('state-header', 'a repeated request with the same Idempotency-Key was answered without Idempotent-Replayed');
     }
@@ -298,7 +328,7 @@ export class StateModel {
       this.idempotencyKeys.add(`${credential ?? ''}\u0000${idempotencyKey}`);
     }
     if (idempotencyKey !== undefined && !this.replayable.has(id) && seen.status >= 200 && seen.status < 300) {
-      this.replayable.set(id, { ticket, status: seen.status, ended: t.ended ?? this.now() });
+      this.replayable.set(id, { ticket, status: seen.status, ended: t.endSeq ?? this.events });
     }
   }
 
@@ -325,7 +355,7 @@ export class StateModel {
     }
     if (
       notice === undefined &&
-      key.rotatedAt < t.started &&
+      key.rotatedAt < t.startSeq &&
       key.graceEnd !== undefined &&
       key.graceEnd > now + 5000 &&
       seen.status >= 200 &&
@@ -351,13 +381,16 @@ export class StateModel {
     const found: Array<[string, number | null]> = [];
     eachObject(seen.json, (o) => {
       if (typeof o.keyId === 'string' && 'lastUsed' in o && (o.lastUsed === null || typeof o.lastUsed === 'string')) {
-        found.push([o.keyId, o.lastUsed === null ? null : Date.parse(o.lastUsed)]);
+        const value = o.lastUsed === null ? null : Date.parse(o.lastUsed);
+        if (!Number.isNaN(value)) {
+          found.push([o.keyId, value]);
+        }
       }
     });
     for (const [keyId, value] of found) {
       const history = this.lastUsed.get(keyId) ?? [];
       this.lastUsed.set(keyId, history);
-      const before = history.filter((h) => h.ended < t.started && h.value !== null);
+      const before = history.filter((h) => h.ended < t.startSeq && h.value !== null);
       if (quiet && before.length > 0) {
         const latest = Math.max(...before.map((h) => h.value as number));
         this.tally['state-header'] += 1;
@@ -368,7 +401,7 @@ export class StateModel {
           );
         }
       }
-      history.push({ ended: t.ended ?? this.now(), value });
+      history.push({ ended: t.endSeq ?? this.events, value });
     }
   }
 
@@ -383,9 +416,16 @@ export class StateModel {
     const rateLimit = op?.rateLimit;
     // A refused request (401 before counting, 429, an outage) says nothing about the count.
     if (seen.status === 401 || seen.status === 429 || seen.status >= 500) {
+      if (seen.status === 401 && t.concurrent === 0) {
+        // Refused before it was counted: a failed authentication counts against no credential's windows, so
+        // two counted requests around it (nothing else on the wire) still differ by exactly one.
+        this.uncounted.add(ticket);
+      }
       return;
     }
-    const subject = rateLimit === 'address' ? '\u0000address' : credential;
+    // Not judged: operations counted per client address (sign-up, log-in), whose answers may describe account
+    // windows a successful log-in gives back; only a credential's own windows count one per request.
+    const subject = rateLimit === 'address' ? undefined : credential;
     const window = bindingWindow(seen.headers);
     if (subject === undefined || window === undefined) {
       return;
@@ -404,14 +444,15 @@ export class StateModel {
     const p = previous === undefined ? undefined : this.tickets.get(previous.ticket);
     // Judged only when the two requests were alone on the wire, one after the other, in the same binding window
     // of at least two seconds, well before it was announced to reset.
+    const between = previous === undefined ? [] : range(previous.ticket + 1, ticket);
     const alone =
       previous !== undefined &&
       p !== undefined &&
-      previous.ticket + 1 === ticket &&
+      between.every((k) => this.uncounted.has(k)) &&
       p.concurrent === 0 &&
       t.concurrent === 0 &&
       this.nextTicket === ticket + 1 &&
-      (p.ended ?? Number.POSITIVE_INFINITY) <= t.started;
+      (p.endSeq ?? Number.POSITIVE_INFINITY) < t.startSeq;
     if (
       !alone ||
       previous.policy !== point.policy ||
@@ -461,12 +502,12 @@ export class StateModel {
         this.deleted.delete(`${base}/${made}`); // made again (a member added back)
       }
       if (remove && remove.method === seen.method && remove.pattern.test(path) && seen.status === 200) {
-        this.deleted.set(base, t.ended ?? this.now());
+        this.deleted.set(base, t.endSeq ?? this.events);
         continue;
       }
       const gone = (itemPath: string) => {
         const when = this.deleted.get(itemPath);
-        return when !== undefined && when < t.started && certain;
+        return when !== undefined && when < t.startSeq && certain;
       };
       if (read && read.method === seen.method && read.pattern.test(path) && gone(base)) {
         this.tally['read-after-write'] += 1;
@@ -476,7 +517,7 @@ export class StateModel {
       }
       const items = (seen.json as { data?: unknown } | undefined)?.data;
       if (list && list.method === seen.method && list.pattern.test(path) && Array.isArray(items)) {
-        if (certain && [...this.deleted.entries()].some(([k, when]) => k.startsWith(`${base}/`) && when < t.started)) {
+        if (certain && [...this.deleted.entries()].some(([k, when]) => k.startsWith(`${base}/`) && when < t.startSeq)) {
           this.tally['read-after-write'] += 1;
         }
         for (const item of items) {
@@ -487,5 +528,19 @@ export class StateModel {
         }
       }
     }
+  }
+}
+
+/** The integers from `from` up to, not including, `to`. */
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
+
+/** `decodeURIComponent`, or the text as it is when it is not valid percent-encoding. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }

@@ -381,6 +381,22 @@ export const STATE_DRIFTS: ServerDrift[] = [
     };
   })(),
   (() => {
+    let refusals = 0;
+    return {
+      kind: 'server' as const,
+      name: 'refused-request-counts',
+      description: "a request refused with 401 is taken from the next request's remaining count anyway",
+      caughtBy: ['counter'],
+      apply: (response: HopResponse, request: HopRequest) => {
+        if (response.status === 401) {
+          refusals += 1;
+        } else if (apiKeyOf(request) !== undefined && refusals > 0) {
+          setRemaining(response, (current) => current - refusals);
+        }
+      },
+    };
+  })(),
+  (() => {
     const secrets = new Map<string, string>();
     return {
       kind: 'server' as const,
