@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseScriptArgs, wholeNumber } from '../lib/args.mjs';
-import { createProcesses, GET_PATH, measure, median, setUpPinning, startReference } from './lib.mjs';
+import { cpuRounds, createProcesses, median, setUpPinning, startReference } from './lib.mjs';
 
 const USAGE = `
 Usage: node scripts/bench/checkouts-ab.mjs --other DIR [--rounds 7] [--requests 8000] [--connections 20]
@@ -51,32 +51,7 @@ try {
     'this, --no-request-log': await startReference(processes, 'this-off', 'warn', { args: ['--no-request-log'] }),
     'this, recording': await startReference(processes, 'this-on', 'warn'),
   };
-  const scenarioOf = (server) => ({
-    url: server.url,
-    pid: server.proc.pid,
-    path: GET_PATH,
-    method: 'GET',
-    headers: { 'X-API-Key': server.key },
-    expectedStatus: 200,
-  });
-  for (const server of Object.values(servers)) {
-    await measure(scenarioOf(server), { amount: 5000 }, connections);
-  }
-  const cpu = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
-  for (let round = 1; round <= rounds; round++) {
-    for (const [name, server] of Object.entries(servers)) {
-      const result = await measure(scenarioOf(server), { amount: requests }, connections);
-      if (result.unexpected > 0 || result.errors > 0) {
-        throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}, ${result.errors} errors`);
-      }
-      cpu[name].push(result.cpuUsPerRequest);
-    }
-    console.log(
-      `round ${round}: ${Object.entries(cpu)
-        .map(([name, list]) => `${name} ${list.at(-1).toFixed(0)} µs`)
-        .join(', ')}`,
-    );
-  }
+  const cpu = await cpuRounds(servers, { rounds, requests, connections });
   const [otherName, offName, onName] = Object.keys(servers);
   const med = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
   for (const [name, us] of Object.entries(med)) {

@@ -429,3 +429,38 @@ export function median(numbers) {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/**
+ * Server CPU per authenticated GET of each of `servers` (name → a started reference server), in interleaved rounds of
+ * `requests` requests after a 5,000-request warm-up each; prints each round's figures and returns every server's list
+ * (µs per request, one per round).
+ */
+export async function cpuRounds(servers, { rounds, requests, connections }) {
+  const scenarioOf = (server) => ({
+    url: server.url,
+    pid: server.proc.pid,
+    path: GET_PATH,
+    method: 'GET',
+    headers: { 'X-API-Key': server.key },
+    expectedStatus: 200,
+  });
+  for (const server of Object.values(servers)) {
+    await measure(scenarioOf(server), { amount: 5000 }, connections);
+  }
+  const cpu = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, server] of Object.entries(servers)) {
+      const result = await measure(scenarioOf(server), { amount: requests }, connections);
+      if (result.unexpected > 0 || result.errors > 0) {
+        throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}, ${result.errors} errors`);
+      }
+      cpu[name].push(result.cpuUsPerRequest);
+    }
+    console.log(
+      `round ${round}: ${Object.entries(cpu)
+        .map(([name, list]) => `${name} ${list.at(-1).toFixed(0)} µs`)
+        .join(', ')}`,
+    );
+  }
+  return cpu;
+}

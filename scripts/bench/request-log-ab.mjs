@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createProcesses, GET_PATH, measure, median, setUpPinning, startReference } from './lib.mjs';
+import { cpuRounds, createProcesses, median, setUpPinning, startReference } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -51,33 +51,11 @@ try {
       args: off,
     }),
   };
-  const scenarioOf = (server) => ({
-    url: server.url,
-    pid: server.proc.pid,
-    path: GET_PATH,
-    method: 'GET',
-    headers: { 'X-API-Key': server.key },
-    expectedStatus: 200,
+  const cpu = await cpuRounds(servers, {
+    rounds: Number(values.rounds),
+    requests: Number(values.requests),
+    connections: Number(values.connections),
   });
-  const connections = Number(values.connections);
-  for (const server of Object.values(servers)) {
-    await measure(scenarioOf(server), { amount: 5000 }, connections);
-  }
-  const cpu = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
-  for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const [name, server] of Object.entries(servers)) {
-      const result = await measure(scenarioOf(server), { amount: Number(values.requests) }, connections);
-      if (result.unexpected > 0 || result.errors > 0) {
-        throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}, ${result.errors} errors`);
-      }
-      cpu[name].push(result.cpuUsPerRequest);
-    }
-    console.log(
-      `round ${round}: ${Object.entries(cpu)
-        .map(([name, list]) => `${name} ${list.at(-1).toFixed(0)} µs`)
-        .join(', ')}`,
-    );
-  }
   const med = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
   for (const [name, us] of Object.entries(med)) {
     console.log(`${name}: median ${us.toFixed(1)} µs of server CPU per request`);
