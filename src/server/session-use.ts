@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { SessionOrigin, SessionUse, Store } from '../store/types.ts';
+import { createLatestUseBatch } from './latest-use-batch.ts';
 
 /** The longest client address and user agent a session keeps (the columns' CHECKs); longer ones are cut. */
 export const ORIGIN_LIMITS = { address: 64, userAgent: 256 } as const;
@@ -38,51 +39,15 @@ export interface SessionUseTracker {
 
 /** Batches sessions' last uses as createLastUsedTracker does keys': one statement per interval, never one per request. */
 export function createSessionUseTracker(store: Store, logger: Logger, intervalMs = 1000): SessionUseTracker {
-  let batch = new Map<string, SessionUse>();
-  let flushing: Promise<void> = Promise.resolve();
-
-  const keepNewest = (use: SessionUse) => {
-    const seen = batch.get(use.tokenId);
-    if (!seen || seen.at <= use.at) {
-      batch.set(use.tokenId, use);
-    }
-  };
-  const flush = async () => {
-    if (batch.size === 0) {
-      return;
-    }
-    const written = batch;
-    batch = new Map();
-    try {
-      await store.touchUserTokens([...written.values()]);
-    } catch (error) {
-      // Kept for the next attempt (newer uses win), so a database blip loses nothing.
-      for (const use of written.values()) {
-        keepNewest(use);
-      }
-      logger.warn({ err: error }, 'could not record sessions’ last use; will retry');
-    }
-  };
-  const timer = setInterval(() => {
-    flushing = flushing.then(flush);
-  }, intervalMs);
-  timer.unref();
-
+  const batch = createLatestUseBatch<SessionUse>(
+    (uses) => store.touchUserTokens([...uses.values()]),
+    'sessions’ last use',
+    logger,
+    intervalMs,
+  );
   return {
-    mark(tokenId, at, origin) {
-      keepNewest({ tokenId, at, address: origin.address ?? '', userAgent: origin.userAgent });
-    },
-    pending(tokenId) {
-      return batch.get(tokenId);
-    },
-    flush() {
-      flushing = flushing.then(flush);
-      return flushing;
-    },
-    async close() {
-      clearInterval(timer);
-      flushing = flushing.then(flush);
-      await flushing;
-    },
+    ...batch,
+    mark: (tokenId, at, origin) =>
+      batch.mark(tokenId, { tokenId, at, address: origin.address ?? '', userAgent: origin.userAgent }),
   };
 }
