@@ -3,7 +3,7 @@
 // of SCENARIO_ONLY_PAIRS), forced with `Prefer: code=…`.
 
 const { sign } = require('node:crypto');
-const { PACE_HEADER, ROUTE_HEADER } = require('./context.cjs');
+const { PACE_HEADER, ROUTE_HEADER, sleep } = require('./context.cjs');
 
 /** Adds the 429 and forced arrangements to `run`. */
 module.exports = (run) => {
@@ -70,6 +70,10 @@ module.exports = (run) => {
       }
       const kind = credentialKind(operation);
       if (kind === 'signature') {
+        if (Date.now() < run.state.lockedOutUntil) {
+          // This address is locked out (the status read's 429 ran first): every authenticated request is refused.
+          await sleep(run.state.lockedOutUntil - Date.now() + 1000);
+        }
         // A secret scanner's reports are counted per key identifier, in a window the size of the address window.
         const attempts = await exhaustScannerWindow(id);
         await run.arrangeByStatus.success(transaction, operation, id);
