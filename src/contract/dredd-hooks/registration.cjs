@@ -16,7 +16,7 @@ const SECRET_SCANNING_REASON =
   'this far; not sent, as the run was given no secret-scanning private key (mailroom contract --secret-scanning-key ' +
   'FILE --secret-scanning-key-id ID)';
 /** The statuses of a signed operation a report reaches only with a known key identifier (and, for 2xx, a valid signature). */
-const SIGNED_STATUSES = /^(2..|400|413|415|422|429)$/;
+const SIGNED_STATUSES = /^(2..|400|405|413|415|422|429)$/;
 
 /** Runs an async hook with Dredd's callback; an error fails the transaction instead of stopping Dredd. */
 const safely = (fn) => (data, done) => {

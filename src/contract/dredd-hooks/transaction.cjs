@@ -74,7 +74,11 @@ module.exports = function transactionEditors(run) {
   function credentials(transaction, operation, { user, key } = {}) {
     const kind = credentialKind(operation);
     if (kind === 'signature') {
-      signReport(transaction);
+      // Without the private key, only what is answered before the signature is read is sent (431; the pairs a
+      // signer alone reaches are skipped): no credentials.
+      if (context.secretScanning) {
+        signReport(transaction);
+      }
       return undefined;
     }
     if (kind === 'user') {
