@@ -4,6 +4,7 @@
 // CI would give it: the server's URL and one full-access key (made as `mailroom serve` makes its first key).
 // Everything else it arranges through the public API; the outcomes only a cooperative server produces (500, 503,
 // the expired-key 401) it forces with `Prefer`, and here it requires them. Exit status: 0 when the run passed.
+import { generateKeyPairSync } from 'node:crypto';
 import { Command } from 'commander';
 import { register } from 'tsx/esm/api';
 
@@ -11,6 +12,7 @@ import { register } from 'tsx/esm/api';
 register();
 
 const { contractAction, contractOptions } = await import('../src/cli/contract.ts');
+const { parseSecretScanningKeys } = await import('../src/webhooks/secret-scanning.ts');
 const { startServer } = await import('../src/server/index.ts');
 
 const program = contractOptions(
@@ -30,7 +32,15 @@ const opts = program.opts();
 // Room for the run's sign-ups, log-ins and failed authentications from this one address, so the run never waits
 // for those windows (a plain deployment's run paces itself by them instead), yet few enough that spending the
 // address window for its 429 stays cheap; the per-user window stays as shipped.
+// GitHub's side of a secret-scanning key pair, made here: the server knows the public half, the run signs with the other.
+const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const keyIdentifier = 'contract-run-secret-scanning-key';
+const published = JSON.stringify([
+  { key_identifier: keyIdentifier, key: pair.publicKey.export({ type: 'spki', format: 'pem' }), is_current: true },
+]);
 const server = await startServer({
+  // Endpoints on 127.0.0.1 (the run's receiver) need what --allow-private-webhooks gives.
+  webhooks: { allowPrivate: true, secretScanningKeys: parseSecretScanningKeys(published) },
   port: 0,
   logLevel: 'error',
   scenarios: true,
@@ -49,6 +59,7 @@ try {
     sandbox: true,
     target: server.url,
     apiKey: first.plaintext,
+    secretScanning: { keyIdentifier, privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
   });
 } finally {
   await server.close();

@@ -1,6 +1,7 @@
 // The `mailroom contract` command (and `npm run test:contract`, which points it at an in-process server):
 // options, progress on stderr, the human summary on stdout, the JSON and JUnit files, the exit code.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
@@ -16,6 +17,12 @@ export interface ContractCommandOptions {
   sandbox?: boolean;
   verbose?: boolean;
   keepLogs?: boolean;
+  /** A PEM file: GitHub's side (the private key) of a secret-scanning key pair the target knows. */
+  secretScanningKey?: string;
+  /** The identifier the target knows that key's public half by (its MAILROOM_SECRET_SCANNING_PUBLIC_KEYS entry). */
+  secretScanningKeyId?: string;
+  /** The same, already read (npm run test:contract makes the pair itself). */
+  secretScanning?: { keyIdentifier: string; privateKey: string };
 }
 
 function httpUrl(value: string): string {
@@ -65,6 +72,18 @@ export function contractOptions(command: Command, { withTarget = true } = {}): C
         'the target is a sandbox (mailroom serve --sandbox): also check its x-sandbox-only operations, resetting it last (never give this for a deployment with data)',
       ),
     )
+    .addOption(
+      new Option(
+        '--secret-scanning-key <file>',
+        "a PEM private key whose public half the target knows (MAILROOM_SECRET_SCANNING_PUBLIC_KEYS): the run signs GitHub secret-scanning reports with it (without it, the report's signed cases are skipped)",
+      ).env('MAILROOM_CONTRACT_SECRET_SCANNING_KEY'),
+    )
+    .addOption(
+      new Option(
+        '--secret-scanning-key-id <id>',
+        "that key's key_identifier in the target's MAILROOM_SECRET_SCANNING_PUBLIC_KEYS",
+      ).env('MAILROOM_CONTRACT_SECRET_SCANNING_KEY_ID'),
+    )
     .addOption(new Option('--verbose', 'list every case'))
     .addOption(new Option('--keep-logs', 'keep the Dredd and Prism logs and the strict spec even when the run passed'));
 }
@@ -80,7 +99,24 @@ export async function contractAction(opts: ContractCommandOptions): Promise<numb
   // Loaded here, not at start-up: the other commands need none of Dredd, Prism or the reporters.
   const { runContract } = await import('../contract/run.ts');
   const { formatReport, jsonSummary, junitXml } = await import('../contract/report.ts');
+  let secretScanning = opts.secretScanning;
+  if (!secretScanning && opts.secretScanningKey) {
+    if (!opts.secretScanningKeyId) {
+      console.error('mailroom contract: --secret-scanning-key needs --secret-scanning-key-id (the key_identifier)');
+      return 1;
+    }
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(resolve(process.cwd(), opts.secretScanningKey), 'utf8');
+      createPrivateKey(privateKey);
+    } catch (error) {
+      console.error(`mailroom contract: --secret-scanning-key: ${(error as Error).message}`);
+      return 1;
+    }
+    secretScanning = { keyIdentifier: opts.secretScanningKeyId, privateKey };
+  }
   const report = await runContract({
+    secretScanning,
     target: opts.target,
     apiKey: opts.apiKey,
     spec: opts.spec,

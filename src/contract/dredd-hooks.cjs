@@ -8,7 +8,10 @@
 // invalid body or query for 422, a key lacking the permission (or a read_only key, or one asking for more than it
 // holds) for 403, a key whose own one-request-a-minute window is spent for 429. What only a cooperative server can
 // produce (500, 503) is forced with `Prefer: code=…` when the target honours it, and skipped as "needs scenarios"
-// otherwise. The 429 of the operations not counted (only a locked-out client address gets it) and of those counted per
+// otherwise. Webhook endpoints point at the run's receiver on 127.0.0.1 (the target must allow private webhooks); a
+// delivery is an endpoint's test ping; a secret scanner's report is signed with the private key the run was given
+// (`signature` credentials), and without one the pairs only a known signer reaches are skipped with the reason. The
+// 429 of the operations not counted (only a locked-out client address gets it) and of those counted per
 // client address (sign-up, log-in) run last, in a second Dredd run, because spending this address's windows would
 // refuse everything after them; so does a sandbox's reset, which wipes what the run made. An `x-sandbox-only`
 // operation is never sent to a target the run was not told is a sandbox.

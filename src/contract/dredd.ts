@@ -54,6 +54,10 @@ export interface HooksContext {
   keys: { admin: string; readOnly: string; capped: string; revoked: string; unknown: string };
   /** The run's throwaway users, on a spec with accounts. */
   users?: Users;
+  /** Base URL of the run's webhook receiver (on 127.0.0.1), where the endpoints the run registers point. */
+  webhookReceiver: string;
+  /** GitHub's side of a secret-scanning key pair the target knows, when the run was given one. */
+  secretScanning?: { keyIdentifier: string; privateKey: string };
 }
 
 /** A Dredd run in progress. */

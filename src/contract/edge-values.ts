@@ -36,6 +36,19 @@ export function emailOfLength(length: number, tag: string): string | undefined {
   return `${local}@${labels.join('.')}.com`;
 }
 
+/**
+ * An absolute URL of exactly `length` characters, on 127.0.0.1's discard port (a target checked by a contract run
+ * accepts loopback endpoints: mailroom serve --allow-private-webhooks); undefined when no URL is that short.
+ */
+export function urlOfLength(length: number, tag: string): string | undefined {
+  const head = 'http://127.0.0.1:9/';
+  if (length < head.length) {
+    return undefined;
+  }
+  const path = `${tag.replace(/[^A-Za-z0-9._-]/g, '-')}-`.slice(0, length - head.length);
+  return head + path + 'x'.repeat(length - head.length - path.length);
+}
+
 /** A string of exactly `length` characters that starts with `tag` when there is room. */
 export function stringOfLength(length: number, tag: string): string {
   const head = `${tag} `.slice(0, length);
@@ -91,8 +104,14 @@ export function edgeValues(operations: SpecOperation[], tag: () => string): Edge
       }
       if (types(property).includes('string')) {
         for (const edge of stringEdges(property)) {
+          // A URL field (an endpoint's) is checked as an absolute URL beyond its length: an accepted edge is one.
+          const isUrl = field === 'url' && edge.accepted;
           const value =
-            property.format === 'email' ? emailOfLength(edge.length, tag()) : stringOfLength(edge.length, tag());
+            property.format === 'email'
+              ? emailOfLength(edge.length, tag())
+              : isUrl
+                ? urlOfLength(edge.length, tag())
+                : stringOfLength(edge.length, tag());
           if (value !== undefined) {
             out.push({ operation, where: 'body', field, value, accepted: edge.accepted, why: `${field} ${edge.why}` });
           }

@@ -115,6 +115,7 @@ async function arrangeUsers(book: CaseBook, runId: string): Promise<Users | unde
 export class Created {
   readonly keys = new Set<string>();
   readonly contacts = new Set<string>();
+  readonly endpoints = new Set<string>();
 
   /** Remembers whatever a 2xx body says was created (a key or a contact). */
   note(body: Json): void {
@@ -124,6 +125,9 @@ export class Created {
     }
     if (typeof data?.contactId === 'string') {
       this.contacts.add(data.contactId);
+    }
+    if (typeof data?.endpointId === 'string' && typeof data?.secret === 'string') {
+      this.endpoints.add(data.endpointId);
     }
   }
 }
@@ -204,13 +208,17 @@ export async function exhaustCappedKey(ctx: CaseContext, capped: string): Promis
 export async function cleanUp(book: CaseBook, admin: string, created: Created): Promise<void> {
   await book.run(
     'clean-up',
-    `revoke ${created.keys.size} keys and delete ${created.contacts.size} contacts`,
+    `revoke ${created.keys.size} keys, delete ${created.contacts.size} contacts and ${created.endpoints.size} webhook endpoints`,
     async (ctx) => {
       for (const keyId of created.keys) {
         await ctx.send({ method: 'DELETE', path: `/v1/api-keys/${keyId}`, key: admin, expect: [200, 404] });
       }
       for (const contactId of created.contacts) {
         await ctx.send({ method: 'DELETE', path: `/v1/contacts/${contactId}`, key: admin, expect: [200, 404] });
+      }
+      for (const endpointId of created.endpoints) {
+        const path = `/v1/webhook-endpoints/${endpointId}`;
+        await ctx.send({ method: 'DELETE', path, key: admin, expect: [200, 404] });
       }
     },
     { always: true },

@@ -4,6 +4,7 @@
 import junitReportBuilder, { type Builder } from 'junit-report-builder';
 import type { CaseResult, Outcome, Suite } from './cases.ts';
 import { DECLARED_HEADER_CHECKS } from './declared-headers.ts';
+import { EVENT_CHECKS } from './events.ts';
 import { SEMANTIC_CHECKS } from './header-semantics.ts';
 import { type Exchange, PRISM_CHECKS } from './observer.ts';
 import { STATE_CHECKS } from './state/checks.ts';
@@ -23,6 +24,7 @@ export const CHECKS: Record<string, string> = {
   ...SEMANTIC_CHECKS,
   ...DECLARED_HEADER_CHECKS,
   ...STATE_CHECKS,
+  ...EVENT_CHECKS,
   transport: 'the target (and Prism in front of it) answered at all',
 };
 

@@ -9,7 +9,9 @@
 //      scenario plays realistic traffic, edge values and request ids (scenario.ts).
 //   5. The state phase (state/flows.ts) creates, reads, updates, deletes and rotates each resource the spec declares,
 //      while the state model (state/model.ts) checks every exchange of the run against what it has seen.
-//   6. Everything the run created is removed; last, the one case that locks this client address out.
+//   6. The events phase (events.ts) checks every webhook delivery the run causes (signature, payload schema) and that a
+//      fresh key's requests are counted in the request log and its usage.
+//   7. Everything the run created is removed; last, the one case that locks this client address out.
 // The report (report.ts) has a case per transaction and step, and a check per class.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,10 +20,12 @@ import { join } from 'node:path';
 import { type CaseBook as Book, CaseBook, type CaseResult } from './cases.ts';
 import { RunClient } from './client.ts';
 import { type DreddResult, type DreddTransaction, type HooksContext, runDredd } from './dredd.ts';
+import { runEventChecks } from './events.ts';
 import { arrangeFixtures, Created, cleanUp, type Fixtures } from './fixtures.ts';
 import type { RequestIdRule } from './header-semantics.ts';
 import { type Exchange, startObserver } from './observer.ts';
 import { type PrismProxy, startPrismProxy } from './prism.ts';
+import { startWebhookReceiver } from './receiver.ts';
 import { buildReport, type ContractReport, type ScenarioProbe } from './report.ts';
 import { playScenario } from './scenario.ts';
 import { BUNDLED_SPEC, type Json, readSpec, type SpecOperation } from './spec.ts';
@@ -45,6 +49,11 @@ export interface ContractOptions {
    * last of all. Otherwise they are never sent, and their cases are skipped with the reason.
    */
   sandbox?: boolean;
+  /**
+   * GitHub's side of a secret-scanning key pair the target knows (MAILROOM_SECRET_SCANNING_PUBLIC_KEYS): the run signs
+   * leak reports with it. Without it, the pairs of POST /secret-scanning/github that need a known key are skipped.
+   */
+  secretScanning?: { keyIdentifier: string; privateKey: string };
   /** Where logs and the strict spec go (default: a new temporary directory). */
   workDir?: string;
   /** Progress lines. */
@@ -134,7 +143,10 @@ function dreddCases(main: DreddResult | undefined, lockout: DreddResult | undefi
       cases.push({ ...base, outcome: 'passed', messages: [] });
     } else if (entry.status === 'skip' && entry.skipReason?.startsWith('needs scenarios')) {
       cases.push({ ...base, outcome: 'needs-scenarios', messages: [entry.skipReason] });
-    } else if (entry.status === 'skip' && entry.skipReason?.startsWith('sandbox-only')) {
+    } else if (
+      entry.status === 'skip' &&
+      (entry.skipReason?.startsWith('sandbox-only') || entry.skipReason?.startsWith('secret-scanning'))
+    ) {
       cases.push({ ...base, outcome: 'skipped', messages: [entry.skipReason] });
     } else if (entry.status === 'skip' && entry.skipReason?.startsWith('deferred')) {
       cases.push({ ...base, outcome: 'not-run', messages: ['deferred to the last phase, which did not run'] });
@@ -208,6 +220,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
   const client = new RunClient(observer.url, runId);
   book = new CaseBook(client, trip);
   const created = new Created();
+  const receiver = await startWebhookReceiver();
   let prism: PrismProxy | undefined;
   let probe: ScenarioProbe = { honoured: false, detail: 'not probed' };
   let main: DreddResult | undefined;
@@ -263,6 +276,8 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         unknown: ready.unknown,
       },
       users: ready.users,
+      webhookReceiver: receiver.url,
+      secretScanning: options.secretScanning,
     });
     if (fixtures && prism && !book.isAborted) {
       const ready = fixtures;
@@ -312,13 +327,29 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         }),
       );
     }
+    if (fixtures && prism && !book.isAborted) {
+      log('contract: the events phase (webhook deliveries checked; a fresh key counted in the request log and usage)');
+      await timed('events', () =>
+        runEventChecks({
+          book: book as CaseBook,
+          spec: source,
+          apiKey: options.apiKey,
+          receiver,
+          created,
+          runId,
+          secretScanning: options.secretScanning,
+        }),
+      );
+    }
     for (const line of readFileSync(hooksFiles.created, 'utf8').split('\n')) {
       if (line.trim() !== '') {
         const { kind, id } = JSON.parse(line) as { kind: string; id: string };
-        (kind === 'key' ? created.keys : created.contacts).add(id);
+        (kind === 'key' ? created.keys : kind === 'endpoint' ? created.endpoints : created.contacts).add(id);
       }
     }
-    log(`contract: cleaning up ${created.keys.size} keys and ${created.contacts.size} contacts`);
+    log(
+      `contract: cleaning up ${created.keys.size} keys, ${created.contacts.size} contacts and ${created.endpoints.size} webhook endpoints`,
+    );
     await timed('clean-up', () => cleanUp(book as CaseBook, options.apiKey, created));
     if (fixtures && prism && deferred.length > 0 && !book.isAborted) {
       log('contract: last, the case that locks this client address out');
@@ -331,6 +362,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
   } finally {
     await prism?.stop();
     await observer.close();
+    await receiver.close();
   }
   if (prism) {
     writeFileSync(join(workDir, 'prism.log'), prism.output());

@@ -29,7 +29,50 @@ export async function playScenario(options: ScenarioOptions): Promise<void> {
   await playFlows(options);
   await playAccountFlows(options);
   await playRequestIds(options);
+  await playUsageRefusals(options);
   await playScenarioOnly(options);
+}
+
+/**
+ * Each 422 of the usage reads and the request log, with `error.details` naming the parameter: from after to, a period
+ * over the retention, a granularity and a groupBy outside their enums, a limit of 0, another list's cursor.
+ */
+async function playUsageRefusals({ book, fixtures, operations }: ScenarioOptions): Promise<void> {
+  const has = (path: string) => operations.some((op) => op.path === path);
+  if (!has('/v1/usage') || !has('/v1/request-logs') || !has('/v1/api-keys/{keyId}/usage')) {
+    return;
+  }
+  const key = fixtures.admin;
+  const refused = (name: string, path: string, invalid: boolean) =>
+    book.run('scenario', `422 ${name}`, async (ctx) => {
+      const sent = await ctx.send({ path, key, intent: invalid ? 'invalid' : undefined, expect: 422 });
+      const details = sent.json?.error?.details;
+      if (!details || typeof details !== 'object' || Object.keys(details).length === 0) {
+        throw new Error(
+          `GET ${path} answered 422 without error.details naming what was wrong: ${sent.text.slice(0, 200)}`,
+        );
+      }
+    });
+  await refused('usage from after to', '/v1/usage?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', false);
+  await refused('usage over the retention', '/v1/usage?from=1990-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', false);
+  await refused('usage grouped by what is not a group', '/v1/usage?groupBy=weather', true);
+  await refused(
+    "a key's usage at a granularity that does not exist",
+    `/v1/api-keys/${fixtures.readOnly.keyId}/usage?granularity=fortnight`,
+    true,
+  );
+  await refused('the request log with limit=0', '/v1/request-logs?limit=0', true);
+  await book.run('scenario', "422 the request log with another list's cursor", async (ctx) => {
+    const page = await ctx.send({ path: '/v1/contacts?limit=1', key, expect: 200 });
+    const cursor = page.json?.meta?.nextCursor;
+    if (typeof cursor !== 'string') {
+      throw new Error(`GET /v1/contacts?limit=1 gave no nextCursor: ${page.text.slice(0, 200)}`);
+    }
+    const sent = await ctx.send({ path: `/v1/request-logs?cursor=${encodeURIComponent(cursor)}`, key, expect: 422 });
+    if (!sent.json?.error?.details) {
+      throw new Error(`the foreign cursor's 422 has no error.details: ${sent.text.slice(0, 200)}`);
+    }
+  });
 }
 
 async function playFlows({ book, fixtures, created, runId }: ScenarioOptions): Promise<void> {

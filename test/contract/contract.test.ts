@@ -2,7 +2,8 @@
 // server) must pass, writing the JUnit report CI renders; and `mailroom contract --target URL --api-key KEY`
 // must pass against a separately started `mailroom serve`, reached only by its URL and its first key.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
@@ -96,6 +97,8 @@ const SCENARIO_ONLY_STEPS = [
   // Creating an organization has no other 409 than IDEMPOTENCY_KEY_IN_USE, so its Dredd pair is scenario-only for
   // the same reason (src/contract/dredd-hooks/arrange-state.cjs SCENARIO_ONLY_PAIRS).
   'dredd: /organizations > Create an organization > 409 > application/json',
+  // Registering a webhook endpoint likewise: its only 409 is IDEMPOTENCY_KEY_IN_USE.
+  'dredd: /v1/webhook-endpoints > Create a webhook endpoint > 409 > application/json',
 ];
 
 /**
@@ -165,14 +168,38 @@ describe('contract run (mailroom contract)', () => {
     async () => {
       // The banner's key is on the free plan: the deployment gives it room for the run (about 1,000 requests), and this
       // one client address room for the run's sign-ups, log-ins and failed authentications, so the run never waits.
-      const serve = await startServeProcess(['--signup-login-limit', '100', '--failed-auth-limit', '1000'], {
-        MAILROOM_PLANS: ROOMY_FREE_PLAN,
-      });
+      // Its webhook endpoints point at the run's receiver on 127.0.0.1 (--allow-private-webhooks), and it knows the
+      // public half of a secret-scanning key pair made here, whose private half the run signs reports with.
+      const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const keyIdentifier = 'contract-test-secret-scanning-key';
+      const privateKeyFile = join(outDir, 'secret-scanning-key.pem');
+      writeFileSync(privateKeyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const serve = await startServeProcess(
+        ['--signup-login-limit', '100', '--failed-auth-limit', '1000', '--allow-private-webhooks'],
+        {
+          MAILROOM_PLANS: ROOMY_FREE_PLAN,
+          MAILROOM_SECRET_SCANNING_PUBLIC_KEYS: JSON.stringify([
+            { key_identifier: keyIdentifier, key: pair.publicKey.export({ type: 'spki', format: 'pem' }) },
+          ]),
+        },
+      );
       try {
         const json = join(outDir, 'serve-by-url.json');
-        const { code, output } = await runNode(['bin/mailroom.js', 'contract', '--target', serve.url, '--json', json], {
-          MAILROOM_API_KEY: serve.key,
-        });
+        const { code, output } = await runNode(
+          [
+            'bin/mailroom.js',
+            'contract',
+            '--target',
+            serve.url,
+            '--json',
+            json,
+            '--secret-scanning-key',
+            privateKeyFile,
+            '--secret-scanning-key-id',
+            keyIdentifier,
+          ],
+          { MAILROOM_API_KEY: serve.key },
+        );
         expect(code, output).toBe(0);
         const report = readReport(json);
         expect(report.ok, output).toBe(true);

@@ -4,6 +4,7 @@
 // so the file stays within a couple of minutes on two shared cores. A control run through the same kind of
 // hop, with nothing drifted, must pass: the failures are the drifts', not the hop's. Every run has its own
 // organization on the reference server.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,11 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
+import { parseSecretScanningKeys } from '../../src/webhooks/secret-scanning.ts';
 import { startDriftHop } from './helpers/drift-proxy.ts';
 import { DRIFTS, type Drift } from './helpers/drifts.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const CONCURRENCY = 3;
+// GitHub's side of a secret-scanning key pair; the server knows its public half under one identifier per run, so the
+// runs side by side never share a scanner's window (each spends its own for the 429).
+const scanner = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const scannerKeyId = (index: number) => `drift-run-${index}`;
 const workDir = mkdtempSync(join(tmpdir(), 'mailroom-drift-test-'));
 
 interface Outcome {
@@ -57,6 +63,10 @@ async function runOne(drift: Drift | undefined, index: number): Promise<Outcome>
       spec,
       failFast: Boolean(drift),
       workDir: runDir,
+      secretScanning: {
+        keyIdentifier: scannerKeyId(index),
+        privateKey: scanner.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      },
     });
     return { report, seconds: (Date.now() - started) / 1000 };
   } catch (error) {
@@ -84,6 +94,18 @@ beforeAll(async () => {
     logLevel: 'error',
     trustProxy: true,
     accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
+    // The runs' webhook endpoints point at their receivers on 127.0.0.1.
+    webhooks: {
+      allowPrivate: true,
+      secretScanningKeys: parseSecretScanningKeys(
+        JSON.stringify(
+          Array.from({ length: DRIFTS.length + 1 }, (_, index) => ({
+            key_identifier: scannerKeyId(index),
+            key: scanner.publicKey.export({ type: 'spki', format: 'pem' }),
+          })),
+        ),
+      ),
+    },
   });
   const queue: Array<[Drift | undefined, number]> = [
     [undefined, 0],

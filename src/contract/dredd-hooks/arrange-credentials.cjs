@@ -57,6 +57,7 @@ module.exports = (run) => {
     state,
     needUsers,
     clearCredentials,
+    setHeader,
     invalidOnPurpose,
     credentialKind,
     setBody,
@@ -127,6 +128,11 @@ module.exports = (run) => {
         const { owner } = needUsers();
         setBody(transaction, { email: owner.email, password: `${owner.password} wrong` });
         return 'a wrong password';
+      }
+      if (kind === 'signature') {
+        setHeader(transaction, 'Github-Public-Key-Identifier', undefined);
+        setHeader(transaction, 'Github-Public-Key-Signature', undefined);
+        return 'an unsigned report';
       }
       if (kind === 'user') {
         const [why, apply] = FAILED_TOKEN_CAUSES[failedTokenTurn++ % FAILED_TOKEN_CAUSES.length];

@@ -15,6 +15,19 @@ const INVALID_INPUT = {
   updateMember: { body: { role: 'admin' }, why: 'a role outside the enum' },
   // No current password at all: refused before any password is tried (a wrong one would count as a failed log-in).
   changePassword: { body: { newPassword: 'short' }, why: 'no currentPassword, newPassword under 10' },
+  getUsage: { query: 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', why: 'from after to' },
+  getOrganizationUsage: { query: 'groupBy=weather', why: 'a groupBy outside the enum' },
+  getApiKeyUsage: { query: 'granularity=fortnight', why: 'a granularity outside the enum' },
+  listRequestLogs: { query: 'limit=0', why: 'limit=0 (minimum 1)' },
+  listOrganizationRequestLogs: { query: 'cursor=bm90LWEtY3Vyc29y', why: 'a cursor the server never issued' },
+  // Before its Idempotency-Key is looked at: a bad URL and an event that does not exist.
+  createWebhookEndpoint: {
+    body: { url: 'ftp://hooks.example.com/x', enabledEvents: ['no.such_event'] },
+    why: 'an ftp URL, an event type that does not exist',
+    first: true,
+  },
+  updateWebhookEndpoint: { body: { enabledEvents: ['no.such_event'] }, why: 'an event type that does not exist' },
+  reportLeakedKeys: { body: [], why: 'an empty report (minItems 1), signed' },
 };
 
 /** A body for `operation` with a string (else an integer) field changed: the same request in every other way. */
@@ -97,7 +110,7 @@ module.exports = (run) => {
 
     async 422(transaction, operation, id) {
       await validCaller(transaction, operation, id);
-      if (takesIdempotencyKey(transaction, operation)) {
+      if (takesIdempotencyKey(transaction, operation) && !INVALID_INPUT[operation.operationId]?.first) {
         // The same Idempotency-Key again with a different body: IDEMPOTENCY_KEY_REUSED.
         if (operation.operationId === 'rotateApiKey') {
           const created = await createKey(id);

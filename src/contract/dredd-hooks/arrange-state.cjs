@@ -33,6 +33,8 @@ module.exports = (run) => {
   const SCENARIO_ONLY_PAIRS = {
     'createOrganization 409':
       'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
+    'createWebhookEndpoint 409':
+      'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
   };
 
   const arrangements = {
@@ -48,6 +50,8 @@ module.exports = (run) => {
         keyId: 'key_0000000000000000',
         userId: 'usr_0000000000000000',
         sessionId: 'tok_0000000000000000',
+        endpointId: 'we_0000000000000000',
+        deliveryId: 'dlv_0000000000000000',
       });
       return 'an id that does not exist';
     },

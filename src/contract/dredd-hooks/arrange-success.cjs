@@ -100,6 +100,9 @@ module.exports = (run) => {
     fillIds,
     expectCall,
     setPath,
+    createEndpoint,
+    context,
+    credentials,
   } = run;
   const arrangeUserSuccess = userSuccess(run);
 
@@ -119,6 +122,21 @@ module.exports = (run) => {
         }
         return 'no credentials (the operation needs none)';
       }
+      if (kind === 'signature') {
+        // A report of a key made for it: a true positive, revoked at once (and a junk token, a false positive).
+        const leaked = await createKey(id, { name: `Contract run: leaked key ${run.next()}` });
+        setBody(transaction, [
+          {
+            token: leaked.apiKey,
+            type: 'mailroom_api_key',
+            url: 'https://github.com/o/r/blob/1/k.js',
+            source: 'content',
+          },
+          { token: 'mr_00000000_not-a-key', type: 'mailroom_api_key', url: '', source: 'gist' },
+        ]);
+        credentials(transaction, operation);
+        return `a signed report of a key made for it (${leaked.keyId}) and a junk token`;
+      }
       if (kind === 'user') {
         return arrangeUserSuccess(transaction, operation, id);
       }
@@ -136,6 +154,27 @@ module.exports = (run) => {
         const created = await createContact(id);
         await fillIds(transaction, operation, id, { contactId: created.contactId });
         return `a contact created for it (${created.contactId})`;
+      }
+      if (opId === 'createWebhookEndpoint') {
+        setBody(transaction, {
+          url: `${context.webhookReceiver}/dredd/${run.next()}`,
+          description: 'Contract run: created by Dredd',
+          enabledEvents: ['api_key.created', 'api_key.revoked'],
+        });
+        return "the run's receiver (on 127.0.0.1)";
+      }
+      if (opId === 'deleteWebhookEndpoint') {
+        const endpoint = await createEndpoint(id);
+        await fillIds(transaction, operation, id, { endpointId: endpoint.endpointId });
+        return `an endpoint created for it (${endpoint.endpointId})`;
+      }
+      if (opId === 'updateWebhookEndpoint') {
+        setBody(transaction, { description: 'Contract run: Dredd fixture endpoint, updated', disabled: false });
+      }
+      if (opId === 'listWebhookDeliveries' || opId === 'retryWebhookDelivery') {
+        // An organization holds at most 20 endpoints: the reads and changes share one, with its test delivery.
+        await fillIds(transaction, operation, id);
+        return "the run's fixture endpoint and its test delivery";
       }
       if (opId === 'createContact') {
         setBody(transaction, { email: uniqueEmail(), firstName: 'Ada', lastName: 'Lovelace' });

@@ -3,7 +3,9 @@
 // [transaction names], keys: { admin, readOnly, capped, revoked, unknown }, users?: { owner, coOwner, member,
 // outsider, loggedOut, limited }, observer }), the strict spec, the state shared between transactions, HTTP to the
 // target (through the observer) for arrangements, and what arrangements make through the public API: keys, contacts,
-// organization keys, memberships, users of their own. The transactions themselves are Dredd's.
+// organization keys, memberships, users of their own, webhook endpoints (pointing at the run's receiver,
+// `webhookReceiver`) and their deliveries; `secretScanning` ({ keyIdentifier, privateKey: PEM }, when the run was
+// given GitHub's side of a secret-scanning key pair) signs leak reports. The transactions themselves are Dredd's.
 //
 // `createRun` returns the run object; each module of src/contract/dredd-hooks/ adds its functions to it, in order
 // (context, spec, transaction, windows, the arrangements by status, registration).
@@ -134,7 +136,49 @@ function resources(run) {
     return (await fixtureContact).contactId;
   };
 
-  return { uniqueEmail, noteCreated, createKey, createContact, fixtureKeyId, fixtureContactId };
+  /** A webhook endpoint pointing at the run's receiver (the target must accept it: --allow-private-webhooks). */
+  async function createEndpoint(transactionId, body = {}) {
+    if (!context.webhookReceiver) {
+      throw new Error('arranging: the run started no webhook receiver');
+    }
+    const full = { url: `${context.webhookReceiver}/dredd/${run.next()}`, description: 'Contract run', ...body };
+    const data = (
+      await expectCall(201, transactionId, 'POST', '/v1/webhook-endpoints', { key: keys.admin, body: full })
+    ).data;
+    noteCreated('endpoint', data.endpointId);
+    return data;
+  }
+
+  /** A delivery of `endpointId`: its test event (a ping), queued. */
+  async function createDelivery(transactionId, endpointId) {
+    const path = `/v1/webhook-endpoints/${encodeURIComponent(endpointId)}/test`;
+    return (await expectCall(202, transactionId, 'POST', path, { key: keys.admin })).data;
+  }
+
+  let fixtureEndpoint;
+  let fixtureDelivery;
+  const fixtureEndpointId = async (id) => {
+    fixtureEndpoint ??= createEndpoint(id, { description: 'Contract run: Dredd fixture endpoint' });
+    return (await fixtureEndpoint).endpointId;
+  };
+  const fixtureDeliveryId = async (id) => {
+    const endpointId = await fixtureEndpointId(id);
+    fixtureDelivery ??= createDelivery(id, endpointId);
+    return (await fixtureDelivery).deliveryId;
+  };
+
+  return {
+    uniqueEmail,
+    noteCreated,
+    createKey,
+    createContact,
+    fixtureKeyId,
+    fixtureContactId,
+    createEndpoint,
+    createDelivery,
+    fixtureEndpointId,
+    fixtureDeliveryId,
+  };
 }
 
 /** The run's throwaway users (signed up by the runner), their organization, and users signed up for one case. */

@@ -46,11 +46,16 @@ module.exports = function specReaders(run) {
     const requirements = Array.isArray(operation.security) ? operation.security : (spec.security ?? []);
     return requirements.flatMap((requirement) => Object.keys(requirement));
   }
-  /** `public` (no credentials), `user` (a user token) or `key` (an API key). */
+  /** `public` (no credentials), `user` (a user token), `signature` (a secret scanner's) or `key` (an API key). */
   function credentialKind(operation) {
     const schemes = schemesOf(operation);
     if (schemes.length === 0) {
       return 'public';
+    }
+    if (
+      schemes.every((scheme) => /^Github-Public-Key-/i.test(spec.components?.securitySchemes?.[scheme]?.name ?? ''))
+    ) {
+      return 'signature';
     }
     return schemes.every((scheme) => spec.components?.securitySchemes?.[scheme]?.bearerFormat?.startsWith('mru_')) ||
       schemes.includes('userToken')

@@ -1,5 +1,6 @@
 // Arranging one Dredd transaction: its headers, credentials, path ids and body.
 
+const { sign } = require('node:crypto');
 const { INTENT_HEADER, PACE_HEADER } = require('./context.cjs');
 
 /** Adds the transaction editors to `run`. */
@@ -14,6 +15,9 @@ module.exports = function transactionEditors(run) {
     fixtureKeyId,
     fixtureOrgKeyId,
     fixtureSessionId,
+    fixtureEndpointId,
+    fixtureDeliveryId,
+    context,
   } = run;
   let authTurn = 0;
 
@@ -48,9 +52,35 @@ module.exports = function transactionEditors(run) {
     setHeader(transaction, 'Authorization', `Bearer ${user.token}`);
   }
 
+  /**
+   * A secret scanner's signature over the transaction's body as it stands (call it after the body is set): GitHub's
+   * key identifier and a base64 ECDSA P-256 / SHA-256 signature, made with the private key the run was given.
+   */
+  function signReport(transaction) {
+    const scanning = context.secretScanning;
+    if (!scanning) {
+      throw new Error('arranging: the run was given no secret-scanning private key (--secret-scanning-key)');
+    }
+    const signature = sign('sha256', Buffer.from(transaction.request.body ?? ''), {
+      key: scanning.privateKey,
+      dsaEncoding: 'der',
+    });
+    clearCredentials(transaction);
+    setHeader(transaction, 'Github-Public-Key-Identifier', scanning.keyIdentifier);
+    setHeader(transaction, 'Github-Public-Key-Signature', signature.toString('base64'));
+  }
+
   /** Valid credentials of the kind the operation takes: the caller's key, an owner's token, or none. */
   function credentials(transaction, operation, { user, key } = {}) {
     const kind = credentialKind(operation);
+    if (kind === 'signature') {
+      // Without the private key, only what is answered before the signature is read is sent (431; the pairs a
+      // signer alone reaches are skipped): no credentials.
+      if (context.secretScanning) {
+        signReport(transaction);
+      }
+      return undefined;
+    }
     if (kind === 'user') {
       const who = user ?? anOwner();
       useToken(transaction, who);
@@ -88,6 +118,10 @@ module.exports = function transactionEditors(run) {
         values[name] = organizationScoped(transaction) ? await fixtureOrgKeyId(id) : await fixtureKeyId(id);
       } else if (name === 'sessionId') {
         values[name] = await fixtureSessionId(id);
+      } else if (name === 'endpointId') {
+        values[name] = await fixtureEndpointId(id);
+      } else if (name === 'deliveryId') {
+        values[name] = await fixtureDeliveryId(id);
       } else {
         throw new Error(
           `arranging: no value for the path parameter {${name}}: add one to src/contract/dredd-hooks/transaction.cjs`,
@@ -103,6 +137,9 @@ module.exports = function transactionEditors(run) {
   function setBody(transaction, body, contentType = 'application/json') {
     transaction.request.body = typeof body === 'string' ? body : JSON.stringify(body);
     setHeader(transaction, 'Content-Type', contentType);
+    if (transaction.request.headers['Github-Public-Key-Signature'] !== undefined) {
+      signReport(transaction); // a signed report stays signed over its new body
+    }
   }
 
   const exampleBodyOf = (transaction) => {
@@ -124,6 +161,7 @@ module.exports = function transactionEditors(run) {
   }
 
   return {
+    signReport,
     setHeader,
     clearCredentials,
     authenticate,

@@ -8,7 +8,7 @@ export const STATE_CHECKS = {
   counter:
     'X-RateLimit-Remaining and RateLimit r fall by exactly one per counted request of a subject within a window, not at all on x-rate-limit: peek operations, and never rise before the announced reset',
   'secret-exposure':
-    'a secret (x-mailroom-secret: a key, a user token) appears only in the answer that issued it and its idempotent replay; no later answer carries it whole or past its masked prefix',
+    'a secret (x-mailroom-secret: a key, a user token) appears only in the answer that issued it and its idempotent replay (or an answer echoing the request that sent it); no later answer carries it whole or past its masked prefix',
 } as const;
 
 /** A check class of the state model. */

@@ -242,7 +242,10 @@ export class StateModel {
           o.credential === credential &&
           o.method === seen.method &&
           o.url === seen.url);
-      if (replayOfOrigin) {
+      // An answer echoing a secret its own request carried in the body (a secret scanner's report, answered with
+      // GitHub's feedback labels) tells the caller nothing it did not send.
+      const echoOfRequest = seen.requestBody.includes(known.secret);
+      if (replayOfOrigin || echoOfRequest) {
         continue;
       }
       this.tally['secret-exposure'] += 1;
