@@ -29,10 +29,10 @@ import { createApp, requestIdFor } from './app.ts';
 import type { AppContext } from './context.ts';
 import { createEdgeServer, type EdgeLimits } from './http-edge.ts';
 import { startIdempotencyPurge } from './idempotency.ts';
-import { createKeyCache, createTokenCache } from './key-cache.ts';
+import { createKeyCache, createTokenCache, type KeyCache } from './key-cache.ts';
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { governingOf } from './operations.ts';
+import { governingOf, type OperationTable } from './operations.ts';
 import { createSandbox, type SandboxResetOutcome } from './sandbox/sandbox.ts';
 import { type SeedOutcome, seedStore } from './sandbox/seed.ts';
 import { readSeedFile, type SeedFile } from './sandbox/seed-file.ts';
@@ -200,23 +200,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
     scenarios: options.scenarios ?? false,
-    webhooks: {
-      allowPrivate: webhookOptions.allowPrivate ?? false,
-      resolve: webhookOptions.resolve,
-      nudge: () => worker?.nudge(),
-      anomalies: createAnomalyWatch({
-        settings: webhookOptions.anomaly ?? DEFAULT_ANOMALY_SETTINGS,
-        clock,
-        findKey: async (publicId) => (await keys.get(publicId)) ?? undefined,
-        onBurst: (draft) => {
-          store
-            .enqueueWebhookEvents([draft])
-            .then(() => worker?.nudge())
-            .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'usage.anomaly'));
-        },
-      }),
-      secretScanningKeys: webhookOptions.secretScanningKeys ?? new Map(),
-    },
+    webhooks: webhooksContext(webhookOptions, { store, keys, clock, logger, nudge: () => worker?.nudge() }),
   };
   if (context.scenarios) {
     logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
@@ -251,25 +235,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     limits: options.http,
     requestIdFor,
     allowedMethods: (path) => operations.methodsOf(path),
-    async rateLimitHeadersFor(path, address) {
-      // Only where the spec's security applies (a secured operation, or a miss in a secured namespace), or where the
-      // path's operations are counted per address without credentials (sign-up, log-in).
-      const governing = path === undefined ? undefined : governingOf(operations.match('GET', path));
-      if (governing && governing.security.length === 0 && governing.rateLimit !== 'address') {
-        return {};
-      }
-      // Unauthenticated: the address's failed-authentication window, peeked (an outage shows it exhausted).
-      return rateLimitHeaders(await limiter.checkFailedAuth(address), false);
-    },
+    rateLimitHeadersFor: (path, address) => edgeRateLimitHeaders(operations, limiter, path, address),
   });
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
+  await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   server.keepAliveTimeout = 65_000;
   const address = server.address() as AddressInfo;
@@ -316,6 +285,61 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       return closed;
     },
   };
+}
+
+/** The webhook part of the context: the URL policy, the worker's nudge, the usage.anomaly watch, the scanner keys. */
+function webhooksContext(
+  options: NonNullable<ServerOptions['webhooks']>,
+  deps: { store: Store; keys: KeyCache; clock: () => Date; logger: Logger; nudge: () => void },
+): AppContext['webhooks'] {
+  const { store, keys, clock, logger, nudge } = deps;
+  return {
+    allowPrivate: options.allowPrivate ?? false,
+    resolve: options.resolve,
+    nudge,
+    anomalies: createAnomalyWatch({
+      settings: options.anomaly ?? DEFAULT_ANOMALY_SETTINGS,
+      clock,
+      findKey: async (publicId) => (await keys.get(publicId)) ?? undefined,
+      onBurst: (draft) => {
+        store
+          .enqueueWebhookEvents([draft])
+          .then(nudge)
+          .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'usage.anomaly'));
+      },
+    }),
+    secretScanningKeys: options.secretScanningKeys ?? new Map(),
+  };
+}
+
+/**
+ * The rate-limit headers of an answer the HTTP layer gives without the app: only where the spec's security applies (a
+ * secured operation, or a miss in a secured namespace), or where the path's operations are counted per address
+ * without credentials (sign-up, log-in); then the address's failed-authentication window, peeked (an outage shows it
+ * exhausted).
+ */
+async function edgeRateLimitHeaders(
+  operations: OperationTable,
+  limiter: RateLimiter,
+  path: string | undefined,
+  address: string,
+): Promise<Record<string, string>> {
+  const governing = path === undefined ? undefined : governingOf(operations.match('GET', path));
+  if (governing && governing.security.length === 0 && governing.rateLimit !== 'address') {
+    return {};
+  }
+  return rateLimitHeaders(await limiter.checkFailedAuth(address), false);
+}
+
+/** Listens on `port` and `host`; rejects when the socket can't be opened. */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
 }
 
 /** What the handle offers of a sandbox (the reset route's own call passes `fromRequest`; a script's does not). */
