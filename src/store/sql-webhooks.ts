@@ -230,8 +230,21 @@ export async function writeWebhookEvents(
   return deliveries;
 }
 
-/** The webhook statements, run on `db`. */
+/** The webhook statements, run on `db`: the endpoints, and the outbox with its deliveries. */
 export function webhookStatements(db: Db): WebhookStore {
+  return { ...endpointStatements(db), ...deliveryStatements(db) };
+}
+
+type DeliveryStatementNames =
+  | 'enqueueWebhookEvents'
+  | 'claimWebhookDeliveries'
+  | 'recordWebhookAttempt'
+  | 'releaseWebhookDelivery'
+  | 'listWebhookDeliveries'
+  | 'retryWebhookDelivery';
+
+/** Where events go: an organization's endpoints and their sealed secrets. */
+function endpointStatements(db: Db): Omit<WebhookStore, DeliveryStatementNames> {
   return {
     async insertWebhookEndpoint(endpoint) {
       const { rows } = await db.query<EndpointRow>(
@@ -320,7 +333,12 @@ export function webhookStatements(db: Db): WebhookStore {
         [endpointId, reason, at],
       );
     },
+  };
+}
 
+/** The outbox: events written with the changes that cause them, and each endpoint's delivery of them. */
+function deliveryStatements(db: Db): Pick<WebhookStore, DeliveryStatementNames> {
+  return {
     async enqueueWebhookEvents(drafts) {
       return drafts.length === 0 ? [] : db.transaction((tx) => writeWebhookEvents(tx, drafts));
     },
