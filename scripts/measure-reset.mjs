@@ -42,7 +42,14 @@ const values = parseScriptArgs('measure-reset', USAGE, {
   contacts: { type: 'string', default: '200' },
   json: { type: 'boolean', default: false },
 });
-const count = (name) => wholeNumber('measure-reset', name, values[name]);
+// Every count checked now, before a server is started (a mistake found later would leave it running).
+const counts = Object.fromEntries(
+  ['resets', 'writes', 'organizations', 'users', 'keys', 'contacts'].map((name) => [
+    name,
+    wholeNumber('measure-reset', name, values[name], name === 'writes' ? 0 : 1),
+  ]),
+);
+const count = (name) => counts[name];
 const { completeApiKey } = await import(join(root, 'dist', 'keys', 'api-key.js'));
 
 /** A fixture of the asked size: users, organizations (the first user owns each), keys (the first fixed) and contacts. */

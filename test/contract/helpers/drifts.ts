@@ -593,4 +593,24 @@ export const SPEC_DRIFTS: SpecDrift[] = [
   },
 ];
 
-export const DRIFTS: Drift[] = [...SERVER_DRIFTS, ...STATE_DRIFTS, ...SPEC_DRIFTS];
+/**
+ * State drifts the drift test leaves to test/contract/state.test.ts, which runs the state phase alone through the same
+ * hop: the first five are seen only by the state phase, which a whole run reaches after Dredd (130–230 s each, the
+ * file's longest runs by far); the last makes a whole run's pacing wait on a count that never comes back (the run
+ * stalls instead of failing: a known gap of the observer's pacing, left for its own change).
+ */
+export const STATE_PHASE_ONLY = new Set([
+  'list-omits-new-contact',
+  'deleted-contact-readable',
+  'rotate-drops-permission',
+  'last-used-backwards',
+  'total-kept-after-revoke',
+  'refused-request-counts',
+]);
+
+/** What the drift test runs the whole contract against, one run each. */
+export const DRIFTS: Drift[] = [
+  ...SERVER_DRIFTS,
+  ...STATE_DRIFTS.filter((drift) => !STATE_PHASE_ONLY.has(drift.name)),
+  ...SPEC_DRIFTS,
+];
