@@ -30,6 +30,13 @@ describe('two instances sharing one PostgreSQL schema and one Redis', () => {
   });
 
   it('admits exactly L of 3L concurrent requests spread over both instances', async () => {
+    // Each instance builds a path's request validator on its first request there: done before the burst, so no
+    // instance stalls on it mid-burst past the Redis command timeout (500 ms), where fail-open would answer from its
+    // own insurance count instead of the shared one.
+    const warm = await cluster.newKey('roomy', 'warm-up');
+    for (const instance of [a, b]) {
+      expect((await api(instance, '/v1/contacts', { key: warm.plaintext })).status).toBe(200);
+    }
     const onA = await cluster.newKey('tiny', 'key used on A');
     // Same organization, another key: the plan's pool is per organization, not per key or instance.
     const onB = await cluster.newKey('tiny', 'key used on B', onA.organization);
