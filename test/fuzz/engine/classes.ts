@@ -473,9 +473,10 @@ function bodyClasses(op: Operation): FuzzClass[] {
         if (!appliesTo(schema.properties?.[name] as Schema)) {
           continue;
         }
+        // Another operation's field of the same name may give this violation no value (another type or bound).
         const applies = (other: Operation) => {
           const property = propertyOf(other, name);
-          return property !== undefined && appliesTo(property);
+          return property !== undefined && appliesTo(property) && values(property).length > 0;
         };
         const build = (x: CaseContext) => field(v(x), name, x.rng.pick(values(propertyOf(x.op, name) as Schema)));
         classes.push(c('schema', `body.${name}: ${keyword}${suffix}`, expect, build, { applies }));
