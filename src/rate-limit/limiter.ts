@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis as RedisClient } from 'ioredis';
+import type {
+  RateLimiterMemory as MemoryLimiter,
+  RateLimiterRes as LimiterRes,
+  RateLimiterAbstract,
+  RateLimiterRedis as RedisLimiter,
+} from 'rate-limiter-flexible';
 import { type LimitDecision, outageDecision, selectBindingWindow, type WindowState } from './decision.ts';
 import {
   type AccountWindowName,
@@ -17,6 +23,13 @@ import {
 } from './plans.ts';
 
 export type { LimitDecision, WindowState };
+
+// rate-limiter-flexible's index loads every store it supports (Redis, Mongo, MySQL, …) and ioredis is only for
+// --redis-url: the in-memory limiter loads its two classes, and the Redis ones are loaded with the first Redis store.
+// A sandbox's start-up skips about 80 modules.
+const require = createRequire(import.meta.url);
+const RateLimiterMemory = require('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof MemoryLimiter;
+const RateLimiterRes = require('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof LimiterRes;
 
 /** An API-key request: its organization's pool (by plan) and, optionally, its key's own budget. */
 export interface OrganizationSubject {
@@ -326,7 +339,7 @@ async function evaluate(store: Store, checks: WindowCheck[], mode: 'consume' | '
 /** Converts RLF's result for one window into its public state; a clock-aligned window resets when its slot ends. */
 function windowState(
   config: WindowConfig,
-  res: RateLimiterRes | null,
+  res: LimiterRes | null,
   mode: 'consume' | 'peek',
   slot?: { now: number; end: number },
 ): WindowState {
@@ -372,6 +385,8 @@ function redisStore(
 ): Store {
   const failOpen = options.outagePolicy === 'fail-open';
   const keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+  const { Redis } = require('ioredis') as { Redis: typeof RedisClient };
+  const RateLimiterRedis = require('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof RedisLimiter;
   const client = new Redis(options.url, {
     // Never queue commands while disconnected: an outage must fail fast, not hang requests.
     enableOfflineQueue: false,

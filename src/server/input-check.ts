@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import type { Request, RequestHandler, Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
+import type * as OpenApiValidatorModule from 'express-openapi-validator';
 import { type BodyFacts, checkBodyFraming } from './body.ts';
 import { type ErrorDetails, invalidData, payloadTooLarge, unsupportedMediaType } from './errors.ts';
 import { shareSchemaValidators } from './schema-validator-cache.ts';
@@ -8,6 +9,15 @@ import type { OpenApiDocument, OperationObject, ParameterObject } from './spec.t
 // The input check of one operation: the body's framing against what the operation declares, numbers in the query as
 // written, then express-openapi-validator over parameters and body. Its errors are named here: 415, 413, or a 422 with
 // per-field details.
+
+// express-openapi-validator (with Ajv, a $ref parser, multer and a YAML parser: about 170 modules) is loaded with the
+// first validator built, not with the server; warmInputChecks loads it in the background right after start-up.
+const require = createRequire(import.meta.url);
+let validatorModule: typeof OpenApiValidatorModule | undefined;
+function openApiValidator(): typeof OpenApiValidatorModule {
+  validatorModule ??= require('express-openapi-validator') as typeof OpenApiValidatorModule;
+  return validatorModule;
+}
 
 /** Checks a request's parameters and body against its operation; undefined when there is nothing to check. */
 export type InputCheck = (req: Request, res: Response, body: BodyFacts) => Promise<void> | undefined;
@@ -81,6 +91,7 @@ function needsChecking(parameter: ParameterObject): boolean {
  */
 function pathValidator(spec: OpenApiDocument, path: string, validateResponses: boolean): RequestHandler {
   shareSchemaValidators();
+  const OpenApiValidator = openApiValidator();
   const item = { ...spec.paths[path] } as Record<string, unknown>;
   if (item.get && !item.head) {
     item.head = item.get;
@@ -123,6 +134,7 @@ interface ValidatorErrorItem {
 
 /** The validator's errors, named where they arise: 415, 413 or a 422 with per-field details; anything else is a bug. */
 function inputError(err: unknown, req: Request): unknown {
+  const OpenApiValidator = openApiValidator();
   if (err instanceof OpenApiValidator.error.UnsupportedMediaType) {
     return unsupportedMediaType(req.get('content-type') ?? 'none');
   }

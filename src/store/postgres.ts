@@ -1,10 +1,22 @@
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import type { ClientConfig, PoolClient, PoolConfig, QueryConfig, QueryResult } from 'pg';
-import pg from 'pg';
 import { migrate } from './migrate.ts';
 import { createSqlStore } from './sql-store.ts';
 import { type Db, type DbResult, type Queryable, type Store, StoreUnavailableError } from './types.ts';
 
-const { Client, DatabaseError, Pool } = pg;
+// pg is loaded on the first PostgreSQL store, not with this module: an embedded store's start-up never pays for it.
+const require = createRequire(import.meta.url);
+let driver: typeof pg | undefined;
+function pgDriver(): typeof pg {
+  driver ??= require('pg') as typeof pg;
+  return driver;
+}
+
+/** A PostgreSQL error (only pg makes them, so none exists before it is loaded). */
+function isDatabaseError(err: unknown): err is pg.DatabaseError {
+  return driver !== undefined && err instanceof driver.DatabaseError;
+}
 
 /** Options of the PostgreSQL store. */
 export interface PostgresStoreOptions {
@@ -42,7 +54,7 @@ function checkIdentifier(kind: string, name: string): string {
 }
 
 function sqlState(err: unknown): string {
-  return err instanceof DatabaseError ? (err.code ?? '') : '';
+  return isDatabaseError(err) ? (err.code ?? '') : '';
 }
 
 /** True when the error means "the database cannot serve us now" rather than "this statement is wrong". */
@@ -50,7 +62,7 @@ function isUnavailable(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) {
     return true;
   }
-  if (err instanceof DatabaseError) {
+  if (isDatabaseError(err)) {
     // 08: connection exception; 53: insufficient resources (too many connections, disk full);
     // 57P0x: server shutting down or starting; 57014: statement_timeout cancelled the statement.
     const code = sqlState(err);
@@ -64,7 +76,7 @@ function isUnavailable(err: unknown): boolean {
 
 /** True when the connection that produced the error must not go back into the pool. */
 function isBrokenConnection(err: unknown): boolean {
-  if (err instanceof DatabaseError) {
+  if (isDatabaseError(err)) {
     const code = sqlState(err);
     return code.startsWith('08') || code.startsWith('57P');
   }
@@ -204,7 +216,7 @@ class ChannelListener {
   }
 
   async #attempt(): Promise<void> {
-    const client = new Client(this.#config);
+    const client = new (pgDriver().Client)(this.#config);
     client.on('error', (err) => this.#drop(client, err));
     client.on('end', () => this.#drop(client));
     client.on('notification', (message) => this.#dispatch(message.channel, message.payload ?? ''));
@@ -294,7 +306,7 @@ export async function openPostgresDb(options: PostgresStoreOptions): Promise<Db>
     // A CLI run that forgets close() should still exit.
     allowExitOnIdle: true,
   };
-  const pool = new Pool(poolConfig);
+  const pool = new (pgDriver().Pool)(poolConfig);
   // An idle connection dying (server restart, network drop) is reported here; without a listener Node would crash.
   // The pool has already discarded that connection and opens a new one on demand.
   pool.on('error', (err) => onError(err));

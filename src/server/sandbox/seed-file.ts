@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import ajvFormats from 'ajv-formats';
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type { Document, Node } from 'yaml';
 import type { components } from '../../../generated/schema.d.ts';
 import { type ApiKeyText, completeApiKey, parseApiKey } from '../../keys/api-key.ts';
 import { accessOf, permissionsOfAccess } from '../../lib/permissions.ts';
@@ -95,8 +95,17 @@ export async function readSeedFile(path: string, options: SeedCheckOptions): Pro
   return { path, seed: parseSeed(path, text, options) };
 }
 
+// The YAML parser and Ajv are loaded with the first fixture, not with the server: most starts have none.
+const require = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  yamlModule ??= require('yaml') as typeof import('yaml');
+  return yamlModule;
+}
+
 /** Parses and checks a fixture's text (`file` names it in the problems). */
 export function parseSeed(file: string, text: string, options: SeedCheckOptions): Seed {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number) => {
@@ -134,8 +143,10 @@ let validator: ValidateFunction | undefined;
 function seedValidator(): ValidateFunction {
   if (!validator) {
     const schema = JSON.parse(readFileSync(resolve(GENERATED_DIR, 'seed.schema.json'), 'utf8')) as object;
+    const { Ajv2020 } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+    const ajvFormats = require('ajv-formats') as typeof import('ajv-formats');
     const ajv = new Ajv2020({ allErrors: true, verbose: true });
-    // ajv-formats is CommonJS: under NodeNext its default import is module.exports, whose .default is the plugin.
+    // ajv-formats is CommonJS: its module.exports, as required, has the plugin as .default too.
     ajvFormats.default(ajv);
     validator = ajv.compile(schema);
   }
@@ -153,6 +164,7 @@ function fieldOf(path: Path): string {
 
 /** The YAML node at `path`, if the document has one. */
 function nodeAt(doc: Document, path: Path): Node | undefined {
+  const { isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   for (const segment of path) {
     if (isSeq(node)) {
@@ -168,6 +180,7 @@ function nodeAt(doc: Document, path: Path): Node | undefined {
 
 /** The key node of the last segment of `path` (where an unknown field is written), else the node of its parent. */
 function keyNodeAt(doc: Document, path: Path): Node | undefined {
+  const { isMap, isScalar } = yaml();
   const parent = nodeAt(doc, path.slice(0, -1));
   const name = String(path.at(-1));
   const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && String(p.key.value) === name) : undefined;
