@@ -2,8 +2,8 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis as RedisClient } from 'ioredis';
 import type {
-  RateLimiterMemory as MemoryLimiter,
   RateLimiterRes as LimiterRes,
+  RateLimiterMemory as MemoryLimiter,
   RateLimiterAbstract,
   RateLimiterRedis as RedisLimiter,
 } from 'rate-limiter-flexible';
