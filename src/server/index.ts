@@ -36,6 +36,7 @@ import { governingOf, type OperationTable } from './operations.ts';
 import { createSandbox, type SandboxResetOutcome } from './sandbox/sandbox.ts';
 import { type SeedOutcome, seedStore } from './sandbox/seed.ts';
 import { readSeedFile, type SeedFile } from './sandbox/seed-file.ts';
+import { warmSchemaValidators } from './schema-validator-cache.ts';
 import { createSessionUseTracker } from './session-use.ts';
 import { loadSpec } from './spec.ts';
 import { createUsageRecorder, type UsageOptions } from './usage-recorder.ts';
@@ -225,7 +226,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       version: VERSION,
     });
   }
-  const { app, operations } = createApp(context, loadSpec(), {
+  const spec = loadSpec();
+  const { app, operations } = createApp(context, spec, {
     validateResponses: options.validateResponses ?? false,
     trustProxy: options.trustProxy ?? false,
   });
@@ -245,6 +247,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   let closed: Promise<void> | undefined;
+  // Request validators are built per path on first use; what they all share is loaded now, in the background.
+  warmSchemaValidators(
+    String(spec.openapi),
+    (err) => logger.warn({ err: { message: err.message } }, 'warming the request validators failed'),
+    () => closed !== undefined,
+  );
   return {
     url: `http://${host}:${address.port}`,
     port: address.port,

@@ -50,3 +50,36 @@ export function shareSchemaValidators(): boolean {
   holder.OpenAPISchemaValidator = Shared;
   return true;
 }
+
+/**
+ * Loads express-openapi-validator and compiles its meta-schema validator for `version` (as every request validator
+ * the server builds asks for it), so the first request that needs a validator builds only its own path's. Each step
+ * runs in its own turn of the event loop; `isStopped` ends the warm-up early (a server closed meanwhile).
+ */
+export function warmSchemaValidators(version: string, onError: (error: Error) => void, isStopped = () => false): void {
+  const steps = [
+    () => require('express-openapi-validator'),
+    () => {
+      if (shareSchemaValidators()) {
+        const holder = require('express-openapi-validator/dist/framework/openapi.schema.validator.js') as {
+          OpenAPISchemaValidator: SchemaValidatorClass;
+        };
+        new holder.OpenAPISchemaValidator({ version, validateApiSpec: false });
+      }
+    },
+  ];
+  const next = () => {
+    const step = steps.shift();
+    if (step === undefined || isStopped()) {
+      return;
+    }
+    try {
+      step();
+    } catch (error) {
+      onError(error as Error);
+      return;
+    }
+    setImmediate(next).unref();
+  };
+  setImmediate(next).unref();
+}
