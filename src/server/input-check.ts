@@ -156,7 +156,8 @@ export function specOfPath(spec: OpenApiDocument, path: string, item: Record<str
       if (target === undefined) {
         return { ...rest, paths: { [path]: item } };
       }
-      const ofKind = (kept[kind] ??= {});
+      kept[kind] ??= {};
+      const ofKind = kept[kind];
       if (!(name in ofKind)) {
         ofKind[name] = target;
         pending.push(target);
