@@ -86,8 +86,9 @@ function needsChecking(parameter: ParameterObject): boolean {
 
 /**
  * express-openapi-validator for one path of the spec. Each path gets its own validator over a copy of the spec that
- * holds only that path, so the validator's own route lookup, which our match has already done, is a single check
- * instead of a search through every route. HEAD is validated as the path's GET.
+ * holds only that path and the components it reaches (specOfPath), so the validator's own route lookup, which our match
+ * has already done, is a single check instead of a search through every route, and it bundles and compiles no other
+ * path's schemas. HEAD is validated as the path's GET.
  */
 function pathValidator(spec: OpenApiDocument, path: string, validateResponses: boolean): RequestHandler {
   shareSchemaValidators();
