@@ -7,7 +7,7 @@ import { ErrorNotice } from '../ui/error-notice.tsx';
 import { fieldMessages } from '../ui/failure.ts';
 import { TextField } from '../ui/field.tsx';
 import { Time } from '../ui/time.tsx';
-import { type Endpoint, EVENT_TYPES, type EventType, type KeyClient } from './types.ts';
+import { type Endpoint, EVENT_TYPES, type EventType, type WebhooksApi } from './types.ts';
 
 const SECRET_ADVICE =
   'Copy it now into your receiver’s configuration: it verifies the webhook-signature header of every delivery. Leaving this page loses it.';
@@ -81,12 +81,12 @@ export function EndpointDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint?: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const [url, setUrl] = useState(endpoint?.url ?? '');
   const [description, setDescription] = useState(endpoint?.description ?? '');
   const [events, setEvents] = useState<EventType[]>(endpoint?.enabledEvents ?? ['*']);
@@ -97,8 +97,8 @@ export function EndpointDialog({
     if (endpoint) {
       const result = await run(() =>
         unwrap(
-          api.client.PATCH('/v1/webhook-endpoints/{endpointId}', {
-            params: { path: { endpointId: endpoint.endpointId } },
+          api.client.PATCH('/organizations/{organizationId}/webhook-endpoints/{endpointId}', {
+            params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
             body: { url, description: description === '' ? null : description, enabledEvents: events },
           }),
         ),
@@ -111,7 +111,8 @@ export function EndpointDialog({
     }
     const result = await run(() =>
       unwrapEnvelope(
-        api.client.POST('/v1/webhook-endpoints', {
+        api.client.POST('/organizations/{organizationId}/webhook-endpoints', {
+          params: { path: { organizationId: api.organizationId } },
           body: { url, enabledEvents: events, ...(description === '' ? {} : { description }) },
         }),
       ),
@@ -185,18 +186,18 @@ export function RotateSecretDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const [rotated, setRotated] = useState<{ secret: string; warning: string; until: string }>();
   async function rotate() {
     const result = await run(() =>
       unwrapEnvelope(
-        api.client.POST('/v1/webhook-endpoints/{endpointId}/rotate-secret', {
-          params: { path: { endpointId: endpoint.endpointId } },
+        api.client.POST('/organizations/{organizationId}/webhook-endpoints/{endpointId}/rotate-secret', {
+          params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
         }),
       ),
     );
@@ -250,18 +251,18 @@ export function DeleteEndpointDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const deleted = useRef(false);
   async function remove() {
     const result = await run(() =>
       unwrap(
-        api.client.DELETE('/v1/webhook-endpoints/{endpointId}', {
-          params: { path: { endpointId: endpoint.endpointId } },
+        api.client.DELETE('/organizations/{organizationId}/webhook-endpoints/{endpointId}', {
+          params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
         }),
       ),
     );
