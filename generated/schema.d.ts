@@ -3039,7 +3039,8 @@ export interface components {
          *     known key id with a wrong secret, or a revoked or expired key), 403 (a permission the key lacks) or 429 (rate
          *     limited) counts; when one key gathers `threshold` refusals within `windowSeconds` (defaults 20 in 60 s, set with
          *     `MAILROOM_ANOMALY_THRESHOLD` and `MAILROOM_ANOMALY_WINDOW_SECONDS`), this event is sent, at most once per window
-         *     and key. Someone guessing at a leaked key id, or a client stuck in a loop, shows up here.
+         *     and key. Instances sharing a Redis (as their rate limits do) count a key's refusals together. Someone guessing at
+         *     a leaked key id, or a client stuck in a loop, shows up here.
          */
         UsageAnomalyEvent: {
             /** @constant */
