@@ -2,6 +2,7 @@ import { useId, useRef, useState } from 'preact/hooks';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { useAction } from '../context.ts';
 import { SecretReveal } from '../keys/secret-reveal.tsx';
+import { ConfirmDialog } from '../ui/confirm-dialog.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { fieldMessages } from '../ui/failure.ts';
@@ -226,21 +227,22 @@ export function RotateSecretDialog({
     );
   }
   return (
-    <Dialog key="confirm" title={`Rotate the secret of ${endpoint.url}?`} onClose={onClose} wide>
-      <ErrorNotice failure={failure} />
+    <ConfirmDialog
+      key="confirm"
+      title={`Rotate the secret of ${endpoint.url}?`}
+      confirmLabel="Rotate secret"
+      onConfirm={rotate}
+      onClose={onClose}
+      pending={pending}
+      failure={failure}
+      tone="primary"
+      wide
+    >
       <p>
         A new signing secret is made and shown once. For 24 hours both the old and the new one sign every delivery, so
         the receiver keeps verifying while you deploy the new one.
       </p>
-      <div class="buttons">
-        <button type="button" class="primary" onClick={rotate} disabled={pending}>
-          Rotate secret
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -273,21 +275,16 @@ export function DeleteEndpointDialog({
     }
   }
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete ${endpoint.url}?`}
+      confirmLabel="Delete endpoint"
+      onConfirm={remove}
       onClose={onClose}
-      returnFocus={() => (deleted.current ? 'heading' : 'opener')}
+      pending={pending}
+      failure={failure}
+      gone={() => deleted.current}
     >
-      <ErrorNotice failure={failure} />
       <p>Nothing more is sent to it; its secret and its deliveries, pending ones included, are deleted.</p>
-      <div class="buttons">
-        <button type="button" class="danger" onClick={remove} disabled={pending}>
-          Delete endpoint
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
