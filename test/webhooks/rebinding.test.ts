@@ -8,8 +8,9 @@ import { type Receiver, startReceiver } from './helpers/receiver.ts';
 
 // DNS rebinding: a name that resolved to a public address when its endpoint was saved, and to 127.0.0.1 when a
 // delivery connects, is refused at the connection (the delivery resolves once and connects only to what it checked),
-// and nothing reaches the local address. With --allow-private-webhooks a name that resolves locally (`localhost`, by
-// the system resolver) is delivered to.
+// and nothing reaches the local address. The connection resolves through the server's resolver and nothing else: with
+// --allow-private-webhooks a name only that resolver knows (receiver.test → 127.0.0.1) is delivered to, which the
+// system resolver behind a plain fetch could not have done.
 
 type Delivery = Body<'listWebhookDeliveries', 200>['data'][number];
 
@@ -90,18 +91,30 @@ describe('with --allow-private-webhooks', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    server = await startTestServer({ webhooks: { allowPrivate: true, pollMs: 50, timeoutMs: 2000 } });
+    server = await startTestServer({
+      webhooks: {
+        allowPrivate: true,
+        pollMs: 50,
+        timeoutMs: 2000,
+        resolve: async (host) => {
+          if (host !== 'receiver.test') {
+            throw new Error(`ENOTFOUND ${host}`);
+          }
+          return ['127.0.0.1'];
+        },
+      },
+    });
   });
   afterAll(async () => {
     await server?.close();
     await receiver?.close();
   });
 
-  test('a name that resolves to 127.0.0.1 (localhost) is delivered to', async () => {
+  test("a name that only the server's resolver knows is delivered to the address it gave", async () => {
     const key = await server.newKey();
     const created = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
       key: key.plaintext,
-      body: { url: `${receiver.url.replace('127.0.0.1', 'localhost')}/local` },
+      body: { url: `${receiver.url.replace('127.0.0.1', 'receiver.test')}/local` },
     });
     expect(created.status, created.text).toBe(201);
     const sent = await server.call('POST', `/v1/webhook-endpoints/${created.body.data.endpointId}/test`, {
