@@ -60,7 +60,13 @@ export interface PathsByScheme {
     | '/organizations/{organizationId}/usage'
     | '/organizations/{organizationId}/request-logs'
     | '/organizations/{organizationId}/members'
-    | '/organizations/{organizationId}/members/{userId}';
+    | '/organizations/{organizationId}/members/{userId}'
+    | '/organizations/{organizationId}/webhook-endpoints'
+    | '/organizations/{organizationId}/webhook-endpoints/{endpointId}'
+    | '/organizations/{organizationId}/webhook-endpoints/{endpointId}/rotate-secret'
+    | '/organizations/{organizationId}/webhook-endpoints/{endpointId}/test'
+    | '/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries'
+    | '/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry';
 }
 
 /** The paths with an operation that takes no credential. */

@@ -1225,6 +1225,290 @@ export interface paths {
         patch: operations["updateMember"];
         trace?: never;
     };
+    "/organizations/{organizationId}/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an organization's webhook endpoints
+         * @description Every webhook endpoint of your organization, oldest first (at most 20). Signing secrets are never returned here.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["listOrganizationWebhookEndpoints"];
+        put?: never;
+        /**
+         * Create an organization's webhook endpoint
+         * @description Registers a URL to receive your organization's events (see *Webhooks*), signed with a new `whsec_` secret that this
+         *     answer shows once. The URL must be `https`, carry no credentials, and every address its host resolves to must be
+         *     public: loopback, private and link-local addresses are refused (422 on `url`), unless the server runs with
+         *     `--allow-private-webhooks` (local development; it then accepts `http` too). An unknown event type is 422. An
+         *     organization holds at most 20 endpoints.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        post: operations["createOrganizationWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an organization's webhook endpoint
+         * @description One endpoint of your organization; another organization's is 404. Its secret is never shown again.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["getOrganizationWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an organization's webhook endpoint
+         * @description Deletes the endpoint, its secret and its deliveries, pending ones included: nothing more is sent to it.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        delete: operations["deleteOrganizationWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an organization's webhook endpoint
+         * @description Changes the URL (checked as on create), the description, the events sent, or pauses it (`disabled: true`; events
+         *     are not queued for a disabled endpoint). `disabled: false` re-enables one Mailroom disabled after a `410 Gone`.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        patch: operations["updateOrganizationWebhookEndpoint"];
+        trace?: never;
+    };
+    "/organizations/{organizationId}/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an organization's webhook signing secret
+         * @description Makes a new `whsec_` secret, shown once. For the next 24 hours every delivery is signed with both the new and the
+         *     previous secret (two `v1,` signatures in `webhook-signature`, space-separated, as Standard Webhooks allows), so
+         *     you can deploy the new secret without dropping a delivery; then only the new one signs. Rotating again within the
+         *     24 hours drops the older of the previous two.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        post: operations["rotateOrganizationWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/webhook-endpoints/{endpointId}/test": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to an organization's webhook endpoint
+         * @description Queues a `ping` event for this endpoint alone (disabled or not), signed and retried like any event: a quick way to
+         *     check your receiver verifies signatures. The answer is the queued delivery; follow it in the endpoint's deliveries.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        post: operations["testOrganizationWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an organization's webhook deliveries
+         * @description The endpoint's latest 100 deliveries, newest first: status (`pending`, `succeeded`, `failed`), attempts, the last
+         *     answer's status or error, and when the next attempt is due.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        get: operations["listOrganizationWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+                /**
+                 * @description The delivery's `deliveryId` (from the endpoint's deliveries).
+                 * @example dlv_8a1f3c5e7b9d2f40
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry an organization's webhook delivery
+         * @description Makes a delivery due now, whatever its status (a `failed` one gets one more attempt, then the schedule's remaining
+         *     retries, if any). The same event, with the same `webhook-id`, is sent again.
+         *     The same operation as its `/v1/webhook-endpoints` twin, for the organization in the path, with a user token: any member may do it.
+         */
+        post: operations["retryOrganizationWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook-endpoints": {
         parameters: {
             query?: never;
@@ -2755,7 +3039,8 @@ export interface components {
          *     known key id with a wrong secret, or a revoked or expired key), 403 (a permission the key lacks) or 429 (rate
          *     limited) counts; when one key gathers `threshold` refusals within `windowSeconds` (defaults 20 in 60 s, set with
          *     `MAILROOM_ANOMALY_THRESHOLD` and `MAILROOM_ANOMALY_WINDOW_SECONDS`), this event is sent, at most once per window
-         *     and key. Someone guessing at a leaked key id, or a client stuck in a loop, shows up here.
+         *     and key. Instances sharing a Redis (as their rate limits do) count a key's refusals together. Someone guessing at
+         *     a leaked key id, or a client stuck in a loop, shows up here.
          */
         UsageAnomalyEvent: {
             /** @constant */
@@ -4253,6 +4538,21 @@ export interface components {
                     success: true;
                     data: components["schemas"]["WebhookEndpoint"];
                 };
+            };
+        };
+        /** @description No such organization among yours (it does not exist or you do not belong to it, which look the same), or no such webhook endpoint in it, or, for a retry, no such delivery of the endpoint (RESOURCE_NOT_FOUND). */
+        OrganizationWebhookEndpointNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
         /** @description The endpoint is deleted, with its pending deliveries. */
@@ -6650,6 +6950,417 @@ export interface operations {
             409: components["responses"]["LastOwner"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listOrganizationWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createOrganizationWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+                /**
+                 * @description Makes this create safe to retry (IETF draft `draft-ietf-httpapi-idempotency-key-header`):
+                 *     1–255 visible ASCII characters, unique per intended operation — send a fresh random UUID
+                 *     for each new request and the same value on every retry of it (the value is taken as sent, so
+                 *     the draft's quoted form `"…"` works too). The first request's outcome is stored for 24 hours,
+                 *     scoped to your organization and the credential you call with (to your user when creating an
+                 *     organization; to the key alone for a sign-up, which has no credential); a retry with the same key and
+                 *     the same request (method, path and JSON body) gets that outcome again, marked
+                 *     `Idempotent-Replayed: true`, and creates nothing. The same key with a different request is
+                 *     422 `IDEMPOTENCY_KEY_REUSED`; a retry while the first request is still running is 409
+                 *     `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Requests refused before they run (401, 403, 429,
+                 *     400/413/415/422 input errors) and answers of 500 or 503 are not stored: fix or wait, then
+                 *     retry with the same key.
+                 * @example 5f0c8e8a-3b7d-4c41-9a2e-6d1f0b9c7e21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["WebhookEndpointCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["IdempotencyKeyInUse"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrganizationWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteOrganizationWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointDeleted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateOrganizationWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["WebhookEndpointOk"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateOrganizationWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookSecretRotated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    testOrganizationWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["WebhookTestQueued"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listOrganizationWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookDeliveryList"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryOrganizationWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path: {
+                /**
+                 * @description The organization's `organizationId` (from `GET /organizations` or `GET /auth/me`). An
+                 *     organization you do not belong to answers 404, exactly as one that does not exist.
+                 * @example org_7d3e9a1c5b2f8e40
+                 */
+                organizationId: components["parameters"]["OrganizationId"];
+                /**
+                 * @description The endpoint's `endpointId` (from the list or create response).
+                 * @example we_3c9e1a7b5d2f4e60
+                 */
+                endpointId: components["parameters"]["EndpointId"];
+                /**
+                 * @description The delivery's `deliveryId` (from the endpoint's deliveries).
+                 * @example dlv_8a1f3c5e7b9d2f40
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["WebhookDeliveryRetried"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UserTokenUnauthorized"];
+            404: components["responses"]["OrganizationWebhookEndpointNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];

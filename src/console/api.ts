@@ -1,8 +1,6 @@
 import {
   createMailroomAccountClient,
-  createMailroomClient,
   type MailroomAccountClient,
-  type MailroomClient,
   MailroomError,
   type RetryOptions,
 } from '../client/index.ts';
@@ -26,14 +24,6 @@ export function createConsoleClient(userToken?: string): MailroomAccountClient {
     ...(userToken === undefined ? {} : { userToken }),
     retry: CONSOLE_RETRY,
   });
-}
-
-/**
- * The `/v1` client with an API key the reader gave (the webhooks pages: the API has no user-token twin of those
- * operations). The key lives in that page's memory only.
- */
-export function createConsoleKeyClient(apiKey: string): MailroomClient {
-  return createMailroomClient({ baseUrl: window.location.origin, apiKey, retry: CONSOLE_RETRY });
 }
 
 /** Whether an error means the user token no longer works (expired, logged out elsewhere, revoked): sign in again. */

@@ -35,10 +35,8 @@ export function useSignedIn(): SignedIn {
 /**
  * Runs a request for a form or a button: `pending` while it runs, `failure` when it fails. A refused user token ends
  * the session (back to log-in with the server's reason) instead of showing an error on a page that can't recover.
- * `{ apiKey: true }`: the requests carry an API key the reader gave (the webhooks pages), whose 401 is that key's
- * refusal, shown like any failure: the session goes on.
  */
-export function useAction({ apiKey = false }: { apiKey?: boolean } = {}) {
+export function useAction() {
   const session = useContext(SignedInContext);
   const [pending, setPending] = useState(false);
   const [failure, setFailure] = useState<Failure>();
@@ -49,7 +47,7 @@ export function useAction({ apiKey = false }: { apiKey?: boolean } = {}) {
       try {
         return { ok: true, value: await task() };
       } catch (error) {
-        if (session && !apiKey && endsSession(error)) {
+        if (session && endsSession(error)) {
           session.endSession(error.message);
         } else {
           setFailure(toFailure(error));
@@ -59,14 +57,14 @@ export function useAction({ apiKey = false }: { apiKey?: boolean } = {}) {
         setPending(false);
       }
     },
-    [session, apiKey],
+    [session],
   );
   return { run, pending, failure, clearFailure: () => setFailure(undefined) };
 }
 
 /** Loads data for a page (again whenever `deps` change, or on `reload()`), through {@link useAction}. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[], options: { apiKey?: boolean } = {}) {
-  const { run, pending, failure } = useAction(options);
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const { run, pending, failure } = useAction();
   const [data, setData] = useState<T>();
   const [generation, setGeneration] = useState(0);
   useEffect(() => {

@@ -17,7 +17,7 @@ import { secretScanningHandlers } from './routes/secret-scanning.ts';
 import { sessionHandlers } from './routes/sessions.ts';
 import { statusHandlers } from './routes/status.ts';
 import { organizationUsageHandlers, usageHandlers } from './routes/usage.ts';
-import { webhookHandlers } from './routes/webhooks.ts';
+import { organizationWebhookHandlers, webhookHandlers } from './routes/webhooks.ts';
 import { createScenarioHooks } from './scenarios.ts';
 import { GENERATED_DIR, type OpenApiDocument, servedSpec } from './spec.ts';
 
@@ -42,6 +42,7 @@ const HANDLERS: Record<string, OperationHandler> = {
   ...organizationUsageHandlers,
   ...sandboxHandlers,
   ...webhookHandlers,
+  ...organizationWebhookHandlers,
   ...secretScanningHandlers,
 };
 

@@ -8,6 +8,7 @@ import { VERSION } from '../lib/version.ts';
 import { rateLimitHeaders } from '../rate-limit/headers.ts';
 import {
   createRateLimiter,
+  DEFAULT_REDIS_KEY_PREFIX,
   type RateLimiter,
   type RateLimiterStoreOptions,
   waitUntilUp,
@@ -21,7 +22,12 @@ import {
 } from '../rate-limit/plans.ts';
 import { openStore, type StoreConfig } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
-import { type AnomalySettings, createAnomalyWatch, DEFAULT_ANOMALY_SETTINGS } from '../webhooks/anomaly.ts';
+import {
+  type AnomalySettings,
+  createAnomalyWatch,
+  DEFAULT_ANOMALY_SETTINGS,
+  redisRefusalCounter,
+} from '../webhooks/anomaly.ts';
 import type { SecretScanningKeys } from '../webhooks/secret-scanning.ts';
 import type { UrlPolicy } from '../webhooks/url-guard.ts';
 import { type DeliveryWorker, type DeliveryWorkerOptions, startDeliveryWorker } from '../webhooks/worker.ts';
@@ -201,7 +207,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     logger,
     version: VERSION,
     scenarios: options.scenarios ?? false,
-    webhooks: webhooksContext(webhookOptions, { store, keys, clock, logger, nudge: () => worker?.nudge() }),
+    webhooks: webhooksContext(webhookOptions, {
+      store,
+      keys,
+      clock,
+      logger,
+      nudge: () => worker?.nudge(),
+      rateLimitStore: options.rateLimitStore,
+    }),
   };
   if (context.scenarios) {
     logger.warn('sandbox scenarios are on: Prefer: code=… and ?__code=… force any documented response');
@@ -286,6 +299,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
         await lastUsed.close();
         await sessionUse.close();
         await usage.close();
+        await context.webhooks.anomalies.close();
         await unsubscribe();
         await limiter.close();
         await store.close();
@@ -295,18 +309,39 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   };
 }
 
-/** The webhook part of the context: the URL policy, the worker's nudge, the usage.anomaly watch, the scanner keys. */
+/**
+ * The webhook part of the context: the URL policy, the worker's nudge, the usage.anomaly watch (counting in the rate
+ * limiter's Redis when there is one, so every instance sees the sum), the scanner keys.
+ */
 function webhooksContext(
   options: NonNullable<ServerOptions['webhooks']>,
-  deps: { store: Store; keys: KeyCache; clock: () => Date; logger: Logger; nudge: () => void },
+  deps: {
+    store: Store;
+    keys: KeyCache;
+    clock: () => Date;
+    logger: Logger;
+    nudge: () => void;
+    rateLimitStore: ServerOptions['rateLimitStore'];
+  },
 ): AppContext['webhooks'] {
-  const { store, keys, clock, logger, nudge } = deps;
+  const { store, keys, clock, logger, nudge, rateLimitStore } = deps;
+  const settings = options.anomaly ?? DEFAULT_ANOMALY_SETTINGS;
+  const counter =
+    rateLimitStore?.kind === 'redis'
+      ? redisRefusalCounter(settings, clock, {
+          url: rateLimitStore.url,
+          keyPrefix: rateLimitStore.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX,
+          commandTimeoutMs: rateLimitStore.commandTimeoutMs,
+          onError: (err) => logger.warn({ err: { message: err.message } }, 'usage.anomaly store error'),
+        })
+      : undefined;
   return {
     allowPrivate: options.allowPrivate ?? false,
     resolve: options.resolve,
     nudge,
     anomalies: createAnomalyWatch({
-      settings: options.anomaly ?? DEFAULT_ANOMALY_SETTINGS,
+      settings,
+      counter,
       clock,
       findKey: async (publicId) => (await keys.get(publicId)) ?? undefined,
       onBurst: (draft) => {

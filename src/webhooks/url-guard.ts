@@ -3,8 +3,9 @@ import { BlockList, isIP } from 'node:net';
 
 // Server-side request forgery: a webhook URL makes the server send requests where the caller says. Unless the server
 // is started with --allow-private-webhooks (local development, tests), a URL must be https and every address its host
-// resolves to must be public; the check runs when an endpoint is saved and again before every delivery (a name can
-// be pointed elsewhere after it was saved).
+// resolves to must be public. The check runs when an endpoint is saved, and every delivery connects through
+// `guardedLookup` (transport.ts), which resolves the name once and connects only to addresses that pass the same
+// rules: a name pointed at a private address after it was saved (DNS rebinding) is refused where it is used.
 
 /** Where a webhook may not point: loopback, private, link-local, shared, reserved and multicast ranges. */
 const BLOCKED = new BlockList();
@@ -53,6 +54,11 @@ export function isPrivateAddress(address: string): boolean {
   return true;
 }
 
+/** The problem of a name resolving to `blocked`, a private address. */
+export function privateAddressProblem(host: string, blocked: string): string {
+  return `must not point at a loopback, private or link-local address (${host} resolves to ${blocked})`;
+}
+
 /** What a webhook URL check allows. */
 export interface UrlPolicy {
   /** Allow http and private addresses (--allow-private-webhooks): local development and tests only. */
@@ -61,7 +67,8 @@ export interface UrlPolicy {
   resolve?: (host: string) => Promise<string[]>;
 }
 
-async function resolveAll(host: string): Promise<string[]> {
+/** Every address of `host` from the system resolver (as a connection would look it up). */
+export async function resolveAll(host: string): Promise<string[]> {
   return (await lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
 }
 
@@ -71,8 +78,13 @@ export const MAX_URL_LENGTH = 2048;
 /**
  * Why `raw` can't be a webhook URL, or undefined when it can: not an absolute http(s) URL, not https (unless
  * private webhooks are allowed), credentials in it, a host that does not resolve, or any of its addresses private.
+ * `resolveNames: false` checks a literal address but leaves a name to the connection's `guardedLookup` (a delivery).
  */
-export async function urlProblem(raw: string, policy: UrlPolicy): Promise<string | undefined> {
+export async function urlProblem(
+  raw: string,
+  policy: UrlPolicy,
+  { resolveNames = true }: { resolveNames?: boolean } = {},
+): Promise<string | undefined> {
   if (raw.length > MAX_URL_LENGTH) {
     return `must be at most ${MAX_URL_LENGTH} characters`;
   }
@@ -98,6 +110,9 @@ export async function urlProblem(raw: string, policy: UrlPolicy): Promise<string
     return undefined;
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (!resolveNames && !isIP(host)) {
+    return undefined;
+  }
   let addresses: string[];
   try {
     addresses = isIP(host) ? [host] : await (policy.resolve ?? resolveAll)(host);
@@ -108,7 +123,5 @@ export async function urlProblem(raw: string, policy: UrlPolicy): Promise<string
     return `host ${host} does not resolve`;
   }
   const blocked = addresses.find(isPrivateAddress);
-  return blocked === undefined
-    ? undefined
-    : `must not point at a loopback, private or link-local address (${host} resolves to ${blocked})`;
+  return blocked === undefined ? undefined : privateAddressProblem(host, blocked);
 }

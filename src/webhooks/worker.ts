@@ -4,11 +4,13 @@ import { keyEvent } from './events.ts';
 import { DEFAULT_RETRY_SCHEDULE, nextAttemptAt, retryAfterSeconds } from './retry-schedule.ts';
 import { openSecret } from './seal.ts';
 import { webhookHeaders } from './signature.ts';
+import { type WebhookTransport, webhookTransport } from './transport.ts';
 import { type UrlPolicy, urlProblem } from './url-guard.ts';
 
 // The delivery worker: every instance runs one, started and stopped with its server. It claims due deliveries from
 // the outbox (FOR UPDATE SKIP LOCKED with a lease, so instances never send the same row at once and a dead instance's
-// rows come back when the lease runs out), sends each signed, and records the outcome. Sends run concurrently, each
+// rows come back when the lease runs out), sends each signed (transport.ts: connections reach only addresses the
+// URL policy allows, checked where they are resolved), and records the outcome. Sends run concurrently, each
 // bounded by its timeout, so a receiver that hangs holds one slot for 15 s and never the others. It also runs the
 // expiry scan that writes api_key.expiring and api_key.expired.
 
@@ -50,16 +52,36 @@ export const EXPIRING_NOTICE_MS = 7 * 86_400_000;
 /** A claim outlives its attempt's timeout by this much, so only a dead instance's claim ever runs out. */
 const LEASE_MARGIN_MS = 45_000;
 
+/** What sending a delivery needs: the worker's settings, resolved. */
+interface Sender {
+  store: Store;
+  serverSecret: string;
+  clock: () => Date;
+  schedule: readonly number[];
+  timeoutMs: number;
+  policy: UrlPolicy;
+  userAgent: string;
+  transport: WebhookTransport;
+}
+
 /** Starts the worker. */
 export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWorker {
   const { store, logger } = options;
   const clock = options.clock ?? (() => new Date());
-  const schedule = options.retrySchedule ?? DEFAULT_RETRY_SCHEDULE;
   const concurrency = options.concurrency ?? 16;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const expiryScanMs = options.expiryScanMs ?? 60_000;
   const policy: UrlPolicy = { allowPrivate: options.allowPrivate ?? false, resolve: options.resolve };
-  const userAgent = `Mailroom-Webhooks/${options.version ?? '0'}`;
+  const sender: Sender = {
+    store,
+    serverSecret: options.serverSecret,
+    clock,
+    schedule: options.retrySchedule ?? DEFAULT_RETRY_SCHEDULE,
+    timeoutMs,
+    policy,
+    userAgent: `Mailroom-Webhooks/${options.version ?? '0'}`,
+    transport: webhookTransport(policy),
+  };
   const inFlight = new Map<string, { controller: AbortController; done: Promise<void> }>();
   let polling: Promise<void> | undefined;
   let again = false;
@@ -107,7 +129,7 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
 
   function launch(delivery: ClaimedDelivery): void {
     const controller = new AbortController();
-    const done = deliver(delivery, controller.signal)
+    const done = deliver(sender, delivery, controller.signal)
       .catch((err: unknown) =>
         logger.warn({ err: { message: (err as Error).message }, deliveryId: delivery.deliveryId }, 'webhook delivery'),
       )
@@ -116,76 +138,6 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
         poll();
       });
     inFlight.set(delivery.deliveryId, { controller, done });
-  }
-
-  async function deliver(delivery: ClaimedDelivery, stopping: AbortSignal): Promise<void> {
-    const result = await attempt(delivery, stopping);
-    if (stopping.aborted) {
-      // Stopped mid-send: the attempt doesn't count; this or another instance sends it again.
-      await store.releaseWebhookDelivery(delivery.deliveryId);
-      return;
-    }
-    const at = clock();
-    const failed = !result.ok;
-    const next = failed && !result.final ? nextAttemptAt(schedule, delivery.attempts, at, result.retryAfter) : null;
-    await store.recordWebhookAttempt(delivery.deliveryId, {
-      status: result.ok ? 'succeeded' : next ? 'pending' : 'failed',
-      nextAttemptAt: next,
-      at,
-      responseStatus: result.status ?? null,
-      error: result.error ?? null,
-    });
-    if (result.status === 410) {
-      await store.disableWebhookEndpoint(delivery.endpointId, 'the receiver answered 410 Gone', at);
-    }
-  }
-
-  async function attempt(delivery: ClaimedDelivery, stopping: AbortSignal): Promise<AttemptResult> {
-    // A disabled endpoint gets nothing but the test pings sent to it on purpose.
-    if (delivery.disabled && delivery.eventType !== 'ping') {
-      return { ok: false, final: true, error: 'the endpoint is disabled' };
-    }
-    const problem = await urlProblem(delivery.url, policy);
-    if (problem) {
-      return { ok: false, error: `refused: the URL ${problem}` };
-    }
-    const now = clock();
-    const secrets = [openSecret(delivery.secretSealed, options.serverSecret)];
-    if (delivery.previousSecretSealed && delivery.previousSecretExpiresAt && delivery.previousSecretExpiresAt > now) {
-      secrets.push(openSecret(delivery.previousSecretSealed, options.serverSecret));
-    }
-    const timestamp = Math.floor(Date.now() / 1000);
-    try {
-      const response = await fetch(delivery.url, {
-        method: 'POST',
-        body: delivery.payload,
-        redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopping]),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': userAgent,
-          ...webhookHeaders(secrets, delivery.eventId, timestamp, delivery.payload),
-        },
-      });
-      // Nothing of the answer is kept: drain it so the connection can be reused.
-      await response.body?.cancel().catch(() => {});
-      const status = response.status;
-      if (status >= 200 && status < 300) {
-        return { ok: true, status };
-      }
-      const retryAfter =
-        status === 429 || status === 503 ? retryAfterSeconds(response.headers.get('retry-after'), now) : undefined;
-      return {
-        ok: false,
-        status,
-        final: status === 410,
-        retryAfter,
-        error: status >= 300 && status < 400 ? 'redirects are not followed' : undefined,
-      };
-    } catch (err) {
-      const name = (err as Error).name;
-      return { ok: false, error: name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : causeOf(err) };
-    }
   }
 
   const timer = setInterval(poll, options.pollMs ?? 1000);
@@ -202,8 +154,82 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
         controller.abort();
       }
       await Promise.all([...inFlight.values()].map((entry) => entry.done));
+      sender.transport.close();
     },
   };
+}
+
+/** One claimed delivery: attempted, and its outcome recorded (or given back, when the worker is stopping). */
+async function deliver(sender: Sender, delivery: ClaimedDelivery, stopping: AbortSignal): Promise<void> {
+  const { store, clock, schedule } = sender;
+  const result = await attempt(sender, delivery, stopping);
+  if (stopping.aborted) {
+    // Stopped mid-send: the attempt doesn't count; this or another instance sends it again.
+    await store.releaseWebhookDelivery(delivery.deliveryId);
+    return;
+  }
+  const at = clock();
+  const failed = !result.ok;
+  const next = failed && !result.final ? nextAttemptAt(schedule, delivery.attempts, at, result.retryAfter) : null;
+  await store.recordWebhookAttempt(delivery.deliveryId, {
+    status: result.ok ? 'succeeded' : next ? 'pending' : 'failed',
+    nextAttemptAt: next,
+    at,
+    responseStatus: result.status ?? null,
+    error: result.error ?? null,
+  });
+  if (result.status === 410) {
+    await store.disableWebhookEndpoint(delivery.endpointId, 'the receiver answered 410 Gone', at);
+  }
+}
+
+/** The secrets a delivery is signed with: the endpoint's, and the previous one while its overlap lasts. */
+function signingSecrets(sender: Sender, delivery: ClaimedDelivery, now: Date): string[] {
+  const secrets = [openSecret(delivery.secretSealed, sender.serverSecret)];
+  if (delivery.previousSecretSealed && delivery.previousSecretExpiresAt && delivery.previousSecretExpiresAt > now) {
+    secrets.push(openSecret(delivery.previousSecretSealed, sender.serverSecret));
+  }
+  return secrets;
+}
+
+/** One attempt: the URL checked (its name is checked where it is resolved, by the transport), then the signed POST. */
+async function attempt(sender: Sender, delivery: ClaimedDelivery, stopping: AbortSignal): Promise<AttemptResult> {
+  // A disabled endpoint gets nothing but the test pings sent to it on purpose.
+  if (delivery.disabled && delivery.eventType !== 'ping') {
+    return { ok: false, final: true, error: 'the endpoint is disabled' };
+  }
+  const problem = await urlProblem(delivery.url, sender.policy, { resolveNames: false });
+  if (problem) {
+    return { ok: false, error: `refused: the URL ${problem}` };
+  }
+  const now = sender.clock();
+  const timestamp = Math.floor(Date.now() / 1000);
+  const timeout = AbortSignal.timeout(sender.timeoutMs);
+  try {
+    const { status, headers } = await sender.transport.post(delivery.url, {
+      body: delivery.payload,
+      signal: AbortSignal.any([timeout, stopping]),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': sender.userAgent,
+        ...webhookHeaders(signingSecrets(sender, delivery, now), delivery.eventId, timestamp, delivery.payload),
+      },
+    });
+    if (status >= 200 && status < 300) {
+      return { ok: true, status };
+    }
+    const retryAfterHeader = headers['retry-after'] ?? null;
+    const retryAfter = status === 429 || status === 503 ? retryAfterSeconds(retryAfterHeader, now) : undefined;
+    return {
+      ok: false,
+      status,
+      final: status === 410,
+      retryAfter,
+      error: status >= 300 && status < 400 ? 'redirects are not followed' : undefined,
+    };
+  } catch (err) {
+    return { ok: false, error: timeout.aborted ? `no answer within ${sender.timeoutMs / 1000} s` : causeOf(err) };
+  }
 }
 
 /** What one attempt came to. */

@@ -99,6 +99,7 @@ const SCENARIO_ONLY_STEPS = [
   'dredd: /organizations > Create an organization > 409 > application/json',
   // Registering a webhook endpoint likewise: its only 409 is IDEMPOTENCY_KEY_IN_USE.
   'dredd: /v1/webhook-endpoints > Create a webhook endpoint > 409 > application/json',
+  "dredd: /organizations/{organizationId}/webhook-endpoints > Create an organization's webhook endpoint > 409 > application/json",
 ];
 
 /**

@@ -96,6 +96,9 @@ let orgKeyId: string;
 /** A webhook endpoint of `full`'s organization and one of its deliveries. */
 let endpointId: string;
 let deliveryId: string;
+/** The same of the owner's organization. */
+let orgEndpointId: string;
+let orgDeliveryId: string;
 
 /** Signs a user up from an address of its own. */
 const signUp = () => signUpAs(server, { tag: 'coverage', fromNewAddress: true });
@@ -113,6 +116,8 @@ beforeAll(async () => {
     orgKeyId,
     endpointId,
     deliveryId,
+    orgEndpointId,
+    orgDeliveryId,
   } = await startWalk({
     server: {
       failedAuth: { name: 'auth-failures', limit: 20, windowSeconds: 60 },
@@ -182,7 +187,14 @@ function pathOf(op: SpecOperation, ids: Ids = {}): string {
 /** Existing resources for the operation: the /v1 key's or the owner's organization's. */
 function existingIds(op: SpecOperation): Ids {
   return takesUserToken(op)
-    ? { organizationId, keyId: orgKeyId, userId: member.user.userId, sessionId: owner.sessionId }
+    ? {
+        organizationId,
+        keyId: orgKeyId,
+        userId: member.user.userId,
+        sessionId: owner.sessionId,
+        endpointId: orgEndpointId,
+        deliveryId: orgDeliveryId,
+      }
     : { keyId: keyToRead.keyId, contactId: contactToRead.contactId, endpointId, deliveryId };
 }
 
@@ -247,6 +259,14 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
         key: full.plaintext,
         body: { url: 'http://127.0.0.1:9/spare' },
       });
+      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+    }
+    case 'deleteOrganizationWebhookEndpoint': {
+      const spare = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>(
+        'POST',
+        `/organizations/${organizationId}/webhook-endpoints`,
+        { key: owner.token, body: { url: 'http://127.0.0.1:9/spare' } },
+      );
       return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
     }
     case 'logOut':
@@ -394,6 +414,7 @@ describe('every operation × every documented status', () => {
       'createContact',
       'createOrganization',
       'createOrganizationApiKey',
+      'createOrganizationWebhookEndpoint',
       'createWebhookEndpoint',
       'rotateApiKey',
       'rotateOrganizationApiKey',

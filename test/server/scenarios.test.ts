@@ -176,6 +176,8 @@ const CAUSES: Record<string, (reply: Reply<Record<string, unknown>>) => void> = 
     expect(message(r)).toBe('An organization must keep at least one owner: make another member owner first'),
   organizationNotFound: (r) => expect(message(r)).toMatch(/^No organization org_[a-z0-9]{16} among yours$/),
   apiKeyNotFound: (r) => expect(message(r)).toMatch(/^No API key key_[a-z0-9]{16} in this organization$/),
+  webhookEndpointNotFound: (r) =>
+    expect(message(r)).toMatch(/^No webhook endpoint we_[a-z0-9]{16} in this organization$/),
   memberNotFound: (r) => expect(message(r)).toMatch(/^No member usr_[a-z0-9]{16} in this organization$/),
   noSuchAccount: (r) =>
     expect(message(r)).toMatch(/^No account with email \S+@example\.com: ask them to sign up first$/),
@@ -207,6 +209,9 @@ let orgKeyId: string;
 /** A webhook endpoint of `full`'s organization and one of its deliveries. */
 let endpointId: string;
 let deliveryId: string;
+/** The same of the owner's organization. */
+let orgEndpointId: string;
+let orgDeliveryId: string;
 
 /** Signs a user up from an address of its own. */
 const signUp = () => signUpAs(server, { tag: 'scenario-user', fromNewAddress: true });
@@ -246,6 +251,8 @@ beforeAll(async () => {
     orgKeyId,
     endpointId,
     deliveryId,
+    orgEndpointId,
+    orgDeliveryId,
   } = await startWalk({
     server: { scenarios: true },
     tag: 'scenario-user',
@@ -288,8 +295,8 @@ function callOperation(op: SpecOperation, options: CallOptions, ids: Ids = {}) {
     .replace('{organizationId}', organizationId)
     .replace('{userId}', ids.userId ?? member.user.userId)
     .replace('{sessionId}', ids.sessionId ?? owner.sessionId)
-    .replace('{endpointId}', ids.endpointId ?? endpointId)
-    .replace('{deliveryId}', deliveryId);
+    .replace('{endpointId}', ids.endpointId ?? (takesUserToken(op) ? orgEndpointId : endpointId))
+    .replace('{deliveryId}', takesUserToken(op) ? orgDeliveryId : deliveryId);
   const body = validBody(op);
   if (takesScannerSignature(op)) {
     // A report is signed over its exact bytes.
@@ -336,6 +343,14 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
         key: full.plaintext,
         body: { url: 'http://127.0.0.1:9/spare' },
       });
+      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+    }
+    case 'deleteOrganizationWebhookEndpoint': {
+      const spare = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>(
+        'POST',
+        `/organizations/${organizationId}/webhook-endpoints`,
+        { key: owner.token, body: { url: 'http://127.0.0.1:9/spare' } },
+      );
       return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
     }
     default:

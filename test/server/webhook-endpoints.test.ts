@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { signUp } from './helpers/accounts.ts';
 import { expectError } from './helpers/call.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 import type { Body } from './helpers/spec.ts';
@@ -192,5 +193,100 @@ describe('an endpoint', () => {
     expect(expectError(refused, 422, 'VALIDATION_ERROR').details).toEqual({
       url: ['an organization holds at most 20 webhook endpoints: delete one first'],
     });
+  });
+});
+
+describe("the organization twins (a member's user token under /organizations/{organizationId})", () => {
+  test('a member does what a key with webhooks:read and webhooks:write does, on the same endpoints', async () => {
+    const [owner, member] = await Promise.all([signUp(server), signUp(server)]);
+    const organizationId = owner.organizations[0]?.organizationId ?? '';
+    const added = await server.call('POST', `/organizations/${organizationId}/members`, {
+      key: owner.token,
+      body: { email: member.user.email },
+    });
+    expect(added.status, added.text).toBe(201);
+    const base = `/organizations/${organizationId}/webhook-endpoints`;
+    const asMember = { key: member.token };
+
+    const created = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>('POST', base, {
+      ...asMember,
+      body: { url: 'https://hooks.example.com/twin', enabledEvents: ['api_key.revoked'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const { secret, ...endpoint } = created.body.data;
+    expect(secret).toMatch(/^whsec_/);
+    const path = `${base}/${endpoint.endpointId}`;
+
+    // One implementation: the organization's API key sees the endpoint the member made, and the owner does too.
+    const orgKey = await server.call<Body<'createOrganizationApiKey', 201>>(
+      'POST',
+      `/organizations/${organizationId}/api-keys`,
+      { key: owner.token, body: { name: 'twin check' } },
+    );
+    expect(orgKey.status, orgKey.text).toBe(201);
+    const viaKey = await server.call<Body<'getWebhookEndpoint', 200>>(
+      'GET',
+      `/v1/webhook-endpoints/${endpoint.endpointId}`,
+      { key: orgKey.body.data.apiKey },
+    );
+    expect(viaKey.body.data).toEqual(endpoint);
+    const listed = await server.call<Body<'listOrganizationWebhookEndpoints', 200>>('GET', base, { key: owner.token });
+    expect(listed.body).toMatchObject({ data: [endpoint], meta: { total: 1 } });
+
+    const changed = await server.call<Body<'updateOrganizationWebhookEndpoint', 200>>('PATCH', path, {
+      ...asMember,
+      body: { description: 'from the console' },
+    });
+    expect(changed.body.data.description).toBe('from the console');
+    const rotated = await server.call<Body<'rotateOrganizationWebhookSecret', 200>>(
+      'POST',
+      `${path}/rotate-secret`,
+      asMember,
+    );
+    expect(rotated.status, rotated.text).toBe(200);
+    expect(rotated.body.data.secret).not.toBe(secret);
+    const tested = await server.call<Body<'testOrganizationWebhookEndpoint', 202>>('POST', `${path}/test`, asMember);
+    expect(tested.status, tested.text).toBe(202);
+    expect(tested.body.data.eventType).toBe('ping');
+    const deliveries = await server.call<Body<'listOrganizationWebhookDeliveries', 200>>(
+      'GET',
+      `${path}/deliveries`,
+      asMember,
+    );
+    expect(deliveries.body.data.map((d) => d.deliveryId)).toEqual([tested.body.data.deliveryId]);
+    const retried = await server.call<Body<'retryOrganizationWebhookDelivery', 202>>(
+      'POST',
+      `${path}/deliveries/${tested.body.data.deliveryId}/retry`,
+      asMember,
+    );
+    expect(retried.status, retried.text).toBe(202);
+    const deleted = await server.call('DELETE', path, asMember);
+    expect(deleted.body).toEqual({ success: true, data: { endpointId: endpoint.endpointId, deleted: true } });
+    expectError(await server.call('GET', path, asMember), 404, 'RESOURCE_NOT_FOUND');
+  });
+
+  test("a stranger's organization, another organization's endpoint and an API key are refused", async () => {
+    const [owner, stranger] = await Promise.all([signUp(server), signUp(server)]);
+    const organizationId = owner.organizations[0]?.organizationId ?? '';
+    const base = `/organizations/${organizationId}/webhook-endpoints`;
+    const created = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>('POST', base, {
+      key: owner.token,
+      body: { url: 'https://hooks.example.com/mine' },
+    });
+    const { endpointId } = created.body.data;
+    const strangersOrg = `/organizations/${stranger.organizations[0]?.organizationId}/webhook-endpoints`;
+    for (const [method, path, error] of [
+      ['GET', base, 'No organization'],
+      ['POST', `${base}/${endpointId}/test`, 'No organization'],
+      ['GET', `${strangersOrg}/${endpointId}`, `No webhook endpoint ${endpointId}`],
+      ['DELETE', `${strangersOrg}/${endpointId}`, `No webhook endpoint ${endpointId}`],
+    ] as const) {
+      const refused = expectError(await server.call(method, path, { key: stranger.token }), 404, 'RESOURCE_NOT_FOUND');
+      expect(refused.message).toContain(error);
+    }
+    // The twin takes a user token only; the URL policy is the same as under /v1.
+    expectError(await server.call('GET', base, { key }), 401, 'UNAUTHORIZED');
+    const privateUrl = await server.call('POST', base, { key: owner.token, body: { url: 'https://10.0.0.1/in' } });
+    expect(expectError(privateUrl, 422, 'VALIDATION_ERROR').details).toHaveProperty('url');
   });
 });

@@ -2,7 +2,7 @@ import { useRef, useState } from 'preact/hooks';
 import type { components } from '../../../generated/schema.d.ts';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { useAction, useLoad, useSignedIn } from '../context.ts';
-import { Dialog } from '../ui/dialog.tsx';
+import { ConfirmDialog } from '../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { TextField } from '../ui/field.tsx';
 import { PageHeader } from '../ui/page-header.tsx';
@@ -170,20 +170,18 @@ function EndOthersDialog({
     }
   }
   return (
-    <Dialog title="End all other sessions?" onClose={onClose}>
-      <ErrorNotice failure={failure} />
+    <ConfirmDialog
+      title="End all other sessions?"
+      confirmLabel="End other sessions"
+      onConfirm={endOthers}
+      onClose={onClose}
+      pending={pending}
+      failure={failure}
+    >
       <p>
         {count} other session{count === 1 ? '' : 's'} stop working at once, on every server. This one stays signed in.
       </p>
-      <div class="buttons">
-        <button type="button" class="danger" onClick={endOthers} disabled={pending}>
-          End other sessions
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 

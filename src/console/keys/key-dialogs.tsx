@@ -1,6 +1,7 @@
 import { useId, useRef, useState } from 'preact/hooks';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { type Organization, useAction, useSignedIn } from '../context.ts';
+import { ConfirmDialog } from '../ui/confirm-dialog.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { fieldMessages } from '../ui/failure.ts';
@@ -195,24 +196,19 @@ export function RevokeKeyDialog({ organization, apiKey, onClose, onDone }: KeyDi
     }
   }
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Revoke ${apiKey.name}?`}
+      confirmLabel="Revoke key"
+      onConfirm={revoke}
       onClose={onClose}
-      returnFocus={() => (revoked.current ? 'heading' : 'opener')}
+      pending={pending}
+      failure={failure}
+      gone={() => revoked.current}
     >
-      <ErrorNotice failure={failure} />
       <p>
         <code>{apiKey.keyPrefix}</code> stops working at once, on every server, and can't be restored. Requests made
         with it are refused with 401.
       </p>
-      <div class="buttons">
-        <button type="button" class="danger" onClick={revoke} disabled={pending}>
-          Revoke key
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

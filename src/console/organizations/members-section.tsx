@@ -3,7 +3,7 @@ import type { components } from '../../../generated/schema.d.ts';
 import { unwrap } from '../api.ts';
 import { type Organization, useAction, useLoad, useSignedIn } from '../context.ts';
 import { navigate } from '../router.ts';
-import { Dialog } from '../ui/dialog.tsx';
+import { ConfirmDialog } from '../ui/confirm-dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { Field, TextField } from '../ui/field.tsx';
 import { Time } from '../ui/time.tsx';
@@ -222,25 +222,20 @@ function RemoveMemberDialog({
     }
   }
   return (
-    <Dialog
+    <ConfirmDialog
       title={self ? `Leave ${organization.name}?` : `Remove ${who}?`}
+      confirmLabel={self ? 'Leave organization' : 'Remove member'}
+      onConfirm={remove}
       onClose={onClose}
-      returnFocus={() => (removed.current ? 'heading' : 'opener')}
+      pending={pending}
+      failure={failure}
+      gone={() => removed.current}
     >
-      <ErrorNotice failure={failure} />
       <p>
         {self
           ? 'You lose access to its keys and members. An owner can add you again.'
           : `${who} loses access to ${organization.name}. Its API keys keep working: they belong to the organization.`}
       </p>
-      <div class="buttons">
-        <button type="button" class="danger" onClick={remove} disabled={pending}>
-          {self ? 'Leave organization' : 'Remove member'}
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

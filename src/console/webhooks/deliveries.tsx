@@ -2,7 +2,7 @@ import { unwrap, unwrapEnvelope } from '../api.ts';
 import { useAction, useLoad } from '../context.ts';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { Time } from '../ui/time.tsx';
-import type { Delivery, Endpoint, KeyClient } from './types.ts';
+import type { Delivery, Endpoint, WebhooksApi } from './types.ts';
 
 /** An endpoint's latest deliveries, newest first: status, attempts, the last answer, the next attempt, and "Retry". */
 export function Deliveries({
@@ -11,25 +11,32 @@ export function Deliveries({
   generation,
   onStatus,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint: Endpoint;
   /** Bumped by the page when it queued one (a test event), so the list is read again. */
   generation: number;
   onStatus: (status: string) => void;
 }) {
-  const path = { endpointId: endpoint.endpointId };
+  const path = { organizationId: api.organizationId, endpointId: endpoint.endpointId };
   const deliveries = useLoad(
-    () => unwrapEnvelope(api.client.GET('/v1/webhook-endpoints/{endpointId}/deliveries', { params: { path } })),
+    () =>
+      unwrapEnvelope(
+        api.client.GET('/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries', {
+          params: { path },
+        }),
+      ),
     [api, endpoint.endpointId, generation],
-    { apiKey: true },
   );
-  const retry = useAction({ apiKey: true });
+  const retry = useAction();
   async function retryDelivery(delivery: Delivery) {
     const result = await retry.run(() =>
       unwrap(
-        api.client.POST('/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry', {
-          params: { path: { ...path, deliveryId: delivery.deliveryId } },
-        }),
+        api.client.POST(
+          '/organizations/{organizationId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry',
+          {
+            params: { path: { ...path, deliveryId: delivery.deliveryId } },
+          },
+        ),
       ),
     );
     if (result.ok) {

@@ -2,12 +2,13 @@ import { useId, useRef, useState } from 'preact/hooks';
 import { unwrap, unwrapEnvelope } from '../api.ts';
 import { useAction } from '../context.ts';
 import { SecretReveal } from '../keys/secret-reveal.tsx';
+import { ConfirmDialog } from '../ui/confirm-dialog.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { ErrorNotice } from '../ui/error-notice.tsx';
 import { fieldMessages } from '../ui/failure.ts';
 import { TextField } from '../ui/field.tsx';
 import { Time } from '../ui/time.tsx';
-import { type Endpoint, EVENT_TYPES, type EventType, type KeyClient } from './types.ts';
+import { type Endpoint, EVENT_TYPES, type EventType, type WebhooksApi } from './types.ts';
 
 const SECRET_ADVICE =
   'Copy it now into your receiver’s configuration: it verifies the webhook-signature header of every delivery. Leaving this page loses it.';
@@ -81,12 +82,12 @@ export function EndpointDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint?: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const [url, setUrl] = useState(endpoint?.url ?? '');
   const [description, setDescription] = useState(endpoint?.description ?? '');
   const [events, setEvents] = useState<EventType[]>(endpoint?.enabledEvents ?? ['*']);
@@ -97,8 +98,8 @@ export function EndpointDialog({
     if (endpoint) {
       const result = await run(() =>
         unwrap(
-          api.client.PATCH('/v1/webhook-endpoints/{endpointId}', {
-            params: { path: { endpointId: endpoint.endpointId } },
+          api.client.PATCH('/organizations/{organizationId}/webhook-endpoints/{endpointId}', {
+            params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
             body: { url, description: description === '' ? null : description, enabledEvents: events },
           }),
         ),
@@ -111,7 +112,8 @@ export function EndpointDialog({
     }
     const result = await run(() =>
       unwrapEnvelope(
-        api.client.POST('/v1/webhook-endpoints', {
+        api.client.POST('/organizations/{organizationId}/webhook-endpoints', {
+          params: { path: { organizationId: api.organizationId } },
           body: { url, enabledEvents: events, ...(description === '' ? {} : { description }) },
         }),
       ),
@@ -185,18 +187,18 @@ export function RotateSecretDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const [rotated, setRotated] = useState<{ secret: string; warning: string; until: string }>();
   async function rotate() {
     const result = await run(() =>
       unwrapEnvelope(
-        api.client.POST('/v1/webhook-endpoints/{endpointId}/rotate-secret', {
-          params: { path: { endpointId: endpoint.endpointId } },
+        api.client.POST('/organizations/{organizationId}/webhook-endpoints/{endpointId}/rotate-secret', {
+          params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
         }),
       ),
     );
@@ -225,21 +227,22 @@ export function RotateSecretDialog({
     );
   }
   return (
-    <Dialog key="confirm" title={`Rotate the secret of ${endpoint.url}?`} onClose={onClose} wide>
-      <ErrorNotice failure={failure} />
+    <ConfirmDialog
+      key="confirm"
+      title={`Rotate the secret of ${endpoint.url}?`}
+      confirmLabel="Rotate secret"
+      onConfirm={rotate}
+      onClose={onClose}
+      pending={pending}
+      failure={failure}
+      tone="primary"
+      wide
+    >
       <p>
         A new signing secret is made and shown once. For 24 hours both the old and the new one sign every delivery, so
         the receiver keeps verifying while you deploy the new one.
       </p>
-      <div class="buttons">
-        <button type="button" class="primary" onClick={rotate} disabled={pending}>
-          Rotate secret
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -250,18 +253,18 @@ export function DeleteEndpointDialog({
   onClose,
   onDone,
 }: {
-  api: KeyClient;
+  api: WebhooksApi;
   endpoint: Endpoint;
   onClose: () => void;
   onDone: (status: string) => void;
 }) {
-  const { run, pending, failure } = useAction({ apiKey: true });
+  const { run, pending, failure } = useAction();
   const deleted = useRef(false);
   async function remove() {
     const result = await run(() =>
       unwrap(
-        api.client.DELETE('/v1/webhook-endpoints/{endpointId}', {
-          params: { path: { endpointId: endpoint.endpointId } },
+        api.client.DELETE('/organizations/{organizationId}/webhook-endpoints/{endpointId}', {
+          params: { path: { organizationId: api.organizationId, endpointId: endpoint.endpointId } },
         }),
       ),
     );
@@ -272,21 +275,16 @@ export function DeleteEndpointDialog({
     }
   }
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete ${endpoint.url}?`}
+      confirmLabel="Delete endpoint"
+      onConfirm={remove}
       onClose={onClose}
-      returnFocus={() => (deleted.current ? 'heading' : 'opener')}
+      pending={pending}
+      failure={failure}
+      gone={() => deleted.current}
     >
-      <ErrorNotice failure={failure} />
       <p>Nothing more is sent to it; its secret and its deliveries, pending ones included, are deleted.</p>
-      <div class="buttons">
-        <button type="button" class="danger" onClick={remove} disabled={pending}>
-          Delete endpoint
-        </button>
-        <button type="button" onClick={onClose} data-initial-focus>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

@@ -1,5 +1,5 @@
 import type { components } from '../../../generated/schema.d.ts';
-import type { MailroomClient } from '../api.ts';
+import type { MailroomAccountClient } from '../api.ts';
 
 /** A webhook endpoint as listed (its secret is never in it). */
 export type Endpoint = components['schemas']['WebhookEndpoint'];
@@ -10,9 +10,13 @@ export type Delivery = components['schemas']['WebhookDelivery'];
 /** An event type an endpoint subscribes to, or `*` for all. */
 export type EventType = components['schemas']['WebhookEventType'];
 
-/** What the webhooks pages pass around: the `/v1` client with the reader's key. */
-export interface KeyClient {
-  client: MailroomClient;
+/**
+ * What the webhooks pages pass around: the signed-in user's client and the organization whose endpoints they manage,
+ * through the `/organizations/{organizationId}/webhook-endpoints` twins of the `/v1` operations (any member may).
+ */
+export interface WebhooksApi {
+  client: MailroomAccountClient;
+  organizationId: string;
 }
 
 /**

@@ -27,6 +27,15 @@ const INVALID_INPUT = {
     first: true,
   },
   updateWebhookEndpoint: { body: { enabledEvents: ['no.such_event'] }, why: 'an event type that does not exist' },
+  createOrganizationWebhookEndpoint: {
+    body: { url: 'ftp://hooks.example.com/x', enabledEvents: ['no.such_event'] },
+    why: 'an ftp URL, an event type that does not exist',
+    first: true,
+  },
+  updateOrganizationWebhookEndpoint: {
+    body: { enabledEvents: ['no.such_event'] },
+    why: 'an event type that does not exist',
+  },
   reportLeakedKeys: { body: [], why: 'an empty report (minItems 1), signed' },
 };
 

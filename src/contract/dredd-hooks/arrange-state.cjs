@@ -35,6 +35,8 @@ module.exports = (run) => {
       'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
     'createWebhookEndpoint 409':
       'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
+    'createOrganizationWebhookEndpoint 409':
+      'its only 409 is IDEMPOTENCY_KEY_IN_USE, a retry landing while the first request with its Idempotency-Key still runs',
   };
 
   const arrangements = {

@@ -62,6 +62,23 @@ function userSuccess(run) {
       await fillIds(transaction, operation, id, { keyId: created.keyId });
       return `an organization key created for it (${created.keyId})`;
     }
+    if (opId === 'createOrganizationWebhookEndpoint') {
+      await fillIds(transaction, operation, id);
+      setBody(transaction, {
+        url: `${run.context.webhookReceiver}/dredd/${run.next()}`,
+        description: 'Contract run: created by Dredd (twin)',
+        enabledEvents: ['api_key.created', 'api_key.revoked'],
+      });
+      return "the run's receiver (on 127.0.0.1)";
+    }
+    if (opId === 'deleteOrganizationWebhookEndpoint') {
+      const endpoint = await run.createOrgEndpoint(id);
+      await fillIds(transaction, operation, id, { endpointId: endpoint.endpointId });
+      return `an endpoint of the organization created for it (${endpoint.endpointId})`;
+    }
+    if (opId === 'updateOrganizationWebhookEndpoint') {
+      setBody(transaction, { description: 'Contract run: Dredd organization endpoint, updated', disabled: false });
+    }
     if (opId === 'addMember') {
       await ensureNotMember(id, outsider);
       await fillIds(transaction, operation, id);

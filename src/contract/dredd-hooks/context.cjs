@@ -205,6 +205,27 @@ function accounts(run) {
     return (await fixtureOrgKey).keyId;
   };
 
+  /** An endpoint of the owners' organization (its twins' cases), at the run's receiver, made with an owner's token. */
+  async function createOrgEndpoint(id, body = {}) {
+    const { owner } = needUsers();
+    const path = `/organizations/${owner.organizationId}/webhook-endpoints`;
+    const full = { url: `${context.webhookReceiver}/dredd/${run.next()}`, description: 'Contract run (twin)', ...body };
+    return (await expectCall(201, id, 'POST', path, { token: owner.token, body: full })).data;
+  }
+  let fixtureOrgEndpoint;
+  let fixtureOrgDelivery;
+  const fixtureOrgEndpointId = async (id) => {
+    fixtureOrgEndpoint ??= createOrgEndpoint(id, { description: 'Contract run: Dredd organization endpoint' });
+    return (await fixtureOrgEndpoint).endpointId;
+  };
+  const fixtureOrgDeliveryId = async (id) => {
+    const endpointId = await fixtureOrgEndpointId(id);
+    const { owner } = needUsers();
+    const path = `/organizations/${owner.organizationId}/webhook-endpoints/${encodeURIComponent(endpointId)}/test`;
+    fixtureOrgDelivery ??= expectCall(202, id, 'POST', path, { token: owner.token }).then((res) => res.data);
+    return (await fixtureOrgDelivery).deliveryId;
+  };
+
   /**
    * A session id for the cases that only need one in the path (none of them reaches the point of ending it): the
    * owner's sign-up session. The success case ends a session of its own (`signUpSpareUser`).
@@ -255,6 +276,9 @@ function accounts(run) {
     anOwner,
     createOrgKey,
     fixtureOrgKeyId,
+    createOrgEndpoint,
+    fixtureOrgEndpointId,
+    fixtureOrgDeliveryId,
     fixtureSessionId,
     signUpSpareUser,
     ensureMember,

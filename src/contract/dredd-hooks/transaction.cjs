@@ -17,6 +17,8 @@ module.exports = function transactionEditors(run) {
     fixtureSessionId,
     fixtureEndpointId,
     fixtureDeliveryId,
+    fixtureOrgEndpointId,
+    fixtureOrgDeliveryId,
     context,
   } = run;
   let authTurn = 0;
@@ -119,9 +121,9 @@ module.exports = function transactionEditors(run) {
       } else if (name === 'sessionId') {
         values[name] = await fixtureSessionId(id);
       } else if (name === 'endpointId') {
-        values[name] = await fixtureEndpointId(id);
+        values[name] = organizationScoped(transaction) ? await fixtureOrgEndpointId(id) : await fixtureEndpointId(id);
       } else if (name === 'deliveryId') {
-        values[name] = await fixtureDeliveryId(id);
+        values[name] = organizationScoped(transaction) ? await fixtureOrgDeliveryId(id) : await fixtureDeliveryId(id);
       } else {
         throw new Error(
           `arranging: no value for the path parameter {${name}}: add one to src/contract/dredd-hooks/transaction.cjs`,

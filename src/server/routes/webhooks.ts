@@ -15,8 +15,9 @@ import {
 } from '../context.ts';
 import { invalidData, invalidField, webhookDeliveryNotFound, webhookEndpointNotFound } from '../errors.ts';
 
-// The webhook endpoint operations (`/v1/webhook-endpoints`): what an organization registers, and the delivery log the
-// worker (src/webhooks/worker.ts) writes. The events themselves are written where the changes that cause them are.
+// The webhook endpoint operations (`/v1/webhook-endpoints` and their `/organizations/{organizationId}` twins, one
+// implementation: see `organizationOf`): what an organization registers, and the delivery log the worker
+// (src/webhooks/worker.ts) writes. The events themselves are written where the changes that cause them are.
 
 const SHOWN_ONCE = 'This signing secret will only be shown once. Please store it securely.';
 
@@ -218,4 +219,17 @@ export const webhookHandlers: Record<string, OperationHandler> = {
     ctx.webhooks.nudge();
     send(res, 'retryWebhookDelivery', 202, { success: true, data: toWebhookDelivery(delivery) });
   },
+};
+
+/** The `/organizations/{organizationId}/webhook-endpoints` operations: the same handlers, by their own operationIds. */
+export const organizationWebhookHandlers: Record<string, OperationHandler> = {
+  listOrganizationWebhookEndpoints: webhookHandlers.listWebhookEndpoints as OperationHandler,
+  createOrganizationWebhookEndpoint: webhookHandlers.createWebhookEndpoint as OperationHandler,
+  getOrganizationWebhookEndpoint: webhookHandlers.getWebhookEndpoint as OperationHandler,
+  updateOrganizationWebhookEndpoint: webhookHandlers.updateWebhookEndpoint as OperationHandler,
+  deleteOrganizationWebhookEndpoint: webhookHandlers.deleteWebhookEndpoint as OperationHandler,
+  rotateOrganizationWebhookSecret: webhookHandlers.rotateWebhookSecret as OperationHandler,
+  testOrganizationWebhookEndpoint: webhookHandlers.testWebhookEndpoint as OperationHandler,
+  listOrganizationWebhookDeliveries: webhookHandlers.listWebhookDeliveries as OperationHandler,
+  retryOrganizationWebhookDelivery: webhookHandlers.retryWebhookDelivery as OperationHandler,
 };

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import { LOWER_ALNUM, randomString } from '../../../src/lib/ids.ts';
 import { DEFAULT_FAILED_AUTH_WINDOW, type PlanTable } from '../../../src/rate-limit/plans.ts';
-import { type ServerHandle, startServer } from '../../../src/server/index.ts';
+import { type ServerHandle, startServer, type WebhookOptions } from '../../../src/server/index.ts';
 import type { UsageOptions } from '../../../src/server/usage-recorder.ts';
 import { PG_URL, withAdmin } from '../../helpers/postgres.ts';
 import { type Relay, startRelay } from './relay.ts';
@@ -38,6 +38,8 @@ export interface ClusterOptions {
   clock?: () => Date;
   /** The request log's settings (default: the server's), e.g. a flush interval long enough that only close() writes. */
   usage?: UsageOptions;
+  /** The webhooks side (default: the server's), e.g. usage.anomaly's thresholds and a receiver on 127.0.0.1. */
+  webhooks?: WebhookOptions;
 }
 
 export interface TestKey {
@@ -88,6 +90,7 @@ function startInstance(at: {
   outagePolicy: OutagePolicy;
   clock: (() => Date) | undefined;
   usage: UsageOptions | undefined;
+  webhooks: WebhookOptions | undefined;
 }): Promise<ServerHandle> {
   return startServer({
     port: 0,
@@ -107,6 +110,7 @@ function startInstance(at: {
     keyCacheTtlMs: 600_000,
     ...(at.clock ? { clock: at.clock } : {}),
     ...(at.usage ? { usage: at.usage } : {}),
+    ...(at.webhooks ? { webhooks: at.webhooks } : {}),
   });
 }
 
@@ -177,6 +181,7 @@ export function scaleSuite(): ScaleSuite {
           outagePolicy: options.outagePolicy ?? 'fail-open',
           clock: options.clock,
           usage: options.usage,
+          webhooks: options.webhooks,
         });
         servers.push(server);
         started.push(server);

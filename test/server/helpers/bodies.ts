@@ -39,8 +39,10 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
     case 'changePassword':
       return { currentPassword: PASSWORD, newPassword: `a new passphrase for ${tag}` };
     case 'createWebhookEndpoint':
+    case 'createOrganizationWebhookEndpoint':
       return { url: `http://127.0.0.1:9/${tag}` };
     case 'updateWebhookEndpoint':
+    case 'updateOrganizationWebhookEndpoint':
       return { description: `updated by ${tag}` };
     case 'reportLeakedKeys':
       // A token whose checksum holds (so it is looked up) and that no server issued: a false positive.

@@ -24,6 +24,9 @@ export interface Walk {
   /** A webhook endpoint of `full`'s organization (events are written for it, never sent), and one of its deliveries. */
   endpointId: string;
   deliveryId: string;
+  /** The same in the owner's organization (made through its twin, with the owner's token). */
+  orgEndpointId: string;
+  orgDeliveryId: string;
 }
 
 /** What differs between the walks: the server's options, how they tag what they create, the contact's fields. */
@@ -83,6 +86,19 @@ export async function startWalk(options: WalkOptions): Promise<Walk> {
     key: full.plaintext,
   });
   expect(ping.status, ping.text).toBe(202);
+  const orgEndpoints = `/organizations/${organizationId}/webhook-endpoints`;
+  const orgEndpoint = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>('POST', orgEndpoints, {
+    key: owner.token,
+    body: { url: 'http://127.0.0.1:9/walk-organization' },
+  });
+  expect(orgEndpoint.status, orgEndpoint.text).toBe(201);
+  const orgEndpointId = orgEndpoint.body.data.endpointId;
+  const orgPing = await server.call<Body<'testOrganizationWebhookEndpoint', 202>>(
+    'POST',
+    `${orgEndpoints}/${orgEndpointId}/test`,
+    { key: owner.token },
+  );
+  expect(orgPing.status, orgPing.text).toBe(202);
   await server.handle.sandbox?.capture();
   return {
     server,
@@ -96,5 +112,7 @@ export async function startWalk(options: WalkOptions): Promise<Walk> {
     orgKeyId: orgKey.body.data.keyId,
     endpointId,
     deliveryId: ping.body.data.deliveryId,
+    orgEndpointId,
+    orgDeliveryId: orgPing.body.data.deliveryId,
   };
 }
