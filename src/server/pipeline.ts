@@ -7,7 +7,13 @@ import { admit, admitNothing } from './admit.ts';
 import { type BodyFacts, bodyFactsOf, readBody } from './body.ts';
 import { actInOrganization, type Caller, callerOf, refusalOf } from './caller.ts';
 import { type AppContext, clientAddressOf } from './context.ts';
-import { type Authenticator, authenticatorFor, createAuthenticators, type SecurityRequirement } from './credentials.ts';
+import {
+  type Authenticator,
+  authenticatorFor,
+  createAuthenticators,
+  type SecurityRequirement,
+  type Verdict,
+} from './credentials.ts';
 import { organizationNotFound } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
 import { governingOf, type Match, type Operation, type OperationTable } from './operations.ts';
@@ -207,7 +213,12 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
       admit(res, gate, 'failed authentication attempts from this address');
     }
     exchange.gate = gate;
-    const verdict = await withGateHeaders(exchange, () => guard.authenticator.verify(req.headers));
+    let verdict: Verdict;
+    try {
+      verdict = await guard.authenticator.verify(req.headers);
+    } catch (error) {
+      throw refusedAtGate(exchange, error);
+    }
     if (!verdict.ok) {
       exchange.refusedKey = verdict.key;
       admitNothing(res, await ctx.limiter.recordFailedAuth(exchange.address));
@@ -221,8 +232,11 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
       // A session's last use (when, from where), written in batches like an API key's lastUsed.
       ctx.sessionUse.mark(verdict.principal.token.tokenId, ctx.clock(), originOf(exchange.address, req.headers));
     }
-    for (const [name, value] of Object.entries(exchange.caller.notices ?? {})) {
-      res.setHeader(name, value);
+    const { notices } = exchange.caller;
+    if (notices) {
+      for (const [name, value] of Object.entries(notices)) {
+        res.setHeader(name, value);
+      }
     }
   }
   const forced = match.operation ? pipeline.hooks.authenticated(exchange) : undefined;
@@ -261,9 +275,12 @@ async function limit(pipeline: Pipeline, exchange: Exchange): Promise<void> {
     admit(res, forced.decide(windows), forced.what ?? what);
   }
   const peek = mode === 'peek';
-  const decision = await withGateHeaders(exchange, () =>
-    peek ? ctx.limiter.peek(subject) : ctx.limiter.consume(subject),
-  );
+  let decision: LimitDecision;
+  try {
+    decision = await (peek ? ctx.limiter.peek(subject) : ctx.limiter.consume(subject));
+  } catch (error) {
+    throw refusedAtGate(exchange, error);
+  }
   req.rateLimit = decision;
   if (peek) {
     // Reads the windows without counting, and never refuses for them: it is how a caller learns when to retry.
@@ -332,18 +349,16 @@ function checkInput(exchange: Exchange, operation: Operation): Promise<void> | u
 }
 
 /** Runs the handler; an operation that declares Idempotency-Key (sign-up too, anonymously) runs it idempotently. */
-async function run(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
+function run(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
   const forced = pipeline.hooks.running(exchange);
   if (forced) {
     throw forced;
   }
   const { ctx } = pipeline;
   const { req, res } = exchange;
-  if (operation.idempotent) {
-    await runIdempotently(req, res, ctx, exchange.caller, () => operation.handler(req, res, ctx));
-  } else {
-    await operation.handler(req, res, ctx);
-  }
+  return operation.idempotent
+    ? runIdempotently(req, res, ctx, exchange.caller, () => operation.handler(req, res, ctx))
+    : operation.handler(req, res, ctx);
 }
 
 /**
