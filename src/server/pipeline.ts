@@ -180,7 +180,8 @@ function watchAnswer(pipeline: Pipeline, exchange: Exchange): void {
   const recording = usage.options.enabled;
   const at = recording ? clock() : undefined;
   const started = recording ? performance.now() : 0;
-  exchange.res.once('finish', () => {
+  // 'finish' is emitted once: `on` spares the wrapper `once` makes.
+  exchange.res.on('finish', () => {
     if (at) {
       recordUsage(pipeline, exchange, at, performance.now() - started);
     }
