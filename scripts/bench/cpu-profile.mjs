@@ -9,18 +9,23 @@ const rootUrl = `${pathToFileURL(root).href}/`;
 
 /** Components of the request path: project files by path, packages by name. First match wins. */
 const PROJECT_COMPONENTS = [
-  [/^(?:src|dist)\/server\/authenticate|^(?:src|dist)\/keys\//, 'authentication (parse, checksum, key cache, HMAC)'],
+  [
+    /^(?:src|dist)\/server\/(authenticate|credentials|caller|key-cache)|^(?:src|dist)\/keys\/|^(?:src|dist)\/lib\/permissions/,
+    'authentication and permissions (parse, checksum, key cache, HMAC, caller, roles)',
+  ],
+  [
+    /^(?:src|dist)\/server\/(usage-recorder|last-used|latest-use-batch|session-use)|^(?:src|dist)\/webhooks\/anomaly|^(?:src|dist)\/store\/sql-usage/,
+    'recording (request log record and batch, lastUsed, anomaly watch)',
+  ],
   [/^(?:src|dist)\/rate-limit\//, 'rate limiting (limiter, decision, headers)'],
-  [/^(?:src|dist)\/server\/operations/, 'operation match and input check'],
+  [/^(?:src|dist)\/server\/(operations|input-check)/, 'operation match and input check'],
   [/^(?:src|dist)\/server\/errors/, 'error handler (error envelope)'],
-  [/^(?:src|dist)\/server\/(app|admit)\.[jt]s/, 'pipeline (request id, stages, body reading)'],
+  [/^(?:src|dist)\/server\/(app|admit|pipeline|body)\.[jt]s/, 'pipeline (request id, stages, body reading)'],
   [/^(?:src|dist)\/server\/http-edge/, 'HTTP edge (parser errors, header count)'],
   [/^(?:src|dist)\/server\/(idempotency|scenarios)/, 'idempotency and scenarios stages'],
-  [/^(?:src|dist)\/server\/last-used/, 'lastUsed tracker'],
   [/^(?:src|dist)\/server\/(routes|serialize)/, 'route handler'],
   [/^(?:src|dist)\/server\/(?:send-json|context)/, 'response writing (sendJson and what Node does for it)'],
   [/^(?:src|dist)\/server\/logger/, 'logging (pino, access log)'],
-  [/^(?:src|dist)\/server\/key-cache/, 'authentication (parse, checksum, key cache, HMAC)'],
   [/^(?:src|dist)\/store\//, 'store (PGlite)'],
 ];
 const PACKAGE_COMPONENTS = [

@@ -30,7 +30,11 @@ const JSON_SUFFIX = /^application\/[a-z0-9.!#$%&'*^_`|~-]+\+json$/;
 export function bodyFactsOf(req: IncomingMessage): BodyFacts {
   const length = req.headers['content-length'];
   const announced = req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
-  const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const contentType = req.headers['content-type'];
+  if (contentType === undefined) {
+    return { announced, json: false }; // every GET: nothing to split or match
+  }
+  const mediaType = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
   return { announced, json: mediaType === 'application/json' || JSON_SUFFIX.test(mediaType) };
 }
 

@@ -7,11 +7,17 @@ import { admit, admitNothing } from './admit.ts';
 import { type BodyFacts, bodyFactsOf, readBody } from './body.ts';
 import { actInOrganization, type Caller, callerOf, refusalOf } from './caller.ts';
 import { type AppContext, clientAddressOf } from './context.ts';
-import { type Authenticator, authenticatorFor, createAuthenticators, type SecurityRequirement } from './credentials.ts';
+import {
+  type Authenticator,
+  authenticatorFor,
+  createAuthenticators,
+  type SecurityRequirement,
+  type Verdict,
+} from './credentials.ts';
 import { organizationNotFound } from './errors.ts';
 import { runIdempotently } from './idempotency.ts';
 import { governingOf, type Match, type Operation, type OperationTable } from './operations.ts';
-import { originOf, storableAddress } from './session-use.ts';
+import { originOf, storableAddress, userAgentOf } from './session-use.ts';
 import { type RecordedCaller, requestRecordOf } from './usage-recorder.ts';
 
 // The life of one request, top to bottom (after app.ts has given it a request id). Each stage is a named function
@@ -120,17 +126,29 @@ export function createPipeline(ctx: AppContext, table: OperationTable, hooks: St
   return { ctx, table, hooks, guardOf };
 }
 
-/** One request's trip through the contract. */
+/**
+ * One request's trip through the contract. A stage with nothing to wait for returns undefined rather than a settled
+ * promise, and is awaited only when it returns one: an await costs a promise and a microtask turn even when there is
+ * nothing to wait for, and most requests have no membership to read, no body and no input check that reads anything.
+ */
 export async function handleRequest(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
   const exchange = matchOperation(pipeline, req, res);
-  recordUsage(pipeline, exchange);
-  watchRefusals(pipeline, exchange);
+  watchAnswer(pipeline, exchange);
   await authenticate(pipeline, exchange);
   await limit(pipeline, exchange);
   const operation = refuseMiss(exchange);
-  await authorize(pipeline, exchange, operation);
-  await readRequestBody(exchange);
-  await checkInput(exchange, operation);
+  const authorizing = authorize(pipeline, exchange, operation);
+  if (authorizing) {
+    await authorizing;
+  }
+  const reading = readRequestBody(exchange);
+  if (reading) {
+    await reading;
+  }
+  const checking = checkInput(exchange, operation);
+  if (checking) {
+    await checking;
+  }
   await run(pipeline, exchange, operation);
 }
 
@@ -153,13 +171,29 @@ function matchOperation(pipeline: Pipeline, req: Request, res: Response): Exchan
   };
 }
 
-/** When the answer is sent: a refusal (401, 403, 429) of a request made with a key counts toward its usage.anomaly. */
-function watchRefusals(pipeline: Pipeline, exchange: Exchange): void {
-  exchange.res.once('finish', () => {
-    const principal = exchange.caller?.principal;
-    const key = principal?.scheme === 'apiKey' ? principal.key : undefined;
-    pipeline.ctx.webhooks.anomalies.observe(exchange.res.statusCode, key, exchange.req.headers);
+/**
+ * Once the answer is sent ('finish', one listener for both): `recordUsage` puts the request in the request log's buffer,
+ * and a refusal (401, 403, 429) of a request made with a key counts toward its usage.anomaly (`watchRefusals`).
+ */
+function watchAnswer(pipeline: Pipeline, exchange: Exchange): void {
+  const { usage, clock } = pipeline.ctx;
+  const recording = usage.options.enabled;
+  const at = recording ? clock() : undefined;
+  const started = recording ? performance.now() : 0;
+  // 'finish' is emitted once: `on` spares the wrapper `once` makes.
+  exchange.res.on('finish', () => {
+    if (at) {
+      recordUsage(pipeline, exchange, at, performance.now() - started);
+    }
+    watchRefusals(pipeline, exchange);
   });
+}
+
+/** A refusal (401, 403, 429) of a request made with a key counts toward its usage.anomaly. */
+function watchRefusals(pipeline: Pipeline, exchange: Exchange): void {
+  const principal = exchange.caller?.principal;
+  const key = principal?.scheme === 'apiKey' ? principal.key : undefined;
+  pipeline.ctx.webhooks.anomalies.observe(exchange.res.statusCode, key, exchange.req.headers);
 }
 
 /**
@@ -180,7 +214,12 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
       admit(res, gate, 'failed authentication attempts from this address');
     }
     exchange.gate = gate;
-    const verdict = await withGateHeaders(exchange, () => guard.authenticator.verify(req.headers));
+    let verdict: Verdict;
+    try {
+      verdict = await guard.authenticator.verify(req.headers);
+    } catch (error) {
+      throw refusedAtGate(exchange, error);
+    }
     if (!verdict.ok) {
       exchange.refusedKey = verdict.key;
       admitNothing(res, await ctx.limiter.recordFailedAuth(exchange.address));
@@ -194,8 +233,11 @@ async function authenticate(pipeline: Pipeline, exchange: Exchange): Promise<voi
       // A session's last use (when, from where), written in batches like an API key's lastUsed.
       ctx.sessionUse.mark(verdict.principal.token.tokenId, ctx.clock(), originOf(exchange.address, req.headers));
     }
-    for (const [name, value] of Object.entries(exchange.caller.notices ?? {})) {
-      res.setHeader(name, value);
+    const { notices } = exchange.caller;
+    if (notices) {
+      for (const [name, value] of Object.entries(notices)) {
+        res.setHeader(name, value);
+      }
     }
   }
   const forced = match.operation ? pipeline.hooks.authenticated(exchange) : undefined;
@@ -234,9 +276,12 @@ async function limit(pipeline: Pipeline, exchange: Exchange): Promise<void> {
     admit(res, forced.decide(windows), forced.what ?? what);
   }
   const peek = mode === 'peek';
-  const decision = await withGateHeaders(exchange, () =>
-    peek ? ctx.limiter.peek(subject) : ctx.limiter.consume(subject),
-  );
+  let decision: LimitDecision;
+  try {
+    decision = await (peek ? ctx.limiter.peek(subject) : ctx.limiter.consume(subject));
+  } catch (error) {
+    throw refusedAtGate(exchange, error);
+  }
   req.rateLimit = decision;
   if (peek) {
     // Reads the windows without counting, and never refuses for them: it is how a caller learns when to retry.
@@ -260,19 +305,32 @@ function refuseMiss(exchange: Exchange): Operation {
  * nothing about it); then what the security requirement names: the permission an API key needs (read from the spec's
  * scopes, `contacts:write`), or a user's role (`owner`).
  */
-async function authorize(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
+function authorize(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> | undefined {
   const { caller } = exchange;
   if (!caller) {
-    return;
+    return undefined;
   }
   if (operation.organizationScoped && caller.principal.scheme === 'userToken') {
-    const organizationId = exchange.params.organizationId ?? '';
-    const membership = await pipeline.ctx.store.getMembership(caller.principal.userId, organizationId);
-    if (!membership) {
-      throw organizationNotFound(organizationId);
-    }
-    actInOrganization(caller, membership);
+    return actInPathOrganization(pipeline, exchange, caller, caller.principal.userId).then(() =>
+      checkRoles(exchange, caller, operation),
+    );
   }
+  checkRoles(exchange, caller, operation);
+  return undefined;
+}
+
+/** A user token acting on the organization in the path: the user's membership of it, else its 404. */
+async function actInPathOrganization(pipeline: Pipeline, exchange: Exchange, caller: Caller, userId: string) {
+  const organizationId = exchange.params.organizationId ?? '';
+  const membership = await pipeline.ctx.store.getMembership(userId, organizationId);
+  if (!membership) {
+    throw organizationNotFound(organizationId);
+  }
+  actInOrganization(caller, membership);
+}
+
+/** The 403 of the first role or permission the security requirement names that the caller does not hold. */
+function checkRoles(exchange: Exchange, caller: Caller, operation: Operation): void {
   for (const required of exchange.roles) {
     const refused = refusalOf(caller, required, operation);
     if (refused) {
@@ -282,68 +340,54 @@ async function authorize(pipeline: Pipeline, exchange: Exchange, operation: Oper
 }
 
 /** Reads the whole body before anything runs, so a request whose framing fails never reaches a handler. */
-async function readRequestBody(exchange: Exchange): Promise<void> {
-  if (exchange.body.announced) {
-    await readBody(exchange.req, exchange.res, exchange.body);
-  }
+function readRequestBody(exchange: Exchange): Promise<void> | undefined {
+  return exchange.body.announced ? readBody(exchange.req, exchange.res, exchange.body) : undefined;
 }
 
-/** Checks parameters and body against the operation's spec (skipped when there is nothing to check). */
-async function checkInput(exchange: Exchange, operation: Operation): Promise<void> {
-  const checking = operation.checkInput(exchange.req, exchange.res, exchange.body);
-  if (checking) {
-    await checking;
-  }
+/** Checks parameters and body against the operation's spec (undefined when there is nothing to wait for). */
+function checkInput(exchange: Exchange, operation: Operation): Promise<void> | undefined {
+  return operation.checkInput(exchange.req, exchange.res, exchange.body);
 }
 
 /** Runs the handler; an operation that declares Idempotency-Key (sign-up too, anonymously) runs it idempotently. */
-async function run(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
+function run(pipeline: Pipeline, exchange: Exchange, operation: Operation): Promise<void> {
   const forced = pipeline.hooks.running(exchange);
   if (forced) {
     throw forced;
   }
   const { ctx } = pipeline;
   const { req, res } = exchange;
-  if (operation.idempotent) {
-    await runIdempotently(req, res, ctx, exchange.caller, () => operation.handler(req, res, ctx));
-  } else {
-    await operation.handler(req, res, ctx);
-  }
+  return operation.idempotent
+    ? runIdempotently(req, res, ctx, exchange.caller, () => operation.handler(req, res, ctx))
+    : operation.handler(req, res, ctx);
 }
 
 /**
- * Once the answer is sent ('finish'), puts the request in the request log's buffer: made with an API key (a refused
- * one too, when the key it names exists), or with a user token acting in an organization. Nothing is written here:
- * the recorder writes its buffer in batches (usage-recorder.ts). A request whose client went away before the answer
- * was sent is not recorded.
+ * Puts a finished request in the request log's buffer: made with an API key (a refused one too, when the key it names
+ * exists), or with a user token acting in an organization. Nothing is written here: the recorder writes its buffer in
+ * batches (usage-recorder.ts). A request whose client went away before the answer was sent is not recorded (there is
+ * no 'finish').
  */
-function recordUsage(pipeline: Pipeline, exchange: Exchange): void {
-  const { usage, clock } = pipeline.ctx;
-  if (!usage.options.enabled) {
+function recordUsage(pipeline: Pipeline, exchange: Exchange, at: Date, durationMs: number): void {
+  const who = recordedCallerOf(exchange);
+  if (!who) {
     return;
   }
-  const at = clock();
-  const started = performance.now();
   const { req, res } = exchange;
-  res.once('finish', () => {
-    const who = recordedCallerOf(exchange);
-    if (who) {
-      usage.record(
-        requestRecordOf({
-          who,
-          at,
-          durationMs: performance.now() - started,
-          operation: exchange.operation,
-          method: req.method,
-          url: req.url,
-          status: res.statusCode,
-          userAgent: originOf(exchange.address, req.headers).userAgent,
-          address: storableAddress(exchange.address),
-          requestId: req.id,
-        }),
-      );
-    }
-  });
+  pipeline.ctx.usage.record(
+    requestRecordOf({
+      who,
+      at,
+      durationMs,
+      operation: exchange.operation,
+      method: req.method,
+      url: req.url,
+      status: res.statusCode,
+      userAgent: userAgentOf(req.headers),
+      address: storableAddress(exchange.address),
+      requestId: req.id,
+    }),
+  );
 }
 
 /** Whom a request is recorded for, or undefined when it is not recorded (no credential known, no organization). */

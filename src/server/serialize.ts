@@ -1,5 +1,5 @@
 import { maskApiKey } from '../keys/api-key.ts';
-import { accessOf } from '../lib/permissions.ts';
+import { accessOf, type KeyAccess } from '../lib/permissions.ts';
 import type { PlanConfig, PlanTable } from '../rate-limit/plans.ts';
 import type {
   ApiKeyRecord,
@@ -27,6 +27,20 @@ export function planPerMinute(plan: PlanConfig | undefined): number {
   return Math.max(1, Math.floor((longest.limit * 60) / longest.windowSeconds));
 }
 
+// A key's permission list is one array for as long as the key is cached, and every validate answer names its access:
+// worked out once per list rather than once per request (a Set of the list each time).
+const accessByList = new WeakMap<readonly string[], KeyAccess>();
+
+/** `accessOf(permissions)`, remembered per list (lists are never changed in place: a change is a new record). */
+function accessOfList(permissions: readonly string[]): KeyAccess {
+  let access = accessByList.get(permissions);
+  if (access === undefined) {
+    access = accessOf(permissions);
+    accessByList.set(permissions, access);
+  }
+  return access;
+}
+
 /**
  * A stored key as the API shows it (never the hash); `lastUsed` and `lastUsedFrom` include this instance's unwritten
  * use, when newer.
@@ -42,7 +56,7 @@ export function toApiKey(key: ApiKeyRecord & { plan: string }, plans: PlanTable,
     organizationId: key.organizationId,
     plan: key.plan,
     rateLimit: key.rateLimit ?? planPerMinute(plans[key.plan]),
-    access: accessOf(key.permissions),
+    access: accessOfList(key.permissions),
     permissions: key.permissions,
     environment: key.environment,
     lastUsed: lastUsed ? lastUsed.toISOString() : null,

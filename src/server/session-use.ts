@@ -6,8 +6,13 @@ import { createLatestUseBatch } from './latest-use-batch.ts';
 /** The longest client address and user agent a session keeps (the columns' CHECKs); longer ones are cut. */
 export const ORIGIN_LIMITS = { address: 64, userAgent: 256 } as const;
 
+const CONTROL = /\p{Cc}/u;
+
 /** A header or address as stored: no control characters, at most `max` characters (a cut never splits a pair). */
 function storable(value: string, max: number): string {
+  if (value.length <= max && !CONTROL.test(value)) {
+    return value; // every request's address and user agent: nothing to cut, so no copy
+  }
   return Array.from(value.replace(/\p{Cc}/gu, ''))
     .slice(0, max)
     .join('');
@@ -20,12 +25,13 @@ export function storableAddress(address: string): string {
 
 /** Where a request came from, as a session records it: the client address and the `User-Agent` header, if any. */
 export function originOf(address: string, headers: IncomingHttpHeaders): SessionOrigin {
+  return { address: storableAddress(address), userAgent: userAgentOf(headers) };
+}
+
+/** The `User-Agent` header as stored, or null when there is none. */
+export function userAgentOf(headers: IncomingHttpHeaders): string | null {
   const agent = headers['user-agent'];
-  return {
-    address: storableAddress(address),
-    userAgent:
-      typeof agent === 'string' && agent.trim() !== '' ? storable(agent.trim(), ORIGIN_LIMITS.userAgent) : null,
-  };
+  return typeof agent === 'string' && agent.trim() !== '' ? storable(agent.trim(), ORIGIN_LIMITS.userAgent) : null;
 }
 
 /** Records when, and from where, sessions were last used, and writes them in batches, off the request path. */

@@ -27,4 +27,9 @@ export interface Db extends Queryable {
   listen(channel: string, onNotify: (payload: string) => void, onReconnect: () => void): Promise<() => Promise<void>>;
   /** Closes the database; idempotent. */
   close(): Promise<void>;
+  /**
+   * Where the driver can load rows in COPY's text format (PGlite: from a blob, in its own thread), loads `text` into
+   * `target` (`table (column, …)`); absent on drivers that can't (the caller then inserts another way).
+   */
+  copyFrom?(target: string, text: string): Promise<void>;
 }

@@ -137,6 +137,11 @@ export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
         }
       };
     },
+    async copyFrom(target: string, text: string): Promise<void> {
+      guard();
+      // PGlite's COPY reads a blob as the file /dev/blob: the rows go in without a parameter to parse.
+      await pg.query(`COPY ${target} FROM '/dev/blob'`, [], { blob: new Blob([text]) });
+    },
     close(): Promise<void> {
       closing ??= pg.closed ? Promise.resolve() : pg.close();
       return closing;

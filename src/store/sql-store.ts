@@ -23,6 +23,7 @@ function withTypedErrors(db: Db): Db {
     const state = sqlStateOf(err);
     throw state.startsWith('22') ? new InvalidValueError(state, { cause: err }) : err;
   };
+  const copyFrom = db.copyFrom?.bind(db);
   return {
     kind: db.kind,
     query: <T>(sql: string, params?: unknown[]) => db.query<T>(sql, params).catch(typed),
@@ -30,6 +31,7 @@ function withTypedErrors(db: Db): Db {
     transaction: (fn, opts) => db.transaction(fn, opts).catch(typed),
     listen: (...args) => db.listen(...args),
     close: () => db.close(),
+    ...(copyFrom ? { copyFrom: (target: string, text: string) => copyFrom(target, text).catch(typed) } : {}),
   };
 }
 

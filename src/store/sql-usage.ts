@@ -141,6 +141,46 @@ const GROUP_COLUMNS: Record<UsageGroupBy, string> = {
   operation: 'operation_id',
 };
 
+/** The columns a record fills, in the order the JSON insert and the COPY lines give them. */
+const INSERTED_COLUMNS =
+  'organization_id, at, key_id, user_id, environment, operation_id, method, path, status, duration_ms, address, user_agent, request_id, query_names';
+
+/** COPY's text format escapes these (with a backslash); a NULL is `\N`. */
+const COPY_SPECIAL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value as a field of COPY's text format. */
+function copyField(value: string | null): string {
+  return value === null ? '\\N' : value.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c] ?? c);
+}
+
+/** A text array's literal (`{"a","b"}`): every element quoted, its quotes and backslashes escaped. */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/** A record as one line of COPY's text format, in INSERTED_COLUMNS' order. */
+function copyLineOf(r: RequestLogRecord): string {
+  return `${[
+    r.organizationId,
+    r.at.toISOString(),
+    r.keyId,
+    r.userId,
+    r.environment,
+    r.operationId,
+    r.method,
+    r.path,
+    String(r.status),
+    String(r.durationMs),
+    r.address,
+    r.userAgent,
+    r.requestId,
+    arrayLiteral(r.queryNames),
+  ]
+    .map(copyField)
+    .join('\t')}\n`;
+}
+
 /** Rows a prune statement deletes at most, so a large prune never holds one long transaction. */
 const PRUNE_CHUNK = 10_000;
 
@@ -181,12 +221,16 @@ export function usageStatements(db: Db): UsageStore {
       if (records.length === 0) {
         return;
       }
-      // One parameter for the whole batch: a JSON array binds the same way on both drivers, whatever its size.
+      if (db.copyFrom) {
+        // PGlite: COPY's text format, which the embedded database (WebAssembly, on the server's own thread) parses
+        // for about a quarter less CPU a row than the JSON array below (README, *Performance*).
+        await db.copyFrom(`request_logs (${INSERTED_COLUMNS})`, records.map(copyLineOf).join(''));
+        return;
+      }
+      // One parameter for the whole batch: a JSON array binds the same way whatever its size.
       await db.query(
-        `INSERT INTO request_logs (organization_id, at, key_id, user_id, environment, operation_id, method, path,
-                                   status, duration_ms, address, user_agent, request_id, query_names)
-         SELECT organization_id, at, key_id, user_id, environment, operation_id, method, path,
-                status, duration_ms, address, user_agent, request_id, query_names
+        `INSERT INTO request_logs (${INSERTED_COLUMNS})
+         SELECT ${INSERTED_COLUMNS}
          FROM jsonb_to_recordset($1::jsonb) AS x (organization_id text, at timestamptz, key_id text, user_id text,
            environment text, operation_id text, method text, path text, status smallint, duration_ms real,
            address text, user_agent text, request_id text, query_names text[])`,

@@ -628,6 +628,50 @@ describe.each(backends)('store on $name', ({ open }) => {
     });
   });
 
+  describe('the request log', () => {
+    it('gives back every field of a batch exactly as recorded, whatever characters its text holds', async () => {
+      const organization = await freshOrganization();
+      const at = new Date('2026-11-20T10:00:00.123Z');
+      const base = {
+        organizationId: organization.organizationId,
+        at,
+        keyId: 'key_0000000000000001',
+        userId: null,
+        environment: 'production' as const,
+        operationId: 'listContacts',
+        method: 'GET',
+        path: '/v1/contacts',
+        status: 200,
+        durationMs: 0.125,
+        address: '::ffff:127.0.0.1',
+        requestId: 'req-1',
+      };
+      // What COPY's text format and an array literal escape: backslashes, tabs, quotes, braces, commas, `\N`.
+      const odd = {
+        ...base,
+        keyId: null,
+        userId: 'usr_0000000000000001',
+        environment: null,
+        operationId: null,
+        path: null,
+        method: 'PATCH',
+        status: 429,
+        durationMs: 12,
+        userAgent: 'odd\\agent\t"quoted" {braces}, \\N',
+        requestId: 'req-2',
+        queryNames: ['a"b', 'back\\slash', '{x,y}', '', 'NULL', '\\N'],
+      };
+      await store.insertRequestLogs([{ ...base, userAgent: null, queryNames: [] }, odd]);
+      const { items } = await store.listRequestLogs(organization.organizationId, {
+        from: new Date(at.getTime() - 1000),
+        to: new Date(at.getTime() + 1000),
+        limit: 10,
+      });
+      const byId = Object.fromEntries(items.map(({ logId: _logId, ...record }) => [record.requestId, record]));
+      expect(byId).toEqual({ 'req-1': { ...base, userAgent: null, queryNames: [] }, 'req-2': odd });
+    });
+  });
+
   describe('health and notifications', () => {
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
