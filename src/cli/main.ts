@@ -267,7 +267,10 @@ withStoreOptions(
     ).env('MAILROOM_ALLOW_PRIVATE_WEBHOOKS'),
   )
   .addOption(
-    new Option('--webhook-retry-schedule <seconds>', 'seconds before each retry of a failed webhook delivery')
+    new Option(
+      '--webhook-retry-schedule <seconds>',
+      'seconds before each retry of a failed webhook delivery (default: 5,300,1800,7200,18000,36000,36000)',
+    )
       .env('MAILROOM_WEBHOOK_RETRY_SCHEDULE')
       .argParser(retrySchedule),
   )
