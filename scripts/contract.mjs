@@ -46,6 +46,8 @@ const server = await startServer({
   scenarios: true,
   // A sandbox too: the run holds it to POST /sandbox/reset, last of all (the reset wipes what the run made).
   sandbox: true,
+  // As behind a load balancer (--trust-proxy): the run's sign-in spray comes from several addresses (X-Forwarded-For).
+  trustProxy: true,
   failedAuth: { name: 'auth-failures', limit: 1000, windowSeconds: 60 },
   accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
 });
