@@ -40,7 +40,8 @@ const published = JSON.stringify([
 ]);
 const server = await startServer({
   // Endpoints on 127.0.0.1 (the run's receiver) need what --allow-private-webhooks gives.
-  webhooks: { allowPrivate: true, secretScanningKeys: parseSecretScanningKeys(published) },
+  // Keys are scanned for expiry every second, so the run's api_key.expiring comes at once (the default is a minute).
+  webhooks: { allowPrivate: true, expiryScanMs: 1000, secretScanningKeys: parseSecretScanningKeys(published) },
   port: 0,
   logLevel: 'error',
   scenarios: true,
