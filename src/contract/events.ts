@@ -7,6 +7,8 @@
 //    client's own `verifyWebhook` (Standard Webhooks), its payload against the spec's top-level `webhooks` schema of
 //    its type, and that no key's secret is in it. api_key.expiring comes from the target's expiry scan (every 60 s by
 //    default; `mailroom serve --expiry-scan-seconds`), usage.anomaly at the default threshold (20 refusals in 60 s).
+//    On a sandbox, once the expiring key had its notice, the run moves the sandbox's clock a day on (POST
+//    /sandbox/clock) and holds the target to api_key.expired too.
 //  - usage-count: N requests made with a fresh key show as N entries of the request log (`GET /v1/request-logs?keyId=`)
 //    and N in the key's usage (`GET /v1/api-keys/{keyId}/usage`); the recorder writes in batches, so both are polled
 //    briefly.
@@ -22,7 +24,7 @@ import type { Json } from './spec.ts';
 /** The check classes of this phase, as the report names and explains them. */
 export const EVENT_CHECKS = {
   'webhook-delivery':
-    "every delivery the run caused (api_key.created, .rotated, .revoked, .expiring, .leaked, usage.anomaly, ping) arrives, verifies with the client's verifyWebhook (Standard Webhooks signature, timestamp) under the endpoint's secret, matches the spec's top-level webhooks schema of its type, and carries no key's secret",
+    "every delivery the run caused (api_key.created, .rotated, .revoked, .expiring, .leaked, on a sandbox .expired, usage.anomaly, ping) arrives, verifies with the client's verifyWebhook (Standard Webhooks signature, timestamp) under the endpoint's secret, matches the spec's top-level webhooks schema of its type, and carries no key's secret",
   'usage-count':
     'N requests made with a fresh key show as N entries of GET /v1/request-logs?keyId= and N in its GET /v1/api-keys/{keyId}/usage totals',
 } as const;
@@ -44,6 +46,8 @@ export interface EventChecksOptions {
    * every 60 s unless started with --expiry-scan-seconds; on a sandbox the run moves its clock instead).
    */
   expiringPatienceMs?: number;
+  /** The target is a sandbox: the run moves its clock (POST /sandbox/clock) a day on to cause api_key.expired. */
+  sandbox?: boolean;
 }
 
 /** GitHub's side of a secret-scanning key pair the target knows. */
@@ -201,6 +205,25 @@ async function causeAnomaly(ctx: CaseContext, options: EventChecksOptions) {
   return narrow;
 }
 
+/**
+ * api_key.expired, on a sandbox: once the key expiring in a day has had its notice, the sandbox's clock moves a day and
+ * a minute on (POST /sandbox/clock), and the target's expiry scan, which reads that clock, finds the key expired.
+ */
+async function causeExpiry(
+  ctx: CaseContext,
+  key: string,
+  mine: () => ReceivedDelivery[],
+  expiring: { keyId: string },
+  patience: number,
+): Promise<string[]> {
+  const noticed = await awaitExpected(mine, [{ type: 'api_key.expiring', keyId: expiring.keyId }], patience);
+  if (noticed.length > 0) {
+    return noticed;
+  }
+  await ctx.send({ method: 'POST', path: '/sandbox/clock', key, body: { advanceSeconds: 86_460 }, expect: 200 });
+  return [];
+}
+
 /** The problems of one delivery: its signature, its payload against the spec, no key's secret in it. */
 async function deliveryProblems(
   delivery: ReceivedDelivery,
@@ -265,6 +288,9 @@ async function checkDeliveries(options: EventChecksOptions): Promise<void> {
   if (secretScanning) {
     types.push('api_key.leaked');
   }
+  if (options.sandbox) {
+    types.push('api_key.expired');
+  }
   await book.run(
     'state',
     'webhook-delivery: each key event, a usage anomaly and a ping, delivered signed and as documented',
@@ -289,14 +315,18 @@ async function checkDeliveries(options: EventChecksOptions): Promise<void> {
       }
       const anomalous = await causeAnomaly(ctx, options);
       secrets.push(anomalous.secret);
-      const expected: ExpectedEvent[] = [
-        ...types.filter((type) => type !== 'api_key.expiring' && type !== 'usage.anomaly').map((type) => ({ type })),
-        { type: 'ping' },
-        { type: 'api_key.expiring', keyId: expiring.keyId },
-        { type: 'usage.anomaly', keyId: anomalous.keyId },
-      ];
+      const ofKeys = new Map([
+        ['api_key.expiring', expiring.keyId],
+        ['api_key.expired', expiring.keyId],
+        ['usage.anomaly', anomalous.keyId],
+      ]);
+      const expected: ExpectedEvent[] = [...types, 'ping'].map((type) => ({ type, keyId: ofKeys.get(type) }));
       const mine = () => receiver.deliveries.filter((d) => d.path === path);
-      const problems = await awaitExpected(mine, expected, options.expiringPatienceMs ?? Math.max(patience, 65_000));
+      const slow = options.expiringPatienceMs ?? Math.max(patience, 65_000);
+      const problems = options.sandbox ? await causeExpiry(ctx, key, mine, expiring, slow) : [];
+      if (problems.length === 0) {
+        problems.push(...(await awaitExpected(mine, expected, slow)));
+      }
       for (const delivery of mine()) {
         problems.push(...(await deliveryProblems(delivery, secret, validators, secrets)));
       }

@@ -87,7 +87,8 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
 
   async function pollOnce(): Promise<void> {
     const now = clock();
-    if (now.getTime() - lastScan >= expiryScanMs) {
+    // A sandbox's clock may jump (forward by POST /sandbox/clock, back to the real time by a reset): scan after either.
+    if (now.getTime() - lastScan >= expiryScanMs || now.getTime() < lastScan) {
       lastScan = now.getTime();
       const written = await store.writeKeyExpiryEvents(now, EXPIRING_NOTICE_MS, 500, (type: ExpiryEvent, key) =>
         keyEvent(type, key, now),
