@@ -42,6 +42,9 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
       return { url: `http://127.0.0.1:9/${tag}` };
     case 'updateWebhookEndpoint':
       return { description: `updated by ${tag}` };
+    case 'advanceSandboxClock':
+      // A minute: a walk that calls it several times leaves the sandbox's keys and tokens as they were.
+      return { advanceSeconds: 60 };
     case 'reportLeakedKeys':
       // A token whose checksum holds (so it is looked up) and that no server issued: a false positive.
       return [{ token: UNISSUED_KEY, type: 'mailroom_api_key', url: `https://github.com/${tag}`, source: 'content' }];
