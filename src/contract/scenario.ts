@@ -502,7 +502,12 @@ function acceptedStatuses(operation: SpecOperation): number[] {
 async function playEdgeValues({ book, fixtures, created, operations, runId }: ScenarioOptions): Promise<void> {
   let n = 0;
   const unique = () => `${runId}.${++n}`;
-  const edges = edgeValues(operations, unique);
+  // Not the x-sandbox-only operations: they exist only on a sandbox, and the clock's upper bound would move its time a
+  // year on mid-run (every user token expired). Their bounds are the server tests' and Dredd's 422.
+  const edges = edgeValues(
+    operations.filter((op) => !op.sandboxOnly),
+    unique,
+  );
   const ids = await edgeTargets(book, fixtures, created, runId);
   if (!ids) {
     return;
