@@ -23,6 +23,7 @@ export interface PathsByScheme {
     | '/v1/webhook-endpoints/{endpointId}/test'
     | '/v1/webhook-endpoints/{endpointId}/deliveries'
     | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
+    | '/sandbox/clock'
     | '/sandbox/reset';
   apiKeyHeader:
     | '/v1/health'
@@ -43,6 +44,7 @@ export interface PathsByScheme {
     | '/v1/webhook-endpoints/{endpointId}/test'
     | '/v1/webhook-endpoints/{endpointId}/deliveries'
     | '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry'
+    | '/sandbox/clock'
     | '/sandbox/reset';
   userToken:
     | '/auth/logout'

@@ -1790,6 +1790,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sandbox/clock": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move the sandbox's clock forward
+         * @description **Sandbox only.** Exists on a server started with `mailroom serve --sandbox`; on any other server, production
+         *     included, `/sandbox/clock` is an unknown path (404), and the contract run never calls it there
+         *     (`x-sandbox-only: true`). Stripe's test clocks are the precedent.
+         *
+         *     Moves the time the sandbox reads forward by `advanceSeconds` (1 second to a year per call), so what happens with
+         *     time can be tested without waiting for it: a key past its expiry is refused (401), a user token past its 30 days
+         *     too, and the expiry scan runs at once on the new time, sending `api_key.expiring` (7 days ahead) and
+         *     `api_key.expired` to subscribed endpoints. Everything the server writes from then on carries the moved time
+         *     (`createdAt`, `lastUsed`, request-log entries, event timestamps); webhook signatures keep the real time, which is
+         *     what receivers check theirs against. Rate-limit windows of keys and addresses keep the real time. The clock never
+         *     goes back, but `POST /sandbox/reset` returns it to the real time with everything else.
+         *
+         *     It takes any valid API key of the sandbox, as the reset does, and is not counted against the key's rate limits
+         *     (`x-rate-limit: peek`); failed authentications count per client address as everywhere.
+         */
+        post: operations["advanceSandboxClock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sandbox/reset": {
         parameters: {
             query?: never;
@@ -2910,6 +2953,27 @@ export interface components {
             /** @enum {string} */
             label: "true_positive" | "false_positive";
         }[];
+        /** SandboxClockRequest */
+        SandboxClockRequest: {
+            /**
+             * @description How far to move the sandbox's clock forward, in seconds (1 second to 365 days).
+             * @example 86400
+             */
+            advanceSeconds: number;
+        };
+        /**
+         * SandboxClock
+         * @description The sandbox's clock after the move.
+         */
+        SandboxClock: {
+            /** @description The time the sandbox now reads. */
+            now: components["schemas"]["Timestamp"];
+            /**
+             * @description How far ahead of the real time the sandbox's clock is (0 after a reset).
+             * @example 86400
+             */
+            offsetSeconds: number;
+        };
         /**
          * SandboxReset
          * @description What a sandbox reset restored, counted by kind of record.
@@ -4688,6 +4752,25 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["SecretScanningFeedback"];
+            };
+        };
+        /** @description The sandbox's clock moved forward. The rate-limit headers describe the caller's windows (not counted: a peek). */
+        SandboxClockOk: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "X-RateLimit-Limit": components["headers"]["XRateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["XRateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["XRateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": {
+                    /** @constant */
+                    success: true;
+                    data: components["schemas"]["SandboxClock"];
+                };
             };
         };
         /**
@@ -7754,6 +7837,42 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["SecretScanningFeedback"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    advanceSandboxClock: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your own identifier for this request, to trace it end to end. The server keeps it when it matches
+                 *     `^[A-Za-z0-9._:-]{1,128}$` (1–128 characters of `A–Z a–z 0–9 . _ : -`) and otherwise replaces it
+                 *     with a UUID it generates; either way the response's `X-Request-Id` header, and `meta.requestId`
+                 *     of an error, carry the id the server used. Any string is accepted: an id the server can't keep
+                 *     is replaced, never refused.
+                 * @example 9b2c1f4e-5d7a-4e8b-a1c3-0f6e2d9b7a45
+                 */
+                "X-Request-Id"?: components["parameters"]["XRequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SandboxClockRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["SandboxClockOk"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];

@@ -40,12 +40,15 @@ const published = JSON.stringify([
 ]);
 const server = await startServer({
   // Endpoints on 127.0.0.1 (the run's receiver) need what --allow-private-webhooks gives.
-  webhooks: { allowPrivate: true, secretScanningKeys: parseSecretScanningKeys(published) },
+  // Keys are scanned for expiry every second, so the run's api_key.expiring comes at once (the default is a minute).
+  webhooks: { allowPrivate: true, expiryScanMs: 1000, secretScanningKeys: parseSecretScanningKeys(published) },
   port: 0,
   logLevel: 'error',
   scenarios: true,
   // A sandbox too: the run holds it to POST /sandbox/reset, last of all (the reset wipes what the run made).
   sandbox: true,
+  // As behind a load balancer (--trust-proxy): the run's sign-in spray comes from several addresses (X-Forwarded-For).
+  trustProxy: true,
   failedAuth: { name: 'auth-failures', limit: 1000, windowSeconds: 60 },
   accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
 });

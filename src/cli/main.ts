@@ -286,6 +286,12 @@ withStoreOptions(
       .default(DEFAULT_ANOMALY_SETTINGS.windowSeconds)
       .argParser(integer('--anomaly-window', 1, 86_400)),
   )
+  .addOption(
+    new Option('--expiry-scan-seconds <n>', 'how often keys are scanned for api_key.expiring and api_key.expired')
+      .env('MAILROOM_EXPIRY_SCAN_SECONDS')
+      .default(60)
+      .argParser(integer('--expiry-scan-seconds', 1, 86_400)),
+  )
   .addHelpText(
     'after',
     '\nRate-limit plans come from MAILROOM_PLANS (JSON, see README); keys are hashed under MAILROOM_SERVER_SECRET.' +
@@ -326,6 +332,7 @@ withStoreOptions(
       webhooks: {
         allowPrivate: Boolean(opts.allowPrivateWebhooks),
         retrySchedule: opts.webhookRetrySchedule,
+        expiryScanMs: opts.expiryScanSeconds * 1000,
         anomaly: { threshold: opts.anomalyThreshold, windowSeconds: opts.anomalyWindow },
         secretScanningKeys: secretScanningKeys(process.env.MAILROOM_SECRET_SCANNING_PUBLIC_KEYS),
       },

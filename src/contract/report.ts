@@ -8,6 +8,7 @@ import { EVENT_CHECKS } from './events.ts';
 import { SEMANTIC_CHECKS } from './header-semantics.ts';
 import { type Exchange, PRISM_CHECKS } from './observer.ts';
 import { STATE_CHECKS } from './state/checks.ts';
+import { SIGN_IN_CHECKS } from './state/spray.ts';
 import type { StrictnessSummary } from './strict-spec.ts';
 
 /** How the target answered the scenarios probe. */
@@ -24,6 +25,7 @@ export const CHECKS: Record<string, string> = {
   ...SEMANTIC_CHECKS,
   ...DECLARED_HEADER_CHECKS,
   ...STATE_CHECKS,
+  ...SIGN_IN_CHECKS,
   ...EVENT_CHECKS,
   transport: 'the target (and Prism in front of it) answered at all',
 };

@@ -29,7 +29,7 @@ import { startWebhookReceiver } from './receiver.ts';
 import { buildReport, type ContractReport, type ScenarioProbe } from './report.ts';
 import { playScenario } from './scenario.ts';
 import { BUNDLED_SPEC, type Json, readSpec, type SpecOperation } from './spec.ts';
-import { readStateRules, runStateFlows, StateModel } from './state/index.ts';
+import { readStateRules, runSignInSpray, runStateFlows, StateModel } from './state/index.ts';
 import { buildStrictSpec } from './strict-spec.ts';
 
 /** Options of `runContract`. */
@@ -292,6 +292,9 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
             runId,
           }),
         );
+      // The sign-in spray (state/spray.ts): the owner still signs in after one. From addresses of its own, so it
+      // spends none of this client's windows.
+      const spray = () => timed('sign-in', () => runSignInSpray({ book: book as CaseBook, runId }));
       const dredd = async () => {
         if (book?.isAborted) {
           return undefined;
@@ -306,10 +309,11 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
         // One after the other, cheapest first: a failing run stops before it starts Dredd.
         log(`contract: ${probe.detail}; running the scenario, then Dredd (--fail-fast)`);
         await scenario();
+        await spray();
         main = await dredd();
       } else {
-        log(`contract: ${probe.detail}; running Dredd and the scenario side by side`);
-        [main] = await Promise.all([dredd(), scenario()]);
+        log(`contract: ${probe.detail}; running Dredd, the scenario and the sign-in spray side by side`);
+        [main] = await Promise.all([dredd(), scenario(), spray()]);
       }
     }
     if (fixtures && prism && !book.isAborted) {
@@ -338,6 +342,7 @@ export async function runContract(options: ContractOptions): Promise<ContractRep
           created,
           runId,
           secretScanning: options.secretScanning,
+          sandbox: Boolean(options.sandbox),
         }),
       );
     }

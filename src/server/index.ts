@@ -39,6 +39,7 @@ import { createKeyCache, createTokenCache, type KeyCache } from './key-cache.ts'
 import { createLastUsedTracker } from './last-used.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { governingOf, type OperationTable } from './operations.ts';
+import { createSandboxClock } from './sandbox/clock.ts';
 import { createSandbox, type SandboxResetOutcome } from './sandbox/sandbox.ts';
 import { type SeedOutcome, seedStore } from './sandbox/seed.ts';
 import { readSeedFile, type SeedFile } from './sandbox/seed-file.ts';
@@ -187,7 +188,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   });
   const lastUsed = createLastUsedTracker(store, logger, options.lastUsedFlushMs ?? 1000);
   const sessionUse = createSessionUseTracker(store, logger, options.lastUsedFlushMs ?? 1000);
-  const clock = options.clock ?? (() => new Date());
+  // A sandbox's clock can be moved forward (POST /sandbox/clock): everything of this server reads it.
+  const sandboxClock = sandboxMode ? createSandboxClock(options.clock ?? (() => new Date())) : undefined;
+  const clock = sandboxClock?.now ?? options.clock ?? (() => new Date());
   const usage = createUsageRecorder(store, logger, clock, options.usage);
   const webhookOptions = options.webhooks ?? {};
   let worker: DeliveryWorker | undefined;
@@ -221,7 +224,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   }
   let seeded: SeedOutcome | undefined;
   if (sandboxMode) {
-    context.sandbox = createSandbox(context, options.seed);
+    context.sandbox = createSandbox(context, options.seed, sandboxClock ?? createSandboxClock(clock));
     seeded = await seedSandbox(context, seedFile);
     logger.warn('sandbox mode is on: POST /sandbox/reset restores the state it starts with');
   } else if (seedFile !== undefined) {

@@ -87,6 +87,7 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
   let again = false;
   let stopped = false;
   let lastScan = 0;
+  let lastPoll: { clock: number; real: number } | undefined;
 
   const poll = (): void => {
     if (stopped) {
@@ -109,7 +110,11 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWor
 
   async function pollOnce(): Promise<void> {
     const now = clock();
-    if (now.getTime() - lastScan >= expiryScanMs) {
+    // A sandbox's clock may jump (forward by POST /sandbox/clock, back to the real time by a reset): scan after either.
+    const jumped =
+      lastPoll !== undefined && Math.abs(now.getTime() - lastPoll.clock - (Date.now() - lastPoll.real)) > 1000;
+    lastPoll = { clock: now.getTime(), real: Date.now() };
+    if (jumped || now.getTime() - lastScan >= expiryScanMs) {
       lastScan = now.getTime();
       const written = await store.writeKeyExpiryEvents(now, EXPIRING_NOTICE_MS, 500, (type: ExpiryEvent, key) =>
         keyEvent(type, key, now),

@@ -170,13 +170,24 @@ describe('contract run (mailroom contract)', () => {
       // The banner's key is on the free plan: the deployment gives it room for the run (about 1,000 requests), and this
       // one client address room for the run's sign-ups, log-ins and failed authentications, so the run never waits.
       // Its webhook endpoints point at the run's receiver on 127.0.0.1 (--allow-private-webhooks), and it knows the
-      // public half of a secret-scanning key pair made here, whose private half the run signs reports with.
+      // public half of a secret-scanning key pair made here, whose private half the run signs reports with. It takes the
+      // client address from X-Forwarded-For (--trust-proxy), so the run's sign-in spray comes from several addresses,
+      // and scans keys for expiry every second, so the run's api_key.expiring comes at once.
       const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const keyIdentifier = 'contract-test-secret-scanning-key';
       const privateKeyFile = join(outDir, 'secret-scanning-key.pem');
       writeFileSync(privateKeyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
       const serve = await startServeProcess(
-        ['--signup-login-limit', '100', '--failed-auth-limit', '1000', '--allow-private-webhooks'],
+        [
+          '--signup-login-limit',
+          '100',
+          '--failed-auth-limit',
+          '1000',
+          '--allow-private-webhooks',
+          '--trust-proxy',
+          '--expiry-scan-seconds',
+          '1',
+        ],
         {
           MAILROOM_PLANS: ROOMY_FREE_PLAN,
           MAILROOM_SECRET_SCANNING_PUBLIC_KEYS: JSON.stringify([

@@ -97,6 +97,8 @@ beforeAll(async () => {
     // The runs' webhook endpoints point at their receivers on 127.0.0.1.
     webhooks: {
       allowPrivate: true,
+      // Keys scanned for expiry every second: a run's api_key.expiring comes at once.
+      expiryScanMs: 1000,
       secretScanningKeys: parseSecretScanningKeys(
         JSON.stringify(
           Array.from({ length: DRIFTS.length + 1 }, (_, index) => ({

@@ -29,6 +29,7 @@ beforeAll(async () => {
     webhooks: {
       allowPrivate: true,
       pollMs: 50,
+      expiryScanMs: 500,
       secretScanningKeys: parseSecretScanningKeys(
         JSON.stringify([{ key_identifier: KEY_ID, key: pair.publicKey.export({ type: 'spki', format: 'pem' }) }]),
       ),
@@ -79,7 +80,15 @@ describe('the events phase', () => {
       .map((d) => JSON.parse(d.body).type)
       .sort();
     expect(new Set(types)).toEqual(
-      new Set(['api_key.created', 'api_key.leaked', 'api_key.revoked', 'api_key.rotated', 'ping']),
+      new Set([
+        'api_key.created',
+        'api_key.expiring',
+        'api_key.leaked',
+        'api_key.revoked',
+        'api_key.rotated',
+        'ping',
+        'usage.anomaly',
+      ]),
     );
   });
 

@@ -2,6 +2,8 @@
 // resource the spec declares) against the in-process reference server through the observer, with the passive model
 // watching every exchange. Straight to the server nothing may fail, and every check class must have judged
 // something; through a hop that drifts one of the state drifts of drifts.ts, the run must fail on that drift's class.
+// The sign-in spray (state/spray.ts) likewise: it passes on a server trusting X-Forwarded-For, is skipped with the
+// reason on one that doesn't, and fails owner-sign-in through a hop that locks the owner out.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +15,7 @@ import { buildReport, type ContractReport, junitXml } from '../../src/contract/r
 import { BUNDLED_SPEC, type Json, listOperations, readSpec } from '../../src/contract/spec.ts';
 import {
   readStateRules,
+  runSignInSpray,
   runStateFlows,
   STATE_CHECKS,
   StateModel,
@@ -22,7 +25,7 @@ import {
 import { PASSWORD, signUp } from '../server/helpers/accounts.ts';
 import { startTestServer, type TestServer } from '../server/helpers/server.ts';
 import { type ResponseDrift, startDriftHop } from './helpers/drift-proxy.ts';
-import { STATE_DRIFTS } from './helpers/drifts.ts';
+import { ownerLockedOut, STATE_DRIFTS } from './helpers/drifts.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 let server: TestServer;
@@ -185,4 +188,73 @@ describe('the state phase catches each state drift on its own', () => {
     // The state class the drift is about is among the failures (the first of caughtBy).
     expect(failing(outcome.report), failures(outcome.report)).toContain(drift.caughtBy[0]);
   });
+});
+
+/** The sign-in spray alone through the observer (and a drifting hop, if given) against `target`, reported. */
+async function sprayPhase(target: string, drift?: ResponseDrift): Promise<ContractReport> {
+  const hop = drift ? await startDriftHop(target, { drift, forwardedFor: '203.0.113.10' }) : undefined;
+  const observer = await startObserver({
+    target: hop?.url ?? target,
+    requestIdRule: {},
+    operations: listOperations(doc),
+  });
+  const runId = randomUUID().slice(0, 6);
+  const client = new RunClient(observer.url, runId);
+  const book = new CaseBook(client);
+  try {
+    await runSignInSpray({ book, runId });
+  } finally {
+    await observer.close();
+    await hop?.close();
+  }
+  return buildReport({
+    runId,
+    target,
+    spec: BUNDLED_SPEC,
+    strictness: { closedObjects: 0, utcTimestamps: 0, pinnedErrorResponses: 0, errorStatuses: {} },
+    probe: { honoured: false, detail: 'not probed' },
+    failFast: false,
+    requireScenarios: false,
+    cases: book.results,
+    exchanges: observer.exchanges,
+    attribution: client.attribution,
+    problems: [],
+    seconds: 0,
+    phases: {},
+    workDir: '',
+  });
+}
+
+describe('the sign-in spray: the owner still signs in after one', () => {
+  let trusting: TestServer;
+  beforeAll(async () => {
+    // As `mailroom serve --trust-proxy` (the account windows as shipped: 5 per email and address, 10 per email).
+    trusting = await startTestServer({ trustProxy: true });
+  });
+  afterAll(async () => {
+    await trusting?.close();
+  });
+
+  it('passes on a server that limits guesses without locking the owner out', async () => {
+    const report = await sprayPhase(trusting.url);
+    expect(failures(report)).toBe('');
+    const spray = report.cases.find((c) => c.name.startsWith('owner-sign-in'));
+    expect(spray?.outcome).toBe('passed');
+    // Sign-up and session read, then 2 × (10 tried + 1 refused) guesses and the owner's log-in.
+    expect(spray?.requestIds.length).toBe(23);
+  }, 60_000);
+
+  it('fails owner-sign-in through a hop that locks the owner out after the spray', async () => {
+    const report = await sprayPhase(trusting.url, ownerLockedOut().apply);
+    expect(report.ok).toBe(false);
+    expect(failing(report)).toContain('owner-sign-in');
+    expect(failures(report)).toMatch(/the owner, with the right password .* answered 429 RATE_LIMITED after the spray/);
+  }, 60_000);
+
+  it('is skipped, with the reason, on a server that does not take the address from X-Forwarded-For', async () => {
+    const report = await sprayPhase(server.url);
+    const spray = report.cases.find((c) => c.name.startsWith('owner-sign-in'));
+    expect(spray?.outcome).toBe('skipped');
+    expect(spray?.messages.join(' ')).toMatch(/does not take the client address from X-Forwarded-For .*--trust-proxy/);
+  }, 60_000);
 });

@@ -53,7 +53,7 @@ describe('generated types', () => {
     expectTypeOf<Schemas['Contact']['firstName']>().toEqualTypeOf<string | null>();
   });
 
-  test('every path is typed: /v1, the account side, the probe, secret scanning and the sandbox reset', () => {
+  test('every path is typed: /v1, the account side, the probe, secret scanning, the sandbox reset and clock', () => {
     expectTypeOf<keyof paths>().toEqualTypeOf<
       | '/livez'
       | '/v1/webhook-endpoints'
@@ -99,6 +99,7 @@ describe('generated types', () => {
       | '/organizations/{organizationId}/request-logs'
       | '/organizations/{organizationId}/members'
       | '/organizations/{organizationId}/members/{userId}'
+      | '/sandbox/clock'
       | '/sandbox/reset'
     >();
   });

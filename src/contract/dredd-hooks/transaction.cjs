@@ -1,28 +1,11 @@
-// Arranging one Dredd transaction: its headers, credentials, path ids and body.
+// Arranging one Dredd transaction: its headers, credentials, path ids and body. Each family of editors is built by its
+// own function; transactionEditors puts them together on the run.
 
 const { sign } = require('node:crypto');
 const { INTENT_HEADER, PACE_HEADER } = require('./context.cjs');
 
-/** Adds the transaction editors to `run`. */
-module.exports = function transactionEditors(run) {
-  const {
-    keys,
-    credentialKind,
-    organizationScoped,
-    needUsers,
-    anOwner,
-    fixtureContactId,
-    fixtureKeyId,
-    fixtureOrgKeyId,
-    fixtureSessionId,
-    fixtureEndpointId,
-    fixtureDeliveryId,
-    fixtureOrgEndpointId,
-    fixtureOrgDeliveryId,
-    context,
-  } = run;
-  let authTurn = 0;
-
+/** Headers: set one (any spelling of its name replaced), drop the credentials, mark intent and pacing. */
+function headerEditors() {
   function setHeader(transaction, name, value) {
     for (const existing of Object.keys(transaction.request.headers)) {
       if (existing.toLowerCase() === name.toLowerCase()) {
@@ -38,6 +21,16 @@ module.exports = function transactionEditors(run) {
     setHeader(transaction, 'Authorization', undefined);
     setHeader(transaction, 'X-API-Key', undefined);
   }
+
+  const invalidOnPurpose = (transaction) => setHeader(transaction, INTENT_HEADER, 'invalid');
+  const unpaced = (transaction) => setHeader(transaction, PACE_HEADER, 'none');
+  return { setHeader, clearCredentials, invalidOnPurpose, unpaced };
+}
+
+/** Credentials: the caller's key (X-API-Key and Bearer in turn), a user's token, or a secret scanner's signature. */
+function credentialEditors(run, { setHeader, clearCredentials }) {
+  const { keys, credentialKind, anOwner, context } = run;
+  let authTurn = 0;
 
   /** Sends `key` in X-API-Key and Authorization: Bearer in turn. */
   function authenticate(transaction, key = keys.admin) {
@@ -94,6 +87,25 @@ module.exports = function transactionEditors(run) {
     return undefined;
   }
 
+  return { authenticate, useToken, signReport, credentials };
+}
+
+/** Paths: set one, or fill every path parameter with a real id the caller can see. */
+function pathEditors(run) {
+  const { needUsers, organizationScoped } = run;
+  // Where each path parameter's real id comes from (the transaction, for the ones that depend on its scope).
+  const sources = {
+    organizationId: async () => needUsers().owner.organizationId,
+    userId: async () => needUsers().member.userId,
+    contactId: (id) => run.fixtureContactId(id),
+    keyId: (id, transaction) => (organizationScoped(transaction) ? run.fixtureOrgKeyId(id) : run.fixtureKeyId(id)),
+    sessionId: (id) => run.fixtureSessionId(id),
+    endpointId: (id, transaction) =>
+      organizationScoped(transaction) ? run.fixtureOrgEndpointId(id) : run.fixtureEndpointId(id),
+    deliveryId: (id, transaction) =>
+      organizationScoped(transaction) ? run.fixtureOrgDeliveryId(id) : run.fixtureDeliveryId(id),
+  };
+
   function setPath(transaction, path) {
     transaction.fullPath = path;
     transaction.request.uri = path;
@@ -110,20 +122,8 @@ module.exports = function transactionEditors(run) {
     for (const name of names) {
       if (ids[name] !== undefined) {
         values[name] = ids[name];
-      } else if (name === 'organizationId') {
-        values[name] = needUsers().owner.organizationId;
-      } else if (name === 'userId') {
-        values[name] = needUsers().member.userId;
-      } else if (name === 'contactId') {
-        values[name] = await fixtureContactId(id);
-      } else if (name === 'keyId') {
-        values[name] = organizationScoped(transaction) ? await fixtureOrgKeyId(id) : await fixtureKeyId(id);
-      } else if (name === 'sessionId') {
-        values[name] = await fixtureSessionId(id);
-      } else if (name === 'endpointId') {
-        values[name] = organizationScoped(transaction) ? await fixtureOrgEndpointId(id) : await fixtureEndpointId(id);
-      } else if (name === 'deliveryId') {
-        values[name] = organizationScoped(transaction) ? await fixtureOrgDeliveryId(id) : await fixtureDeliveryId(id);
+      } else if (Object.hasOwn(sources, name)) {
+        values[name] = await sources[name](id, transaction);
       } else {
         throw new Error(
           `arranging: no value for the path parameter {${name}}: add one to src/contract/dredd-hooks/transaction.cjs`,
@@ -136,6 +136,11 @@ module.exports = function transactionEditors(run) {
     );
   }
 
+  return { setPath, fillIds };
+}
+
+/** Bodies: set one (a signed report is signed again over it), read the example body Dredd put there. */
+function bodyEditors({ setHeader }, { signReport }) {
   function setBody(transaction, body, contentType = 'application/json') {
     transaction.request.body = typeof body === 'string' ? body : JSON.stringify(body);
     setHeader(transaction, 'Content-Type', contentType);
@@ -151,31 +156,22 @@ module.exports = function transactionEditors(run) {
       return {};
     }
   };
+  return { setBody, exampleBodyOf };
+}
 
-  const invalidOnPurpose = (transaction) => setHeader(transaction, INTENT_HEADER, 'invalid');
-  const unpaced = (transaction) => setHeader(transaction, PACE_HEADER, 'none');
+/** Adds the transaction editors to `run`. */
+module.exports = function transactionEditors(run) {
+  const headers = headerEditors();
+  const creds = credentialEditors(run, headers);
+  const paths = pathEditors(run);
+  const bodies = bodyEditors(headers, creds);
   const freshIdempotencyKey = (id) => `${id}.idem.${run.next()}`;
 
   /** Valid credentials and real ids, so the status under test isn't a masked 401 or 404. */
   async function validCaller(transaction, operation, id) {
-    credentials(transaction, operation);
-    await fillIds(transaction, operation, id);
+    creds.credentials(transaction, operation);
+    await paths.fillIds(transaction, operation, id);
   }
 
-  return {
-    signReport,
-    setHeader,
-    clearCredentials,
-    authenticate,
-    useToken,
-    credentials,
-    setPath,
-    fillIds,
-    setBody,
-    exampleBodyOf,
-    invalidOnPurpose,
-    unpaced,
-    freshIdempotencyKey,
-    validCaller,
-  };
+  return { ...headers, ...creds, ...paths, ...bodies, freshIdempotencyKey, validCaller };
 };

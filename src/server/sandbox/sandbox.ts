@@ -1,6 +1,7 @@
 import { ALL_KEYS } from '../../store/index.ts';
 import type { StoreState } from '../../store/types.ts';
 import type { AppContext } from '../context.ts';
+import type { SandboxClock } from './clock.ts';
 import { createRequestGate, type RequestGate } from './gate.ts';
 
 // Sandbox mode (`mailroom serve --sandbox`): the state a reset goes back to, and the reset itself. What a reset
@@ -26,18 +27,24 @@ export interface Sandbox {
    * tokens, `lastUsed` times not yet written, rate-limit counts. `fromRequest`: called by a request (the reset route).
    */
   reset(options?: { fromRequest?: boolean }): Promise<SandboxResetOutcome>;
+  /** The sandbox's clock (`POST /sandbox/clock` moves it forward; a reset returns it to the real time). */
+  readonly clock: SandboxClock;
 }
 
 /** The record counts a reset reports, from the tables that hold them. */
 const COUNTED = { organizations: 'organizations', users: 'users', apiKeys: 'api_keys', contacts: 'contacts' } as const;
 
-/** The sandbox of a server: `seed` is the fixture file it was seeded from, if any (reported by every reset). */
-export function createSandbox(ctx: AppContext, seed: string | undefined): Sandbox {
+/**
+ * The sandbox of a server: `seed` is the fixture file it was seeded from, if any (reported by every reset); `clock` is
+ * the one the server's context reads.
+ */
+export function createSandbox(ctx: AppContext, seed: string | undefined, clock: SandboxClock): Sandbox {
   const gate = createRequestGate();
   let state: StoreState | undefined;
 
   return {
     gate,
+    clock,
     async capture() {
       state = await ctx.store.captureState();
     },
@@ -59,6 +66,7 @@ export function createSandbox(ctx: AppContext, seed: string | undefined): Sandbo
           ctx.keys.invalidate(ALL_KEYS);
           ctx.tokens.invalidate(ALL_KEYS);
           await ctx.limiter.reset();
+          clock.reset();
           const count = (table: string) => captured.tables.find((t) => t.name === table)?.count ?? 0;
           return {
             seed: seed ?? null,

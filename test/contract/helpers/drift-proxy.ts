@@ -4,7 +4,8 @@
 //
 // It also plays load balancer: every request it forwards carries its own X-Forwarded-For (the upstream
 // server trusts it), so runs side by side through different hops each have their own client address, and
-// one run locking its address out (the last case of a run) leaves the others alone.
+// one run locking its address out (the last case of a run) leaves the others alone. A request that carries its own
+// (the sign-in spray's, from the run's own documentation addresses) keeps it, as a client behind the hop would.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,7 +45,11 @@ export async function startDriftHop(
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: target.host, 'x-forwarded-for': forwardedFor },
+        headers: {
+          ...req.headers,
+          host: target.host,
+          'x-forwarded-for': req.headers['x-forwarded-for'] ?? forwardedFor,
+        },
       },
       (upstreamRes) => {
         const chunks: Buffer[] = [];

@@ -614,3 +614,36 @@ export const DRIFTS: Drift[] = [
   ...STATE_DRIFTS.filter((drift) => !STATE_PHASE_ONLY.has(drift.name)),
   ...SPEC_DRIFTS,
 ];
+
+/**
+ * A server that locks an account's owner out, as Mailroom did before issue 27: once a spray's failed log-ins reach the
+ * per-email limit, every log-in of the account is refused, the owner's right password included. Stateful (it counts
+ * the failed log-ins it has seen), so each hop gets its own; test/contract/state.test.ts runs the sign-in spray alone
+ * through it (the whole-run drift test's hops would each need one, for a case of a few seconds).
+ */
+export function ownerLockedOut(): ServerDrift {
+  let failed = 0;
+  return {
+    kind: 'server',
+    name: 'owner-locked-out',
+    description: "after 10 failed log-ins at an account, its owner's right password is refused too (429)",
+    caughtBy: ['owner-sign-in'],
+    apply: (response, request) => {
+      if (request.method !== 'POST' || !request.url.startsWith('/auth/login')) {
+        return;
+      }
+      if (response.status === 401 || response.status === 429) {
+        failed += 1;
+      } else if (response.status === 200 && failed >= 10) {
+        const requestId = header(response, 'x-request-id') ?? newRequestId();
+        response.status = 429;
+        response.headers['retry-after'] = '900';
+        response.body = {
+          success: false,
+          error: { code: 'RATE_LIMITED', message: 'Too many failed log-ins for this account' },
+          meta: { requestId },
+        };
+      }
+    },
+  };
+}

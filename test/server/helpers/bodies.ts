@@ -44,6 +44,9 @@ export function validBodyOf(operationId: string, tag: string, people: { owner: s
     case 'updateWebhookEndpoint':
     case 'updateOrganizationWebhookEndpoint':
       return { description: `updated by ${tag}` };
+    case 'advanceSandboxClock':
+      // A minute: a walk that calls it several times leaves the sandbox's keys and tokens as they were.
+      return { advanceSeconds: 60 };
     case 'reportLeakedKeys':
       // A token whose checksum holds (so it is looked up) and that no server issued: a false positive.
       return [{ token: UNISSUED_KEY, type: 'mailroom_api_key', url: `https://github.com/${tag}`, source: 'content' }];
