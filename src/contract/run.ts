@@ -81,20 +81,18 @@ function requestIdRule(operations: SpecOperation[]): RequestIdRule {
 }
 
 /**
- * The Dredd transactions that spend a window of this client address, so they run last: the status read's 429
- * (only a locked-out address gets it) and the 429 of every operation counted per address (`x-rate-limit:
- * address`: sign-up, log-in), which spends the address's window for every later sign-up and log-in. On a sandbox,
- * the success of its x-sandbox-only operations (the reset wipes what the run made) comes after them.
+ * The Dredd transactions that spend a window of this client address, so they run last, in this order (the hooks run
+ * them in it): the 429s of the operations counted per address (`x-rate-limit: address`) that take credentials (the
+ * secret scanner's, refused for a locked-out address), then those of the public ones (sign-up, log-in: they spend
+ * the address's window for every later sign-up and log-in); on a sandbox, the success of its x-sandbox-only
+ * operations (the reset wipes what the run made, and empties every window); last, the status read's 429, which only
+ * a locked-out address gets. Nothing after the lockout waits it out.
  */
-function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sandbox: boolean): string[] {
+export function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sandbox: boolean): string[] {
   const name = (op: SpecOperation, status: string) => `${op.path} > ${op.summary} > ${status} > application/json`;
-  const windows = operations
-    .filter(
-      (op) =>
-        // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
-        ((op.rateLimit === 'peek' && !scenarios) || op.rateLimit === 'address') && op.responses['429'],
-    )
-    .map((op) => name(op, '429'));
+  const addressWindows = operations.filter((op) => op.rateLimit === 'address' && op.responses['429']);
+  const signed = addressWindows.filter((op) => op.security.length > 0).map((op) => name(op, '429'));
+  const open = addressWindows.filter((op) => op.security.length === 0).map((op) => name(op, '429'));
   const resets = operations
     .filter((op) => sandbox && op.sandboxOnly)
     .flatMap((op) =>
@@ -102,7 +100,11 @@ function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sa
         .filter((status) => status.startsWith('2'))
         .map((s) => name(op, s)),
     );
-  return [...windows, ...resets];
+  // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
+  const lockout = operations
+    .filter((op) => op.rateLimit === 'peek' && !scenarios && op.responses['429'])
+    .map((op) => name(op, '429'));
+  return [...signed, ...open, ...resets, ...lockout];
 }
 
 async function probeScenarios(book: Book, apiKey: string): Promise<ScenarioProbe> {
