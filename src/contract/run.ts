@@ -190,8 +190,11 @@ interface Run {
   book: CaseBook;
   created: Created;
   receiver: WebhookReceiver;
-  /** Dredd of each phase, started early (its spec read and compiled while the run sets up). */
-  dredds: { main: StartedDredd; lockout: StartedDredd };
+  /**
+   * Dredd of each phase, started before it is needed: the main phase's with the run (its spec read and compiled while
+   * the run sets up), the last phase's when the main phase starts.
+   */
+  dredds: { main: StartedDredd; lockout?: StartedDredd };
   createdLog: string;
   prism?: PrismProxy;
   probe: ScenarioProbe;
@@ -266,7 +269,6 @@ async function openRun(options: ContractOptions): Promise<Run> {
     receiver: await startWebhookReceiver(),
     dredds: {
       main: startDredd('main', workDir, sourcePath, observer.url),
-      lockout: startDredd('lockout', workDir, sourcePath, observer.url),
     },
     createdLog,
     probe: { honoured: false, detail: 'not probed' },
@@ -304,7 +306,13 @@ async function setUp(run: Run): Promise<void> {
 }
 
 /** What the Dredd hooks of `phase` read. */
-function hooksContext(run: Run, phase: HooksContext['phase'], ready: Fixtures, deferred: string[]): HooksContext {
+function hooksContext(
+  run: Run,
+  phase: HooksContext['phase'],
+  dredd: StartedDredd,
+  ready: Fixtures,
+  deferred: string[],
+): HooksContext {
   return {
     observer: run.observer.url,
     sourceSpec: run.sourcePath,
@@ -312,8 +320,8 @@ function hooksContext(run: Run, phase: HooksContext['phase'], ready: Fixtures, d
     created: run.createdLog,
     runId: run.runId,
     phase,
-    journal: run.dredds[phase].journal,
-    progress: run.dredds[phase].progress,
+    journal: dredd.journal,
+    progress: dredd.progress,
     scenarios: run.probe.honoured,
     sandbox: Boolean(run.options.sandbox),
     deferred,
@@ -337,11 +345,12 @@ async function playDredd(
   ready: Fixtures,
   deferred: string[],
 ): Promise<DreddResult | undefined> {
+  const started = run.dredds[phase] ?? startDredd(phase, run.workDir, run.sourcePath, run.observer.url);
   if (run.book.isAborted) {
-    run.dredds[phase].cancel();
+    started.cancel();
     return undefined;
   }
-  const dredd = run.dredds[phase].go(hooksContext(run, phase, ready, deferred), {
+  const dredd = started.go(hooksContext(run, phase, started, ready, deferred), {
     only: phase === 'lockout' ? deferred : undefined,
     onFailure: run.options.failFast ? () => trip(run) : undefined,
   });
@@ -353,6 +362,9 @@ async function playDredd(
 
 /** Dredd's main phase beside the scenario (one after the other, cheapest first, when failing fast). */
 async function playMain(run: Run, ready: Fixtures, deferred: string[]): Promise<void> {
+  if (deferred.length > 0) {
+    run.dredds.lockout = startDredd('lockout', run.workDir, run.sourcePath, run.observer.url);
+  }
   const scenario = () =>
     timed(run, 'scenario', () =>
       playScenario({
@@ -445,7 +457,7 @@ async function playPhases(run: Run): Promise<void> {
 /** Stops what the run started (a Dredd never told to go included). */
 async function stopParts(run: Run): Promise<void> {
   run.dredds.main.cancel();
-  run.dredds.lockout.cancel();
+  run.dredds.lockout?.cancel();
   await run.prism?.stop();
   await run.observer.close();
   await run.receiver.close();
