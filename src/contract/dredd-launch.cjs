@@ -26,7 +26,11 @@ const WAIT_LIMIT_MS = 30 * 60 * 1000;
 function awaitContext(path) {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const until = Date.now() + WAIT_LIMIT_MS;
+  const runner = process.ppid;
   while (!existsSync(path)) {
+    if (process.ppid !== runner) {
+      process.exit(3); // the runner died (killed) without ending this process
+    }
     if (Date.now() > until) {
       process.stderr.write(`dredd-launch: no context at ${path} within ${WAIT_LIMIT_MS / 60000} minutes\n`);
       process.exit(3);

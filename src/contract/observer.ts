@@ -163,6 +163,8 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** A rate-limit window as the last response counted in it described it. */
 interface Pool {
+  /** The binding window's name (`RateLimit`'s), when the answer named it. */
+  window?: string;
   remaining: number;
   limit: number;
   resetAt: number;
@@ -186,10 +188,11 @@ function poolOfHeaders(headers: IncomingHttpHeaders): Pool | undefined {
   if (!Number.isInteger(remaining) || !Number.isInteger(reset)) {
     return undefined;
   }
-  // A reset of 0 s still means "within this second": wait at least until the next one.
   return {
+    window: /^\s*"([^"]*)"/.exec(String(headers.ratelimit ?? ''))?.[1],
     remaining,
     limit: Number.isInteger(limit) ? limit : Number.POSITIVE_INFINITY,
+    // A reset of 0 s still means "within this second": wait at least until the next one.
     resetAt: Date.now() + Math.max(reset, 1) * 1000,
   };
 }
@@ -267,7 +270,8 @@ class Pacer {
     if (status === 401 && authenticated && name !== ADDRESS_POOL) {
       this.failures = poolOfHeaders(headers) ?? this.failures;
     }
-    if (name === undefined || !this.pools.has(name) || status === 401) {
+    // A 401 or 431 was refused before it was counted: its headers describe this address's failed authentications.
+    if (name === undefined || !this.pools.has(name) || status === 401 || status === 431) {
       return [];
     }
     const before = this.pools.get(name);
@@ -279,7 +283,12 @@ class Pacer {
       return [];
     }
     const reserve = name === ADDRESS_POOL ? 0 : POOL_RESERVE;
-    if (before?.waitedUntil !== undefined && now.remaining <= reserve && now.limit > reserve + 1) {
+    if (
+      before?.waitedUntil !== undefined &&
+      now.window === before.window &&
+      now.remaining <= reserve &&
+      now.limit > reserve + 1
+    ) {
       this.pools.delete(name);
       this.givenUp.add(name);
       return [

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
+import { DEFAULT_FAILED_AUTH_WINDOW } from '../../src/rate-limit/plans.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
 import { parseSecretScanningKeys } from '../../src/webhooks/secret-scanning.ts';
 import { startDriftHop } from './helpers/drift-proxy.ts';
@@ -97,6 +98,8 @@ beforeAll(async () => {
     logLevel: 'error',
     trustProxy: true,
     accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
+    // And room for its failed authentications (the run's 401 cases), so no run waits a minute for that window.
+    failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: 1000 },
     // The runs' webhook endpoints point at their receivers on 127.0.0.1.
     webhooks: {
       allowPrivate: true,
