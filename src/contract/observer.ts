@@ -599,7 +599,10 @@ export async function startObserver(options: ObserverOptions): Promise<Observer>
       });
     });
   });
-  server.keepAliveTimeout = 5_000;
+  // Longer than any pause of the run's clients: the client's side closes an idle socket first (fetch takes the hint of
+  // the Keep-Alive header), so no request is sent on a socket the observer is closing (a loaded machine's drift-test
+  // control run once failed its setup with "fetch failed" at 5 s).
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((listening) => server.listen(0, '127.0.0.1', () => listening()));
   const { port } = server.address() as AddressInfo;
   return {
