@@ -85,8 +85,19 @@ export function contractOptions(command: Command, { withTarget = true } = {}): C
       ).env('MAILROOM_CONTRACT_SECRET_SCANNING_KEY_ID'),
     )
     .addOption(new Option('--verbose', 'list every case'))
-    .addOption(new Option('--keep-logs', 'keep the Dredd and Prism logs and the strict spec even when the run passed'));
+    .addOption(new Option('--keep-logs', 'keep the Dredd and Prism logs and the strict spec even when the run passed'))
+    .addHelpText('after', withTarget ? FAST_SANDBOX_HELP : '');
 }
+
+const FAST_SANDBOX_HELP = `
+The run paces itself by the target's rate-limit headers: on a deployment with little room it waits for its windows
+(a plain mailroom serve allows 20 sign-ups and log-ins a minute per address: the run waits about a minute). A sandbox
+started for the run can give it room, so it never waits:
+  MAILROOM_PLANS='{"free":{"windows":[{"name":"burst","limit":1000,"windowSeconds":1}]}}' \\
+    mailroom serve --memory --sandbox --signup-login-limit 100 --failed-auth-limit 1000
+  mailroom contract --target http://127.0.0.1:3000 --api-key mr_... --sandbox   # the key serve printed
+(--signup-login-limit: the run's sign-ups and log-ins; --failed-auth-limit: its failed authentications; the plan: its
+2,000-odd requests.) Its last case locks this client address out of the target until the failed-auth window ends.`;
 
 function writeFile(path: string, text: string): void {
   const full = resolve(process.cwd(), path);

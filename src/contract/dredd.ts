@@ -2,14 +2,14 @@
 // dredd-hooks.cjs. Dredd runs as a child process (it is a CLI with global state); the hooks write a journal
 // of what each transaction arranged and how it ended, which this module reads back.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import type { Users } from './fixtures.ts';
 
-const require = createRequire(import.meta.url);
 const HOOKS = join(import.meta.dirname, 'dredd-hooks.cjs');
+/** Starts Dredd's CLI without its fixed cost of deep-copying the parsed spec (see the file). */
+const LAUNCH = join(import.meta.dirname, 'dredd-launch.cjs');
 
 /** One transaction as the hooks journalled it. */
 export interface DreddTransaction {
@@ -58,6 +58,8 @@ export interface HooksContext {
   webhookReceiver: string;
   /** GitHub's side of a secret-scanning key pair the target knows, when the run was given one. */
   secretScanning?: { keyIdentifier: string; privateKey: string };
+  /** The transactions this Dredd runs (all when empty): the launcher gives them to Dredd as its `--only`. */
+  only?: string[];
 }
 
 /** A Dredd run in progress. */
@@ -67,37 +69,38 @@ export interface DreddRun {
   stop(): void;
 }
 
-function dreddBin(): string {
-  const pkgPath = require.resolve('dredd/package.json');
-  const pkg = require(pkgPath) as { bin: { dredd: string } };
-  return join(dirname(pkgPath), pkg.bin.dredd);
+/** A Dredd process started early: it reads and compiles the spec, then waits for its context (`go`). */
+export interface StartedDredd {
+  /** Where the hooks journal (HooksContext `journal` and `progress` must be these). */
+  journal: string;
+  progress: string;
+  /**
+   * Writes the context, which lets Dredd load the hooks and run. `onFailure` is called as soon as Dredd reports a
+   * failed transaction (for fail-fast runs); `only` limits the run to those transactions.
+   */
+  go(context: HooksContext, options?: { only?: string[]; onFailure?: () => void }): DreddRun;
+  /** Ends a Dredd that was never told to go. */
+  cancel(): void;
 }
 
 /**
- * Starts Dredd. `onFailure` is called as soon as Dredd reports a failed transaction (for fail-fast runs);
- * `only` limits the run to those transactions.
+ * Starts Dredd for `phase` before its context exists: Dredd's own start (loading, reading and compiling the spec,
+ * 2–3 s of CPU) overlaps the run's setup or earlier phases, and the launcher (dredd-launch.cjs) holds Dredd just
+ * before it loads the hooks until `go` writes the context.
  */
-export function runDredd(
-  context: HooksContext,
+export function startDredd(
+  phase: HooksContext['phase'],
   workDir: string,
-  options: { only?: string[]; onFailure?: () => void } = {},
-): DreddRun {
-  const contextPath = join(workDir, `dredd-context-${context.phase}.json`);
-  writeFileSync(contextPath, JSON.stringify(context));
-  writeFileSync(context.journal, '');
-  writeFileSync(context.progress, '');
-  const logPath = join(workDir, `dredd-${context.phase}.log`);
-  const args = [
-    dreddBin(),
-    context.sourceSpec,
-    context.observer,
-    '--hookfiles',
-    HOOKS,
-    '--language',
-    'nodejs',
-    '--no-color',
-    ...(options.only ?? []).flatMap((name) => ['--only', name]),
-  ];
+  sourceSpec: string,
+  observer: string,
+): StartedDredd {
+  const contextPath = join(workDir, `dredd-context-${phase}.json`);
+  const journal = join(workDir, `dredd-journal-${phase}.json`);
+  const progress = join(workDir, `dredd-progress-${phase}.jsonl`);
+  writeFileSync(journal, '');
+  writeFileSync(progress, '');
+  const logPath = join(workDir, `dredd-${phase}.log`);
+  const args = [LAUNCH, sourceSpec, observer, '--hookfiles', HOOKS, '--language', 'nodejs', '--no-color'];
   // Dredd's output goes to a file, not a pipe: Dredd exits before a pipe drains.
   const log = openSync(logPath, 'w');
   const child: ChildProcess = spawn(process.execPath, args, {
@@ -108,34 +111,45 @@ export function runDredd(
   process.once('exit', killOnExit);
   let stopped = false;
   let watcher: NodeJS.Timeout | undefined;
-  if (options.onFailure) {
-    const onFailure = options.onFailure;
-    watcher = setInterval(() => {
-      const output = readFileSync(logPath, 'utf8');
-      if (/^(fail|error): /m.test(output)) {
-        clearInterval(watcher);
-        onFailure();
-      }
-    }, 250);
-  }
-  const result = new Promise<DreddResult>((done) => {
+  const exited = new Promise<number | string | null>((done) => {
     let finished = false;
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (finished) {
-        return;
+      if (!finished) {
+        finished = true;
+        clearInterval(watcher);
+        process.off('exit', killOnExit);
+        closeSync(log);
+        done(stopped ? null : (signal ?? code));
       }
-      finished = true;
-      clearInterval(watcher);
-      process.off('exit', killOnExit);
-      closeSync(log);
-      done(readResult(context, logPath, stopped ? null : (signal ?? code)));
     };
     child.on('error', () => finish(1, null));
     child.on('close', finish);
   });
   return {
-    result,
-    stop() {
+    journal,
+    progress,
+    go(context, options = {}) {
+      // Written whole, then renamed: the launcher waits for the name.
+      writeFileSync(`${contextPath}.part`, JSON.stringify({ ...context, only: options.only ?? [] }));
+      renameSync(`${contextPath}.part`, contextPath);
+      const onFailure = options.onFailure;
+      if (onFailure) {
+        watcher = setInterval(() => {
+          if (/^(fail|error): /m.test(readFileSync(logPath, 'utf8'))) {
+            clearInterval(watcher);
+            onFailure();
+          }
+        }, 250);
+      }
+      return {
+        result: exited.then((exit) => readResult(context, logPath, exit)),
+        stop() {
+          stopped = true;
+          child.kill('SIGTERM');
+        },
+      };
+    },
+    cancel() {
       stopped = true;
       child.kill('SIGTERM');
     },

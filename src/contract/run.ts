@@ -19,13 +19,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CaseBook as Book, CaseBook, type CaseResult } from './cases.ts';
 import { RunClient } from './client.ts';
-import { type DreddResult, type DreddTransaction, type HooksContext, runDredd } from './dredd.ts';
+import { type DreddResult, type DreddTransaction, type HooksContext, type StartedDredd, startDredd } from './dredd.ts';
 import { runEventChecks } from './events.ts';
 import { arrangeFixtures, Created, cleanUp, type Fixtures } from './fixtures.ts';
 import type { RequestIdRule } from './header-semantics.ts';
-import { type Exchange, startObserver } from './observer.ts';
+import { type Observer, startObserver } from './observer.ts';
 import { type PrismProxy, startPrismProxy } from './prism.ts';
-import { startWebhookReceiver } from './receiver.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './receiver.ts';
 import { buildReport, type ContractReport, type ScenarioProbe } from './report.ts';
 import { playScenario } from './scenario.ts';
 import { BUNDLED_SPEC, type Json, readSpec, type SpecOperation } from './spec.ts';
@@ -81,20 +81,18 @@ function requestIdRule(operations: SpecOperation[]): RequestIdRule {
 }
 
 /**
- * The Dredd transactions that spend a window of this client address, so they run last: the status read's 429
- * (only a locked-out address gets it) and the 429 of every operation counted per address (`x-rate-limit:
- * address`: sign-up, log-in), which spends the address's window for every later sign-up and log-in. On a sandbox,
- * the success of its x-sandbox-only operations (the reset wipes what the run made) comes after them.
+ * The Dredd transactions that spend a window of this client address, so they run last, in this order (the hooks run
+ * them in it): the 429s of the operations counted per address (`x-rate-limit: address`) that take credentials (the
+ * secret scanner's, refused for a locked-out address), then those of the public ones (sign-up, log-in: they spend
+ * the address's window for every later sign-up and log-in); on a sandbox, the success of its x-sandbox-only
+ * operations (the reset wipes what the run made, and empties every window); last, the status read's 429, which only
+ * a locked-out address gets. Nothing after the lockout waits it out.
  */
-function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sandbox: boolean): string[] {
+export function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sandbox: boolean): string[] {
   const name = (op: SpecOperation, status: string) => `${op.path} > ${op.summary} > ${status} > application/json`;
-  const windows = operations
-    .filter(
-      (op) =>
-        // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
-        ((op.rateLimit === 'peek' && !scenarios) || op.rateLimit === 'address') && op.responses['429'],
-    )
-    .map((op) => name(op, '429'));
+  const addressWindows = operations.filter((op) => op.rateLimit === 'address' && op.responses['429']);
+  const signed = addressWindows.filter((op) => op.security.length > 0).map((op) => name(op, '429'));
+  const open = addressWindows.filter((op) => op.security.length === 0).map((op) => name(op, '429'));
   const resets = operations
     .filter((op) => sandbox && op.sandboxOnly)
     .flatMap((op) =>
@@ -102,7 +100,11 @@ function lockoutTransactions(operations: SpecOperation[], scenarios: boolean, sa
         .filter((status) => status.startsWith('2'))
         .map((s) => name(op, s)),
     );
-  return [...windows, ...resets];
+  // A target honouring scenarios forces the status read's 429 (a sandbox does not force a window's).
+  const lockout = operations
+    .filter((op) => op.rateLimit === 'peek' && !scenarios && op.responses['429'])
+    .map((op) => name(op, '429'));
+  return [...signed, ...open, ...resets, ...lockout];
 }
 
 async function probeScenarios(book: Book, apiKey: string): Promise<ScenarioProbe> {
@@ -172,225 +174,335 @@ function dreddCases(main: DreddResult | undefined, lockout: DreddResult | undefi
   return cases;
 }
 
-/** Runs the contract against `options.target` and returns the report (the caller prints and exits). */
-export async function runContract(options: ContractOptions): Promise<ContractReport> {
-  const started = Date.now();
-  const log = options.log ?? (() => {});
+/** What one run holds while it runs: its parts, what it found, and the time of each phase. */
+interface Run {
+  options: ContractOptions;
+  log: (line: string) => void;
+  runId: string;
+  workDir: string;
+  source: Json;
+  strict: ReturnType<typeof buildStrictSpec>;
+  sourcePath: string;
+  strictPath: string;
+  stateRules: ReturnType<typeof readStateRules>;
+  observer: Observer;
+  client: RunClient;
+  book: CaseBook;
+  created: Created;
+  receiver: WebhookReceiver;
+  /**
+   * Dredd of each phase, started before it is needed: the main phase's with the run (its spec read and compiled while
+   * the run sets up), the last phase's when the main phase starts.
+   */
+  dredds: { main: StartedDredd; lockout?: StartedDredd };
+  createdLog: string;
+  prism?: PrismProxy;
+  probe: ScenarioProbe;
+  fixtures?: Fixtures;
+  main?: DreddResult;
+  lockout?: DreddResult;
+  /** Stops the Dredd that is running (fail-fast). */
+  dreddStop?: () => void;
+  tripped: boolean;
+  problems: string[];
+  phases: Record<string, number>;
+}
+
+/** Runs `fn` as `phase`, adding its seconds to the report's phases (a phase may run more than once). */
+async function timed<T>(run: Run, phase: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } finally {
+    run.phases[phase] = (run.phases[phase] ?? 0) + (Date.now() - t0) / 1000;
+  }
+}
+
+/** A fail-fast run stops everything at its first failure. */
+function trip(run: Run): void {
+  if (run.options.failFast && !run.tripped) {
+    run.tripped = true;
+    run.book.abort();
+    run.dreddStop?.();
+  }
+}
+
+/** Reads the spec, writes the copies the tools read, and starts the observer, the receiver and both Dredds. */
+async function openRun(options: ContractOptions): Promise<Run> {
   const runId = randomBytes(4).readUInt32BE().toString(36);
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'mailroom-contract-'));
-  const specSource = options.spec ?? BUNDLED_SPEC;
-  const phases: Record<string, number> = {};
-  const problems: string[] = [];
-  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = Date.now();
-    try {
-      return await fn();
-    } finally {
-      phases[phase] = (phases[phase] ?? 0) + (Date.now() - t0) / 1000;
-    }
-  };
-
-  const source = await readSpec(specSource);
+  const source = await readSpec(options.spec ?? BUNDLED_SPEC);
   const strict = buildStrictSpec(source);
   const strictPath = join(workDir, 'strict-openapi.json');
   writeFileSync(strictPath, JSON.stringify(strict.doc));
   const sourcePath = join(workDir, 'openapi.json');
   writeFileSync(sourcePath, JSON.stringify(source));
-
-  let book: CaseBook | undefined;
-  let dreddStop: (() => void) | undefined;
-  let tripped = false;
-  const trip = () => {
-    if (options.failFast && !tripped) {
-      tripped = true;
-      book?.abort();
-      dreddStop?.();
-    }
-  };
   const stateRules = readStateRules(source);
   const stateModel = new StateModel(stateRules);
+  let self: Run | undefined;
   const observer = await startObserver({
     watcher: stateModel.watcher,
     target: options.target,
     requestIdRule: requestIdRule(strict.operations),
     operations: strict.operations,
-    onFindings: trip,
+    onFindings: () => self && trip(self),
   });
   observer.setPacedKey(options.apiKey);
   const client = new RunClient(observer.url, runId);
-  book = new CaseBook(client, trip);
-  const created = new Created();
-  const receiver = await startWebhookReceiver();
-  let prism: PrismProxy | undefined;
-  let probe: ScenarioProbe = { honoured: false, detail: 'not probed' };
-  let main: DreddResult | undefined;
-  let lockout: DreddResult | undefined;
-  const hooksFiles = {
-    observer: observer.url,
-    sourceSpec: sourcePath,
-    strictSpec: strictPath,
-    created: join(workDir, 'dredd-created.jsonl'),
-  };
-  writeFileSync(hooksFiles.created, '');
-
-  try {
-    log(`contract: run ${runId} against ${options.target}; starting Prism's validating proxy`);
-    let fixtures: Fixtures | undefined;
-    await timed('setup', async () => {
-      const [proxy, probed] = await Promise.all([
-        startPrismProxy(structuredClone(strict.doc), options.target).catch((error: Error) => error),
-        probeScenarios(book as CaseBook, options.apiKey),
-      ]);
-      probe = probed;
-      if (proxy instanceof Error) {
-        problems.push(`Prism's proxy did not start: ${proxy.message}`);
-        return;
-      }
-      prism = proxy;
-      observer.setPrism(proxy.url);
-      fixtures = await arrangeFixtures(book as CaseBook, options.apiKey, created, {
-        runId,
-        operations: strict.operations,
-      });
-      for (const user of Object.values(fixtures?.users ?? {})) {
-        if (typeof user === 'object' && user !== fixtures?.users?.limited && user !== fixtures?.users?.outsider) {
-          observer.setPacedKey(user.token);
-        }
-      }
-    });
-    const deferred = lockoutTransactions(strict.operations, probe.honoured, Boolean(options.sandbox));
-    const context = (phase: HooksContext['phase'], ready: Fixtures): HooksContext => ({
-      ...hooksFiles,
-      runId,
-      phase,
-      journal: join(workDir, `dredd-journal-${phase}.json`),
-      progress: join(workDir, `dredd-progress-${phase}.jsonl`),
-      scenarios: probe.honoured,
-      sandbox: Boolean(options.sandbox),
-      deferred,
-      keys: {
-        admin: ready.admin,
-        readOnly: ready.readOnly.key,
-        capped: ready.capped.key,
-        revoked: ready.revoked.key,
-        unknown: ready.unknown,
-      },
-      users: ready.users,
-      webhookReceiver: receiver.url,
-      secretScanning: options.secretScanning,
-    });
-    if (fixtures && prism && !book.isAborted) {
-      const ready = fixtures;
-      const scenario = () =>
-        timed('scenario', () =>
-          playScenario({
-            book: book as CaseBook,
-            fixtures: ready,
-            created,
-            operations: strict.operations,
-            scenarios: probe.honoured,
-            runId,
-          }),
-        );
-      // The sign-in spray (state/spray.ts): the owner still signs in after one. From addresses of its own, so it
-      // spends none of this client's windows.
-      const spray = () => timed('sign-in', () => runSignInSpray({ book: book as CaseBook, runId }));
-      const dredd = async () => {
-        if (book?.isAborted) {
-          return undefined;
-        }
-        const run = runDredd(context('main', ready), workDir, { onFailure: options.failFast ? trip : undefined });
-        dreddStop = run.stop;
-        const result = await timed('dredd', () => run.result);
-        dreddStop = undefined;
-        return result;
-      };
-      if (options.failFast) {
-        // One after the other, cheapest first: a failing run stops before it starts Dredd.
-        log(`contract: ${probe.detail}; running the scenario, then Dredd (--fail-fast)`);
-        await scenario();
-        await spray();
-        main = await dredd();
-      } else {
-        log(`contract: ${probe.detail}; running Dredd, the scenario and the sign-in spray side by side`);
-        [main] = await Promise.all([dredd(), scenario(), spray()]);
-      }
-    }
-    if (fixtures && prism && !book.isAborted) {
-      const users = fixtures.users;
-      log('contract: the state phase (create, read back, update, delete, rotate each declared resource)');
-      await timed('state', () =>
-        runStateFlows({
-          book: book as CaseBook,
-          rules: stateRules,
-          apiKey: options.apiKey,
-          userToken: users?.owner.token,
-          bodies: users ? { members: { email: users.member.email } } : undefined,
-          runId,
-          log,
-        }),
-      );
-    }
-    if (fixtures && prism && !book.isAborted) {
-      log('contract: the events phase (webhook deliveries checked; a fresh key counted in the request log and usage)');
-      await timed('events', () =>
-        runEventChecks({
-          book: book as CaseBook,
-          spec: source,
-          apiKey: options.apiKey,
-          receiver,
-          created,
-          runId,
-          secretScanning: options.secretScanning,
-          sandbox: Boolean(options.sandbox),
-        }),
-      );
-    }
-    for (const line of readFileSync(hooksFiles.created, 'utf8').split('\n')) {
-      if (line.trim() !== '') {
-        const { kind, id } = JSON.parse(line) as { kind: string; id: string };
-        (kind === 'key' ? created.keys : kind === 'endpoint' ? created.endpoints : created.contacts).add(id);
-      }
-    }
-    log(
-      `contract: cleaning up ${created.keys.size} keys, ${created.contacts.size} contacts and ${created.endpoints.size} webhook endpoints`,
-    );
-    await timed('clean-up', () => cleanUp(book as CaseBook, options.apiKey, created));
-    if (fixtures && prism && deferred.length > 0 && !book.isAborted) {
-      log('contract: last, the case that locks this client address out');
-      const run = runDredd(context('lockout', fixtures), workDir, {
-        only: deferred,
-        onFailure: options.failFast ? trip : undefined,
-      });
-      lockout = await timed('lockout', () => run.result);
-    }
-  } finally {
-    await prism?.stop();
-    await observer.close();
-    await receiver.close();
-  }
-  if (prism) {
-    writeFileSync(join(workDir, 'prism.log'), prism.output());
-  }
-  for (const result of [main, lockout]) {
-    problems.push(...(result?.problems ?? []));
-  }
-
-  const exchanges: Exchange[] = observer.exchanges;
-  return buildReport({
+  const book = new CaseBook(client, () => self && trip(self));
+  const createdLog = join(workDir, 'dredd-created.jsonl');
+  writeFileSync(createdLog, '');
+  self = {
+    options,
+    log: options.log ?? (() => {}),
     runId,
+    workDir,
+    source,
+    strict,
+    sourcePath,
+    strictPath,
+    stateRules,
+    observer,
+    client,
+    book,
+    created: new Created(),
+    receiver: await startWebhookReceiver(),
+    dredds: {
+      main: startDredd('main', workDir, sourcePath, observer.url),
+    },
+    createdLog,
+    probe: { honoured: false, detail: 'not probed' },
+    tripped: false,
+    problems: [],
+    phases: {},
+  };
+  return self;
+}
+
+/** Setup: Prism's proxy and the scenario probe side by side, then the fixtures (keys, users) the cases need. */
+async function setUp(run: Run): Promise<void> {
+  const { options, book, observer } = run;
+  const [proxy, probed] = await Promise.all([
+    startPrismProxy(structuredClone(run.strict.doc), options.target).catch((error: Error) => error),
+    probeScenarios(book, options.apiKey),
+  ]);
+  run.probe = probed;
+  if (proxy instanceof Error) {
+    run.problems.push(`Prism's proxy did not start: ${proxy.message}`);
+    return;
+  }
+  run.prism = proxy;
+  observer.setPrism(proxy.url);
+  const fixtures = await arrangeFixtures(book, options.apiKey, run.created, {
+    runId: run.runId,
+    operations: run.strict.operations,
+  });
+  run.fixtures = fixtures;
+  for (const user of Object.values(fixtures?.users ?? {})) {
+    if (typeof user === 'object' && user !== fixtures?.users?.limited && user !== fixtures?.users?.outsider) {
+      observer.setPacedKey(user.token);
+    }
+  }
+}
+
+/** What the Dredd hooks of `phase` read. */
+function hooksContext(
+  run: Run,
+  phase: HooksContext['phase'],
+  dredd: StartedDredd,
+  ready: Fixtures,
+  deferred: string[],
+): HooksContext {
+  return {
+    observer: run.observer.url,
+    sourceSpec: run.sourcePath,
+    strictSpec: run.strictPath,
+    created: run.createdLog,
+    runId: run.runId,
+    phase,
+    journal: dredd.journal,
+    progress: dredd.progress,
+    scenarios: run.probe.honoured,
+    sandbox: Boolean(run.options.sandbox),
+    deferred,
+    keys: {
+      admin: ready.admin,
+      readOnly: ready.readOnly.key,
+      capped: ready.capped.key,
+      revoked: ready.revoked.key,
+      unknown: ready.unknown,
+    },
+    users: ready.users,
+    webhookReceiver: run.receiver.url,
+    secretScanning: run.options.secretScanning,
+  };
+}
+
+/** Lets a started Dredd run `phase` (or ends it, when the run stopped first) and waits for its result. */
+async function playDredd(
+  run: Run,
+  phase: HooksContext['phase'],
+  ready: Fixtures,
+  deferred: string[],
+): Promise<DreddResult | undefined> {
+  const started = run.dredds[phase] ?? startDredd(phase, run.workDir, run.sourcePath, run.observer.url);
+  if (run.book.isAborted) {
+    started.cancel();
+    return undefined;
+  }
+  const dredd = started.go(hooksContext(run, phase, started, ready, deferred), {
+    only: phase === 'lockout' ? deferred : undefined,
+    onFailure: run.options.failFast ? () => trip(run) : undefined,
+  });
+  run.dreddStop = dredd.stop;
+  const result = await timed(run, phase === 'main' ? 'dredd' : 'lockout', () => dredd.result);
+  run.dreddStop = undefined;
+  return result;
+}
+
+/** Dredd's main phase beside the scenario (one after the other, cheapest first, when failing fast). */
+async function playMain(run: Run, ready: Fixtures, deferred: string[]): Promise<void> {
+  if (deferred.length > 0) {
+    run.dredds.lockout = startDredd('lockout', run.workDir, run.sourcePath, run.observer.url);
+  }
+  const scenario = () =>
+    timed(run, 'scenario', () =>
+      playScenario({
+        book: run.book,
+        fixtures: ready,
+        created: run.created,
+        operations: run.strict.operations,
+        scenarios: run.probe.honoured,
+        runId: run.runId,
+      }),
+    );
+  // The sign-in spray (state/spray.ts): the owner still signs in after one. From addresses of its own, so it spends
+  // none of this client's windows.
+  const spray = () => timed(run, 'sign-in', () => runSignInSpray({ book: run.book, runId: run.runId }));
+  if (run.options.failFast) {
+    run.log(`contract: ${run.probe.detail}; running the scenario, then Dredd (--fail-fast)`);
+    await scenario();
+    await spray();
+    run.main = await playDredd(run, 'main', ready, deferred);
+  } else {
+    run.log(`contract: ${run.probe.detail}; running Dredd, the scenario and the sign-in spray side by side`);
+    [run.main] = await Promise.all([playDredd(run, 'main', ready, deferred), scenario(), spray()]);
+  }
+}
+
+/** The state phase, then the events phase: each alone on the wire (the state model judges counters only so). */
+async function playStateAndEvents(run: Run, ready: Fixtures): Promise<void> {
+  const { book, options, log, runId } = run;
+  const users = ready.users;
+  log('contract: the state phase (create, read back, update, delete, rotate each declared resource)');
+  await timed(run, 'state', () =>
+    runStateFlows({
+      book,
+      rules: run.stateRules,
+      apiKey: options.apiKey,
+      userToken: users?.owner.token,
+      bodies: users ? { members: { email: users.member.email } } : undefined,
+      runId,
+      log,
+    }),
+  );
+  if (book.isAborted) {
+    return;
+  }
+  log('contract: the events phase (webhook deliveries checked; a fresh key counted in the request log and usage)');
+  await timed(run, 'events', () =>
+    runEventChecks({
+      book,
+      spec: run.source,
+      apiKey: options.apiKey,
+      receiver: run.receiver,
+      created: run.created,
+      runId,
+      secretScanning: options.secretScanning,
+      sandbox: Boolean(options.sandbox),
+    }),
+  );
+}
+
+/** Removes what the run made: its own, and what the Dredd hooks noted they made. */
+async function cleanUpRun(run: Run): Promise<void> {
+  const { created } = run;
+  for (const line of readFileSync(run.createdLog, 'utf8').split('\n')) {
+    if (line.trim() !== '') {
+      const { kind, id } = JSON.parse(line) as { kind: string; id: string };
+      (kind === 'key' ? created.keys : kind === 'endpoint' ? created.endpoints : created.contacts).add(id);
+    }
+  }
+  run.log(
+    `contract: cleaning up ${created.keys.size} keys, ${created.contacts.size} contacts and ${created.endpoints.size} webhook endpoints`,
+  );
+  await timed(run, 'clean-up', () => cleanUp(run.book, run.options.apiKey, created));
+}
+
+/** Every phase in order; what stops early leaves the rest not run. */
+async function playPhases(run: Run): Promise<void> {
+  const { options, book } = run;
+  run.log(`contract: run ${run.runId} against ${options.target}; starting Prism's validating proxy`);
+  await timed(run, 'setup', () => setUp(run));
+  const deferred = lockoutTransactions(run.strict.operations, run.probe.honoured, Boolean(options.sandbox));
+  const ready = run.prism && !book.isAborted ? run.fixtures : undefined;
+  if (ready) {
+    await playMain(run, ready, deferred);
+  }
+  if (ready && !book.isAborted) {
+    await playStateAndEvents(run, ready);
+  }
+  await cleanUpRun(run);
+  if (ready && deferred.length > 0 && !book.isAborted) {
+    run.log('contract: last, the case that locks this client address out');
+    run.lockout = await playDredd(run, 'lockout', ready, deferred);
+  }
+}
+
+/** Stops what the run started (a Dredd never told to go included). */
+async function stopParts(run: Run): Promise<void> {
+  run.dredds.main.cancel();
+  run.dredds.lockout?.cancel();
+  await run.prism?.stop();
+  await run.observer.close();
+  await run.receiver.close();
+}
+
+/** The report of a run whose parts have stopped. */
+function reportOf(run: Run, started: number): ContractReport {
+  const { options } = run;
+  if (run.prism) {
+    writeFileSync(join(run.workDir, 'prism.log'), run.prism.output());
+  }
+  for (const result of [run.main, run.lockout]) {
+    run.problems.push(...(result?.problems ?? []));
+  }
+  return buildReport({
+    runId: run.runId,
     target: options.target,
-    spec: specSource,
-    strictness: strict.summary,
-    probe,
+    spec: options.spec ?? BUNDLED_SPEC,
+    strictness: run.strict.summary,
+    probe: run.probe,
     failFast: Boolean(options.failFast),
     requireScenarios: Boolean(options.requireScenarios),
-    cases: [...book.results, ...dreddCases(main, lockout, tripped)],
-    exchanges,
-    attribution: client.attribution,
-    problems,
+    cases: [...run.book.results, ...dreddCases(run.main, run.lockout, run.tripped)],
+    exchanges: run.observer.exchanges,
+    attribution: run.client.attribution,
+    problems: run.problems,
     seconds: (Date.now() - started) / 1000,
-    phases,
-    workDir,
+    phases: run.phases,
+    workDir: run.workDir,
   });
+}
+
+/** Runs the contract against `options.target` and returns the report (the caller prints and exits). */
+export async function runContract(options: ContractOptions): Promise<ContractReport> {
+  const started = Date.now();
+  const run = await openRun(options);
+  try {
+    await playPhases(run);
+  } finally {
+    await stopParts(run);
+  }
+  return reportOf(run, started);
 }

@@ -11,12 +11,16 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractReport } from '../../src/contract/report.ts';
 import { runContract } from '../../src/contract/run.ts';
+import { DEFAULT_FAILED_AUTH_WINDOW } from '../../src/rate-limit/plans.ts';
 import { type ServerHandle, startServer } from '../../src/server/index.ts';
 import { parseSecretScanningKeys } from '../../src/webhooks/secret-scanning.ts';
 import { startDriftHop } from './helpers/drift-proxy.ts';
-import { DRIFTS, type Drift } from './helpers/drifts.ts';
+import { DRIFTS as ALL_DRIFTS, type Drift } from './helpers/drifts.ts';
 
 const root = resolve(import.meta.dirname, '../..');
+// DRIFT_ONLY=name,name runs only those drifts (and the control): for working on one drift, never in CI.
+const only = process.env.DRIFT_ONLY?.split(',').filter(Boolean);
+const DRIFTS = only ? ALL_DRIFTS.filter((drift) => only.includes(drift.name)) : ALL_DRIFTS;
 const CONCURRENCY = 3;
 // GitHub's side of a secret-scanning key pair; the server knows its public half under one identifier per run, so the
 // runs side by side never share a scanner's window (each spends its own for the 429).
@@ -94,6 +98,8 @@ beforeAll(async () => {
     logLevel: 'error',
     trustProxy: true,
     accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
+    // And room for its failed authentications (the run's 401 cases), so no run waits a minute for that window.
+    failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: 1000 },
     // The runs' webhook endpoints point at their receivers on 127.0.0.1.
     webhooks: {
       allowPrivate: true,

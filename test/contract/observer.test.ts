@@ -81,6 +81,46 @@ describe('contract observer', () => {
     }
   });
 
+  it('gives up pacing, with a counter failure, when a window waited for is still spent after its announced reset', async () => {
+    // A target whose remaining count never comes back (the drift test's refused-request-counts, taken to its end):
+    // waiting for each announced reset would hold every request of a run.
+    const fake: Server = createServer((_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-ratelimit-limit': '10',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': '1',
+        'ratelimit-policy': '"burst";q=10;w=1',
+        ratelimit: '"burst";r=0;t=1',
+      });
+      res.end('{}');
+    });
+    await new Promise<void>((listening) => fake.listen(0, '127.0.0.1', listening));
+    const observer = await startObserver({
+      target: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+      requestIdRule: RULE,
+      operations,
+    });
+    observer.setPacedKey('mr_paced');
+    try {
+      for (let i = 0; i < 4; i++) {
+        await fetch(`${observer.url}/v1/api-keys/validate`, {
+          headers: { 'X-API-Key': 'mr_paced', 'X-Request-Id': `p-${i}` },
+        });
+      }
+      const counter = observer.exchanges.map((e) => e.findings.filter((f) => f.check === 'counter').length);
+      // The first answer says the window is spent; the second request waits for its reset, and its answer still says
+      // so: one counter failure, and pacing stops (the last two go at once and are not judged again).
+      expect(counter).toEqual([0, 1, 0, 0]);
+      expect(observer.exchanges[1]?.findings.find((f) => f.check === 'counter')?.message).toMatch(
+        /did not reset as announced/,
+      );
+    } finally {
+      await observer.close();
+      fake.close();
+    }
+  }, 30_000);
+
   it('sends a request again, once, when the kept-alive socket it reused was closed by the target', async () => {
     // The target closes a kept-alive socket as its second request arrives (as a server whose idle timeout fires just
     // then does); the request must reach the target on a new socket rather than fail the case with a 502.

@@ -159,7 +159,7 @@ module.exports = (run) => {
       }
       authenticate(transaction);
       if (operation['x-sandbox-only'] === true && Date.now() < state.lockedOutUntil) {
-        // The reset runs last, after the lockout case (on a sandbox without scenarios): wait it out.
+        // Only when the lockout case came first (the runner orders it last: run.ts lockoutTransactions): wait it out.
         await sleep(state.lockedOutUntil - Date.now() + 1000);
       }
       if (['getApiKey', 'renameApiKey', 'revokeApiKey', 'rotateApiKey'].includes(opId)) {

@@ -251,9 +251,24 @@ function afterAll(run, journal) {
   };
 }
 
+/**
+ * The before-all hook of the last phase: its transactions in the order the runner listed them (src/contract/run.ts
+ * `lockoutTransactions`: the lockout last, so nothing waits it out), not the spec's. Dredd runs the array in order.
+ */
+function orderDeferred(run) {
+  const rank = new Map(run.context.deferred.map((name, index) => [name, index]));
+  return (transactions, done) => {
+    if (run.context.phase === 'lockout') {
+      transactions.sort((a, b) => (rank.get(a.name) ?? -1) - (rank.get(b.name) ?? -1));
+    }
+    done();
+  };
+}
+
 /** Registers every hook with Dredd's `hooks` module. */
 function register(hooks, run) {
   const journal = createJournal(run.context);
+  hooks.beforeAll(orderDeferred(run));
   hooks.beforeEach(safely(beforeEach(run, journal)));
   hooks.beforeEachValidation(beforeEachValidation);
   hooks.afterEach(afterEach(run, journal));
