@@ -91,13 +91,18 @@ export function contractOptions(command: Command, { withTarget = true } = {}): C
 
 const FAST_SANDBOX_HELP = `
 The run paces itself by the target's rate-limit headers: on a deployment with little room it waits for its windows
-(a plain mailroom serve allows 20 sign-ups and log-ins a minute per address: the run waits about a minute). A sandbox
-started for the run can give it room, so it never waits:
+(a plain mailroom serve allows 20 sign-ups and log-ins a minute per address and 120 requests a minute per user: the
+run waits a minute for each). A sandbox started for the run can give it room, so it never waits (about 30 s here):
   MAILROOM_PLANS='{"free":{"windows":[{"name":"burst","limit":1000,"windowSeconds":1}]}}' \\
-    mailroom serve --memory --sandbox --signup-login-limit 100 --failed-auth-limit 1000
+    mailroom serve --memory --sandbox --signup-login-limit 100 --failed-auth-limit 1000 --user-limit 1000 \\
+      --allow-private-webhooks --trust-proxy
   mailroom contract --target http://127.0.0.1:3000 --api-key mr_... --sandbox   # the key serve printed
-(--signup-login-limit: the run's sign-ups and log-ins; --failed-auth-limit: its failed authentications; the plan: its
-2,000-odd requests.) Its last case locks this client address out of the target until the failed-auth window ends.`;
+(--signup-login-limit: the run's sign-ups and log-ins; --failed-auth-limit: its failed authentications;
+--user-limit: its user-token requests; the plan: its 2,000-odd requests; --allow-private-webhooks: the run's webhook
+receiver on 127.0.0.1; --trust-proxy: its sign-in spray from several addresses, by X-Forwarded-For.) On a sandbox the
+run moves the sandbox's clock (POST /sandbox/clock) for the expiry events; elsewhere it waits up to a minute for the
+target's expiry scan unless that runs more often (serve --expiry-scan-seconds). Its last case locks this client
+address out of the target until the failed-auth window ends.`;
 
 function writeFile(path: string, text: string): void {
   const full = resolve(process.cwd(), path);

@@ -222,6 +222,15 @@ withStoreOptions(
       .argParser(integer('--signup-login-limit', 1, 1_000_000)),
   )
   .addOption(
+    new Option(
+      '--user-limit <n>',
+      "requests allowed per user token's user per minute (the console, /auth, /organizations)",
+    )
+      .env('MAILROOM_USER_LIMIT')
+      .default(DEFAULT_ACCOUNT_WINDOWS.user.limit)
+      .argParser(integer('--user-limit', 1, 1_000_000)),
+  )
+  .addOption(
     new Option('--no-request-log', 'do not record requests (usage and the request log then show nothing new)').env(
       'MAILROOM_NO_REQUEST_LOG',
     ),
@@ -316,7 +325,10 @@ withStoreOptions(
       rateLimitStore,
       plans,
       failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: opts.failedAuthLimit },
-      accountWindows: { address: { ...DEFAULT_ACCOUNT_WINDOWS.address, limit: opts.signupLoginLimit } },
+      accountWindows: {
+        address: { ...DEFAULT_ACCOUNT_WINDOWS.address, limit: opts.signupLoginLimit },
+        user: { ...DEFAULT_ACCOUNT_WINDOWS.user, limit: opts.userLimit },
+      },
       serverSecret,
       logger,
       trustProxy: Boolean(opts.trustProxy),

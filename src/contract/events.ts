@@ -206,7 +206,7 @@ async function causeAnomaly(ctx: CaseContext, options: EventChecksOptions) {
 }
 
 /**
- * api_key.expiring, then api_key.expired, on a sandbox: the sandbox's clock moves a second on (POST /sandbox/clock; any
+ * api_key.expiring, then api_key.expired, on a sandbox: the sandbox's clock moves a minute on (POST /sandbox/clock; a
  * move runs its expiry scan at once), and once the key expiring in a day has had its notice, a day and a minute on, and
  * the target's expiry scan, which reads that clock, finds the key expired.
  */
@@ -217,9 +217,9 @@ async function causeExpiry(
   expiring: { keyId: string },
   patience: number,
 ): Promise<string[]> {
-  // A second on first: any move of the clock runs the sandbox's expiry scan at once, so the notice doesn't wait for the
-  // scan's interval (a minute by default).
-  await ctx.send({ method: 'POST', path: '/sandbox/clock', key, body: { advanceSeconds: 1 }, expect: 200 });
+  // A minute on first: a move of the clock (by more than the worker's one-second poll) runs the sandbox's expiry scan at
+  // once, so the notice doesn't wait for the scan's interval (a minute by default).
+  await ctx.send({ method: 'POST', path: '/sandbox/clock', key, body: { advanceSeconds: 60 }, expect: 200 });
   const noticed = await awaitExpected(mine, [{ type: 'api_key.expiring', keyId: expiring.keyId }], patience);
   if (noticed.length > 0) {
     return noticed;

@@ -181,6 +181,8 @@ describe('contract run (mailroom contract)', () => {
         [
           '--signup-login-limit',
           '100',
+          '--user-limit',
+          '1000',
           '--failed-auth-limit',
           '1000',
           '--allow-private-webhooks',

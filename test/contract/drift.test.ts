@@ -97,7 +97,11 @@ beforeAll(async () => {
     port: 0,
     logLevel: 'error',
     trustProxy: true,
-    accountWindows: { address: { name: 'address', limit: 100, windowSeconds: 60 } },
+    accountWindows: {
+      address: { name: 'address', limit: 100, windowSeconds: 60 },
+      // Room for the user-token requests (the /organizations twins' Dredd cases use one owner's token).
+      user: { name: 'user', limit: 1000, windowSeconds: 60 },
+    },
     // And room for its failed authentications (the run's 401 cases), so no run waits a minute for that window.
     failedAuth: { ...DEFAULT_FAILED_AUTH_WINDOW, limit: 1000 },
     // The runs' webhook endpoints point at their receivers on 127.0.0.1.
