@@ -276,19 +276,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     store,
     limiter,
     context,
-    async createApiKey(opts) {
-      const org = await store.ensureOrganization(opts.organization ?? 'default', opts.plan);
-      const { plaintext, record } = await issueApiKey(store, context.serverSecret, {
-        organizationId: org.organizationId,
-        name: opts.name,
-        expiresInDays: opts.expiresInDays,
-        rateLimit: opts.rateLimit,
-        permissions: opts.permissions ?? (opts.access ? permissionsOfAccess(opts.access) : undefined),
-        environment: opts.environment,
-        now: context.clock(),
-      });
-      return { plaintext, keyId: record.keyId, organizationId: org.organizationId };
-    },
+    createApiKey: directKeyCreator(context),
     sandbox: sandboxControlOf(context.sandbox),
     seeded,
     close() {
@@ -309,6 +297,24 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       })();
       return closed;
     },
+  };
+}
+
+/** ServerHandle.createApiKey: a key made in the store directly (its organization created if missing). */
+function directKeyCreator(context: AppContext): ServerHandle['createApiKey'] {
+  const { store } = context;
+  return async (opts) => {
+    const org = await store.ensureOrganization(opts.organization ?? 'default', opts.plan);
+    const { plaintext, record } = await issueApiKey(store, context.serverSecret, {
+      organizationId: org.organizationId,
+      name: opts.name,
+      expiresInDays: opts.expiresInDays,
+      rateLimit: opts.rateLimit,
+      permissions: opts.permissions ?? (opts.access ? permissionsOfAccess(opts.access) : undefined),
+      environment: opts.environment,
+      now: context.clock(),
+    });
+    return { plaintext, keyId: record.keyId, organizationId: org.organizationId };
   };
 }
 
