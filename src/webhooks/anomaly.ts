@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis as RedisClient } from 'ioredis';
 import { maskApiKey, parseApiKey } from '../keys/api-key.ts';
 import type { ApiKeyRecord } from '../store/types.ts';
 import type { EventDraft } from './events.ts';
@@ -89,6 +90,8 @@ export function redisRefusalCounter(
 ): RefusalCounter {
   const fallback = memoryRefusalCounter(settings, clock);
   const windowMs = settings.windowSeconds * 1000;
+  // Loaded only when the server has Redis (--redis-url), as the rate limiter loads it: `serve` starts without it.
+  const { Redis } = createRequire(import.meta.url)('ioredis') as { Redis: typeof RedisClient };
   const client = new Redis(options.url, {
     // As the rate limiter: fail fast while disconnected, and reconnect forever.
     enableOfflineQueue: false,

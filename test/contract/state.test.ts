@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseBook } from '../../src/contract/cases.ts';
 import { RunClient } from '../../src/contract/client.ts';
 import { startObserver } from '../../src/contract/observer.ts';
-import { buildReport, type ContractReport, junitXml } from '../../src/contract/report.ts';
+import { buildReport, type ContractReport, junitXml, type ReportInput } from '../../src/contract/report.ts';
 import { BUNDLED_SPEC, type Json, listOperations, readSpec } from '../../src/contract/spec.ts';
 import {
   readStateRules,
@@ -50,6 +50,33 @@ interface Outcome {
 }
 
 /** One state phase through the observer (and through a drifting hop, if given), reported as a contract run is. */
+/** The report of one phase run on its own (no Dredd, no strict spec, no probe). */
+function phaseReport(
+  runId: string,
+  target: string,
+  book: { results: ReportInput['cases'] },
+  observer: { exchanges: ReportInput['exchanges'] },
+  client: { attribution: ReportInput['attribution'] },
+  seconds: number,
+): ContractReport {
+  return buildReport({
+    runId,
+    target,
+    spec: BUNDLED_SPEC,
+    strictness: { closedObjects: 0, utcTimestamps: 0, pinnedErrorResponses: 0, errorStatuses: {} },
+    probe: { honoured: false, detail: 'not probed' },
+    failFast: false,
+    requireScenarios: false,
+    cases: book.results,
+    exchanges: observer.exchanges,
+    attribution: client.attribution,
+    problems: [],
+    seconds,
+    phases: {},
+    workDir: '',
+  });
+}
+
 async function statePhase(drift?: ResponseDrift): Promise<Outcome> {
   const hop = drift ? await startDriftHop(server.url, { drift, forwardedFor: '203.0.113.9' }) : undefined;
   const model = new StateModel(rules);
@@ -80,22 +107,7 @@ async function statePhase(drift?: ResponseDrift): Promise<Outcome> {
     await observer.close();
     await hop?.close();
   }
-  const report = buildReport({
-    runId,
-    target: server.url,
-    spec: BUNDLED_SPEC,
-    strictness: { closedObjects: 0, utcTimestamps: 0, pinnedErrorResponses: 0, errorStatuses: {} },
-    probe: { honoured: false, detail: 'not probed' },
-    failFast: false,
-    requireScenarios: false,
-    cases: book.results,
-    exchanges: observer.exchanges,
-    attribution: client.attribution,
-    problems: [],
-    seconds: (Date.now() - started) / 1000,
-    phases: {},
-    workDir: '',
-  });
+  const report = phaseReport(runId, server.url, book, observer, client, (Date.now() - started) / 1000);
   return { report, tally: { ...model.tally } };
 }
 
@@ -207,22 +219,7 @@ async function sprayPhase(target: string, drift?: ResponseDrift): Promise<Contra
     await observer.close();
     await hop?.close();
   }
-  return buildReport({
-    runId,
-    target,
-    spec: BUNDLED_SPEC,
-    strictness: { closedObjects: 0, utcTimestamps: 0, pinnedErrorResponses: 0, errorStatuses: {} },
-    probe: { honoured: false, detail: 'not probed' },
-    failFast: false,
-    requireScenarios: false,
-    cases: book.results,
-    exchanges: observer.exchanges,
-    attribution: client.attribution,
-    problems: [],
-    seconds: 0,
-    phases: {},
-    workDir: '',
-  });
+  return phaseReport(runId, target, book, observer, client, 0);
 }
 
 describe('the sign-in spray: the owner still signs in after one', () => {

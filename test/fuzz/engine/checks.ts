@@ -295,7 +295,8 @@ export function createdRows(operationId: string, data: unknown, path: string | u
   if (text(d.contactId)) {
     rows.push(`contacts:${d.contactId}`);
   }
-  if (operationId === 'createWebhookEndpoint' && text(d.endpointId)) {
+  // The /v1 create and its organization twin (a user token's).
+  if (/^create(Organization)?WebhookEndpoint$/.test(operationId) && text(d.endpointId)) {
     rows.push(`webhook_endpoints:${d.endpointId}`);
   }
   if (text(d.keyId) && !operationId.startsWith('revoke')) {
