@@ -62,7 +62,12 @@ export function contractOptions(command: Command, { withTarget = true } = {}): C
       new Option('--junit <file>', 'also write a JUnit XML report (one testcase per transaction, step and check)'),
     )
     .addOption(new Option('--json <file>', 'also write the summary as JSON'))
-    .addOption(new Option('--fail-fast', 'stop at the first failure'))
+    .addOption(
+      new Option(
+        '--fail-fast',
+        'stop at the first failure (and run the cheap phases first: the scenario, the sign-in spray and the state phase before Dredd)',
+      ),
+    )
     .addOption(
       new Option('--require-scenarios', 'fail on cases that need sandbox scenarios (for a target started with them)'),
     )

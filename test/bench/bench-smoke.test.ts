@@ -95,7 +95,9 @@ describe('npm run bench --quick', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs every scenario and writes the JSON report', { timeout: 420_000 }, async () => {
-    const { code, output } = await runBench(['--quick', '--json', jsonPath]);
+    // This Node only (--no-lts): the LTS rows run the same script on another binary, installed as test:lts installs
+    // it; they doubled this file's time in CI.
+    const { code, output } = await runBench(['--quick', '--no-lts', '--json', jsonPath]);
     expect(code, output).toBe(0);
     report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
     expect(report.meta.quick).toBe(true);
