@@ -64,7 +64,7 @@ export {
   parseRetryAfter,
   type RateLimitState,
 } from './rate-limit-headers.ts';
-export { resetSandbox, type SandboxReset } from './sandbox.ts';
+export { advanceSandboxClock, resetSandbox, type SandboxClock, type SandboxReset } from './sandbox.ts';
 export { type SuccessData, type SuccessMeta, unwrap, unwrapEnvelope } from './unwrap.ts';
 export {
   type VerifyWebhookOptions,

@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, test } from 'vitest';
 import {
+  advanceSandboxClock,
   createMailroomClient,
   MailroomError,
   resetSandbox,
+  type SandboxClock,
   type SandboxReset,
   unwrap,
 } from '../../src/client/index.ts';
@@ -65,6 +67,41 @@ describe('resetSandbox', () => {
     const mailroom = createMailroomClient({ baseUrl: plain.url, apiKey: otherKey });
     const error = await resetSandbox(mailroom).catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(MailroomError);
+    expect(error).toMatchObject({ status: 404, code: 'RESOURCE_NOT_FOUND' });
+  });
+});
+
+describe('advanceSandboxClock', () => {
+  test('moves the sandbox a day on: a key made to expire in a day is refused, and a reset puts the clock back', async () => {
+    const mailroom = createMailroomClient({ baseUrl: sandbox.url, apiKey: key });
+    await resetSandbox(mailroom);
+    const made = await unwrap(mailroom.POST('/v1/api-keys', { body: { name: 'a day', expirationDays: 1 } }));
+    const shortLived = createMailroomClient({ baseUrl: sandbox.url, apiKey: made.apiKey, retry: false });
+    expect((await shortLived.GET('/v1/api-keys/validate')).response.status).toBe(200);
+
+    const before = Date.now();
+    const moved = await advanceSandboxClock(mailroom, 86_460);
+    expectTypeOf(moved).toEqualTypeOf<SandboxClock>();
+    expect(moved.offsetSeconds).toBe(86_460);
+    expect(Date.parse(moved.now) - before).toBeGreaterThanOrEqual(86_460_000);
+    const refused = await shortLived.GET('/v1/api-keys/validate');
+    expect(refused.response.status).toBe(401);
+    expect(refused.error?.error.message).toMatch(/expired/);
+
+    await resetSandbox(mailroom);
+    expect((await advanceSandboxClock(mailroom, 1)).offsetSeconds).toBe(1);
+    await resetSandbox(mailroom);
+  });
+
+  test('out of bounds is 422 naming advanceSeconds; on a server that is not a sandbox, 404', async () => {
+    const mailroom = createMailroomClient({ baseUrl: sandbox.url, apiKey: key });
+    const tooFar = await advanceSandboxClock(mailroom, 31_536_001).catch((thrown: unknown) => thrown);
+    expect(tooFar).toBeInstanceOf(MailroomError);
+    expect(tooFar).toMatchObject({ status: 422, code: 'VALIDATION_ERROR' });
+    expect((tooFar as MailroomError).details).toHaveProperty('advanceSeconds');
+    const otherKey = (await plain.createApiKey({ name: 'plain clock' })).plaintext;
+    const notSandbox = createMailroomClient({ baseUrl: plain.url, apiKey: otherKey });
+    const error = await advanceSandboxClock(notSandbox, 60).catch((thrown: unknown) => thrown);
     expect(error).toMatchObject({ status: 404, code: 'RESOURCE_NOT_FOUND' });
   });
 });
