@@ -172,8 +172,11 @@ function userTokenAuthenticator(deps: AuthenticatorDeps): Authenticator {
     async verify(headers) {
       const raw = bearerOf(headers);
       if (raw === undefined) {
+        // Nothing in Authorization. An API key in X-API-Key is the wrong credential; anything else there (a user token
+        // in the wrong header included) is no user token: the refusal says where one goes.
+        const inKeyHeader = apiKeyHeaderOf(headers);
         return refuse(
-          apiKeyHeaderOf(headers) === undefined
+          inKeyHeader === undefined || inKeyHeader.startsWith(`${USER_TOKEN_PREFIX}_`)
             ? USER_TOKEN_REFUSALS.missingToken()
             : USER_TOKEN_REFUSALS.apiKeyNotAccepted(),
         );
