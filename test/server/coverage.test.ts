@@ -18,7 +18,7 @@ import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, coverageKey, exercisedResponses, expectError } from './helpers/call.ts';
 import { LENIENT_ACCOUNT_WINDOWS, SERVER_SECRET, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, SPEC, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
-import { startWalk } from './helpers/walk.ts';
+import { newEndpoint, startWalk } from './helpers/walk.ts';
 
 // The contract suite: every operation × every status the spec documents for it, each produced for real over HTTP.
 // `call` (helpers/call.ts) records every checked response; the last test compares that record with the spec. Vitest runs
@@ -255,19 +255,13 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
     case 'rotateOrganizationApiKey':
       return { ids: { ...ids, keyId: await spareOrganizationKey() }, options: {} };
     case 'deleteWebhookEndpoint': {
-      const spare = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
-        key: full.plaintext,
-        body: { url: 'http://127.0.0.1:9/spare' },
-      });
-      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+      const endpointId = await newEndpoint(server, '/v1/webhook-endpoints', full.plaintext, 'http://127.0.0.1:9/spare');
+      return { ids: { ...ids, endpointId }, options: {} };
     }
     case 'deleteOrganizationWebhookEndpoint': {
-      const spare = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>(
-        'POST',
-        `/organizations/${organizationId}/webhook-endpoints`,
-        { key: owner.token, body: { url: 'http://127.0.0.1:9/spare' } },
-      );
-      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+      const path = `/organizations/${organizationId}/webhook-endpoints`;
+      const endpointId = await newEndpoint(server, path, owner.token, 'http://127.0.0.1:9/spare');
+      return { ids: { ...ids, endpointId }, options: {} };
     }
     case 'logOut':
       return { ids, options: { key: await logIn(server, owner.user.email) } };

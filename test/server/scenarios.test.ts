@@ -11,7 +11,7 @@ import { validBodyOf } from './helpers/bodies.ts';
 import { type CallOptions, expectError, type Reply } from './helpers/call.ts';
 import { startTestServer, type TestKey, type TestServer } from './helpers/server.ts';
 import { type Body, ERROR_STATUSES, SPEC_OPERATIONS, type SpecOperation } from './helpers/spec.ts';
-import { startWalk } from './helpers/walk.ts';
+import { newEndpoint, startWalk } from './helpers/walk.ts';
 
 // Sandbox scenarios (`mailroom serve --scenarios`): every documented (operation, status, example) is forced through
 // `Prefer` and through `?__code=&__example=`, and each answer is checked against the bundled spec, read here
@@ -339,19 +339,13 @@ async function arrangeSuccess(op: SpecOperation): Promise<{ ids: Ids; options: C
     case 'addMember':
       return { ids, options: { body: { email: (await signUp()).user.email } } };
     case 'deleteWebhookEndpoint': {
-      const spare = await server.call<Body<'createWebhookEndpoint', 201>>('POST', '/v1/webhook-endpoints', {
-        key: full.plaintext,
-        body: { url: 'http://127.0.0.1:9/spare' },
-      });
-      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+      const endpointId = await newEndpoint(server, '/v1/webhook-endpoints', full.plaintext, 'http://127.0.0.1:9/spare');
+      return { ids: { ...ids, endpointId }, options: {} };
     }
     case 'deleteOrganizationWebhookEndpoint': {
-      const spare = await server.call<Body<'createOrganizationWebhookEndpoint', 201>>(
-        'POST',
-        `/organizations/${organizationId}/webhook-endpoints`,
-        { key: owner.token, body: { url: 'http://127.0.0.1:9/spare' } },
-      );
-      return { ids: { ...ids, endpointId: spare.body.data.endpointId }, options: {} };
+      const path = `/organizations/${organizationId}/webhook-endpoints`;
+      const endpointId = await newEndpoint(server, path, owner.token, 'http://127.0.0.1:9/spare');
+      return { ids: { ...ids, endpointId }, options: {} };
     }
     default:
       return { ids, options: {} };
